@@ -1,0 +1,49 @@
+# imhub — the two commands a newcomer needs:
+#   make run    set up everything and serve on http://127.0.0.1:8080 (SQLite, in-process bus)
+#   make test   set up everything and run the whole test suite (lint, types, tests)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+.PHONY: run test lint typecheck pytest venv deps test-deps frontend clean
+
+run: deps frontend
+	$(BIN)/imhub migrate
+	$(BIN)/imhub serve
+
+test: test-deps frontend lint typecheck pytest
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "imhub needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
+
+# Stamps re-run pip only when pyproject.toml changes.
+$(VENV)/.deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e .
+	@touch $@
+
+$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e '.[test]'
+	@touch $@ $(VENV)/.deps
+
+deps: $(VENV)/.deps
+test-deps: $(VENV)/.test-deps
+
+# The web client is built by frontend/ (Vue + Vite) into imhub/web/static/app when present.
+frontend:
+	@if [ -f frontend/package.json ]; then $(MAKE) -C frontend build; fi
+
+lint: test-deps
+	$(BIN)/ruff check imhub tests
+
+typecheck: test-deps
+	$(BIN)/mypy
+
+pytest: test-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,3 @@
+from imhub.cli import main
+
+main()

@@ -1,0 +1,130 @@
+"""Settings, read once at start-up from ``IMHUB_*`` environment variables and an
+optional TOML settings file (``IMHUB_SETTINGS_FILE``).
+
+Every field here is documented in the README's configuration table; keep the two in
+step. Invalid values stop start-up with a message that names the setting
+(see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IMHUB_", extra="forbid", frozen=True)
+
+    # --- network -------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port to listen on.")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the port (SO_REUSEPORT).")
+    public_url: str = Field(
+        "", description="External base URL (e.g. https://im.example.com); used for Origin checks and links."
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra Origins allowed to open the WebSocket and call the API (same-origin always allowed).",
+    )
+
+    # --- storage -------------------------------------------------------------------
+    data_dir: Path = Field(Path("./data"), description="Directory for the SQLite database and local media.")
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy async URL; default sqlite+aiosqlite:///<data_dir>/imhub.db. "
+        "PostgreSQL: postgresql+asyncpg://user@host/db.",
+    )
+    db_pool_size: int = Field(10, ge=1, le=200, description="Connection pool size (PostgreSQL).")
+    db_batch_max: int = Field(256, ge=1, le=10000, description="Most messages written in one transaction.")
+
+    # --- accounts ------------------------------------------------------------------
+    token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60, description="Lifetime of a login token.")
+    cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set true behind HTTPS).")
+    login_max_attempts: int = Field(10, ge=1, description="Failed logins allowed per account/IP per window.")
+    login_window_seconds: int = Field(300, ge=1, description="Window for the login rate limit.")
+    max_groups_per_owner: int = Field(50, ge=1, description="Groups one user may own.")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest non-upload HTTP request body.")
+
+    # --- real-time -----------------------------------------------------------------
+    max_frame_bytes: int = Field(64 * 1024, ge=256, description="Largest WebSocket frame accepted.")
+    ping_interval_seconds: float = Field(25.0, gt=0, description="Server ping interval.")
+    idle_timeout_seconds: float = Field(75.0, gt=0, description="Close a connection silent this long.")
+    send_queue_max: int = Field(
+        1000, ge=10, description="Frames queued for one connection before it counts as a slow consumer."
+    )
+    sync_page_size: int = Field(200, ge=1, le=1000, description="Messages per sync/history page.")
+    recall_window_seconds: int = Field(120, ge=0, description="How long a sender may recall a message.")
+    bus: Literal["local", "redis"] = Field("local", description="Message bus between processes.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL for the redis bus.")
+
+    # --- media ---------------------------------------------------------------------
+    media_dir: Path | None = Field(None, description="Where uploads are stored; default <data_dir>/media.")
+    media_base_url: str = Field("/mnt/", description="Public base URL of uploaded files (nginx/CDN).")
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest upload accepted.")
+
+    # --- logging -------------------------------------------------------------------
+    log_format: Literal["console", "json"] = Field("console", description="Log renderer.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # Allow a plain comma-separated env var as well as JSON.
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        settings_file = os.environ.get("IMHUB_SETTINGS_FILE")
+        if settings_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(settings_file)))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'imhub.db'}"
+
+    @property
+    def effective_media_dir(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
+
+
+class SettingsError(Exception):
+    """Raised with a readable, one-line-per-problem message naming each bad setting."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment (+ settings file), overrides winning.
+
+    Raises :class:`SettingsError` whose message names each invalid ``IMHUB_*`` setting.
+    """
+    settings_file = os.environ.get("IMHUB_SETTINGS_FILE")
+    if settings_file and not Path(settings_file).is_file():
+        raise SettingsError(f"IMHUB_SETTINGS_FILE: no such file: {settings_file}")
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"])
+            lines.append(f"IMHUB_{name.upper()}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

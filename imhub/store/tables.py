@@ -1,0 +1,132 @@
+"""The relational schema, as SQLAlchemy Core tables.
+
+Alembic migrations under ``migrations/versions`` create exactly this; a test compares
+the two so they cannot drift. Times are integer milliseconds since the epoch (UTC),
+which is portable between SQLite and PostgreSQL and cheap to compare.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# SQLite only auto-increments an "INTEGER PRIMARY KEY"; PostgreSQL wants BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("mobile", String(20), nullable=False, unique=True),
+    Column("passwd", String(200), nullable=False),  # argon2id encoded hash (salt inside)
+    Column("nickname", String(64), nullable=False, server_default=""),
+    Column("avatar", String(512), nullable=False, server_default=""),
+    Column("sex", String(1), nullable=False, server_default="U"),
+    Column("memo", String(512), nullable=False, server_default=""),
+    Column("createat", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False, server_default="0"),
+    Column("banned", Boolean, nullable=False, server_default="0"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    # sha256 of the opaque token; the token itself is never stored.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+)
+
+# One row per direction: a friendship is two rows, written in one transaction.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("owner_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("dst_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created", BigInteger, nullable=False),
+)
+
+communities = Table(
+    "communities",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("ownerid", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("icon", String(512), nullable=False, server_default=""),
+    Column("cate", Integer, nullable=False, server_default="0"),
+    Column("memo", String(512), nullable=False, server_default=""),
+    Column("createat", BigInteger, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("group_id", BigId, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("joined", BigInteger, nullable=False),
+    Index("ix_members_user", "user_id"),
+)
+
+# One row per conversation ("p<lo>_<hi>" for a 1:1 pair, "g<id>" for a group) holding
+# the last allocated seq; allocation is "UPDATE ... SET last_seq = last_seq + 1
+# RETURNING last_seq", which row-locks on PostgreSQL and is serialised on SQLite.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("conv", String(48), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False, server_default="0"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("conv", String(48), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("userid", BigId, nullable=False),
+    Column("cmd", Integer, nullable=False),
+    Column("dstid", BigId, nullable=False),
+    Column("media", Integer, nullable=False),
+    Column("content", Text, nullable=False, server_default=""),
+    Column("pic", String(1024), nullable=False, server_default=""),
+    Column("url", String(1024), nullable=False, server_default=""),
+    Column("memo", String(1024), nullable=False, server_default=""),
+    Column("amount", BigInteger, nullable=False, server_default="0"),
+    Column("cid", String(64), nullable=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("recalled", Boolean, nullable=False, server_default="0"),
+    UniqueConstraint("conv", "seq", name="uq_messages_conv_seq"),
+    # Idempotent retry: one message per (sender, client id). NULL cids never collide.
+    UniqueConstraint("userid", "cid", name="uq_messages_userid_cid"),
+)
+
+# Per member per conversation: how far messages were delivered to / read by the user.
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("conv", String(48), primary_key=True),
+    Column("delivered_seq", BigInteger, nullable=False, server_default="0"),
+    Column("read_seq", BigInteger, nullable=False, server_default="0"),
+)

@@ -1,0 +1,140 @@
+"""Users and login tokens.
+
+Tokens are opaque random strings handed to the client once; only their SHA-256 is
+stored, so a leaked database does not leak sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imhub.clock import now_ms
+from imhub.store.tables import tokens, users
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    id: int
+    mobile: str
+    passwd: str
+    nickname: str
+    avatar: str
+    sex: str
+    memo: str
+    createat: int
+    last_seen: int
+    banned: bool
+
+
+class DuplicateMobile(Exception):
+    """A user with this mobile number already exists."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _row(r: Any) -> UserRow:
+    return UserRow(**dict(r._mapping))
+
+
+class UserStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(
+        self, *, mobile: str, passwd_hash: str, nickname: str = "", avatar: str = "", sex: str = "U",
+        memo: str = "",
+    ) -> UserRow:
+        """Insert a user; raises :class:`DuplicateMobile` if the mobile is taken."""
+        values = dict(
+            mobile=mobile, passwd=passwd_hash, nickname=nickname, avatar=avatar, sex=sex, memo=memo,
+            createat=now_ms(), last_seen=0, banned=False,
+        )
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(insert(users).values(**values).returning(users.c.id))
+                user_id = result.scalar_one()
+        except IntegrityError as exc:
+            raise DuplicateMobile(mobile) from exc
+        return UserRow(id=user_id, **values)  # type: ignore[arg-type]
+
+    async def create_many(self, rows: list[dict[str, Any]]) -> None:
+        """Bulk insert (admin seeding); rows need mobile and passwd at least."""
+        now = now_ms()
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(users), [{"createat": now, **r} for r in rows])
+
+    async def get(self, user_id: int) -> UserRow | None:
+        async with self._engine.connect() as conn:
+            r = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        return _row(r) if r else None
+
+    async def get_many(self, user_ids: list[int]) -> list[UserRow]:
+        if not user_ids:
+            return []
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(users).where(users.c.id.in_(user_ids)).order_by(users.c.id))).all()
+        return [_row(r) for r in rows]
+
+    async def by_mobile(self, mobile: str) -> UserRow | None:
+        async with self._engine.connect() as conn:
+            r = (await conn.execute(select(users).where(users.c.mobile == mobile))).first()
+        return _row(r) if r else None
+
+    async def update_profile(self, user_id: int, **fields: Any) -> UserRow | None:
+        allowed = {"nickname", "avatar", "sex", "memo"}
+        values = {k: v for k, v in fields.items() if k in allowed and v is not None}
+        if values:
+            async with self._engine.begin() as conn:
+                await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+        return await self.get(user_id)
+
+    async def set_password(self, user_id: int, passwd_hash: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(passwd=passwd_hash))
+
+    async def set_banned(self, user_id: int, banned: bool) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(banned=banned))
+
+    async def touch_last_seen(self, user_id: int, when_ms: int) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(last_seen=when_ms))
+
+    # --- tokens --------------------------------------------------------------------
+
+    async def add_token(self, user_id: int, token: str, ttl_seconds: int) -> None:
+        now = now_ms()
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(tokens).values(
+                    token_hash=token_hash(token), user_id=user_id, created=now, expires=now + ttl_seconds * 1000
+                )
+            )
+
+    async def user_for_token(self, token: str) -> int | None:
+        """The user id owning an unexpired ``token``, else None."""
+        async with self._engine.connect() as conn:
+            r = (
+                await conn.execute(
+                    select(tokens.c.user_id, tokens.c.expires).where(tokens.c.token_hash == token_hash(token))
+                )
+            ).first()
+        if r is None or r.expires <= now_ms():
+            return None
+        return int(r.user_id)
+
+    async def revoke_token(self, token: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(tokens).where(tokens.c.token_hash == token_hash(token)))
+
+    async def revoke_all_tokens(self, user_id: int) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(tokens).where(tokens.c.user_id == user_id))

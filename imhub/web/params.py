@@ -1,0 +1,75 @@
+"""Reading request parameters the way the seed client sends them: an
+``application/x-www-form-urlencoded`` or JSON body (or the query string), all as
+strings, with typed accessors that fail with a clear message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from imhub.web.responses import ApiError
+
+
+class Params:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+    def text(self, name: str, *, required: bool = True, default: str = "", max_len: int = 512) -> str:
+        value = self._values.get(name)
+        if value is None or value == "":
+            if required:
+                raise ApiError(f"{name} is required")
+            return default
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ApiError(f"{name} must be a string")
+        text = str(value).strip()
+        if len(text) > max_len:
+            raise ApiError(f"{name} is too long (at most {max_len} characters)")
+        return text
+
+    def number(self, name: str, *, required: bool = True, default: int = 0, min_value: int | None = None) -> int:
+        value = self._values.get(name)
+        if value is None or value == "":
+            if required:
+                raise ApiError(f"{name} is required")
+            return default
+        if isinstance(value, bool):
+            raise ApiError(f"{name} must be an integer")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ApiError(f"{name} must be an integer") from None
+        if min_value is not None and number < min_value:
+            raise ApiError(f"{name} must be at least {min_value}")
+        if abs(number) > 2**63 - 1:
+            raise ApiError(f"{name} is out of range")
+        return number
+
+    def ident(self, name: str, *, required: bool = True) -> int:
+        return self.number(name, required=required, min_value=1 if required else 0)
+
+
+async def read_params(request: web.Request) -> Params:
+    """Merge query string and body (form or JSON) into one :class:`Params`."""
+    values: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        ctype = request.content_type
+        if ctype == "application/json":
+            try:
+                body = orjson.loads(await request.read())
+            except orjson.JSONDecodeError:
+                raise ApiError("request body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise ApiError("JSON body must be an object")
+            values.update(body)
+        elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
+            form = await request.post()
+            values.update({k: v for k, v in form.items() if isinstance(v, str)})
+        else:
+            raise ApiError(f"unsupported content type {ctype!r}; use form or JSON", status=415)
+    return Params(values)

@@ -1,0 +1,36 @@
+"""The seed's JSON envelopes: ``{code,msg,data}`` and ``{code,msg,rows,total}``.
+
+Business outcomes are HTTP 200 with ``code`` 0 or -1 (the seed client reads only
+``code``); authentication failures are 401, authorization 403, too large 413 and rate
+limits 429, still with the same envelope so any client can show ``msg``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from imhub.errors import ApiError, Forbidden, RateLimited, Unauthorized
+
+__all__ = ["ApiError", "Forbidden", "RateLimited", "Unauthorized", "fail", "ok", "rows"]
+
+
+def _json(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def ok(data: Any = None, msg: str = "") -> web.Response:
+    body: dict[str, Any] = {"code": 0, "msg": msg}
+    if data is not None:
+        body["data"] = data
+    return _json(body)
+
+
+def rows(items: list[Any], total: int | None = None, msg: str = "") -> web.Response:
+    return _json({"code": 0, "msg": msg, "rows": items, "total": len(items) if total is None else total})
+
+
+def fail(msg: str, status: int = 200, **extra: Any) -> web.Response:
+    return _json({"code": -1, "msg": msg, **extra}, status=status)

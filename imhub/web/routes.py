@@ -1,0 +1,11 @@
+"""Every route module registers itself here, in one visible list."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from imhub.web import accounts
+
+
+def setup(app: web.Application) -> None:
+    accounts.setup(app)
