@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from imhub.config import Settings
 from imhub.media.service import MediaService
 from imhub.services.accounts import AccountService
+from imhub.services.presence import LocalPresence
 from imhub.services.social import SocialService
 from imhub.store.engine import create_engine
 from imhub.store.social import SocialStore
@@ -28,6 +29,7 @@ class Services:
     accounts: AccountService
     social: SocialService
     media: MediaService
+    presence: LocalPresence
 
 
 SERVICES = web.AppKey("services", Services)
@@ -49,6 +51,7 @@ def build_services(settings: Settings) -> Services:
         accounts=AccountService(settings, users),
         social=SocialService(settings, users, social_store),
         media=MediaService(settings),
+        presence=LocalPresence(),
     )
 
 
