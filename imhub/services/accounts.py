@@ -1,13 +1,18 @@
-"""Accounts: registration, login, tokens, passwords.
+"""Accounts: registration, login, tokens, passwords, profiles.
 
 Passwords are hashed with argon2id (argon2-cffi's defaults, RFC 9106 low-memory
 profile) in a worker thread so a login never blocks the event loop. Tokens are 256
 random bits, url-safe, stored only as hashes (see :mod:`imhub.store.users`).
+
+Failed logins are rate-limited per account (mobile) and per client address, so
+neither guessing one account's password nor spraying one password over many accounts
+gets far; a successful login clears its account's count.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import secrets
 
@@ -15,11 +20,16 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from imhub.config import Settings
-from imhub.errors import ApiError
+from imhub.errors import ApiError, RateLimited
+from imhub.ratelimit import SlidingWindowLimiter
 from imhub.store.users import DuplicateMobile, UserRow, UserStore
 
 MOBILE_RE = re.compile(r"^\+?[0-9]{5,20}$")
 SEXES = ("M", "W", "U")
+NICKNAME_MAX = 64  # users.nickname is String(64)
+TEXT_MAX = 512  # users.avatar / users.memo are String(512)
+# Avatars are shown as <img src>: only our own paths or web URLs, never javascript:/data:.
+AVATAR_RE = re.compile(r"^(/[^\s]*|https?://[^\s]+)$")
 
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown mobile as slow as a real one,
@@ -51,11 +61,11 @@ def validate_mobile(mobile: str) -> str:
     return mobile
 
 
-def validate_password(passwd: str) -> str:
+def validate_password(passwd: str, name: str = "passwd") -> str:
     if len(passwd) < 6:
-        raise ApiError("passwd must be at least 6 characters")
+        raise ApiError(f"{name} must be at least 6 characters")
     if len(passwd) > 128:
-        raise ApiError("passwd must be at most 128 characters")
+        raise ApiError(f"{name} must be at most 128 characters")
     return passwd
 
 
@@ -66,10 +76,45 @@ def validate_sex(sex: str) -> str:
     return sex
 
 
+def check_printable(text: str, name: str, *, multiline: bool = False) -> str:
+    """Refuse control characters (PostgreSQL cannot even store NUL); a memo may keep
+    its line breaks and tabs."""
+    allowed = "\n\r\t" if multiline else ""
+    if any((ord(c) < 32 and c not in allowed) or c == "\x7f" for c in text):
+        raise ApiError(f"{name} must not contain control characters")
+    return text
+
+
+def validate_nickname(nickname: str) -> str:
+    nickname = nickname.strip()
+    if len(nickname) > NICKNAME_MAX:
+        raise ApiError(f"nickname is too long (at most {NICKNAME_MAX} characters)")
+    return check_printable(nickname, "nickname")
+
+
+def validate_avatar(avatar: str) -> str:
+    if len(avatar) > TEXT_MAX:
+        raise ApiError(f"avatar is too long (at most {TEXT_MAX} characters)")
+    if avatar and not AVATAR_RE.match(avatar):
+        raise ApiError("avatar must be a path starting with / or an http(s) URL")
+    return check_printable(avatar, "avatar")
+
+
+def validate_memo(memo: str) -> str:
+    if len(memo) > TEXT_MAX:
+        raise ApiError(f"memo is too long (at most {TEXT_MAX} characters)")
+    return check_printable(memo, "memo", multiline=True)
+
+
 class AccountService:
     def __init__(self, settings: Settings, users: UserStore) -> None:
         self._settings = settings
         self._users = users
+        window = settings.login_window_seconds
+        self.login_limiter_account = SlidingWindowLimiter(settings.login_max_attempts, window)
+        self.login_limiter_ip = SlidingWindowLimiter(settings.login_max_attempts, window)
+
+    # --- registration and login ----------------------------------------------------
 
     async def register(
         self, *, mobile: str, passwd: str, nickname: str = "", avatar: str = "", sex: str = "U", memo: str = ""
@@ -80,22 +125,36 @@ class AccountService:
             return await self._users.create(
                 mobile=mobile,
                 passwd_hash=await hash_password(passwd),
-                nickname=nickname or mobile[-4:],
-                avatar=avatar,
+                nickname=validate_nickname(nickname) or mobile[-4:],
+                avatar=validate_avatar(avatar),
                 sex=validate_sex(sex),
-                memo=memo,
+                memo=validate_memo(memo),
             )
         except DuplicateMobile:
             raise ApiError("this mobile number is already registered") from None
 
-    async def login(self, mobile: str, passwd: str) -> tuple[UserRow, str]:
-        """Check credentials and issue a new token; raises ApiError on failure."""
-        user = await self._users.by_mobile(mobile)
+    def _check_login_limits(self, mobile: str, ip: str) -> None:
+        wait = max(self.login_limiter_account.retry_after(mobile), self.login_limiter_ip.retry_after(ip))
+        if wait > 0:
+            raise RateLimited("too many failed logins, try again later", retry_after=math.ceil(wait))
+
+    async def login(self, mobile: str, passwd: str, ip: str = "") -> tuple[UserRow, str]:
+        """Check credentials and issue a new token.
+
+        Raises ApiError on bad credentials and :class:`RateLimited` (429) once this
+        mobile or this address has failed ``login_max_attempts`` times in the window.
+        """
+        self._check_login_limits(mobile, ip)
+        # A malformed mobile cannot be registered; do not send it to the database.
+        user = await self._users.by_mobile(mobile) if MOBILE_RE.match(mobile) else None
         valid = await verify_password(user.passwd if user else _DUMMY_HASH, passwd)
         if user is None or not valid:
+            self.login_limiter_account.hit(mobile)
+            self.login_limiter_ip.hit(ip)
             raise ApiError("wrong mobile or password")
         if user.banned:
             raise ApiError("this account is banned", status=403)
+        self.login_limiter_account.reset(mobile)
         return user, await self.issue_token(user.id)
 
     async def issue_token(self, user_id: int) -> str:
@@ -108,3 +167,63 @@ class AccountService:
         if not token or len(token) > 256:
             return None
         return await self._users.user_for_token(token)
+
+    async def logout(self, token: str) -> None:
+        """Revoke this one token (other devices stay logged in)."""
+        if token:
+            await self._users.revoke_token(token)
+
+    async def change_password(self, user_id: int, old: str, new: str) -> str:
+        """Replace the password, revoke every token of the user (all devices are
+        logged out) and return a fresh token for the caller's session."""
+        validate_password(new, "newpasswd")
+        user = await self.get(user_id)
+        key = f"user:{user_id}"
+        wait = self.login_limiter_account.retry_after(key)
+        if wait > 0:
+            raise RateLimited("too many wrong passwords, try again later", retry_after=math.ceil(wait))
+        if not await verify_password(user.passwd, old):
+            self.login_limiter_account.hit(key)
+            raise ApiError("old password is wrong")
+        await self._users.set_password(user_id, await hash_password(new))
+        await self._users.revoke_all_tokens(user_id)
+        return await self.issue_token(user_id)
+
+    # --- profiles ------------------------------------------------------------------
+
+    async def get(self, user_id: int) -> UserRow:
+        user = await self._users.get(user_id)
+        if user is None:
+            raise ApiError("no such user")
+        return user
+
+    async def find_by_mobile(self, mobile: str) -> UserRow:
+        user = await self._users.by_mobile(mobile) if MOBILE_RE.match(mobile) else None
+        if user is None:
+            raise ApiError("no user with this mobile number")
+        return user
+
+    async def update_profile(
+        self,
+        user_id: int,
+        *,
+        nickname: str | None = None,
+        avatar: str | None = None,
+        sex: str | None = None,
+        memo: str | None = None,
+    ) -> UserRow:
+        """Change the given fields (None leaves a field as it is)."""
+        if nickname is not None:
+            nickname = validate_nickname(nickname)
+            if not nickname:
+                raise ApiError("nickname must not be empty")
+        user = await self._users.update_profile(
+            user_id,
+            nickname=nickname,
+            avatar=None if avatar is None else validate_avatar(avatar),
+            sex=None if sex is None else validate_sex(sex),
+            memo=None if memo is None else validate_memo(memo),
+        )
+        if user is None:
+            raise ApiError("no such user")
+        return user

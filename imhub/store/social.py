@@ -1,10 +1,195 @@
-"""Friends (contacts) and groups (communities, members)."""
+"""Friends (contacts) and groups (communities, members).
+
+A friendship is two ``contacts`` rows (one per direction) written in one transaction,
+so "a is b's friend" and "b is a's friend" are never out of step. The owner of a group
+is also a row in ``members``: every "who receives this group" question is one query.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imhub.clock import now_ms
+from imhub.store.tables import communities, contacts, members
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    id: int
+    name: str
+    ownerid: int
+    icon: str
+    cate: int
+    memo: str
+    createat: int
+
+
+class AlreadyFriends(Exception):
+    """The two users are already friends (the contacts rows exist)."""
+
+
+class AlreadyMember(Exception):
+    """The user is already a member of the group."""
+
+
+class TooManyGroups(Exception):
+    """The owner already owns the most groups allowed."""
+
+
+def _group(r: Any) -> GroupRow:
+    return GroupRow(**dict(r._mapping))
 
 
 class SocialStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    # --- friends -------------------------------------------------------------------
+
+    async def add_friendship(self, a: int, b: int) -> None:
+        """Make ``a`` and ``b`` friends both ways, atomically.
+
+        Raises :class:`AlreadyFriends` if either direction exists (the primary key
+        refuses the duplicate and the whole transaction rolls back).
+        """
+        now = now_ms()
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(contacts),
+                    [{"owner_id": a, "dst_id": b, "created": now}, {"owner_id": b, "dst_id": a, "created": now}],
+                )
+        except IntegrityError as exc:
+            raise AlreadyFriends(f"{a}-{b}") from exc
+
+    async def remove_friendship(self, a: int, b: int) -> bool:
+        """Remove both directions; True if there was a friendship."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(contacts).where(
+                    ((contacts.c.owner_id == a) & (contacts.c.dst_id == b))
+                    | ((contacts.c.owner_id == b) & (contacts.c.dst_id == a))
+                )
+            )
+        return bool(result.rowcount)
+
+    async def are_friends(self, a: int, b: int) -> bool:
+        async with self._engine.connect() as conn:
+            r = await conn.execute(
+                select(contacts.c.dst_id).where(contacts.c.owner_id == a, contacts.c.dst_id == b)
+            )
+            return r.first() is not None
+
+    async def friend_ids(self, user_id: int) -> list[int]:
+        """Ids of ``user_id``'s friends, oldest friendship first."""
+        async with self._engine.connect() as conn:
+            r = await conn.execute(
+                select(contacts.c.dst_id)
+                .where(contacts.c.owner_id == user_id)
+                .order_by(contacts.c.created, contacts.c.dst_id)
+            )
+            return [int(x) for x in r.scalars()]
+
+    # --- groups --------------------------------------------------------------------
+
+    async def create_group(
+        self, *, ownerid: int, name: str, icon: str = "", cate: int = 0, memo: str = "", max_owned: int | None = None
+    ) -> GroupRow:
+        """Insert a group with its owner as first member, in one transaction.
+
+        With ``max_owned``, raises :class:`TooManyGroups` when the owner already owns
+        that many. (Count-then-insert: two concurrent creates by the same owner may
+        overshoot by one on PostgreSQL; the limit is an abuse guard, not an invariant.)
+        """
+        now = now_ms()
+        values = dict(name=name, ownerid=ownerid, icon=icon, cate=cate, memo=memo, createat=now)
+        async with self._engine.begin() as conn:
+            if max_owned is not None:
+                owned = (
+                    await conn.execute(
+                        select(func.count()).select_from(communities).where(communities.c.ownerid == ownerid)
+                    )
+                ).scalar_one()
+                if owned >= max_owned:
+                    raise TooManyGroups(str(ownerid))
+            result = await conn.execute(insert(communities).values(**values).returning(communities.c.id))
+            group_id = result.scalar_one()
+            await conn.execute(insert(members).values(group_id=group_id, user_id=ownerid, joined=now))
+        return GroupRow(id=int(group_id), **values)  # type: ignore[arg-type]
+
+    async def get_group(self, group_id: int) -> GroupRow | None:
+        async with self._engine.connect() as conn:
+            r = (await conn.execute(select(communities).where(communities.c.id == group_id))).first()
+        return _group(r) if r else None
+
+    async def groups_of(self, user_id: int) -> list[GroupRow]:
+        """The groups ``user_id`` belongs to (owned ones included), by join time."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(communities)
+                    .join(members, members.c.group_id == communities.c.id)
+                    .where(members.c.user_id == user_id)
+                    .order_by(members.c.joined, communities.c.id)
+                )
+            ).all()
+        return [_group(r) for r in rows]
+
+    async def group_ids_of(self, user_id: int) -> list[int]:
+        async with self._engine.connect() as conn:
+            r = await conn.execute(
+                select(members.c.group_id).where(members.c.user_id == user_id).order_by(members.c.group_id)
+            )
+            return [int(x) for x in r.scalars()]
+
+    async def count_owned(self, ownerid: int) -> int:
+        async with self._engine.connect() as conn:
+            r = await conn.execute(
+                select(func.count()).select_from(communities).where(communities.c.ownerid == ownerid)
+            )
+            return int(r.scalar_one())
+
+    async def rename_group(self, group_id: int, name: str) -> GroupRow | None:
+        async with self._engine.begin() as conn:
+            await conn.execute(update(communities).where(communities.c.id == group_id).values(name=name))
+        return await self.get_group(group_id)
+
+    # --- members -------------------------------------------------------------------
+
+    async def add_member(self, group_id: int, user_id: int) -> None:
+        """Raises :class:`AlreadyMember` if the row exists."""
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(members).values(group_id=group_id, user_id=user_id, joined=now_ms()))
+        except IntegrityError as exc:
+            raise AlreadyMember(f"{group_id}/{user_id}") from exc
+
+    async def remove_member(self, group_id: int, user_id: int) -> bool:
+        """True if ``user_id`` was a member and is not any more."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(members).where(members.c.group_id == group_id, members.c.user_id == user_id)
+            )
+        return bool(result.rowcount)
+
+    async def is_member(self, group_id: int, user_id: int) -> bool:
+        async with self._engine.connect() as conn:
+            r = await conn.execute(
+                select(members.c.user_id).where(members.c.group_id == group_id, members.c.user_id == user_id)
+            )
+            return r.first() is not None
+
+    async def member_ids(self, group_id: int) -> list[int]:
+        """Members of ``group_id`` in join order (the owner first)."""
+        async with self._engine.connect() as conn:
+            r = await conn.execute(
+                select(members.c.user_id)
+                .where(members.c.group_id == group_id)
+                .order_by(members.c.joined, members.c.user_id)
+            )
+            return [int(x) for x in r.scalars()]

@@ -1,13 +1,18 @@
-"""HTTP handlers for ``/user/*``: thin — parse, call the account service, respond."""
+"""HTTP handlers for ``/user/*``: thin — parse, call the account service, respond.
+
+``register`` and ``login`` are public; everything else needs the session cookie (or
+``Authorization: Bearer``), and a ``userid`` sent by the client must be the caller.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from imhub.app import services
-from imhub.web.auth import set_session_cookie
-from imhub.web.params import read_params
-from imhub.web.responses import ok
+from imhub.web.auth import clear_session_cookie, current_user, request_token, require_self, set_session_cookie
+from imhub.web.params import Params, read_params
+from imhub.web.people import visible_user
+from imhub.web.responses import ApiError, ok
 from imhub.web.views import user_json
 
 
@@ -30,8 +35,76 @@ async def login(request: web.Request) -> web.Response:
     svc = services(request)
     # The seed's first demo posted "password"; its client posts "passwd". Take either.
     passwd = p.text("passwd", required="password" not in p, max_len=128) or p.text("password", max_len=128)
-    user, token = await svc.accounts.login(p.text("mobile", max_len=20), passwd)
+    user, token = await svc.accounts.login(p.text("mobile", max_len=20), passwd, ip=request.remote or "")
     response = ok(user_json(user, token=token, online=True, private=True), msg="logged in")
+    set_session_cookie(response, token, svc.settings.token_ttl_seconds, svc.settings.cookie_secure)
+    return response
+
+
+async def _caller(request: web.Request) -> tuple[int, Params]:
+    """The authenticated user and the request's params, ``userid`` checked."""
+    user_id = await current_user(request)
+    p = await read_params(request)
+    require_self(p.ident("userid", required=False), user_id)
+    return user_id, p
+
+
+async def find(request: web.Request) -> web.Response:
+    """By ``id`` (the seed) or by ``mobile`` (to add a friend by phone number)."""
+    viewer = await current_user(request)
+    p = await read_params(request)
+    accounts = services(request).accounts
+    if "id" in p and p.text("id", required=False):
+        user = await accounts.get(p.ident("id"))
+    elif "mobile" in p and p.text("mobile", required=False):
+        user = await accounts.find_by_mobile(p.text("mobile", max_len=20))
+    else:
+        raise ApiError("id or mobile is required")
+    return ok(await visible_user(request, viewer, user))
+
+
+async def me(request: web.Request) -> web.Response:
+    user_id, _ = await _caller(request)
+    return ok(await visible_user(request, user_id, await services(request).accounts.get(user_id)))
+
+
+async def update(request: web.Request) -> web.Response:
+    user_id, p = await _caller(request)
+
+    def optional(name: str, max_len: int) -> str | None:
+        # Absent means "leave as is"; present (even empty) means "set to this".
+        return p.text(name, required=False, max_len=max_len) if name in p else None
+
+    user = await services(request).accounts.update_profile(
+        user_id,
+        nickname=optional("nickname", 64),
+        avatar=optional("avatar", 512),
+        sex=optional("sex", 1),
+        memo=optional("memo", 512),
+    )
+    return ok(await visible_user(request, user_id, user), msg="profile updated")
+
+
+async def logout(request: web.Request) -> web.Response:
+    """Revoke this session's token and clear the cookie; succeeds even when the token
+    is already gone, so a client can always log out."""
+    await services(request).accounts.logout(request_token(request))
+    response = ok(msg="logged out")
+    clear_session_cookie(response)
+    return response
+
+
+async def password(request: web.Request) -> web.Response:
+    """Change the password: every device is logged out, this one gets a new token."""
+    user_id, p = await _caller(request)
+    svc = services(request)
+    token = await svc.accounts.change_password(
+        user_id, p.text("oldpasswd", max_len=128), p.text("newpasswd", max_len=128)
+    )
+    user = await svc.accounts.get(user_id)
+    response = ok(
+        user_json(user, token=token, online=svc.presence.is_online(user_id), private=True), msg="password changed"
+    )
     set_session_cookie(response, token, svc.settings.token_ttl_seconds, svc.settings.cookie_secure)
     return response
 
@@ -39,3 +112,8 @@ async def login(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_post("/user/register", register)
     app.router.add_post("/user/login", login)
+    app.router.add_post("/user/find", find)
+    app.router.add_post("/user/me", me)
+    app.router.add_post("/user/update", update)
+    app.router.add_post("/user/logout", logout)
+    app.router.add_post("/user/password", password)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.web import accounts
+from imhub.web import accounts, openapi, social
 
 
 def setup(app: web.Application) -> None:
     accounts.setup(app)
+    social.setup(app)
+    openapi.setup(app)

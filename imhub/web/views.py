@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from imhub.store.social import GroupRow
 from imhub.store.users import UserRow
 
 
@@ -28,3 +29,15 @@ def user_json(user: UserRow, *, online: bool = False, token: str = "", private: 
         "createat": iso_ms(user.createat),
     }
     return data
+
+
+def community_json(group: GroupRow) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "ownerid": group.ownerid,
+        "icon": group.icon,
+        "cate": group.cate,
+        "memo": group.memo,
+        "createat": iso_ms(group.createat),
+    }

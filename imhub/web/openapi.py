@@ -1,0 +1,288 @@
+"""The OpenAPI 3.1 document served at ``GET /openapi.json``, built from one small
+table of operations. Each row says what a route takes and which envelope it returns;
+``tests/integration/test_openapi_schemathesis.py`` fuzzes the live server against it
+and a unit test checks the table and the router list the same routes.
+
+To document a new POST route, add an :class:`Operation` to ``OPERATIONS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+
+Reply = Literal["message", "user", "users", "community", "communities"]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: Literal["string", "integer"] = "string"
+    required: bool = False
+    max_len: int | None = None
+    minimum: int | None = None
+    enum: tuple[str, ...] | None = None
+    description: str = ""
+
+    def schema(self) -> dict[str, Any]:
+        s: dict[str, Any] = {"type": self.kind}
+        if self.max_len is not None:
+            s["maxLength"] = self.max_len
+        if self.minimum is not None:
+            s["minimum"] = self.minimum
+        if self.kind == "integer":
+            s["maximum"] = 2**63 - 1
+        if self.enum is not None:
+            s["enum"] = list(self.enum)
+        if self.description:
+            s["description"] = self.description
+        return s
+
+
+@dataclass(frozen=True)
+class Operation:
+    path: str
+    summary: str
+    params: tuple[Param, ...]
+    reply: Reply
+    tag: str
+    auth: bool = True
+    rate_limited: bool = False
+    description: str = ""
+    extra_statuses: tuple[int, ...] = field(default=())
+
+
+# --- reusable parameters -------------------------------------------------------------
+
+USERID = Param("userid", "integer", minimum=0, description="The caller's id (optional; must be the caller if sent).")
+OWNERID = Param("ownerid", "integer", minimum=0, description="The caller's id (optional; must be the caller if sent).")
+DSTID_USER = Param("dstid", "integer", required=True, minimum=1, description="The other user's id.")
+DSTID_GROUP = Param("dstid", "integer", required=True, minimum=1, description="The group's id.")
+MOBILE = Param("mobile", required=True, max_len=20, description="5-20 digits, optional leading +.")
+NICKNAME = Param("nickname", max_len=64)
+AVATAR = Param("avatar", max_len=512, description="A path starting with / or an http(s) URL.")
+SEX = Param("sex", max_len=1, enum=("M", "W", "U"), description="M, W or U.")
+MEMO = Param("memo", max_len=512)
+GROUP_NAME = Param("name", required=True, max_len=64)
+
+OPERATIONS: tuple[Operation, ...] = (
+    # --- accounts --------------------------------------------------------------------
+    Operation(
+        "/user/register", "Create an account", (
+            MOBILE, Param("passwd", required=True, max_len=128, description="6-128 characters."),
+            NICKNAME, AVATAR, SEX, MEMO,
+        ), "user", "accounts", auth=False,
+        description="Duplicate mobile: code -1. The reply's token is empty: log in next.",
+    ),
+    Operation(
+        "/user/login", "Log in", (
+            MOBILE, Param("passwd", max_len=128, description="The password (the seed's demo also sent `password`)."),
+            Param("password", max_len=128),
+        ), "user", "accounts", auth=False, rate_limited=True,
+        description="Sets the HttpOnly session cookie; the reply's `token` is for the WebSocket and Bearer auth. "
+        "Failed logins are limited per mobile and per address (429).",
+    ),
+    Operation(
+        "/user/find", "Find a user by id or mobile", (
+            Param("id", "integer", minimum=1), Param("mobile", max_len=20),
+        ), "user", "accounts",
+        description="Send `id` or `mobile`. `mobile` and `online` are shown to the user and friends only.",
+    ),
+    Operation("/user/me", "The logged-in user", (USERID,), "user", "accounts"),
+    Operation(
+        "/user/update", "Update the profile", (USERID, NICKNAME, AVATAR, SEX, MEMO), "user", "accounts",
+        description="Only the fields sent change.",
+    ),
+    Operation(
+        "/user/logout", "Log out this session", (), "message", "accounts", auth=False,
+        description="Revokes the token used (cookie or Bearer) and clears the cookie; always succeeds.",
+    ),
+    Operation(
+        "/user/password", "Change the password", (
+            USERID, Param("oldpasswd", required=True, max_len=128),
+            Param("newpasswd", required=True, max_len=128, description="6-128 characters."),
+        ), "user", "accounts", rate_limited=True,
+        description="Logs out every device; the reply carries a new token and sets a new cookie.",
+    ),
+    # --- friends ---------------------------------------------------------------------
+    Operation(
+        "/contact/addfriend", "Add a friend (mutual)", (USERID, DSTID_USER), "user", "friends",
+        description="Self, unknown user or already friends: code -1. `data` is the new friend.",
+    ),
+    Operation("/contact/delfriend", "Remove a friend (both ways)", (USERID, DSTID_USER), "message", "friends"),
+    Operation("/contact/loadfriend", "List my friends", (USERID,), "users", "friends"),
+    # --- groups ----------------------------------------------------------------------
+    Operation(
+        "/contact/createcommunity", "Create a group", (
+            OWNERID, GROUP_NAME, Param("icon", max_len=512), Param("cate", "integer", minimum=0), MEMO,
+        ), "community", "groups",
+        description="The owner becomes its first member; at most IMHUB_MAX_GROUPS_PER_OWNER groups per owner.",
+    ),
+    Operation("/contact/joincommunity", "Join a group", (USERID, DSTID_GROUP), "community", "groups"),
+    Operation(
+        "/contact/leavecommunity", "Leave a group", (USERID, DSTID_GROUP), "message", "groups",
+        description="The owner cannot leave.",
+    ),
+    Operation("/contact/loadcommunity", "List my groups", (USERID,), "communities", "groups"),
+    Operation(
+        "/contact/members", "List a group's members", (USERID, DSTID_GROUP), "users", "groups",
+        description="Members only (403 otherwise).",
+    ),
+    Operation(
+        "/contact/renamecommunity", "Rename a group (owner)", (USERID, DSTID_GROUP, GROUP_NAME), "community",
+        "groups",
+    ),
+    Operation(
+        "/contact/removemember", "Remove a member (owner)", (
+            USERID, DSTID_GROUP, Param("memberid", "integer", required=True, minimum=1),
+        ), "message", "groups",
+    ),
+)
+
+# --- component schemas ---------------------------------------------------------------
+
+USER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "mobile", "avatar", "sex", "nickname", "online", "token", "memo", "createat"],
+    "properties": {
+        "id": {"type": "integer"},
+        "mobile": {"type": "string", "description": "Empty unless yourself or a friend."},
+        "avatar": {"type": "string"},
+        "sex": {"type": "string", "enum": ["M", "W", "U"]},
+        "nickname": {"type": "string"},
+        "online": {"type": "boolean", "description": "False unless yourself or a friend."},
+        "token": {"type": "string", "description": "Only at login / password change, to the owner."},
+        "memo": {"type": "string"},
+        "createat": {"type": "string", "format": "date-time"},
+    },
+}
+
+COMMUNITY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "name", "ownerid", "icon", "cate", "memo", "createat"],
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "ownerid": {"type": "integer"},
+        "icon": {"type": "string"},
+        "cate": {"type": "integer"},
+        "memo": {"type": "string"},
+        "createat": {"type": "string", "format": "date-time"},
+    },
+}
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "msg"],
+    "properties": {
+        "code": {"const": -1},
+        "msg": {"type": "string", "minLength": 1},
+        "retry_after": {"type": "integer", "description": "Seconds to wait (429 only)."},
+    },
+}
+
+ERROR_STATUSES = {
+    401: "Not logged in, or the token expired or was revoked.",
+    403: "Forbidden: an id that is not the caller, or an action reserved to the owner or members.",
+    413: "Request body too large.",
+    415: "Unsupported content type (use form or JSON).",
+    429: "Rate limited.",
+}
+
+
+def _envelope(reply: Reply) -> dict[str, Any]:
+    """Success (code 0) and business failure (code -1) share HTTP 200, as in the seed."""
+    props: dict[str, Any] = {"code": {"enum": [0, -1]}, "msg": {"type": "string"}}
+    if reply == "user":
+        props["data"] = {"$ref": "#/components/schemas/User"}
+    elif reply == "community":
+        props["data"] = {"$ref": "#/components/schemas/Community"}
+    elif reply in ("users", "communities"):
+        item = "User" if reply == "users" else "Community"
+        props["rows"] = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}
+        props["total"] = {"type": "integer", "minimum": 0}
+    return {"type": "object", "required": ["code", "msg"], "properties": props}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    body = {
+        "type": "object",
+        "properties": {p.name: p.schema() for p in op.params},
+        "required": [p.name for p in op.params if p.required],
+    }
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "`code` 0 on success; `code` -1 with a readable `msg` when refused.",
+            "content": {"application/json": {"schema": _envelope(op.reply)}},
+        }
+    }
+    statuses = {413, 415} | ({401, 403} if op.auth else set()) | ({429} if op.rate_limited else set())
+    for status in sorted(statuses | set(op.extra_statuses)):
+        responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
+    doc: dict[str, Any] = {
+        "operationId": op.path.strip("/").replace("/", "_"),
+        "summary": op.summary,
+        "tags": [op.tag],
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": body},
+                "application/json": {"schema": body},
+            },
+        },
+        "responses": responses,
+    }
+    if op.description:
+        doc["description"] = op.description
+    if op.auth:
+        doc["security"] = [{"cookie": []}, {"bearer": []}]
+    return doc
+
+
+def _version() -> str:
+    try:
+        return version("imhub")
+    except PackageNotFoundError:
+        return "0"
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "imhub HTTP API",
+            "version": _version(),
+            "description": "Seed-compatible IM API: POST, form or JSON bodies, `{code,msg,data}` or "
+            "`{code,msg,rows,total}` replies. Failures: `{code:-1,msg}`.",
+        },
+        "paths": {op.path: {"post": _operation(op)} for op in OPERATIONS},
+        "components": {
+            "schemas": {"User": USER_SCHEMA, "Community": COMMUNITY_SCHEMA, "Error": ERROR_SCHEMA},
+            "responses": {
+                f"E{status}": {
+                    "description": text,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+                for status, text in ERROR_STATUSES.items()
+            },
+            "securitySchemes": {
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "imhub_token"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+def setup(app: web.Application) -> None:
+    body = orjson.dumps(openapi_document())  # built and encoded once
+
+    async def serve(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app.router.add_get("/openapi.json", serve)

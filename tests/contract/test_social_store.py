@@ -1,0 +1,112 @@
+"""SocialStore contract, run against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from imhub.store.engine import create_engine
+from imhub.store.social import AlreadyFriends, AlreadyMember, GroupRow, SocialStore, TooManyGroups
+from imhub.store.users import UserStore
+
+
+@pytest.fixture
+async def env(db_url: str):
+    engine = create_engine(db_url)
+    users = UserStore(engine)
+    ids = [(await users.create(mobile=f"1380000000{i}", passwd_hash="h")).id for i in range(4)]
+    yield SocialStore(engine), ids
+    await engine.dispose()
+
+
+async def test_friendship_is_mutual(env) -> None:
+    store, (a, b, c, _) = env
+    await store.add_friendship(a, b)
+    assert await store.are_friends(a, b) and await store.are_friends(b, a)
+    assert not await store.are_friends(a, c)
+    assert await store.friend_ids(a) == [b]
+    assert await store.friend_ids(b) == [a]
+    assert await store.friend_ids(c) == []
+
+
+async def test_duplicate_friendship_either_direction(env) -> None:
+    store, (a, b, _, _) = env
+    await store.add_friendship(a, b)
+    with pytest.raises(AlreadyFriends):
+        await store.add_friendship(a, b)
+    with pytest.raises(AlreadyFriends):
+        await store.add_friendship(b, a)
+    assert await store.friend_ids(a) == [b] and await store.friend_ids(b) == [a]
+
+
+async def test_half_friendship_rolls_back(env) -> None:
+    """If one direction already exists the other must not be written alone."""
+    store, (a, b, _, _) = env
+    from sqlalchemy import insert
+
+    from imhub.store.tables import contacts
+
+    async with store._engine.begin() as conn:
+        await conn.execute(insert(contacts).values(owner_id=b, dst_id=a, created=1))
+    with pytest.raises(AlreadyFriends):
+        await store.add_friendship(a, b)
+    assert await store.friend_ids(a) == []
+
+
+async def test_remove_friendship(env) -> None:
+    store, (a, b, _, _) = env
+    await store.add_friendship(a, b)
+    assert await store.remove_friendship(b, a)
+    assert not await store.are_friends(a, b) and not await store.are_friends(b, a)
+    assert not await store.remove_friendship(a, b)
+
+
+async def test_create_group_owner_is_member(env) -> None:
+    store, (a, _, _, _) = env
+    g = await store.create_group(ownerid=a, name="g1", icon="/i.png", cate=2, memo="m")
+    assert isinstance(g, GroupRow) and g.id > 0 and g.ownerid == a and g.cate == 2
+    assert await store.get_group(g.id) == g
+    assert await store.is_member(g.id, a)
+    assert await store.member_ids(g.id) == [a]
+    assert await store.group_ids_of(a) == [g.id]
+    assert await store.get_group(g.id + 1000) is None
+
+
+async def test_group_limit_per_owner(env) -> None:
+    store, (a, b, _, _) = env
+    for i in range(2):
+        await store.create_group(ownerid=a, name=f"g{i}", max_owned=2)
+    with pytest.raises(TooManyGroups):
+        await store.create_group(ownerid=a, name="third", max_owned=2)
+    assert await store.count_owned(a) == 2
+    # The limit is per owner.
+    await store.create_group(ownerid=b, name="b's", max_owned=2)
+
+
+async def test_members_join_and_leave(env) -> None:
+    store, (a, b, c, d) = env
+    g = await store.create_group(ownerid=a, name="g")
+    await store.add_member(g.id, b)
+    await asyncio.sleep(0.002)  # distinct join times, so the order is defined
+    await store.add_member(g.id, c)
+    with pytest.raises(AlreadyMember):
+        await store.add_member(g.id, b)
+    assert await store.member_ids(g.id) == [a, b, c]
+    assert await store.is_member(g.id, b) and not await store.is_member(g.id, d)
+    assert await store.remove_member(g.id, b)
+    assert not await store.remove_member(g.id, b)
+    assert await store.member_ids(g.id) == [a, c]
+    assert await store.group_ids_of(b) == []
+
+
+async def test_groups_of_and_rename(env) -> None:
+    store, (a, b, _, _) = env
+    g1 = await store.create_group(ownerid=a, name="one")
+    g2 = await store.create_group(ownerid=b, name="two")
+    await store.add_member(g2.id, a)
+    assert [g.id for g in await store.groups_of(a)] == [g1.id, g2.id]
+    assert sorted(await store.group_ids_of(a)) == sorted([g1.id, g2.id])
+    renamed = await store.rename_group(g1.id, "uno")
+    assert renamed is not None and renamed.name == "uno" and renamed.ownerid == a
+    assert (await store.get_group(g1.id)).name == "uno"  # type: ignore[union-attr]
