@@ -3,17 +3,25 @@ web routes together. Nothing else constructs long-lived objects."""
 
 from __future__ import annotations
 
+import os
+import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from imhub.bus.base import Bus
+from imhub.bus.local import LocalBus
 from imhub.config import Settings
+from imhub.gateway.hub import Hub
 from imhub.media.service import MediaService
 from imhub.services.accounts import AccountService
+from imhub.services.messaging import MessagingService
 from imhub.services.presence import LocalPresence
 from imhub.services.social import SocialService
 from imhub.store.engine import create_engine
+from imhub.store.messages import MessageStore
 from imhub.store.social import SocialStore
 from imhub.store.users import UserStore
 
@@ -30,6 +38,9 @@ class Services:
     social: SocialService
     media: MediaService
     presence: LocalPresence
+    bus: Bus
+    hub: Hub
+    messaging: MessagingService
 
 
 SERVICES = web.AppKey("services", Services)
@@ -39,19 +50,35 @@ def services(request: web.Request) -> Services:
     return request.app[SERVICES]
 
 
+def node_id() -> str:
+    """Names this process on the bus (its own echoes are recognised by it)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def build_bus(settings: Settings) -> Bus:
+    return LocalBus()
+
+
 def build_services(settings: Settings) -> Services:
     engine = create_engine(settings.effective_database_url, settings.db_pool_size)
     users = UserStore(engine)
     social_store = SocialStore(engine)
+    social = SocialService(settings, users, social_store)
+    presence = LocalPresence()
+    bus = build_bus(settings)
+    hub = Hub(node_id())
     return Services(
         settings=settings,
         engine=engine,
         users=users,
         social_store=social_store,
         accounts=AccountService(settings, users),
-        social=SocialService(settings, users, social_store),
+        social=social,
         media=MediaService(settings),
-        presence=LocalPresence(),
+        presence=presence,
+        bus=bus,
+        hub=hub,
+        messaging=MessagingService(settings, MessageStore(engine), users, social, presence, bus, hub),
     )
 
 
@@ -66,8 +93,11 @@ def build_app(settings: Settings) -> web.Application:
     app[SERVICES] = svc
     routes.setup(app)
 
-    async def close_engine(_app: web.Application) -> None:
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await svc.messaging.start()
+        yield
+        await svc.messaging.stop()
         await svc.engine.dispose()
 
-    app.on_cleanup.append(close_engine)
+    app.cleanup_ctx.append(lifecycle)
     return app

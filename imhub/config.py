@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(64 * 1024, ge=256, description="Largest WebSocket frame accepted.")
     ping_interval_seconds: float = Field(25.0, gt=0, description="Server ping interval.")
     idle_timeout_seconds: float = Field(75.0, gt=0, description="Close a connection silent this long.")
-    send_queue_max: int = Field(
-        1000, ge=10, description="Frames queued for one connection before it counts as a slow consumer."
+    send_buffer_bytes: int = Field(
+        1024 * 1024, ge=4096, description="Unsent bytes one connection may hold before it is closed as a slow consumer."
     )
     sync_page_size: int = Field(200, ge=1, le=1000, description="Messages per sync/history page.")
     recall_window_seconds: int = Field(120, ge=0, description="How long a sender may recall a message.")

@@ -41,3 +41,15 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def dialect_insert(engine: AsyncEngine) -> Any:
+    """The dialect's ``insert`` construct, which has ``on_conflict_do_update``/``nothing``
+    on both SQLite and PostgreSQL (plain ``sqlalchemy.insert`` has neither)."""
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.web import accounts, openapi, social
+from imhub.web import accounts, chat, openapi, social
 
 
 def setup(app: web.Application) -> None:
     accounts.setup(app)
     social.setup(app)
+    chat.setup(app)
     openapi.setup(app)

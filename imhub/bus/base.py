@@ -1,0 +1,54 @@
+"""The bus between server processes: a best-effort doorbell, never the truth.
+
+Every message is stored before it is published, so a lost publish only delays a
+client until it syncs. Backends (``local``, ``redis``) only move :class:`Envelope`s;
+all routing to sockets happens in :mod:`imhub.gateway.hub`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One published event.
+
+    ``users``: deliver ``frame`` to every connection of these users. ``group``: to every
+    local connection of the group's members. ``frame`` is a complete WebSocket frame
+    (header + JSON), encoded once by the publisher and written as-is to every socket.
+    ``conv``/``seq`` identify a message (empty/0 for other events); ``origin`` is the
+    publishing connection's id on node ``node``, which gets an ack instead of a copy.
+    """
+
+    users: tuple[int, ...]
+    group: int
+    frame: bytes
+    conv: str = ""
+    seq: int = 0
+    origin: int = 0
+    node: str = ""
+
+
+Deliver = Callable[[Envelope], None]
+
+
+class Bus(Protocol):
+    async def start(self, deliver: Deliver) -> None:
+        """Begin delivering envelopes (from this and other processes) to ``deliver``."""
+
+    async def publish(self, envelope: Envelope) -> None:
+        """At most once: may be lost during an outage (clients then resync)."""
+
+    def watch_user(self, user_id: int) -> None:
+        """This process has a connection of ``user_id``: route its topic here."""
+
+    def unwatch_user(self, user_id: int) -> None: ...
+
+    def watch_group(self, group_id: int) -> None: ...
+
+    def unwatch_group(self, group_id: int) -> None: ...
+
+    async def close(self) -> None: ...

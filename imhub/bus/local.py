@@ -1,0 +1,33 @@
+"""The in-process bus: publish hands the envelope straight to this process's hub."""
+
+from __future__ import annotations
+
+from imhub.bus.base import Deliver, Envelope
+
+
+class LocalBus:
+    def __init__(self) -> None:
+        self._deliver: Deliver | None = None
+
+    async def start(self, deliver: Deliver) -> None:
+        self._deliver = deliver
+
+    async def publish(self, envelope: Envelope) -> None:
+        if self._deliver is not None:
+            self._deliver(envelope)
+
+    # One process sees everything already; interest needs no bookkeeping.
+    def watch_user(self, user_id: int) -> None:
+        pass
+
+    def unwatch_user(self, user_id: int) -> None:
+        pass
+
+    def watch_group(self, group_id: int) -> None:
+        pass
+
+    def unwatch_group(self, group_id: int) -> None:
+        pass
+
+    async def close(self) -> None:
+        self._deliver = None

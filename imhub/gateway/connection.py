@@ -1,0 +1,107 @@
+"""One client socket as seen by the hub: an outbound buffer and a flush.
+
+Frames are appended to ``pending`` and written with one ``transport.write`` per
+event-loop turn (write coalescing: a burst of group messages costs one syscall per
+socket, not one per message). The outbound bound is the transport's own buffer: when
+a reader is so slow that more than ``max_buffer`` bytes wait in the kernel and the
+transport, the connection is closed as a slow consumer (code 4008); the client
+reconnects and syncs, and no other socket ever waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from typing import Protocol
+
+from imhub.protocol.session import CLOSE_SLOW_CONSUMER
+
+_ids = itertools.count(1)
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+
+class Connection:
+    __slots__ = (
+        "_flush_scheduled",
+        "_held",
+        "_loop",
+        "catching_up",
+        "close_cb",
+        "closed",
+        "id",
+        "max_buffer",
+        "pending",
+        "transport",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        user_id: int,
+        transport: Transport,
+        close_cb: Callable[[int, str], None],
+        max_buffer: int,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.id = next(_ids)
+        self.user_id = user_id
+        self.transport = transport
+        self.close_cb = close_cb
+        self.max_buffer = max_buffer
+        self.pending: list[bytes] = []
+        self.closed = False
+        # While catching up (pushing what the user missed), live frames are held
+        # back with their (conv, seq) so the backlog goes out first and nothing twice.
+        self.catching_up = False
+        self._held: list[tuple[str, int, bytes]] = []
+        self._flush_scheduled = False
+        self._loop = loop
+
+    def push(self, frame: bytes, conv: str = "", seq: int = 0) -> None:
+        """Queue a complete WebSocket frame; written at the end of this loop turn."""
+        if self.closed:
+            return
+        if self.catching_up:
+            self._held.append((conv, seq, frame))
+            return
+        self.pending.append(frame)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def finish_catch_up(self, backlog: list[bytes], seen: dict[str, int]) -> None:
+        """Write the backlog, then the held live frames not already in it."""
+        self.catching_up = False
+        for frame in backlog:
+            self.push(frame)
+        for conv, seq, frame in self._held:
+            if not (seq and seq <= seen.get(conv, 0)):
+                self.push(frame)
+        self._held = []
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self.closed or not self.pending:
+            return
+        data = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
+        self.pending = []
+        if self.transport.is_closing():
+            return
+        self.transport.write(data)
+        if self.transport.get_write_buffer_size() > self.max_buffer:
+            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and sync")
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.pending = []
+            self._held = []
+            self.close_cb(code, reason)

@@ -1,0 +1,124 @@
+"""This process's registry of live connections, and local fan-out.
+
+``users``: user id -> that user's connections here. ``groups``: group id -> the ids of
+members with a connection here, kept current by :meth:`join` / :meth:`leave` when a
+connected user joins or leaves. Fan-out walks only local sockets; the bus brings each
+envelope to each process once.
+"""
+
+from __future__ import annotations
+
+from imhub.bus.base import Envelope
+from imhub.gateway.connection import Connection
+
+
+class Hub:
+    def __init__(self, node_id: str) -> None:
+        self.node_id = node_id
+        self.users: dict[int, list[Connection]] = {}
+        self.groups: dict[int, set[int]] = {}
+        self._groups_of: dict[int, set[int]] = {}
+        # (user, conv) -> highest seq handed to one of the user's sockets, not yet
+        # saved; drained by the messaging service into the delivered cursors.
+        self._delivered: dict[tuple[int, str], int] = {}
+
+    # --- registry ------------------------------------------------------------------
+
+    def add(self, conn: Connection, group_ids: list[int]) -> bool:
+        """Register ``conn``; True if it is its user's first connection here."""
+        conns = self.users.get(conn.user_id)
+        if conns is not None:
+            conns.append(conn)
+            return False
+        self.users[conn.user_id] = [conn]
+        self._groups_of[conn.user_id] = set(group_ids)
+        for gid in group_ids:
+            self.groups.setdefault(gid, set()).add(conn.user_id)
+        return True
+
+    def remove(self, conn: Connection) -> bool:
+        """Unregister ``conn``; True if its user has no connection here any more."""
+        conns = self.users.get(conn.user_id)
+        if not conns or conn not in conns:
+            return False
+        conns.remove(conn)
+        if conns:
+            return False
+        del self.users[conn.user_id]
+        for gid in self._groups_of.pop(conn.user_id, ()):
+            self._drop_member(gid, conn.user_id)
+        return True
+
+    def join(self, group_id: int, user_id: int) -> bool:
+        """A member joined: if connected here, start routing the group to them.
+        True if this made the group locally present (first local member)."""
+        groups = self._groups_of.get(user_id)
+        if groups is None or group_id in groups:
+            return False
+        groups.add(group_id)
+        members = self.groups.setdefault(group_id, set())
+        members.add(user_id)
+        return len(members) == 1
+
+    def leave(self, group_id: int, user_id: int) -> bool:
+        """A member left: stop routing. True if no local member remains."""
+        groups = self._groups_of.get(user_id)
+        if groups is None or group_id not in groups:
+            return False
+        groups.discard(group_id)
+        return self._drop_member(group_id, user_id)
+
+    def _drop_member(self, group_id: int, user_id: int) -> bool:
+        members = self.groups.get(group_id)
+        if members is None:
+            return False
+        members.discard(user_id)
+        if not members:
+            del self.groups[group_id]
+            return True
+        return False
+
+    def groups_of(self, user_id: int) -> set[int]:
+        return self._groups_of.get(user_id, set())
+
+    def connection_count(self) -> int:
+        return sum(len(c) for c in self.users.values())
+
+    # --- fan-out -------------------------------------------------------------------
+
+    def deliver(self, env: Envelope) -> None:
+        """Push ``env.frame`` to every local socket it is for (not to its origin)."""
+        user_ids = self.groups.get(env.group, ()) if env.group else env.users
+        origin = env.origin if env.node == self.node_id else 0
+        delivered = self._delivered
+        key_conv = env.conv
+        for uid in tuple(user_ids):
+            conns = self.users.get(uid)
+            if not conns:
+                continue
+            for conn in conns:
+                if conn.id != origin:
+                    conn.push(env.frame, key_conv, env.seq)
+            if env.seq:
+                key = (uid, key_conv)
+                if delivered.get(key, 0) < env.seq:
+                    delivered[key] = env.seq
+
+    def note_delivered(self, user_id: int, conv: str, seq: int) -> None:
+        key = (user_id, conv)
+        if self._delivered.get(key, 0) < seq:
+            self._delivered[key] = seq
+
+    def send_to_user(self, user_id: int, frame: bytes) -> None:
+        for conn in self.users.get(user_id, ()):
+            conn.push(frame)
+
+    def take_delivered(self) -> list[tuple[int, str, int]]:
+        marks, self._delivered = self._delivered, {}
+        return [(u, c, s) for (u, c), s in marks.items()]
+
+    def close_all(self, code: int, reason: str, user_id: int | None = None) -> None:
+        targets = [self.users.get(user_id, [])] if user_id is not None else list(self.users.values())
+        for conns in targets:
+            for conn in list(conns):
+                conn.close(code, reason)

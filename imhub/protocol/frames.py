@@ -1,0 +1,221 @@
+"""Decoding client frames and encoding server frames (docs/protocol.md).
+
+Decoding validates everything a client controls and raises :class:`FrameError` with a
+stable code. Encoding returns bytes: a message frame is encoded once and the same
+bytes go to every recipient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import orjson
+
+from imhub.domain.model import MAX_CID_CHARS, MAX_CONTENT_CHARS, MAX_LINK_CHARS, Cmd, Draft, Media, Message
+
+
+class ErrorCode(Enum):
+    """(numeric code, name) pairs; both are stable and documented."""
+
+    BAD_JSON = (4000, "bad_json")
+    BAD_FRAME = (4001, "bad_frame")
+    UNKNOWN_CMD = (4002, "unknown_cmd")
+    UNKNOWN_MEDIA = (4003, "unknown_media")
+    FRAME_TOO_LARGE = (4004, "frame_too_large")
+    FORGED_USERID = (4005, "forged_userid")
+    NOT_FRIEND = (4030, "not_friend")
+    NOT_MEMBER = (4031, "not_member")
+    UNKNOWN_TARGET = (4040, "unknown_target")
+    RATE_LIMITED = (4290, "rate_limited")
+    INTERNAL = (5000, "internal")
+
+    @property
+    def number(self) -> int:
+        return self.value[0]
+
+    @property
+    def label(self) -> str:
+        return self.value[1]
+
+
+class FrameError(Exception):
+    def __init__(self, code: ErrorCode, msg: str, *, cid: str | None = None, rid: str | None = None) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.cid = cid
+        self.rid = rid
+
+
+# --- requests a client can make -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    draft: Draft
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    rid: str | None
+    after: dict[str, int]
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationsRequest:
+    rid: str | None
+
+
+Request = Heartbeat | SendMessage | SyncRequest | ConversationsRequest
+
+_SENDABLE = (Cmd.PRIVATE, Cmd.GROUP)
+_MEDIA = {int(m) for m in Media}
+_MAX_ID = 2**63 - 1
+
+
+def _int(obj: dict[str, Any], name: str, *, default: int | None = None, lo: int = 0, hi: int = _MAX_ID) -> int:
+    value = obj.get(name, default)
+    if value is None:
+        raise FrameError(ErrorCode.BAD_FRAME, f"{name} is required")
+    # Accept numeric strings: the seed's form-minded clients sometimes send "12".
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FrameError(ErrorCode.BAD_FRAME, f"{name} must be an integer")
+    if not lo <= value <= hi:
+        raise FrameError(ErrorCode.BAD_FRAME, f"{name} is out of range")
+    return value
+
+
+def _str(obj: dict[str, Any], name: str, max_len: int) -> str:
+    value = obj.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise FrameError(ErrorCode.BAD_FRAME, f"{name} must be a string")
+    if len(value) > max_len:
+        raise FrameError(ErrorCode.BAD_FRAME, f"{name} is too long (at most {max_len} characters)")
+    return value
+
+
+def _rid(obj: dict[str, Any]) -> str | None:
+    rid = obj.get("rid")
+    if rid is None:
+        return None
+    if not isinstance(rid, (str, int)) or isinstance(rid, bool) or len(str(rid)) > 64:
+        raise FrameError(ErrorCode.BAD_FRAME, "rid must be a short string")
+    return str(rid)
+
+
+def decode(data: str | bytes, user_id: int, *, max_page: int) -> Request:
+    """Parse and validate one client frame for the connection of ``user_id``."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise FrameError(ErrorCode.BAD_JSON, "frame is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise FrameError(ErrorCode.BAD_JSON, "frame must be a JSON object")
+    cid = obj.get("cid")
+    if cid is not None and (not isinstance(cid, str) or not 0 < len(cid) <= MAX_CID_CHARS):
+        raise FrameError(ErrorCode.BAD_FRAME, f"cid must be a string of 1-{MAX_CID_CHARS} characters")
+    try:
+        cmd = _int(obj, "cmd", default=0, hi=1000)
+        if cmd == Cmd.HEARTBEAT:
+            return Heartbeat()
+        if cmd in _SENDABLE:
+            return SendMessage(_draft(obj, cmd, user_id, cid))
+        if cmd == Cmd.SYNC:
+            return SyncRequest(_rid(obj), _after_map(obj), _int(obj, "limit", default=max_page, lo=1, hi=max_page))
+        if cmd == Cmd.CONVERSATIONS:
+            return ConversationsRequest(_rid(obj))
+    except FrameError as exc:
+        exc.cid = exc.cid or cid
+        exc.rid = exc.rid or (obj.get("rid") if isinstance(obj.get("rid"), str) else None)
+        raise
+    raise FrameError(ErrorCode.UNKNOWN_CMD, f"unknown cmd {cmd}", cid=cid)
+
+
+def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None) -> Draft:
+    claimed = obj.get("userid")
+    if claimed not in (None, 0, "", user_id, str(user_id)):
+        raise FrameError(ErrorCode.FORGED_USERID, "userid is not the connected user")
+    media = _int(obj, "media", default=1, hi=1000)
+    if media not in _MEDIA:
+        raise FrameError(ErrorCode.UNKNOWN_MEDIA, f"unknown media {media}")
+    draft = Draft(
+        userid=user_id,
+        cmd=cmd,
+        dstid=_int(obj, "dstid", lo=1),
+        media=media,
+        content=_str(obj, "content", MAX_CONTENT_CHARS),
+        pic=_str(obj, "pic", MAX_LINK_CHARS),
+        url=_str(obj, "url", MAX_LINK_CHARS),
+        memo=_str(obj, "memo", MAX_LINK_CHARS),
+        amount=_int(obj, "amount", default=0, lo=-_MAX_ID),
+        cid=cid,
+    )
+    if cmd == Cmd.PRIVATE and draft.dstid == user_id:
+        raise FrameError(ErrorCode.BAD_FRAME, "cannot send a private message to yourself")
+    if media == Media.TEXT and not draft.content.strip():
+        raise FrameError(ErrorCode.BAD_FRAME, "a text message needs content")
+    return draft
+
+
+def _after_map(obj: dict[str, Any]) -> dict[str, int]:
+    after = obj.get("after", {})
+    if not isinstance(after, dict) or len(after) > 10000:
+        raise FrameError(ErrorCode.BAD_FRAME, "after must be an object of conversation -> seq")
+    out: dict[str, int] = {}
+    for conv, seq in after.items():
+        if len(conv) > 48 or isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= _MAX_ID:
+            raise FrameError(ErrorCode.BAD_FRAME, "after must map conversation ids to seqs >= 0")
+        out[conv] = seq
+    return out
+
+
+# --- frames the server sends ------------------------------------------------------------
+
+
+def message_dict(m: Message) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": m.id, "userid": m.userid, "cmd": m.cmd, "dstid": m.dstid, "media": m.media,
+        "content": m.content, "pic": m.pic, "url": m.url, "memo": m.memo, "amount": m.amount,
+        "conv": m.conv, "seq": m.seq, "ts": m.ts,
+    }
+    if m.cid:
+        d["cid"] = m.cid
+    if m.recalled:
+        d["recalled"] = True
+    return d
+
+
+def encode_message(m: Message) -> bytes:
+    return orjson.dumps(message_dict(m))
+
+
+def encode_ack(m: Message, duplicate: bool) -> bytes:
+    ack: dict[str, Any] = {"cmd": Cmd.ACK, "cid": m.cid, "id": m.id, "seq": m.seq, "conv": m.conv, "ts": m.ts}
+    if duplicate:
+        ack["dup"] = True
+    return orjson.dumps(ack)
+
+
+def encode_error(err: FrameError) -> bytes:
+    frame: dict[str, Any] = {"cmd": Cmd.ERROR, "code": err.code.number, "error": err.code.label, "msg": err.msg}
+    if err.cid:
+        frame["cid"] = err.cid
+    if err.rid:
+        frame["rid"] = err.rid
+    return orjson.dumps(frame)
+
+
+def encode(cmd: Cmd, **fields: Any) -> bytes:
+    return orjson.dumps({"cmd": int(cmd), **fields})

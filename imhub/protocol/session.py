@@ -1,0 +1,158 @@
+"""The WebSocket session as a sans-I/O state machine.
+
+A :class:`Session` never touches a socket or an event loop. The gateway feeds it what
+arrived (:meth:`Session.receive`, :meth:`Session.activity`) and the clock
+(:meth:`Session.tick`), and carries out the actions it returns, in order:
+
+- :class:`Reply` — write these bytes to this connection;
+- :class:`Execute` — run this validated request against the services (store, bus),
+  then write whatever that produced;
+- :class:`Ping` — send a WebSocket ping;
+- :class:`Close` — close the connection with this code; nothing more will follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from imhub.domain.model import Cmd
+from imhub.protocol.frames import (
+    ErrorCode,
+    FrameError,
+    Heartbeat,
+    Request,
+    SendMessage,
+    decode,
+    encode,
+    encode_error,
+)
+
+CLOSE_IDLE = 4000
+CLOSE_REVOKED = 4001
+CLOSE_SLOW_CONSUMER = 4008
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Execute:
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    code: int
+    reason: str
+
+
+Action = Reply | Execute | Ping | Close
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_frame_bytes: int = 64 * 1024
+    ping_interval: float = 25.0
+    idle_timeout: float = 75.0
+    max_page: int = 200
+    # Messages per second a connection may send, with a burst allowance.
+    send_rate: float = 20.0
+    send_burst: float = 60.0
+    # Abuse: this many oversize frames, or refused frames in a row, closes the socket.
+    max_oversize_strikes: int = 3
+    max_error_streak: int = 100
+
+
+@dataclass
+class Session:
+    user_id: int
+    limits: Limits
+    now: float
+    last_seen: float = field(init=False)
+    last_ping: float = field(init=False)
+    closed: bool = field(init=False, default=False)
+    _tokens: float = field(init=False)
+    _last_refill: float = field(init=False)
+    _oversize_strikes: int = field(init=False, default=0)
+    _error_streak: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.last_seen = self.last_ping = self._last_refill = self.now
+        self._tokens = self.limits.send_burst
+
+    # --- input ---------------------------------------------------------------------
+
+    def receive(self, data: str | bytes, now: float) -> list[Action]:
+        """One text/binary frame arrived. Returns the actions to carry out."""
+        if self.closed:
+            return []
+        self.activity(now)
+        size = len(data) if isinstance(data, bytes) else len(data.encode())
+        if size > self.limits.max_frame_bytes:
+            self._oversize_strikes += 1
+            if self._oversize_strikes >= self.limits.max_oversize_strikes:
+                return self._close(CLOSE_TOO_BIG, "repeated oversize frames")
+            return self._refuse(
+                FrameError(ErrorCode.FRAME_TOO_LARGE, f"frame over {self.limits.max_frame_bytes} bytes")
+            )
+        try:
+            request = decode(data, self.user_id, max_page=self.limits.max_page)
+        except FrameError as err:
+            return self._refuse(err)
+        if isinstance(request, Heartbeat):
+            self._error_streak = 0
+            return [Reply(encode(Cmd.HEARTBEAT, ts=int(now * 1000)))]
+        if isinstance(request, SendMessage) and not self._take_token(now):
+            return self._refuse(
+                FrameError(ErrorCode.RATE_LIMITED, "sending too fast, slow down", cid=request.draft.cid)
+            )
+        self._error_streak = 0
+        return [Execute(request)]
+
+    def activity(self, now: float) -> None:
+        """Anything arrived (including a pong): the peer is alive."""
+        self.last_seen = now
+
+    # --- clock ---------------------------------------------------------------------
+
+    def tick(self, now: float) -> list[Action]:
+        """Call periodically: pings a quiet peer, closes a silent one."""
+        if self.closed:
+            return []
+        if now - self.last_seen >= self.limits.idle_timeout:
+            return self._close(CLOSE_IDLE, "idle timeout")
+        if now - self.last_seen >= self.limits.ping_interval and now - self.last_ping >= self.limits.ping_interval:
+            self.last_ping = now
+            return [Ping()]
+        return []
+
+    # --- internals -----------------------------------------------------------------
+
+    def _refuse(self, err: FrameError) -> list[Action]:
+        self._error_streak += 1
+        if self._error_streak >= self.limits.max_error_streak:
+            return self._close(CLOSE_POLICY, "too many refused frames")
+        return [Reply(encode_error(err))]
+
+    def _close(self, code: int, reason: str) -> list[Action]:
+        self.closed = True
+        return [Close(code, reason)]
+
+    def _take_token(self, now: float) -> bool:
+        elapsed = max(0.0, now - self._last_refill)
+        self._last_refill = now
+        self._tokens = min(self.limits.send_burst, self._tokens + elapsed * self.limits.send_rate)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False

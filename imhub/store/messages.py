@@ -1,0 +1,192 @@
+"""Messages, per-conversation sequence numbers and per-member cursors.
+
+Guarantees:
+- ``append_batch`` is atomic: every draft of the batch is stored, or none is.
+- ``seq`` is gapless per conversation: allocation is ``UPDATE conversations SET
+  last_seq = last_seq + n RETURNING last_seq`` inside the same transaction as the
+  inserts, which serialises writers per conversation on PostgreSQL (row lock, taken
+  in sorted order so concurrent batches cannot deadlock) and globally on SQLite.
+- ``(userid, cid)`` is unique: a draft whose cid was already stored returns the stored
+  message flagged as a duplicate instead of a new one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, tuple_, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from imhub.clock import now_ms
+from imhub.domain.model import Draft, Message
+from imhub.store.engine import dialect_insert
+from imhub.store.tables import conversations, cursors, messages
+
+_MSG_COLUMNS = [c for c in messages.c if c.name != "id"]
+
+
+def _message(r: Row[Any]) -> Message:
+    return Message(**dict(r._mapping))
+
+
+class MessageStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._insert = dialect_insert(engine)
+
+    # --- writing -------------------------------------------------------------------
+
+    async def append_batch(self, drafts: Sequence[Draft]) -> list[tuple[Message, bool]]:
+        """Store ``drafts`` in one transaction; returns ``(message, duplicate)`` per draft,
+        in order. Drafts repeating a stored (or earlier-in-batch) cid are duplicates."""
+        async with self._engine.begin() as conn:
+            existing = await self._existing_by_cid(conn, drafts)
+            fresh: list[Draft] = []
+            first_of_cid: dict[tuple[int, str], Draft] = {}
+            for d in drafts:
+                key = (d.userid, d.cid) if d.cid else None
+                if key and (key in existing or key in first_of_cid):
+                    continue
+                if key:
+                    first_of_cid[key] = d
+                fresh.append(d)
+            stored = await self._insert_fresh(conn, fresh)
+        by_cid = {**existing, **{(m.userid, m.cid): m for m in stored if m.cid}}
+        results: list[tuple[Message, bool]] = []
+        fresh_iter = iter(stored)
+        fresh_ids = {id(d) for d in fresh}
+        for d in drafts:
+            if id(d) in fresh_ids:
+                results.append((next(fresh_iter), False))
+            else:
+                assert d.cid is not None
+                results.append((by_cid[(d.userid, d.cid)], True))
+        return results
+
+    async def _existing_by_cid(
+        self, conn: AsyncConnection, drafts: Sequence[Draft]
+    ) -> dict[tuple[int, str], Message]:
+        keys = {(d.userid, d.cid) for d in drafts if d.cid}
+        if not keys:
+            return {}
+        rows = await conn.execute(select(messages).where(tuple_(messages.c.userid, messages.c.cid).in_(list(keys))))
+        return {(r.userid, r.cid): _message(r) for r in rows}
+
+    async def _insert_fresh(self, conn: AsyncConnection, drafts: list[Draft]) -> list[Message]:
+        if not drafts:
+            return []
+        per_conv: dict[str, int] = defaultdict(int)
+        for d in drafts:
+            per_conv[d.conv] += 1
+        next_seq: dict[str, int] = {}
+        for conv in sorted(per_conv):  # sorted: a fixed lock order across writers
+            n = per_conv[conv]
+            last = await self._bump_seq(conn, conv, n)
+            next_seq[conv] = last - n + 1
+        ts = now_ms()
+        rows: list[dict[str, Any]] = []
+        for d in drafts:
+            seq = next_seq[d.conv]
+            next_seq[d.conv] = seq + 1
+            rows.append(
+                dict(
+                    conv=d.conv, seq=seq, ts=ts, userid=d.userid, cmd=d.cmd, dstid=d.dstid, media=d.media,
+                    content=d.content, pic=d.pic, url=d.url, memo=d.memo, amount=d.amount, cid=d.cid,
+                    recalled=False,
+                )
+            )
+        result = await conn.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows)
+        ids = [r.id for r in result]
+        return [Message(id=i, **row) for i, row in zip(ids, rows, strict=True)]
+
+    async def _bump_seq(self, conn: AsyncConnection, conv: str, n: int) -> int:
+        result = await conn.execute(
+            update(conversations)
+            .where(conversations.c.conv == conv)
+            .values(last_seq=conversations.c.last_seq + n)
+            .returning(conversations.c.last_seq)
+        )
+        last = result.scalar()
+        if last is not None:
+            return int(last)
+        # First message of the conversation. ON CONFLICT covers a concurrent first
+        # writer on another node: then the UPDATE path runs again under its lock.
+        await conn.execute(self._insert(conversations).values(conv=conv, last_seq=0).on_conflict_do_nothing())
+        return await self._bump_seq(conn, conv, n)
+
+    # --- reading -------------------------------------------------------------------
+
+    async def after(self, conv: str, seq: int, limit: int) -> list[Message]:
+        """Messages of ``conv`` with seq > ``seq``, ascending, at most ``limit``."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(messages)
+                .where(messages.c.conv == conv, messages.c.seq > seq)
+                .order_by(messages.c.seq)
+                .limit(limit)
+            )
+            return [_message(r) for r in rows]
+
+    async def last_seqs(self, convs: Iterable[str]) -> dict[str, int]:
+        convs = list(convs)
+        if not convs:
+            return {}
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(conversations).where(conversations.c.conv.in_(convs)))
+            return {r.conv: int(r.last_seq) for r in rows}
+
+    async def by_conv_seq(self, pairs: Iterable[tuple[str, int]]) -> list[Message]:
+        pairs = list(pairs)
+        if not pairs:
+            return []
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(messages).where(or_(*(and_(messages.c.conv == c, messages.c.seq == s) for c, s in pairs)))
+            )
+            return [_message(r) for r in rows]
+
+    # --- cursors -------------------------------------------------------------------
+
+    async def cursors_of(self, user_id: int) -> dict[str, tuple[int, int]]:
+        """``conv -> (delivered_seq, read_seq)`` for every cursor the user has."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(cursors).where(cursors.c.user_id == user_id))
+            return {r.conv: (int(r.delivered_seq), int(r.read_seq)) for r in rows}
+
+    async def advance_delivered(self, marks: Iterable[tuple[int, str, int]]) -> None:
+        """Raise delivered cursors to at least the given seqs (never lowers one)."""
+        rows = [{"user_id": u, "conv": c, "delivered_seq": s, "read_seq": 0} for u, c, s in marks]
+        if not rows:
+            return
+        stmt = self._insert(cursors)
+        excluded = stmt.excluded.delivered_seq
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[cursors.c.user_id, cursors.c.conv],
+            set_={"delivered_seq": _greatest(cursors.c.delivered_seq, excluded)},
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt, rows)
+
+    async def start_cursor(self, user_id: int, conv: str) -> None:
+        """Place a new member's cursors at the conversation's current end, so joining a
+        group does not replay its history as 'missed'."""
+        async with self._engine.begin() as conn:
+            last = (
+                await conn.execute(select(conversations.c.last_seq).where(conversations.c.conv == conv))
+            ).scalar() or 0
+            stmt = self._insert(cursors).values(user_id=user_id, conv=conv, delivered_seq=last, read_seq=last)
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[cursors.c.user_id, cursors.c.conv],
+                    set_={"delivered_seq": last, "read_seq": last},
+                )
+            )
+
+
+def _greatest(a: Any, b: Any) -> Any:
+    from sqlalchemy import case
+
+    return case((b > a, b), else_=a)

@@ -1,0 +1,213 @@
+"""``GET /chat``: the WebSocket gateway. Authenticates the handshake, then glues the
+socket to a sans-I/O :class:`~imhub.protocol.session.Session` and the messaging
+service. All decisions are made in the session and the services; this file only moves
+bytes and runs actions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from imhub.app import SERVICES, Services, services
+from imhub.domain.model import Cmd
+from imhub.errors import Forbidden
+from imhub.gateway.connection import Connection
+from imhub.gateway.wsframe import text_frame
+from imhub.protocol.frames import (
+    ConversationsRequest,
+    FrameError,
+    Request,
+    SendMessage,
+    SyncRequest,
+    encode,
+    encode_ack,
+    encode_error,
+    encode_message,
+    message_dict,
+)
+from imhub.protocol.session import CLOSE_GOING_AWAY, Close, Execute, Limits, Ping, Reply, Session
+from imhub.web.auth import current_user
+
+log = structlog.get_logger("imhub.gateway")
+
+# aiohttp drops (1009) anything beyond this outright; up to it, the session answers an
+# oversize frame with an error frame and keeps the connection.
+HARD_FRAME_FACTOR = 4
+PING_FRAME = bytes((0x89, 0))
+SESSIONS = web.AppKey("sessions", dict[Connection, Session])
+
+
+def origin_allowed(request: web.Request, svc: Services) -> bool:
+    """Same-origin (Origin host == Host), the public URL, or the allow-list. Non-browser
+    clients send no Origin and are allowed; browsers always send it, which is what
+    stops cross-site WebSocket hijacking."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    if origin in svc.settings.allowed_origins:
+        return True
+    public = svc.settings.public_url.rstrip("/")
+    if public and origin == public:
+        return True
+    return urlsplit(origin).netloc.lower() == request.host.lower()
+
+
+def session_limits(svc: Services) -> Limits:
+    s = svc.settings
+    return Limits(
+        max_frame_bytes=s.max_frame_bytes,
+        ping_interval=s.ping_interval_seconds,
+        idle_timeout=s.idle_timeout_seconds,
+        max_page=s.sync_page_size,
+    )
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    svc = services(request)
+    if not origin_allowed(request, svc):
+        log.info("handshake refused", reason="origin", origin=request.headers.get("Origin"))
+        raise Forbidden("origin not allowed")
+    user_id = await current_user(request, allow_query=True)
+    claimed = request.query.get("id", "")
+    if claimed and claimed != str(user_id):
+        raise Forbidden("id does not match the token")
+
+    ws = web.WebSocketResponse(
+        autoping=False, compress=False, max_msg_size=svc.settings.max_frame_bytes * HARD_FRAME_FACTOR
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return ws
+    loop = asyncio.get_running_loop()
+
+    closing: set[asyncio.Task[bool]] = set()
+
+    def close_soon(code: int, reason: str) -> None:
+        task = loop.create_task(ws.close(code=code, message=reason.encode()))
+        closing.add(task)
+        task.add_done_callback(closing.discard)
+
+    conn = Connection(user_id, transport, close_soon, svc.settings.send_buffer_bytes, loop)
+    session = Session(user_id, session_limits(svc), loop.time())
+    messaging = svc.messaging
+    conn.catching_up = request.query.get("autosync", "1") != "0"
+    await messaging.connect(conn)
+    sessions = request.app[SESSIONS]
+    sessions[conn] = session
+    log.info("connection open", user=user_id, conn=conn.id)
+    reason = "client closed"
+    try:
+        if conn.catching_up:
+            await push_backlog(svc, conn)
+        async for msg in ws:
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                for action in session.receive(msg.data, loop.time()):
+                    if isinstance(action, Reply):
+                        conn.push(text_frame(action.data))
+                    elif isinstance(action, Execute):
+                        await execute(svc, conn, action.request)
+                    elif isinstance(action, Close):
+                        reason = action.reason
+                        conn.close(action.code, action.reason)
+            elif msg.type == WSMsgType.PING:
+                session.activity(loop.time())
+                await ws.pong(msg.data)
+            elif msg.type == WSMsgType.PONG:
+                session.activity(loop.time())
+            elif msg.type == WSMsgType.ERROR:
+                reason = f"error: {ws.exception()!r}"
+    finally:
+        sessions.pop(conn, None)
+        conn.closed = True
+        await messaging.disconnect(conn)
+        log.info("connection closed", user=user_id, conn=conn.id, reason=reason, code=ws.close_code)
+    return ws
+
+
+async def push_backlog(svc: Services, conn: Connection) -> None:
+    """Old clients never sync: push what the user missed, in order, before anything live."""
+    try:
+        messages, truncated = await svc.messaging.backlog(conn.user_id)
+    except Exception:
+        log.exception("backlog failed", user=conn.user_id)
+        conn.finish_catch_up([text_frame(encode(Cmd.RESYNC, reason="backlog_failed"))], {})
+        return
+    seen: dict[str, int] = {}
+    frames = []
+    for m in messages:
+        frames.append(text_frame(encode_message(m)))
+        seen[m.conv] = max(seen.get(m.conv, 0), m.seq)
+        svc.messaging.hub.note_delivered(conn.user_id, m.conv, m.seq)
+    if truncated:
+        frames.append(text_frame(encode(Cmd.RESYNC, reason="backlog_truncated")))
+    conn.finish_catch_up(frames, seen)
+
+
+async def execute(svc: Services, conn: Connection, request: Request) -> None:
+    try:
+        if isinstance(request, SendMessage):
+            message, duplicate = await svc.messaging.send(request.draft, origin=conn.id)
+            conn.push(text_frame(encode_ack(message, duplicate)))
+        elif isinstance(request, SyncRequest):
+            page = await svc.messaging.sync(conn.user_id, request.after, request.limit)
+            conn.push(
+                text_frame(
+                    encode(
+                        Cmd.SYNC_PAGE,
+                        rid=request.rid,
+                        msgs=[message_dict(m) for m in page.messages],
+                        after=page.after,
+                        more=page.more,
+                        denied=page.denied,
+                    )
+                )
+            )
+        elif isinstance(request, ConversationsRequest):
+            convs = await svc.messaging.conversations(conn.user_id)
+            conn.push(text_frame(encode(Cmd.CONVERSATION_LIST, rid=request.rid, convs=convs)))
+    except FrameError as err:
+        conn.push(text_frame(encode_error(err)))
+
+
+async def sweep_sessions(app: web.Application) -> None:
+    """One task for all sockets: ping the quiet, close the silent (cheaper than a timer
+    per connection at 100k connections)."""
+    settings = app[SERVICES].settings
+    sessions = app[SESSIONS]
+    loop = asyncio.get_running_loop()
+    interval = min(settings.ping_interval_seconds, settings.idle_timeout_seconds) / 5
+    while True:
+        await asyncio.sleep(interval)
+        now = loop.time()
+        for conn, session in list(sessions.items()):
+            for action in session.tick(now):
+                if isinstance(action, Ping):
+                    conn.push(PING_FRAME)
+                elif isinstance(action, Close):
+                    conn.close(action.code, action.reason)
+
+
+async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(sweep_sessions(app), name="imhub-session-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _going_away(app: web.Application) -> None:
+    """Shutdown: tell every client to reconnect (elsewhere) before the sockets drop."""
+    app[SERVICES].messaging.hub.close_all(CLOSE_GOING_AWAY, "server shutting down")
+
+
+def setup(app: web.Application) -> None:
+    app[SESSIONS] = {}
+    app.router.add_get("/chat", chat)
+    app.cleanup_ctx.append(_sweeper)
+    app.on_shutdown.append(_going_away)

@@ -1,0 +1,75 @@
+"""MessageStore contract (seq allocation, idempotency, cursors) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from imhub.domain.model import Draft
+from imhub.store.engine import create_engine
+from imhub.store.messages import MessageStore
+from imhub.store.users import UserStore
+
+
+@pytest.fixture
+async def env(db_url: str):
+    engine = create_engine(db_url)
+    users = UserStore(engine)
+    ids = [(await users.create(mobile=f"1380000000{i}", passwd_hash="h")).id for i in range(3)]
+    yield MessageStore(engine), ids
+    await engine.dispose()
+
+
+def text(a: int, b: int, content: str, cid: str | None = None) -> Draft:
+    return Draft(userid=a, cmd=10, dstid=b, media=1, content=content, cid=cid)
+
+
+async def test_seq_is_gapless_per_conversation(env) -> None:
+    store, (a, b, c) = env
+    res = await store.append_batch([text(a, b, "1"), text(b, a, "2"), text(a, c, "x"), text(a, b, "3")])
+    assert [(m.conv, m.seq) for m, _ in res] == [
+        (f"p{a}_{b}", 1), (f"p{a}_{b}", 2), (f"p{a}_{c}", 1), (f"p{a}_{b}", 3)
+    ]
+    res2 = await store.append_batch([text(b, a, "4")])
+    assert res2[0][0].seq == 4 and not res2[0][1]
+    assert [m.content for m in await store.after(f"p{a}_{b}", 1, 10)] == ["2", "3", "4"]
+    assert (await store.last_seqs([f"p{a}_{b}", f"p{a}_{c}", "p98_99"])) == {f"p{a}_{b}": 4, f"p{a}_{c}": 1}
+
+
+async def test_same_cid_is_stored_once(env) -> None:
+    store, (a, b, _) = env
+    first = await store.append_batch([text(a, b, "hi", cid="c1")])
+    again = await store.append_batch([text(a, b, "hi (resent)", cid="c1"), text(a, b, "other", cid="c2")])
+    assert again[0] == (first[0][0], True)
+    assert again[1][0].seq == 2 and not again[1][1]
+    in_batch = await store.append_batch([text(a, b, "x", cid="c3"), text(a, b, "x", cid="c3")])
+    assert in_batch[0][0] == in_batch[1][0] and in_batch[1][1] and not in_batch[0][1]
+    # Another sender may reuse the same cid string: cids are per sender.
+    other = await store.append_batch([text(b, a, "y", cid="c1")])
+    assert not other[0][1]
+    assert len(await store.after(f"p{a}_{b}", 0, 100)) == 4
+
+
+async def test_concurrent_batches_keep_seq_gapless(env) -> None:
+    store, (a, b, _) = env
+    batches = [[text(a, b, f"{i}-{j}") for j in range(5)] for i in range(8)]
+    await asyncio.gather(*(store.append_batch(batch) for batch in batches))
+    seqs = [m.seq for m in await store.after(f"p{a}_{b}", 0, 1000)]
+    assert seqs == list(range(1, 41))
+
+
+async def test_delivered_cursor_only_rises(env) -> None:
+    store, (a, b, _) = env
+    conv = f"p{a}_{b}"
+    await store.advance_delivered([(a, conv, 5)])
+    await store.advance_delivered([(a, conv, 3), (b, conv, 2)])
+    assert (await store.cursors_of(a))[conv] == (5, 0)
+    assert (await store.cursors_of(b))[conv] == (2, 0)
+
+
+async def test_start_cursor_at_conversation_end(env) -> None:
+    store, (a, b, c) = env
+    await store.append_batch([Draft(userid=a, cmd=11, dstid=9, media=1, content=str(i)) for i in range(3)])
+    await store.start_cursor(c, "g9")
+    assert (await store.cursors_of(c))["g9"] == (3, 3)

@@ -1,0 +1,101 @@
+"""Helpers for tests that talk to a running imhub like a real client would."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp.test_utils import TestClient
+
+_mobiles = itertools.count(13900000000)
+
+
+@dataclass
+class User:
+    id: int
+    token: str
+    mobile: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def api(client: TestClient, path: str, user: User | None = None, **data: Any) -> dict[str, Any]:
+    r = await client.post(path, data={k: str(v) for k, v in data.items()}, headers=user.auth if user else None)
+    body: dict[str, Any] = await r.json()
+    return body
+
+
+async def make_user(client: TestClient, nickname: str = "") -> User:
+    mobile = str(next(_mobiles))
+    body = await api(client, "/user/register", mobile=mobile, passwd="secret12", nickname=nickname or mobile)
+    assert body["code"] == 0, body
+    body = await api(client, "/user/login", mobile=mobile, passwd="secret12")
+    assert body["code"] == 0, body
+    return User(body["data"]["id"], body["data"]["token"], mobile)
+
+
+async def befriend(client: TestClient, a: User, b: User) -> None:
+    body = await api(client, "/contact/addfriend", a, userid=a.id, dstid=b.id)
+    assert body["code"] == 0, body
+
+
+async def make_group(client: TestClient, owner: User, *members: User, name: str = "team") -> int:
+    body = await api(client, "/contact/createcommunity", owner, ownerid=owner.id, name=name)
+    assert body["code"] == 0, body
+    gid = int(body["data"]["id"])
+    for m in members:
+        joined = await api(client, "/contact/joincommunity", m, userid=m.id, dstid=gid)
+        assert joined["code"] == 0, joined
+    return gid
+
+
+class Socket:
+    """A WebSocket client that keeps every frame it got, for assertions."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.frames: list[dict[str, Any]] = []
+
+    async def send(self, **frame: Any) -> None:
+        await self.ws.send_str(orjson.dumps(frame).decode())
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        msg = await self.ws.receive(timeout=timeout)
+        assert msg.type == aiohttp.WSMsgType.TEXT, (msg.type, msg.data)
+        frame: dict[str, Any] = orjson.loads(msg.data)
+        self.frames.append(frame)
+        return frame
+
+    async def recv_until(self, pred: Any, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            frame = await self.recv(timeout=max(0.01, left))
+            if pred(frame):
+                return frame
+
+    async def no_frame(self, within: float = 0.3) -> None:
+        try:
+            msg = await self.ws.receive(timeout=within)
+        except TimeoutError:
+            return
+        raise AssertionError(f"unexpected frame {msg.data!r}")
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def connect(client: TestClient, user: User, **query: Any) -> Socket:
+    params = {"id": str(user.id), "token": user.token, **{k: str(v) for k, v in query.items()}}
+    ws = await client.ws_connect("/chat", params=params)
+    return Socket(ws)
+
+
+def is_msg(frame: dict[str, Any]) -> bool:
+    return frame.get("cmd") in (10, 11) and "seq" in frame
