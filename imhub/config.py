@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -71,6 +71,25 @@ class Settings(BaseSettings):
     media_dir: Path | None = Field(None, description="Where uploads are stored; default <data_dir>/media.")
     media_base_url: str = Field("/mnt/", description="Public base URL of uploaded files (nginx/CDN).")
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest upload accepted.")
+    media_backend: Literal["local", "s3"] = Field("local", description="Media storage: local directory or S3.")
+    media_image_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest image upload.")
+    media_voice_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest voice upload.")
+    media_video_max_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest video upload.")
+    media_file_max_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest other-file upload.")
+    media_file_kinds: Annotated[list[Literal["pdf", "zip", "gz", "7z"]], NoDecode] = Field(
+        default_factory=list, description="Other file kinds accepted besides images/voice/video (default none)."
+    )
+    # 89,478,485 is Pillow's own MAX_IMAGE_PIXELS, which stays in force as a second guard.
+    media_image_max_pixels: int = Field(
+        40_000_000, ge=1, le=89_478_485, description="Largest image (width x height) decoded."
+    )
+    media_thumb_max_side: int = Field(320, ge=32, le=1024, description="Longest side of a thumbnail, px.")
+    media_s3_bucket: str = Field("", validate_default=True, description="S3 bucket (media_backend=s3).")
+    media_s3_endpoint_url: str = Field("", description="S3-compatible endpoint (MinIO...); empty for AWS.")
+    media_s3_region: str = Field("us-east-1", description="S3 region.")
+    media_s3_access_key: str = Field("", description="S3 access key; empty uses boto3's default chain.")
+    media_s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key.")
+    media_s3_prefix: str = Field("", description="Key prefix for media objects in the bucket.")
 
     # --- logging -------------------------------------------------------------------
     log_format: Literal["console", "json"] = Field("console", description="Log renderer.")
@@ -82,6 +101,20 @@ class Settings(BaseSettings):
         # Allow a plain comma-separated env var as well as JSON.
         if isinstance(value, str) and not value.strip().startswith("["):
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("media_file_kinds", mode="before")
+    @classmethod
+    def _split_kinds(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [v.strip().lower() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("media_s3_bucket")
+    @classmethod
+    def _bucket_for_s3(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("media_backend") == "s3" and not value:
+            raise ValueError("required when IMHUB_MEDIA_BACKEND=s3")
         return value
 
     @classmethod

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.web import accounts, chat, openapi, social
+from imhub.web import accounts, attach, chat, openapi, social
 
 
 def setup(app: web.Application) -> None:
     accounts.setup(app)
+    attach.setup(app)
     social.setup(app)
     chat.setup(app)
     openapi.setup(app)
