@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.web import accounts, attach, chat, openapi, social
+from imhub.web import accounts, attach, chat, openapi, pages, social
 
 
 def setup(app: web.Application) -> None:
@@ -13,3 +13,4 @@ def setup(app: web.Application) -> None:
     social.setup(app)
     chat.setup(app)
     openapi.setup(app)
+    pages.setup(app)

@@ -1,0 +1,80 @@
+// HTTP API of SPEC §1: POST with a form body, replies {code,msg,data} / {code,msg,rows,total}.
+// The session cookie (HttpOnly, set at /user/login) authenticates these calls.
+
+export class ApiError extends Error {
+  constructor(msg, status = 200, body = null) {
+    super(msg)
+    this.status = status
+    this.body = body
+  }
+}
+
+let onUnauthorized = () => {}
+export function setUnauthorizedHandler(fn) {
+  onUnauthorized = fn
+}
+
+async function parse(res) {
+  let body = null
+  try {
+    body = await res.json()
+  } catch {
+    body = null
+  }
+  if (res.status === 401) {
+    onUnauthorized()
+    throw new ApiError(body?.msg || 'unauthorized', 401, body)
+  }
+  if (!body || typeof body !== 'object') throw new ApiError(`HTTP ${res.status}`, res.status)
+  if (body.code !== 0) throw new ApiError(body.msg || `HTTP ${res.status}`, res.status, body)
+  return body
+}
+
+export async function post(path, params = {}) {
+  const form = new URLSearchParams()
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) form.append(k, String(v))
+  let res
+  try {
+    res = await fetch(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body: form,
+      credentials: 'same-origin',
+    })
+  } catch (err) {
+    throw new ApiError(err?.message || 'network error', 0)
+  }
+  return parse(res)
+}
+
+/** Upload one file; resolves to `{url, kind, thumb, width, height, duration, ...}`. */
+export async function upload(file, filename, filetype) {
+  const form = new FormData()
+  form.append('file', file, filename || file.name || 'file')
+  if (filetype) form.append('filetype', filetype)
+  let res
+  try {
+    res = await fetch('/attach/upload', { method: 'POST', body: form, credentials: 'same-origin' })
+  } catch (err) {
+    throw new ApiError(err?.message || 'network error', 0)
+  }
+  const body = await parse(res)
+  return { url: body.data, ...(body.file || {}) }
+}
+
+export const api = {
+  register: (p) => post('/user/register', p).then((b) => b.data),
+  login: (mobile, passwd) => post('/user/login', { mobile, passwd }).then((b) => b.data),
+  logout: () => post('/user/logout'),
+  me: () => post('/user/me').then((b) => b.data),
+  update: (p) => post('/user/update', p).then((b) => b.data),
+  findById: (id) => post('/user/find', { id }).then((b) => b.data),
+  findByMobile: (mobile) => post('/user/find', { mobile }).then((b) => b.data),
+  addFriend: (userid, dstid) => post('/contact/addfriend', { userid, dstid }),
+  loadFriends: (userid) => post('/contact/loadfriend', { userid }).then((b) => b.rows || []),
+  createGroup: (p) => post('/contact/createcommunity', p).then((b) => b.data),
+  joinGroup: (userid, dstid) => post('/contact/joincommunity', { userid, dstid }),
+  leaveGroup: (userid, dstid) => post('/contact/leavecommunity', { userid, dstid }),
+  loadGroups: (userid) => post('/contact/loadcommunity', { userid }).then((b) => b.rows || []),
+  members: (userid, dstid) => post('/contact/members', { userid, dstid }).then((b) => b.rows || []),
+}

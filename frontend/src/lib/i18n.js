@@ -1,0 +1,97 @@
+// A tiny dictionary: Chinese when the browser prefers it, English otherwise.
+
+const en = {
+  appName: 'imhub',
+  login: 'Log in', register: 'Sign up', logout: 'Log out', mobile: 'Mobile number', password: 'Password',
+  nickname: 'Nickname', noAccount: 'No account? Sign up', haveAccount: 'Have an account? Log in',
+  registered: 'Account created, please log in', required: 'Required', passwordShort: 'At least 6 characters',
+  chats: 'Chats', contacts: 'Contacts', groups: 'Groups', me: 'Me', noChats: 'No conversations yet',
+  noChatsHint: 'Add a friend or join a group to start chatting',
+  addFriend: 'Add friend', addFriendHint: 'User id or mobile number', add: 'Add', friendAdded: 'Friend added',
+  noFriends: 'No friends yet', online: 'Online', offline: 'Offline',
+  createGroup: 'Create group', joinGroup: 'Join group', groupName: 'Group name', groupMemo: 'Description',
+  groupIcon: 'Icon', groupId: 'Group id', create: 'Create', join: 'Join', joined: 'Joined the group',
+  created: 'Group created', noGroups: 'No groups yet', members: 'Members', leaveGroup: 'Leave group',
+  leaveConfirm: 'Leave this group?', left: 'You left the group', sendMessage: 'Send message', owner: 'Owner',
+  send: 'Send', typeMessage: 'Message', holdToTalk: 'Hold to talk', releaseToSend: 'Release to send',
+  releaseToCancel: 'Release to cancel', tooShort: 'Too short', recording: 'Recording…',
+  micDenied: 'Microphone not available', album: 'Album', camera: 'Camera', sticker: 'Sticker',
+  emoji: 'Emoji', link: 'Link', contactCard: 'Contact card', news: 'News', voice: 'Voice', image: 'Image',
+  video: 'Video', redpacket: 'Red packet', message: 'Message', recalled: 'Message recalled',
+  linkPrompt: 'Paste a link (http or https)', badLink: 'Only http and https links', chooseContact: 'Choose a contact',
+  uploading: 'Uploading…', uploadFailed: 'Upload failed', sendFailed: 'Not sent — tap to retry',
+  retry: 'Retry', delete: 'Delete', cancel: 'Cancel', save: 'Save', saved: 'Saved', loadingOlder: 'Loading…',
+  noOlder: 'Beginning of the conversation', connecting: 'Connecting…', reconnectIn: 'Offline — reconnecting in {s}s',
+  reconnectNow: 'Reconnect', syncing: 'Syncing…', loggedOut: 'Signed out: please log in again',
+  notifications: 'Notifications', enableNotifications: 'Enable notifications', notificationsOn: 'On',
+  notificationsBlocked: 'Blocked by the browser', myId: 'My id', profile: 'Profile', avatar: 'Avatar',
+  yuan: '¥{n}', openRedpacket: 'Red packet', tapToView: 'Tap to view', userId: 'Id {id}',
+  today: 'Today', yesterday: 'Yesterday', groupChat: 'Group', unknownUser: 'User {id}', unknownGroup: 'Group {id}',
+  newMessage: 'New message', errorNetwork: 'Network error, please retry', sessionExpired: 'Session expired, please log in',
+}
+
+const zh = {
+  appName: 'imhub',
+  login: '登录', register: '注册', logout: '退出登录', mobile: '手机号', password: '密码',
+  nickname: '昵称', noAccount: '没有账号？去注册', haveAccount: '已有账号？去登录',
+  registered: '注册成功，请登录', required: '必填', passwordShort: '至少 6 位',
+  chats: '消息', contacts: '通讯录', groups: '群聊', me: '我', noChats: '还没有会话',
+  noChatsHint: '添加好友或加入群聊开始聊天',
+  addFriend: '添加好友', addFriendHint: '用户 ID 或手机号', add: '添加', friendAdded: '已添加好友',
+  noFriends: '还没有好友', online: '在线', offline: '离线',
+  createGroup: '创建群聊', joinGroup: '加入群聊', groupName: '群名称', groupMemo: '群简介',
+  groupIcon: '群头像', groupId: '群号', create: '创建', join: '加入', joined: '已加入群聊',
+  created: '群聊已创建', noGroups: '还没有群聊', members: '群成员', leaveGroup: '退出群聊',
+  leaveConfirm: '确定退出该群？', left: '已退出群聊', sendMessage: '发消息', owner: '群主',
+  send: '发送', typeMessage: '输入消息', holdToTalk: '按住 说话', releaseToSend: '松开 发送',
+  releaseToCancel: '松开手指，取消发送', tooShort: '说话时间太短', recording: '录音中…',
+  micDenied: '无法使用麦克风', album: '相册', camera: '拍摄', sticker: '表情包',
+  emoji: '表情', link: '链接', contactCard: '名片', news: '图文', voice: '语音', image: '图片',
+  video: '视频', redpacket: '红包', message: '消息', recalled: '消息已撤回',
+  linkPrompt: '粘贴链接（http 或 https）', badLink: '只支持 http 和 https 链接', chooseContact: '选择联系人',
+  uploading: '上传中…', uploadFailed: '上传失败', sendFailed: '发送失败，点击重试',
+  retry: '重试', delete: '删除', cancel: '取消', save: '保存', saved: '已保存', loadingOlder: '加载中…',
+  noOlder: '已经到底了', connecting: '连接中…', reconnectIn: '网络断开，{s} 秒后重连',
+  reconnectNow: '立即重连', syncing: '同步中…', loggedOut: '已退出，请重新登录',
+  notifications: '消息通知', enableNotifications: '开启通知', notificationsOn: '已开启',
+  notificationsBlocked: '已被浏览器阻止', myId: '我的 ID', profile: '个人资料', avatar: '头像',
+  yuan: '¥{n}', openRedpacket: '红包', tapToView: '点击查看', userId: 'ID {id}',
+  today: '今天', yesterday: '昨天', groupChat: '群', unknownUser: '用户 {id}', unknownGroup: '群 {id}',
+  newMessage: '新消息', errorNetwork: '网络错误，请重试', sessionExpired: '登录已过期，请重新登录',
+}
+
+export const dicts = { en, zh }
+
+export function pickLang(languages) {
+  for (const l of languages || []) {
+    const s = String(l).toLowerCase()
+    if (s.startsWith('zh')) return 'zh'
+    if (s.startsWith('en')) return 'en'
+  }
+  return 'en'
+}
+
+export const lang = pickLang(
+  globalThis.navigator ? (navigator.languages?.length ? navigator.languages : [navigator.language]) : [],
+)
+
+export function t(key, params) {
+  let s = dicts[lang][key] ?? dicts.en[key] ?? key
+  if (params) for (const [k, v] of Object.entries(params)) s = s.replace(`{${k}}`, String(v))
+  return s
+}
+
+/** "14:05" today, "Yesterday 14:05", "03-21 14:05" this year, else "2024-03-21". */
+export function formatTime(ms, now = Date.now()) {
+  if (!ms) return ''
+  const d = new Date(ms)
+  const n = new Date(now)
+  const pad = (x) => String(x).padStart(2, '0')
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`
+  const day = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime()
+  const diff = Math.round((day(n) - day(d)) / 86400000)
+  if (diff === 0) return hm
+  if (diff === 1) return `${t('yesterday')} ${hm}`
+  if (d.getFullYear() === n.getFullYear()) return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
+}

@@ -1,0 +1,147 @@
+// The wire protocol of docs/protocol.md: command and media numbers, conversation ids,
+// frame builders. Pure functions only, so they are unit-tested without a browser.
+
+export const CMD = Object.freeze({
+  HEARTBEAT: 0,
+  ACK: 1,
+  ERROR: 2,
+  PRIVATE: 10,
+  GROUP: 11,
+  SYNC: 20,
+  CONV_LIST: 21,
+  SYNC_PAGE: 30,
+  CONV_LIST_REPLY: 31,
+  RESYNC: 37,
+})
+
+export const MEDIA = Object.freeze({
+  TEXT: 1,
+  NEWS: 2,
+  VOICE: 3,
+  IMAGE: 4,
+  REDPACKET: 5,
+  STICKER: 6,
+  LINK: 7,
+  VIDEO: 8,
+  CONTACT: 9,
+})
+
+// Close codes after which reconnecting with the same token is pointless.
+export const CLOSE_LOGGED_OUT = 4001
+
+/** Conversation id: `p<lo>_<hi>` for a 1:1 pair, `g<groupid>` for a group. */
+export function convId(cmd, selfId, dstid) {
+  if (Number(cmd) === CMD.GROUP) return `g${Number(dstid)}`
+  const a = Number(selfId)
+  const b = Number(dstid)
+  return a < b ? `p${a}_${b}` : `p${b}_${a}`
+}
+
+/** `{cmd, dstid}` of a conversation seen from `selfId` (the peer for 1:1, the group). */
+export function parseConv(conv, selfId) {
+  if (typeof conv !== 'string') return null
+  let m = /^g(\d+)$/.exec(conv)
+  if (m) return { cmd: CMD.GROUP, dstid: Number(m[1]) }
+  m = /^p(\d+)_(\d+)$/.exec(conv)
+  if (!m) return null
+  const lo = Number(m[1])
+  const hi = Number(m[2])
+  return { cmd: CMD.PRIVATE, dstid: lo === Number(selfId) ? hi : lo }
+}
+
+/** Conversation of an incoming message frame (uses `conv` when the server sent it). */
+export function messageConv(msg, selfId) {
+  if (msg.conv) return msg.conv
+  if (Number(msg.cmd) === CMD.GROUP) return convId(CMD.GROUP, selfId, msg.dstid)
+  const peer = Number(msg.userid) === Number(selfId) ? msg.dstid : msg.userid
+  return convId(CMD.PRIVATE, selfId, peer)
+}
+
+let cidCounter = 0
+
+/** A client message id (≤ 64 chars), unique per tab. */
+export function newCid(now = Date.now(), rand = Math.random) {
+  cidCounter = (cidCounter + 1) % 1e6
+  return `c-${now.toString(36)}-${cidCounter.toString(36)}-${Math.floor(rand() * 2 ** 32).toString(36)}`
+}
+
+const BODY_FIELDS = ['content', 'pic', 'url', 'memo', 'amount']
+
+/** A message frame for cmd 10/11. Only seed fields plus `cid` go on the wire. */
+export function buildMessageFrame({ cmd, dstid, media, cid, ...body }) {
+  if (cmd !== CMD.PRIVATE && cmd !== CMD.GROUP) throw new Error(`not a message cmd: ${cmd}`)
+  if (!(media >= 1 && media <= 9)) throw new Error(`unknown media: ${media}`)
+  const frame = { cmd, dstid: Number(dstid), media }
+  for (const k of BODY_FIELDS) {
+    if (body[k] === undefined || body[k] === null || body[k] === '') continue
+    frame[k] = k === 'amount' ? Math.round(Number(body[k])) : String(body[k])
+  }
+  if (cid) frame.cid = cid
+  return frame
+}
+
+let ridCounter = 0
+export function newRid(prefix = 'r') {
+  ridCounter += 1
+  return `${prefix}${ridCounter}`
+}
+
+export function heartbeatFrame() {
+  return { cmd: CMD.HEARTBEAT }
+}
+
+export function syncFrame(after, limit, rid = newRid('s')) {
+  const frame = { cmd: CMD.SYNC, rid, after: { ...after } }
+  if (limit) frame.limit = limit
+  return frame
+}
+
+export function convListFrame(rid = newRid('l')) {
+  return { cmd: CMD.CONV_LIST, rid }
+}
+
+/** Only http(s) links are ever made clickable. */
+export function safeUrl(url) {
+  if (typeof url !== 'string' || !url) return ''
+  try {
+    const u = new URL(url, globalThis.location ? globalThis.location.href : 'http://localhost/')
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : ''
+  } catch {
+    return ''
+  }
+}
+
+/** Split text into plain and http(s)-link parts for rendering as text nodes. */
+export function linkify(text) {
+  const parts = []
+  const re = /\bhttps?:\/\/[^\s<>"'\u3000-\u303f\uff00-\uffef]+/gi
+  let last = 0
+  let m
+  const s = String(text ?? '')
+  while ((m = re.exec(s))) {
+    if (m.index > last) parts.push({ text: s.slice(last, m.index) })
+    const href = safeUrl(m[0])
+    parts.push(href ? { text: m[0], href } : { text: m[0] })
+    last = m.index + m[0].length
+  }
+  if (last < s.length) parts.push({ text: s.slice(last) })
+  return parts
+}
+
+/** One-line summary of a message for lists and notifications. */
+export function summary(msg, t = (k) => k) {
+  if (!msg) return ''
+  if (msg.recalled) return t('recalled')
+  switch (Number(msg.media)) {
+    case MEDIA.TEXT: return String(msg.content ?? '')
+    case MEDIA.NEWS: return `[${t('news')}] ${msg.content ?? ''}`
+    case MEDIA.VOICE: return `[${t('voice')}] ${msg.amount ?? 0}″`
+    case MEDIA.IMAGE: return `[${t('image')}]`
+    case MEDIA.REDPACKET: return `[${t('redpacket')}] ${msg.memo ?? ''}`
+    case MEDIA.STICKER: return msg.url ? `[${t('sticker')}]` : String(msg.content ?? '')
+    case MEDIA.LINK: return `[${t('link')}] ${msg.url ?? ''}`
+    case MEDIA.VIDEO: return `[${t('video')}]`
+    case MEDIA.CONTACT: return `[${t('contactCard')}] ${msg.memo ?? ''}`
+    default: return `[${t('message')}]`
+  }
+}

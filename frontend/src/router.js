@@ -1,0 +1,29 @@
+import { createRouter, createWebHistory } from 'vue-router'
+import { useSession } from './stores/session.js'
+
+// Every path here is also answered with index.html by imhub/web/pages.py.
+const routes = [
+  { path: '/', redirect: '/chats' },
+  { path: '/login', alias: '/user/login.shtml', component: () => import('./views/LoginView.vue'), meta: { guest: true } },
+  {
+    path: '/register', alias: '/user/register.shtml', component: () => import('./views/RegisterView.vue'),
+    meta: { guest: true },
+  },
+  { path: '/chat/index.shtml', redirect: '/chats' },
+  { path: '/chats', component: () => import('./views/ChatsView.vue'), meta: { tab: 'chats' } },
+  { path: '/chat/:conv', component: () => import('./views/ChatView.vue'), props: true },
+  { path: '/contacts', component: () => import('./views/ContactsView.vue'), meta: { tab: 'contacts' } },
+  { path: '/groups', component: () => import('./views/GroupsView.vue'), meta: { tab: 'groups' } },
+  { path: '/groups/:id', component: () => import('./views/GroupView.vue'), props: true },
+  { path: '/me', component: () => import('./views/MeView.vue'), meta: { tab: 'me' } },
+  { path: '/:rest(.*)*', redirect: '/chats' },
+]
+
+export const router = createRouter({ history: createWebHistory(), routes })
+
+router.beforeEach((to) => {
+  const session = useSession()
+  if (!to.meta.guest && !session.loggedIn) return { path: '/login', query: to.fullPath !== '/chats' ? { next: to.fullPath } : {} }
+  if (to.meta.guest && session.loggedIn) return '/chats'
+  return true
+})

@@ -1,0 +1,105 @@
+// Friends, groups and a cache of the people and groups messages mention.
+import { defineStore } from 'pinia'
+import { reactive, ref } from 'vue'
+import { api } from '../lib/api.js'
+import { t } from '../lib/i18n.js'
+import { useSession } from './session.js'
+
+export const useContacts = defineStore('contacts', () => {
+  const friends = ref([])
+  const groups = ref([])
+  const users = reactive({}) // id → User
+  const groupById = reactive({}) // id → Community
+  const members = reactive({}) // group id → [User]
+  const pendingUsers = new Set()
+
+  function remember(u) {
+    if (u && u.id) users[u.id] = { ...(users[u.id] || {}), ...u }
+  }
+
+  async function loadFriends() {
+    const s = useSession()
+    const rows = await api.loadFriends(s.id)
+    rows.forEach(remember)
+    friends.value = rows
+    return rows
+  }
+
+  async function loadGroups() {
+    const s = useSession()
+    const rows = await api.loadGroups(s.id)
+    for (const g of rows) groupById[g.id] = g
+    groups.value = rows
+    return rows
+  }
+
+  async function loadMembers(groupId) {
+    const s = useSession()
+    const rows = await api.members(s.id, groupId)
+    rows.forEach((u) => { if (!users[u.id]) remember(u) })
+    members[groupId] = rows
+    return rows
+  }
+
+  /** Look a user up once (for senders in groups who are not friends). */
+  function ensureUser(id) {
+    id = Number(id)
+    if (!id || users[id] || pendingUsers.has(id)) return
+    pendingUsers.add(id)
+    api.findById(id).then(remember).catch(() => {}).finally(() => pendingUsers.delete(id))
+  }
+
+  function userName(id) {
+    const s = useSession()
+    if (Number(id) === Number(s.id)) return s.user?.nickname || s.user?.mobile || t('me')
+    const u = users[id]
+    return u?.nickname || u?.mobile || t('unknownUser', { id })
+  }
+
+  function groupName(id) {
+    return groupById[id]?.name || t('unknownGroup', { id })
+  }
+
+  async function addFriend(query) {
+    const s = useSession()
+    const q = String(query).trim()
+    let dstid
+    if (/^\d+$/.test(q) && q.length < 7) dstid = Number(q)
+    else dstid = (await api.findByMobile(q)).id
+    await api.addFriend(s.id, dstid)
+    await loadFriends()
+    return dstid
+  }
+
+  async function createGroup(p) {
+    const s = useSession()
+    const g = await api.createGroup({ ownerid: s.id, ...p })
+    await loadGroups()
+    return g
+  }
+
+  async function joinGroup(id) {
+    const s = useSession()
+    await api.joinGroup(s.id, id)
+    await loadGroups()
+  }
+
+  async function leaveGroup(id) {
+    const s = useSession()
+    await api.leaveGroup(s.id, id)
+    await loadGroups()
+  }
+
+  function reset() {
+    friends.value = []
+    groups.value = []
+    for (const k of Object.keys(users)) delete users[k]
+    for (const k of Object.keys(groupById)) delete groupById[k]
+    for (const k of Object.keys(members)) delete members[k]
+  }
+
+  return {
+    friends, groups, users, groupById, members, remember, loadFriends, loadGroups, loadMembers, ensureUser,
+    userName, groupName, addFriend, createGroup, joinGroup, leaveGroup, reset,
+  }
+})
