@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from imhub.app import services
 from imhub.web.responses import ApiError
 
 
@@ -54,10 +55,19 @@ class Params:
         return self.number(name, required=required, min_value=1 if required else 0)
 
 
-async def read_params(request: web.Request) -> Params:
-    """Merge query string and body (form or JSON) into one :class:`Params`."""
+async def read_params(request: web.Request, max_bytes: int | None = None) -> Params:
+    """Merge query string and body (form or JSON) into one :class:`Params`.
+
+    The body may be at most ``max_bytes`` (default: the ``max_body_bytes`` setting),
+    also when it is chunked and has no Content-Length for the middleware to check;
+    larger ones end in a 413.
+    """
     values: dict[str, Any] = dict(request.query)
     if request.can_read_body:
+        if max_bytes is None:
+            max_bytes = services(request).settings.max_body_bytes
+        # The app's client_max_size is sized for uploads; API bodies get the small cap.
+        request = request.clone(client_max_size=max_bytes)
         ctype = request.content_type
         if ctype == "application/json":
             try:

@@ -165,3 +165,16 @@ async def test_login_rate_limited_per_address(client) -> None:
     # ...blocks the address even for an account that has no failures.
     r = await client.post("/user/login", data={"mobile": "13800000019", "passwd": "secret1"})
     assert r.status == 429
+
+
+async def test_chunked_oversized_body_is_413(client) -> None:
+    """No Content-Length to check up front: the cap applies while reading."""
+    await _register_login(client, "13800000020")
+
+    async def body():
+        yield b"memo="
+        for _ in range(20):
+            yield b"x" * 10_000
+
+    r = await client.post("/user/update", data=body(), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 413 and (await r.json())["code"] == -1
