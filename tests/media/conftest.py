@@ -9,19 +9,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import boto3
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
+from media_helpers import login
 
-from imhub.app import build_app
 from imhub.config import Settings
-from imhub.store.migrate import migrate
 
 
 def unavailable(name: str, reason: str) -> None:
@@ -30,45 +26,6 @@ def unavailable(name: str, reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message + " (CI=true: services are required)")
     pytest.skip(message)
-
-
-def stored_files(settings: Settings) -> list[Path]:
-    root = settings.effective_media_dir
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
-
-
-async def login(client: TestClient, mobile: str = "13800000001") -> str:
-    await client.post("/user/register", data={"mobile": mobile, "passwd": "secret1"})
-    r = await client.post("/user/login", data={"mobile": mobile, "passwd": "secret1"})
-    body = await r.json()
-    assert body["code"] == 0, body
-    return str(body["data"]["token"])
-
-
-async def upload(
-    client: TestClient,
-    data: bytes,
-    filename: str = "upload.bin",
-    filetype: str | None = None,
-    content_type: str = "application/octet-stream",
-    field: str = "file",
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, Any]]:
-    form = aiohttp.FormData()
-    form.add_field(field, data, filename=filename, content_type=content_type)
-    if filetype is not None:
-        form.add_field("filetype", filetype)
-    r = await client.post("/attach/upload", data=form, headers=headers)
-    return r.status, await r.json()
-
-
-@asynccontextmanager
-async def app_client(settings: Settings) -> AsyncIterator[TestClient]:
-    """A logged-in client on an app built from ``settings`` (for non-default caps etc.)."""
-    await migrate(settings.effective_database_url)
-    async with TestClient(TestServer(build_app(settings))) as c:
-        await login(c)
-        yield c
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ minimal audio headers."""
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import wave
@@ -11,6 +12,7 @@ import zlib
 from PIL import Image, ImageChops
 
 
+@functools.cache
 def photo_jpeg(target: int = 512 * 1024, size: tuple[int, int] = (1600, 1200)) -> bytes:
     """A photographic-ish JPEG (gradients + sensor-like noise) of about ``target`` bytes."""
     w, h = size
@@ -25,11 +27,18 @@ def photo_jpeg(target: int = 512 * 1024, size: tuple[int, int] = (1600, 1200)) -
     noise = Image.merge("RGB", [Image.effect_noise((w, h), 40) for _ in range(3)])
     img = ImageChops.blend(base, noise, 0.25)
     best = b""
-    for quality in range(60, 98, 2):
+    low, high = 30, 98
+    while low <= high:  # size grows with quality: bisect towards the target
+        quality = (low + high) // 2
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=quality)
-        if abs(len(buf.getvalue()) - target) < abs(len(best) - target):
-            best = buf.getvalue()
+        data = buf.getvalue()
+        if abs(len(data) - target) < abs(len(best) - target):
+            best = data
+        if len(data) < target:
+            low = quality + 1
+        else:
+            high = quality - 1
     return best
 
 

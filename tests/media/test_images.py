@@ -9,7 +9,7 @@ from media_samples import animated_gif, image_bytes, jpeg_with_exif, photo_jpeg,
 from PIL import Image
 
 from imhub.media.errors import MediaRejected
-from imhub.media.images import process_image
+from imhub.media.images import make_thumbnail, process_image
 
 MAX_PIXELS = 40_000_000
 
@@ -94,3 +94,12 @@ def test_truncated_jpeg() -> None:
 def test_format_must_match_sniffed_decoder() -> None:
     with pytest.raises(MediaRejected):
         process_image(image_bytes("PNG"), "JPEG", MAX_PIXELS, 320)
+
+
+def test_detailed_thumbnail_lowers_quality_to_fit() -> None:
+    # Pure noise at thumbnail size: JPEG q80 would take ~60 KB; a 200 KB original asks
+    # for ~20 KB, so the quality must come down (then the side, if still too big).
+    noise = Image.merge("RGB", [Image.effect_noise((640, 480), 80) for _ in range(3)])
+    data, ext = make_thumbnail(noise, 200_000, 320)
+    thumb = Image.open(io.BytesIO(data))
+    assert ext == "jpg" and len(data) <= 20_000 and max(thumb.size) <= 320
