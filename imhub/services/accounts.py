@@ -31,6 +31,10 @@ TEXT_MAX = 512  # users.avatar / users.memo are String(512)
 # Avatars are shown as <img src>: only our own paths or web URLs, never javascript:/data:.
 AVATAR_RE = re.compile(r"^(/[^\s]*|https?://[^\s]+)$")
 
+# Finding users by phone number is how friends are added, and also how an account
+# could harvest which numbers are registered: allow a person's pace, not a script's.
+MOBILE_LOOKUPS_PER_MINUTE = 30
+
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown mobile as slow as a real one,
 # so response time does not reveal which numbers are registered.
@@ -113,6 +117,7 @@ class AccountService:
         window = settings.login_window_seconds
         self.login_limiter_account = SlidingWindowLimiter(settings.login_max_attempts, window)
         self.login_limiter_ip = SlidingWindowLimiter(settings.login_max_attempts, window)
+        self.lookup_limiter = SlidingWindowLimiter(MOBILE_LOOKUPS_PER_MINUTE, 60)
 
     # --- registration and login ----------------------------------------------------
 
@@ -197,7 +202,12 @@ class AccountService:
             raise ApiError("no such user")
         return user
 
-    async def find_by_mobile(self, mobile: str) -> UserRow:
+    async def find_by_mobile(self, mobile: str, *, by: int) -> UserRow:
+        """The user with this mobile, for user ``by`` (rate-limited per caller)."""
+        wait = self.lookup_limiter.retry_after(by)
+        if wait > 0:
+            raise RateLimited("too many lookups by mobile, try again later", retry_after=math.ceil(wait))
+        self.lookup_limiter.hit(by)
         user = await self._users.by_mobile(mobile) if MOBILE_RE.match(mobile) else None
         if user is None:
             raise ApiError("no user with this mobile number")

@@ -57,7 +57,7 @@ async def find(request: web.Request) -> web.Response:
     if "id" in p and p.text("id", required=False):
         user = await accounts.get(p.ident("id"))
     elif "mobile" in p and p.text("mobile", required=False):
-        user = await accounts.find_by_mobile(p.text("mobile", max_len=20))
+        user = await accounts.find_by_mobile(p.text("mobile", max_len=20), by=viewer)
     else:
         raise ApiError("id or mobile is required")
     return ok(await visible_user(request, viewer, user))

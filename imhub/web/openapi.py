@@ -89,8 +89,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "/user/find", "Find a user by id or mobile", (
             Param("id", "integer", minimum=1), Param("mobile", max_len=20),
-        ), "user", "accounts",
-        description="Send `id` or `mobile`. `mobile` and `online` are shown to the user and friends only.",
+        ), "user", "accounts", rate_limited=True,
+        description="Send `id` or `mobile`. `mobile` and `online` are shown to the user and friends only. "
+        "Lookups by mobile are limited to 30 a minute per caller (429).",
     ),
     Operation("/user/me", "The logged-in user", (USERID,), "user", "accounts"),
     Operation(

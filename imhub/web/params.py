@@ -39,7 +39,7 @@ class Params:
             if required:
                 raise ApiError(f"{name} is required")
             return default
-        if isinstance(value, bool):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ApiError(f"{name} must be an integer")
         try:
             number = int(value)

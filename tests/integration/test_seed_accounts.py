@@ -178,3 +178,13 @@ async def test_chunked_oversized_body_is_413(client) -> None:
 
     r = await client.post("/user/update", data=body(), headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status == 413 and (await r.json())["code"] == -1
+
+
+async def test_find_by_mobile_is_rate_limited(client) -> None:
+    await _register_login(client, "13800000021")
+    statuses = [(await client.post("/user/find", data={"mobile": f"1390000{i:04d}"})).status for i in range(31)]
+    assert statuses[:30] == [200] * 30 and statuses[30] == 429
+    # Lookups by id are not limited (ids are not secrets).
+    assert (await client.post("/user/find", data={"id": 1})).status == 200
+    body = await (await client.post("/user/find", json={"id": 1.5})).json()
+    assert body == {"code": -1, "msg": "id must be an integer"}
