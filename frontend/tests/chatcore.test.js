@@ -227,3 +227,20 @@ describe('sync', () => {
     expect(core.sortedConvs.map((c) => c.conv)).toEqual(['g5', 'p3_7'])
   })
 })
+
+describe('opening conversations', () => {
+  it('does not fetch all history for a conversation opened before the list arrives', () => {
+    const { core } = setup()
+    core.open('p3_7')
+    expect(core.convs.p3_7.loaded).toBe(false)
+    const s = core.applyConvList({ cmd: 31, convs: [{ conv: 'p3_7', last_seq: 500, unread: 0 }] })
+    expect(s.after).toEqual({ p3_7: 470 })
+  })
+  it('a conversation absent from the list starts empty and complete', () => {
+    const { core } = setup()
+    core.applyConvList({ cmd: 31, convs: [] })
+    core.open('p3_9')
+    expect(core.convs.p3_9.loaded).toBe(true)
+    expect(core.hasOlder('p3_9')).toBe(false)
+  })
+})

@@ -122,3 +122,24 @@ describe('connection', () => {
     expect(c.state).toBe(STATE.CLOSED)
   })
 })
+
+describe('network loss', () => {
+  beforeEach(() => {
+    vi.useFakeTimers()
+    FakeWS.all = []
+  })
+  afterEach(() => vi.useRealTimers())
+
+  it('networkLost() drops the socket and schedules a reconnect', () => {
+    const c = new Connection({ url: () => 'ws://x', WebSocketImpl: FakeWS, backoff: { base: 1000, random: () => 1 } })
+    c.start()
+    FakeWS.all[0].open()
+    expect(c.isOpen).toBe(true)
+    c.networkLost()
+    expect(FakeWS.all[0].closed).toBe(true)
+    expect(c.state).toBe(STATE.WAITING)
+    expect(c.send({ cmd: 0 })).toBe(false)
+    vi.advanceTimersByTime(1000)
+    expect(FakeWS.all).toHaveLength(2)
+  })
+})

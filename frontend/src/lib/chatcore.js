@@ -89,8 +89,8 @@ export class ChatCore {
   open(conv) {
     this.activeConv = conv
     const c = this.ensureConv(conv)
-    if (!c.loaded && !c.lastSeq) {
-      c.loaded = true // a brand-new conversation: nothing to fetch
+    if (!c.loaded && !c.lastSeq && this.listLoaded) {
+      c.loaded = true // not in the server's list: a brand-new conversation, nothing to fetch
     }
     this.markRead(conv)
     return c

@@ -78,6 +78,11 @@ export class Connection {
     }
   }
 
+  /** The browser says the network is gone: stop trusting the socket, retry with backoff. */
+  networkLost() {
+    if (this.ws) this._drop(this.ws)
+  }
+
   get isOpen() {
     return this.state === STATE.OPEN && !!this.ws
   }

@@ -141,10 +141,13 @@ export const useChat = defineStore('chat', () => {
       }
     }
     const online = () => conn?.reconnectNow()
+    const offline = () => conn?.networkLost()
     document.addEventListener('visibilitychange', wake)
     window.addEventListener('online', online)
+    window.addEventListener('offline', offline)
     unwatch.push(() => document.removeEventListener('visibilitychange', wake))
     unwatch.push(() => window.removeEventListener('online', online))
+    unwatch.push(() => window.removeEventListener('offline', offline))
     unwatch.push(watch(() => ({ ...core.value?.readSeqs }), (v) => {
       localStorage.setItem(READ_KEY(session.id), JSON.stringify(v))
     }))
