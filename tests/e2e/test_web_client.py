@@ -95,6 +95,7 @@ def register_and_login(p: Person, screenshots: bool = False) -> None:
     assert field(page, "login-mobile").input_value() == p.mobile
     field(page, "login-passwd").fill(p.passwd)
     if screenshots:
+        page.locator(".van-toast").last.wait_for(state="hidden")
         shot(page, "login")
     page.get_by_test_id("login-submit").click()
     page.wait_for_url("**/chats")
@@ -217,6 +218,7 @@ def _scenario(alice: Person, bob: Person, carol: Person, errors: list[str]) -> N
     )
     original_src = preview.first.get_attribute("src") or ""
     assert original_src != thumb_src
+    bob.page.wait_for_timeout(400)  # let the preview finish fading in
     shot(bob.page, "image-preview")
     bob.page.keyboard.press("Escape")
     bob.page.locator(".van-image-preview__close-icon").click()

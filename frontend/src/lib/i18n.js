@@ -2,7 +2,7 @@
 
 const en = {
   appName: 'imhub',
-  login: 'Log in', register: 'Sign up', logout: 'Log out', mobile: 'Mobile number', password: 'Password',
+  login: 'Log in', register: 'Sign up', logout: 'Log out', mobile: 'Mobile', password: 'Password',
   nickname: 'Nickname', noAccount: 'No account? Sign up', haveAccount: 'Have an account? Log in',
   registered: 'Account created, please log in', required: 'Required', passwordShort: 'At least 6 characters',
   chats: 'Chats', contacts: 'Contacts', groups: 'Groups', me: 'Me', noChats: 'No conversations yet',
