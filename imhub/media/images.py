@@ -124,6 +124,9 @@ def _process_animation(
         frame.load()
         durations.append(int(frame.info.get("duration", 100)))
         stills.append(_normalise(frame.convert("RGBA")))
+    # Each frame is a full composited picture: clear the canvas, then draw it.
+    # (GIF disposal 2 = restore to background; APNG's "background" op is 1.)
+    disposal = {"GIF": {"disposal": 2}, "PNG": {"disposal": 1}}.get(pillow_format, {})
     buf = io.BytesIO()
     stills[0].save(
         buf,
@@ -132,7 +135,7 @@ def _process_animation(
         append_images=stills[1:],
         duration=durations,
         loop=int(im.info.get("loop", 0)),
-        disposal=2,  # each frame is a full composited picture: clear, then draw
+        **disposal,
     )
     out = buf.getvalue()
     thumb, thumb_ext = make_thumbnail(stills[0], len(out), thumb_side)

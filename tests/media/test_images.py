@@ -103,3 +103,17 @@ def test_detailed_thumbnail_lowers_quality_to_fit() -> None:
     data, ext = make_thumbnail(noise, 200_000, 320)
     thumb = Image.open(io.BytesIO(data))
     assert ext == "jpg" and len(data) <= 20_000 and max(thumb.size) <= 320
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])  # APNG and animated WebP
+def test_other_animations(fmt: str) -> None:
+    frames = [Image.new("RGBA", (30, 20), (i * 80, 0, 0, 255 - i * 40)) for i in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=[100, 200, 300], loop=0)
+    out = process_image(buf.getvalue(), fmt, MAX_PIXELS, 320)
+    back = Image.open(io.BytesIO(out.data))
+    assert out.animated and getattr(back, "n_frames", 1) == 3 and back.format == fmt
+    back.seek(1)
+    back.load()
+    assert back.info.get("duration") == 200
+    assert getattr(Image.open(io.BytesIO(out.thumb)), "n_frames", 1) == 1
