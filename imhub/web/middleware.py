@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from imhub.web.responses import ApiError, fail
@@ -42,6 +43,10 @@ def error_middleware(max_body_bytes: int) -> Middleware:
             return fail(exc.msg, status=exc.status, **exc.extra)
         except web.HTTPRequestEntityTooLarge:
             return fail("request body too large", status=413)
+        except HttpProcessingError as exc:
+            # A malformed body the parser found mid-request (e.g. a bad multipart part
+            # header): the client's fault, not ours.
+            return fail(f"malformed request: {exc.message}", status=400)
         except web.HTTPException as exc:
             if exc.status < 400 or exc.status == 101:
                 raise

@@ -189,7 +189,9 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 ERROR_STATUSES = {
+    400: "Malformed body the parser could not read (e.g. broken multipart).",
     401: "Not logged in, or the token expired or was revoked.",
+    404: "No such file.",
     403: "Forbidden: an id that is not the caller, or an action reserved to the owner or members.",
     413: "Request body too large.",
     415: "Unsupported content type (use form or JSON).",
@@ -223,7 +225,7 @@ def _operation(op: Operation) -> dict[str, Any]:
             "content": {"application/json": {"schema": _envelope(op.reply)}},
         }
     }
-    statuses = {413, 415} | ({401, 403} if op.auth else set()) | ({429} if op.rate_limited else set())
+    statuses = {400, 413, 415} | ({401, 403} if op.auth else set()) | ({429} if op.rate_limited else set())
     for status in sorted(statuses | set(op.extra_statuses)):
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     doc: dict[str, Any] = {
@@ -246,6 +248,95 @@ def _operation(op: Operation) -> dict[str, Any]:
     return doc
 
 
+# --- routes that are not form/JSON POSTs ---------------------------------------------
+# Written out by hand: an upload, the media files and the WebSocket. Keep them in step
+# with imhub/web/attach.py and imhub/web/chat.py (and docs/protocol.md for the frames).
+
+FILE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "What was stored (kind, mime, size, dimensions, thumbnail, duration).",
+}
+
+OTHER_PATHS: dict[str, Any] = {
+    "/attach/upload": {
+        "post": {
+            "operationId": "attach_upload",
+            "summary": "Upload a file (image, voice, video, other)",
+            "description": "The type is sniffed from the bytes; `filetype` (e.g. `.mp3`) is only a hint. "
+            "Refused content: code -1; too large: 413.",
+            "tags": ["media"],
+            "security": [{"cookie": []}, {"bearer": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"},
+                                "filetype": {"type": "string", "maxLength": 16},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "`data` is the URL of the stored file (the seed's reply).",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["code", "msg"],
+                                "properties": {
+                                    "code": {"enum": [0, -1]},
+                                    "msg": {"type": "string"},
+                                    "data": {"type": "string"},
+                                    "file": FILE_SCHEMA,
+                                },
+                            }
+                        }
+                    },
+                },
+                **{str(s): {"$ref": f"#/components/responses/E{s}"} for s in (400, 401, 413, 415)},
+            },
+        }
+    },
+    "/mnt/{name}": {
+        "get": {
+            "operationId": "media_file",
+            "summary": "An uploaded file (generated name)",
+            "tags": ["media"],
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "The file (Range supported).", "content": {"*/*": {}}},
+                "206": {"description": "Part of the file (Range request).", "content": {"*/*": {}}},
+                "304": {"description": "Not modified."},
+                "404": {"$ref": "#/components/responses/E404"},
+                "416": {"description": "Range not satisfiable."},
+            },
+        }
+    },
+    "/chat": {
+        "get": {
+            "operationId": "chat",
+            "summary": "WebSocket upgrade (frames: docs/protocol.md)",
+            "tags": ["chat"],
+            "parameters": [
+                {"name": "id", "in": "query", "required": True, "schema": {"type": "integer"}},
+                {"name": "token", "in": "query", "required": True, "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "101": {"description": "Switching to the WebSocket protocol."},
+                "401": {"$ref": "#/components/responses/E401"},
+                "403": {"$ref": "#/components/responses/E403"},
+            },
+        }
+    },
+}
+
+
 def _version() -> str:
     try:
         return version("imhub")
@@ -262,7 +353,7 @@ def openapi_document() -> dict[str, Any]:
             "description": "Seed-compatible IM API: POST, form or JSON bodies, `{code,msg,data}` or "
             "`{code,msg,rows,total}` replies. Failures: `{code:-1,msg}`.",
         },
-        "paths": {op.path: {"post": _operation(op)} for op in OPERATIONS},
+        "paths": {**{op.path: {"post": _operation(op)} for op in OPERATIONS}, **OTHER_PATHS},
         "components": {
             "schemas": {"User": USER_SCHEMA, "Community": COMMUNITY_SCHEMA, "Error": ERROR_SCHEMA},
             "responses": {
