@@ -75,5 +75,14 @@ def user_create(mobile: str, password: str, nickname: str) -> None:
     asyncio.run(go())
 
 
+def _add_bench_commands() -> None:
+    from imhub.bench.cli import bench, user_seed
+
+    user.add_command(user_seed, "seed")
+    main.add_command(bench, "bench")
+
+
+_add_bench_commands()
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,206 @@
+"""``imhub user seed`` and ``imhub bench connect|fanout|chat`` (click commands,
+attached to the main command group by :mod:`imhub.cli`)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from imhub.bench.seed import DEFAULT_PASSWORD, DEFAULT_PREFIX
+
+
+@click.command("seed")
+@click.option("--count", type=click.IntRange(1, 1_000_000), required=True, help="Users to create.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="JSON-lines file of {id, token, mobile} (+ pairs and groups) for the load generator.")
+@click.option("--password", default=DEFAULT_PASSWORD, show_default=True, help="Password of every seeded user.")
+@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Mobile number prefix.")
+@click.option("--pairs", is_flag=True, help="Befriend user 2k with user 2k+1.")
+@click.option("--group-size", type=click.IntRange(0), default=0, help="Create groups of this many members.")
+@click.option("--groups", type=click.IntRange(0), default=None, help="How many groups (default: as many as fit).")
+def user_seed(count: int, out: Path, password: str, prefix: str, pairs: bool, group_size: int,
+              groups: int | None) -> None:
+    """Bulk-create users with tokens (and friend pairs / groups) for benchmarks."""
+    from imhub.bench.seed import seed
+    from imhub.cli import _settings
+    from imhub.store.engine import create_engine
+    from imhub.store.migrate import migrate
+
+    settings = _settings()
+    url = settings.effective_database_url
+
+    async def go() -> Any:
+        await migrate(url)
+        engine = create_engine(url, settings.db_pool_size)
+        try:
+            return await seed(engine, count, password=password, prefix=prefix, pairs=pairs, group_size=group_size,
+                              groups=groups, token_ttl_seconds=settings.token_ttl_seconds)
+        finally:
+            await engine.dispose()
+
+    t = time.monotonic()
+    try:
+        seeded = asyncio.run(go())
+    except ValueError as exc:
+        click.echo(f"imhub: {exc}", err=True)
+        sys.exit(2)
+    seeded.write(out)
+    click.echo(f"seeded {len(seeded.users)} users, {len(seeded.pairs)} pairs, {len(seeded.groups)} groups "
+               f"in {time.monotonic() - t:.1f}s -> {out}")
+
+
+def _common(f: Callable[..., Any]) -> Callable[..., Any]:
+    opts = [
+        click.option("--spawn", is_flag=True, help="Start `imhub serve` with a fresh data dir and seed it."),
+        click.option("--url", default="", help="An existing server (loopback only), e.g. http://127.0.0.1:8080."),
+        click.option("--server-pid", "server_pids", type=int, multiple=True,
+                     help="Pid(s) of the existing server (descendants are counted too)."),
+        click.option("--users", "users_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Seed file from `imhub user seed` (with --url)."),
+        click.option("--server-workers", type=click.IntRange(1, 64), default=1, show_default=True,
+                     help="--spawn: IMHUB_WORKERS."),
+        click.option("--server-env", multiple=True, help="--spawn: extra KEY=VALUE for the server."),
+        click.option("--server-log-level", default="warning", show_default=True,
+                     type=click.Choice(["debug", "info", "warning", "error"]), help="--spawn: IMHUB_LOG_LEVEL."),
+        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="--spawn: data directory (default: a new temporary one)."),
+        click.option("--workers", type=click.IntRange(0, 64), default=0,
+                     help="Client processes (default: one per --per-worker connections)."),
+        click.option("--per-worker", type=click.IntRange(1, 19_000), default=15_000, show_default=True),
+        click.option("--source-ips", type=int, default=-1,
+                     help="Spread clients over 127.0.0.2.. (default: as needed at --per-ip each; 0: off)."),
+        click.option("--per-ip", type=click.IntRange(1, 28_000), default=14_000, show_default=True),
+        click.option("--connect-rate", type=float, default=2000.0, show_default=True,
+                     help="Handshakes started per second (all workers)."),
+        click.option("--concurrency", type=click.IntRange(1), default=100, show_default=True,
+                     help="Handshakes in flight (all workers)."),
+        click.option("--autosync/--no-autosync", default=False, show_default=True,
+                     help="Connect with autosync=1 (the backlog push of old clients)."),
+        click.option("--heartbeat", type=float, nargs=2, default=(20.0, 25.0), show_default=True,
+                     help="Heartbeat (cmd 0) interval range in seconds; 0 0 turns them off."),
+        click.option("--hold", type=float, default=0.0, help="Seconds to hold the connections before sending."),
+        click.option("--ack-timeout", type=float, default=60.0, show_default=True),
+        click.option("--settle-timeout", type=float, default=60.0, show_default=True,
+                     help="Most seconds to wait for deliveries after the last ack."),
+        click.option("--max-seconds", type=float, default=900.0, show_default=True, help="Hard limit of the run."),
+        click.option("--password", default=DEFAULT_PASSWORD, help="--spawn: password of the seeded users."),
+        click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write the full result here."),
+        click.option("--quiet", is_flag=True, help="No live display."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _run(scenario: str, **kw: Any) -> None:
+    from imhub.bench.runner import Options, run
+
+    env: dict[str, str] = {}
+    for item in kw.pop("server_env", ()):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--server-env")
+        env[key] = value
+    kw["server_pids"] = list(kw["server_pids"])
+    kw["heartbeat"] = tuple(kw["heartbeat"])
+    o = Options(scenario=scenario, server_env=env, **kw)
+    if o.spawn and o.url:
+        raise click.UsageError("give either --spawn or --url")
+    result, code = run(o)
+    summary = _summary(result)
+    for line in summary:
+        click.echo(line)
+    if "error" in result:
+        click.echo(f"error: {result['error']}", err=True)
+    click.echo(result["report"])
+    sys.exit(code)
+
+
+def _summary(r: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    m = r.get("machine", {})
+    out.append(f"machine: {m.get('cpus')} cpus, load {m.get('loadavg_start')} -> {m.get('loadavg_end')}")
+    if "connect" in r:
+        c = r["connect"]
+        out.append(
+            f"connect: {c['connected']}/{c['users']} in {c['seconds']}s ({c['rate_per_s']}/s), "
+            f"server CPU {c['server_cpu_per_handshake_us']} us/handshake, "
+            f"RSS {c['server_rss_before'] / 2**20:.0f} -> {c['server_rss_after'] / 2**20:.0f} MiB "
+            f"({c['server_rss_per_conn_bytes']} B/conn), client CPU {c['client_cpu_s']}s"
+        )
+    if "hold" in r:
+        h = r["hold"]
+        out.append(f"hold: {h['seconds']}s, server CPU {h['server_cpu_percent']}%, "
+                   f"heartbeats {h['heartbeats_sent']} sent / {h['heartbeats_answered']} answered")
+    if "send" in r:
+        s = r["send"]
+        out.append(
+            f"send: {s['sent']} in {s['send_seconds']}s ({s['send_rate_per_s']}/s), all acked at "
+            f"{s['all_acked_seconds']}s, all delivered at {s['all_delivered_seconds']}s "
+            f"({s['delivery_rate_per_s']} deliveries/s)"
+        )
+        out.append(
+            f"server CPU {s['server_cpu_s']}s = {s['server_cpu_per_delivery_us']} us/delivery, "
+            f"{s['server_cpu_per_message_us']} us/message; client CPU {s['client_cpu_s']}s"
+        )
+        out.append(f"ack latency ms {s['ack_latency_ms']}")
+        out.append(f"send->receive ms {s['send_to_receive_ms']}")
+        if s["error_kinds"]:
+            out.append(f"errors: {s['error_kinds']}")
+    if r.get("verify", {}).get("examples"):
+        out.append(f"examples: {r['verify']['examples']}")
+    return out
+
+
+@click.group()
+def bench() -> None:
+    """Load generator and delivery verification (docs/benchmarks.md)."""
+
+
+def _scenario(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def wrap(f: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(f)
+        def cmd(**kw: Any) -> None:
+            _run(name, **kw)
+
+        return cmd
+
+    return wrap
+
+
+@bench.command("connect")
+@_common
+@click.option("--count", "users", type=click.IntRange(1, 200_000), default=1000, show_default=True,
+              help="Users online at once.")
+@_scenario("connect")
+def connect(**kw: Any) -> None:
+    """N users online (ramp, heartbeats, hold); server memory and handshake cost."""
+
+
+@bench.command("fanout")
+@_common
+@click.option("--group-size", type=click.IntRange(2, 200_000), default=1000, show_default=True)
+@click.option("--messages", type=click.IntRange(1), default=50, show_default=True,
+              help="Messages per sender, back to back (the server allows a burst of 60 per connection).")
+@click.option("--senders", type=click.IntRange(1), default=1, show_default=True)
+@_scenario("fanout")
+def fanout(**kw: Any) -> None:
+    """A group of M online members; senders send K messages back to back."""
+
+
+@bench.command("chat")
+@_common
+@click.option("--pairs", type=click.IntRange(1, 100_000), default=500, show_default=True)
+@click.option("--rate", type=float, default=1000.0, show_default=True, help="Messages per second, all pairs.")
+@click.option("--duration", type=float, default=10.0, show_default=True, help="Seconds of sending.")
+@_scenario("chat")
+def chat(**kw: Any) -> None:
+    """1:1 friend pairs sending at a target rate; ack and send->receive latency."""

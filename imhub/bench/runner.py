@@ -1,0 +1,685 @@
+"""The bench coordinator: prepares the server (spawned or existing), plans who connects
+where and who sends what, drives the worker processes phase by phase, samples server
+and client CPU/RSS from /proc, shows live progress, verifies delivery and writes the
+result (docs/benchmarks.md).
+
+The coordinator is plain synchronous code; only the workers run event loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import multiprocessing as mp
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from imhub.bench import procstat
+from imhub.bench.seed import DEFAULT_PASSWORD, Seeded, SeedGroup, SeedUser, seed
+from imhub.bench.worker import WorkerConfig, _percentiles, worker_main
+
+TICK = 0.5
+MAX_TIMELINE = 4000
+
+
+class BenchError(Exception):
+    """The bench itself could not complete (timeout, worker died, bad setup)."""
+
+
+@dataclass
+class Options:
+    scenario: str  # connect | fanout | chat
+    spawn: bool = False
+    url: str = ""
+    server_pids: list[int] = field(default_factory=list)
+    users_file: Path | None = None
+    server_workers: int = 1
+    server_env: dict[str, str] = field(default_factory=dict)
+    server_log_level: str = "warning"
+    data_dir: Path | None = None
+    workers: int = 0  # 0: one per per_worker users
+    per_worker: int = 15_000
+    source_ips: int = -1  # -1: as many as needed at per_ip connections each; 0: none
+    per_ip: int = 14_000
+    connect_rate: float = 2000.0
+    concurrency: int = 100
+    handshake_timeout: float = 30.0
+    autosync: bool = False
+    heartbeat: tuple[float, float] = (20.0, 25.0)
+    hold: float = 0.0
+    users: int = 1000  # connect
+    group_size: int = 1000  # fanout
+    messages: int = 50  # fanout: per sender
+    senders: int = 1  # fanout
+    pairs: int = 500  # chat
+    rate: float = 1000.0  # chat: messages/s in total
+    duration: float = 10.0  # chat
+    ack_timeout: float = 60.0
+    settle_timeout: float = 60.0
+    max_seconds: float = 900.0
+    password: str = DEFAULT_PASSWORD
+    json_out: Path | None = None
+    quiet: bool = False
+
+
+@dataclass
+class Plan:
+    users: list[SeedUser]
+    expect: dict[int, list[str]]
+    senders: list[tuple[int, int]]  # (user id, destination: group id or peer user id)
+    send: dict[str, Any] | None
+
+
+# --- the server under test -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SpawnedServer:
+    """``imhub serve`` in a child process with a fresh data directory."""
+
+    def __init__(self, data_dir: Path, workers: int, log_level: str, env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "IMHUB_DATA_DIR": str(data_dir),
+            "IMHUB_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'imhub.db'}",
+            "IMHUB_HOST": "127.0.0.1",
+            "IMHUB_PORT": str(self.port),
+            "IMHUB_WORKERS": str(workers),
+            "IMHUB_LOG_LEVEL": log_level,
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
+
+    @property
+    def database_url(self) -> str:
+        return self.env["IMHUB_DATABASE_URL"]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "imhub", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"server exited with {self.proc.returncode}: {self.tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/openapi.json", timeout=1):  # noqa: S310 - loopback
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise BenchError(f"server did not start in {timeout}s: {self.tail()}")
+
+    def tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+async def _migrate_and_seed(database_url: str, seed_kwargs: dict[str, Any]) -> Seeded:
+    from imhub.store.engine import create_engine
+    from imhub.store.migrate import migrate
+
+    await migrate(database_url)
+    engine = create_engine(database_url)
+    try:
+        return await seed(engine, **seed_kwargs)
+    finally:
+        await engine.dispose()
+
+
+# --- planning ----------------------------------------------------------------------------
+
+
+def seed_needs(o: Options) -> dict[str, Any]:
+    """What a spawned server must be seeded with for this scenario."""
+    if o.scenario == "connect":
+        return {"count": o.users}
+    if o.scenario == "fanout":
+        return {"count": o.group_size, "group_size": o.group_size, "groups": 1}
+    return {"count": 2 * o.pairs, "pairs": True}
+
+
+def plan(o: Options, seeded: Seeded) -> Plan:
+    by_id = {u.id: u for u in seeded.users}
+    if o.scenario == "connect":
+        if len(seeded.users) < o.users:
+            raise BenchError(f"{o.users} users wanted, the seed file has {len(seeded.users)}")
+        return Plan(seeded.users[: o.users], {}, [], None)
+    if o.scenario == "fanout":
+        group: SeedGroup | None = next((g for g in seeded.groups if len(g.members) >= o.group_size), None)
+        if group is None:
+            raise BenchError(f"no seeded group with {o.group_size} members (seed with --group-size)")
+        members = group.members[: o.group_size]
+        conv = f"g{group.id}"
+        users = [by_id[m] for m in members if m in by_id]
+        if len(users) < len(members):
+            raise BenchError("the seed file lacks tokens for some group members")
+        senders = [(m, group.id) for m in members[: max(1, o.senders)]]
+        return Plan(users, {m: [conv] for m in members}, senders,
+                    {"kind": "fanout", "messages": o.messages, "ack_timeout": o.ack_timeout})
+    pairs = seeded.pairs[: o.pairs]
+    if len(pairs) < o.pairs:
+        raise BenchError(f"{o.pairs} pairs wanted, the seed file has {len(seeded.pairs)} (seed with --pairs)")
+    chat_users: list[SeedUser] = []
+    expect: dict[int, list[str]] = {}
+    chat_senders: list[tuple[int, int]] = []
+    for a, b in pairs:
+        chat_users += [by_id[a], by_id[b]]
+        conv = f"p{min(a, b)}_{max(a, b)}"
+        expect[a] = [*expect.get(a, []), conv]
+        expect[b] = [*expect.get(b, []), conv]
+        chat_senders += [(a, b), (b, a)]
+    return Plan(chat_users, expect, chat_senders,
+                {"kind": "chat", "rate": o.rate, "duration": o.duration, "ack_timeout": o.ack_timeout})
+
+
+def split(n: int, parts: int, even: bool = False) -> list[tuple[int, int]]:
+    """``parts`` contiguous [start, end) ranges covering n (even-sized starts if asked)."""
+    step = math.ceil(n / parts)
+    if even and step % 2:
+        step += 1
+    out = []
+    for i in range(parts):
+        lo, hi = min(n, i * step), min(n, (i + 1) * step)
+        out.append((lo, hi))
+    return out
+
+
+# --- live display ---------------------------------------------------------------------------
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+class Display:
+    def __init__(self, quiet: bool, title: str) -> None:
+        self.quiet = quiet
+        self.title = title
+        self.live: Any = None
+        if not quiet:
+            from rich.console import Console
+            from rich.live import Live
+
+            console = Console(stderr=True)
+            if console.is_terminal:
+                self.live = Live(console=console, refresh_per_second=4, transient=False)
+                self.live.start()
+            else:
+                self.console = console
+        self._last_plain = 0.0
+
+    def update(self, state: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        if self.live is not None:
+            from rich.table import Table
+
+            t = Table(title=self.title, show_header=False, box=None)
+            t.add_column(style="bold")
+            t.add_column()
+            for k, v in state.items():
+                t.add_row(k, str(v))
+            self.live.update(t)
+        elif time.monotonic() - self._last_plain >= 5:
+            self._last_plain = time.monotonic()
+            print("  " + ", ".join(f"{k} {v}" for k, v in state.items()), file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+class Coordinator:
+    def __init__(self, o: Options) -> None:
+        self.o = o
+        self.deadline = time.monotonic() + o.max_seconds
+        self.server: SpawnedServer | None = None
+        self.server_pids: list[int] = []
+        self.procs: list[Any] = []
+        self.pipes: list[Connection] = []
+        self.progress: list[dict[str, Any]] = []
+        self.phase = "setup"
+        self.expected_deliveries = 0
+        self.timeline: list[list[float]] = []
+        self.t0 = time.monotonic()
+        self.display = Display(o.quiet, f"imhub bench {o.scenario}")
+        self._last_tick = 0.0
+        self._last_sample: tuple[float, procstat.Sample, procstat.Sample] | None = None
+        self._rates = (0.0, 0.0)
+
+    # sampling
+    def server_sample(self) -> procstat.Sample:
+        return procstat.sample(self.server_pids)
+
+    def client_sample(self) -> procstat.Sample:
+        return procstat.sample([os.getpid(), *[p.pid for p in self.procs if p.pid]], tree=False)
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_tick < TICK:
+            return
+        self._last_tick = now
+        s, c = self.server_sample(), self.client_sample()
+        if self._last_sample is not None:
+            t, ps, pc = self._last_sample
+            dt = max(1e-6, now - t)
+            self._rates = ((s.cpu - ps.cpu) / dt * 100, (c.cpu - pc.cpu) / dt * 100)
+        self._last_sample = (now, s, c)
+        if len(self.timeline) < MAX_TIMELINE:
+            self.timeline.append([round(now - self.t0, 2), round(s.cpu, 3), s.rss, round(c.cpu, 3)])
+        tot = self.totals()
+        state = {
+            "phase": self.phase,
+            "elapsed": f"{now - self.t0:,.1f} s",
+            "connected": f"{tot.get('connected', 0):,} of {self.n_users:,} (failed {tot.get('failed', 0)}, "
+                         f"dropped {tot.get('dropped', 0)})",
+            "sent / acked": f"{tot.get('sent', 0):,} / {tot.get('acked', 0):,} (errors {tot.get('errors', 0)})",
+            "received": f"{tot.get('received', 0):,}"
+                        + (f" of {self.expected_deliveries:,} expected" if self.expected_deliveries else ""),
+            "heartbeats": f"{tot.get('hb_sent', 0):,} sent, {tot.get('hb_replies', 0):,} answered",
+            "server": f"CPU {self._rates[0]:.0f}%, RSS {_mb(s.rss)} ({s.pids} proc)",
+            "clients": f"CPU {self._rates[1]:.0f}%, {len(self.procs)} workers",
+        }
+        self.display.update(state)
+
+    def totals(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p in self.progress:
+            for k, v in p.items():
+                if isinstance(v, int):
+                    out[k] = out.get(k, 0) + v
+        return out
+
+    # messaging with workers
+    def broadcast(self, kind: str, data: Any | Sequence[Any]) -> None:
+        for i, p in enumerate(self.pipes):
+            p.send((kind, data[i] if isinstance(data, list) else data))
+
+    def _pump(self, timeout: float, on_msg: Callable[[int, str, Any], None]) -> None:
+        left = min(timeout, self.deadline - time.monotonic())
+        if left <= 0:
+            raise BenchError(f"time limit reached in phase {self.phase}")
+        ready = wait(self.pipes, timeout=min(TICK, left))
+        for p in ready:
+            assert isinstance(p, Connection)
+            i = self.pipes.index(p)
+            try:
+                kind, data = p.recv()
+            except (EOFError, OSError):
+                raise BenchError(f"worker {i} died (exit code {self.procs[i].exitcode})") from None
+            if kind == "progress":
+                self.progress[i] = data
+            elif kind == "error":
+                raise BenchError(f"worker {i}: {data}")
+            else:
+                on_msg(i, kind, data)
+        self.tick()
+
+    def collect(self, kind: str, timeout: float) -> list[Any]:
+        results: dict[int, Any] = {}
+        end = time.monotonic() + timeout
+
+        def on_msg(i: int, k: str, data: Any) -> None:
+            if k == kind:
+                results[i] = data
+                if isinstance(data, dict):
+                    self.progress[i] = {**self.progress[i], **{k2: v for k2, v in data.items() if isinstance(v, int)}}
+
+        while len(results) < len(self.pipes):
+            if time.monotonic() > end:
+                raise BenchError(f"workers did not finish {kind!r} in {timeout:.0f}s")
+            self._pump(end - time.monotonic(), on_msg)
+        return [results[i] for i in range(len(self.pipes))]
+
+    def wait_while(self, cond: Callable[[], bool], timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while cond() and time.monotonic() < end:
+            self._pump(max(0.01, end - time.monotonic()), lambda i, k, d: None)
+
+    # phases
+    def setup_server(self) -> tuple[str, int, Seeded]:
+        o = self.o
+        if o.spawn:
+            data_dir = o.data_dir or Path(tempfile.mkdtemp(prefix="imhub-bench-"))
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.server = SpawnedServer(data_dir, o.server_workers, o.server_log_level, o.server_env)
+            self.phase = "seeding"
+            t = time.monotonic()
+            seeded = asyncio.run(
+                _migrate_and_seed(self.server.database_url, {**seed_needs(o), "password": o.password})
+            )
+            self.seed_seconds = time.monotonic() - t
+            self.phase = "starting server"
+            self.server.start()
+            assert self.server.proc is not None
+            self.server_pids = [self.server.proc.pid]
+            return "127.0.0.1", self.server.port, seeded
+        if not o.url or not o.users_file:
+            raise BenchError("give --spawn, or --url with --users (a file from `imhub user seed`)")
+        if not o.server_pids:
+            raise BenchError("--server-pid is needed with --url (to measure the server)")
+        parts = urlsplit(o.url)
+        host = parts.hostname or "127.0.0.1"
+        if not host.startswith("127.") and host != "localhost":
+            raise BenchError("the bench only targets loopback addresses (127.0.0.0/8)")
+        self.server_pids = list(o.server_pids)
+        self.seed_seconds = 0.0
+        return host, parts.port or 80, Seeded.read(o.users_file)
+
+    def start_workers(self, host: str, port: int, p: Plan) -> None:
+        o = self.o
+        n = len(p.users)
+        self.n_users = n
+        w = o.workers or max(1, math.ceil(n / o.per_worker))
+        if math.ceil(n / w) > 19_000:
+            raise BenchError("more than 19,000 sockets per worker would hit the fd limit: add --workers")
+        k = o.source_ips if o.source_ips >= 0 else (math.ceil(n / o.per_ip) if n > o.per_ip else 0)
+        ips = [f"127.0.0.{i + 2}" for i in range(k)]
+        ctx = mp.get_context("spawn")
+        run_id = os.urandom(4).hex()
+        senders_of = {u: d for u, d in p.senders}
+        self.worker_senders: list[list[tuple[int, int]]] = []
+        for i, (lo, hi) in enumerate(split(n, w, even=o.scenario == "chat")):
+            users = p.users[lo:hi]
+            cfg = WorkerConfig(
+                index=i, host=host, port=port, users=[(u.id, u.token) for u in users], offset=lo,
+                source_ips=ips, per_ip=o.per_ip, autosync=o.autosync, connect_rate=o.connect_rate / w,
+                concurrency=max(1, o.concurrency // w), handshake_timeout=o.handshake_timeout,
+                heartbeat=o.heartbeat, expect={u.id: p.expect[u.id] for u in users if u.id in p.expect},
+                max_seconds=max(10.0, self.deadline - time.monotonic()), run_id=run_id,
+            )
+            self.worker_senders.append([(u.id, senders_of[u.id]) for u in users if u.id in senders_of]
+                                       if o.scenario == "fanout" else
+                                       [(a, b) for a, b in p.senders if a in {u.id for u in users}])
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker_main, args=(cfg, child), name=f"imhub-bench-{i}", daemon=True)
+            proc.start()
+            child.close()
+            self.procs.append(proc)
+            self.pipes.append(parent)
+            self.progress.append({})
+        self.source_ips = ips
+
+    def stop_workers(self) -> None:
+        for p in self.procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
+
+    def run(self) -> tuple[dict[str, Any], int]:
+        o = self.o
+        self.n_users = 0
+        result: dict[str, Any] = {
+            "scenario": o.scenario,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "machine": machine_info(),
+            "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in o.__dict__.items()},
+        }
+        failed = False
+        try:
+            host, port, seeded = self.setup_server()
+            p = plan(o, seeded)
+            result["server"] = {
+                "url": f"http://{host}:{port}", "pids": self.server_pids, "spawned": o.spawn,
+                "workers": o.server_workers if o.spawn else None, "seed_seconds": round(self.seed_seconds, 2),
+            }
+            if self.server is not None:
+                result["server"]["data_dir"] = str(self.server.data_dir)
+            base = self.server_sample()
+            self.start_workers(host, port, p)
+            result["clients"] = {"workers": len(self.procs), "source_ips": self.source_ips}
+            time.sleep(0.5)  # let the workers import and start their loops
+            before = self.server_sample()
+            cb = self.client_sample()
+
+            # --- connect
+            self.phase = "connect"
+            t = time.monotonic()
+            self.broadcast("connect", {})
+            conn_results = self.collect("connected", timeout=o.max_seconds)
+            wall = time.monotonic() - t
+            time.sleep(1.0)  # let in-flight server work (logs, GC) settle before measuring memory
+            after = self.server_sample()
+            ca = self.client_sample()
+            connected = sum(r["connected"] for r in conn_results)
+            failures: dict[str, int] = {}
+            for r in conn_results:
+                for k, v in r["failures"].items():
+                    failures[k] = failures.get(k, 0) + v
+            result["connect"] = {
+                "users": len(p.users),
+                "connected": connected,
+                "failed": sum(failures.values()),
+                "failures": failures,
+                "seconds": round(wall, 3),
+                "rate_per_s": round(connected / wall, 1) if wall else 0,
+                "handshake_ms": [r["handshake_ms"] for r in conn_results],
+                "server_rss_base": base.rss,
+                "server_rss_before": before.rss,
+                "server_rss_after": after.rss,
+                "server_rss_per_conn_bytes": round((after.rss - before.rss) / connected) if connected else None,
+                "server_cpu_s": round(after.cpu - before.cpu, 3),
+                "server_cpu_per_handshake_us": round((after.cpu - before.cpu) / connected * 1e6, 1)
+                if connected else None,
+                "client_cpu_s": round(ca.cpu - cb.cpu, 3),
+            }
+            if failures:
+                failed = True
+
+            # --- hold
+            if o.hold > 0:
+                self.phase = f"hold {o.hold:.0f}s"
+                h0, c0 = self.server_sample(), self.client_sample()
+                t = time.monotonic()
+                self.wait_while(lambda: True, o.hold)
+                h1, c1 = self.server_sample(), self.client_sample()
+                held = time.monotonic() - t
+                tot = self.totals()
+                result["hold"] = {
+                    "seconds": round(held, 2),
+                    "connected_at_end": tot.get("connected", 0),
+                    "server_cpu_s": round(h1.cpu - h0.cpu, 3),
+                    "server_cpu_percent": round((h1.cpu - h0.cpu) / held * 100, 2),
+                    "server_rss_end": h1.rss,
+                    "client_cpu_s": round(c1.cpu - c0.cpu, 3),
+                    "heartbeats_sent": tot.get("hb_sent", 0),
+                    "heartbeats_answered": tot.get("hb_replies", 0),
+                }
+
+            # --- send + verify
+            if p.send is not None:
+                self.send_and_verify(p, result)
+                v = result["verify"]
+                s = result["send"]
+                failed = failed or bool(v["lost"] or v["duplicated"] or v["out_of_order"]
+                                        or s["acked"] != s["sent"] or s["errors"] or s["send_failed"])
+
+            # --- close
+            self.phase = "closing"
+            self.broadcast("close", {})
+            closed = self.collect("closed", timeout=30)
+            drops: dict[str, int] = {}
+            for r in closed:
+                for k, v in r["drops"].items():
+                    drops[k] = drops.get(k, 0) + v
+            result["close"] = {"dropped": sum(drops.values()), "drops": drops,
+                               "heartbeats_sent": sum(r["hb_sent"] for r in closed),
+                               "heartbeats_answered": sum(r["hb_replies"] for r in closed)}
+            if drops:
+                failed = True
+            self.phase = "done"
+            self.tick(force=True)
+        except BenchError as exc:
+            result["error"] = str(exc)
+            if self.server is not None:
+                result["server_log_tail"] = self.server.tail()
+        finally:
+            self.display.stop()
+            for pipe in self.pipes:
+                pipe.close()
+            self.stop_workers()
+            end = self.server_sample() if self.server_pids else None
+            if self.server is not None:
+                self.server.stop()
+            result["timeline"] = {"columns": ["t", "server_cpu_s", "server_rss", "client_cpu_s"],
+                                  "rows": self.timeline}
+            result["machine"]["loadavg_end"] = os.getloadavg()
+            if end is not None and "server" in result:
+                result["server"]["rss_end"] = end.rss
+        result["report"] = report_line(result)
+        code = 3 if "error" in result else (1 if failed else 0)
+        result["exit_code"] = code
+        if o.json_out:
+            o.json_out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+        return result, code
+
+    def send_and_verify(self, p: Plan, result: dict[str, Any]) -> None:
+        o = self.o
+        assert p.send is not None
+        self.phase = "send"
+        s0, c0 = self.server_sample(), self.client_sample()
+        t = time.monotonic()
+        self.broadcast("send", [{**p.send, "senders": ws} for ws in self.worker_senders])
+        sent = self.collect("sent", timeout=o.ack_timeout + (o.duration if o.scenario == "chat" else 0) + 30)
+        t_acked = time.monotonic() - t
+        acked_by_conv: dict[str, list[tuple[int, int]]] = {}
+        for r in sent:
+            for conv, seqs in r["acked_by_conv"].items():
+                acked_by_conv.setdefault(conv, []).extend(seqs)
+        # How many deliveries to wait for: each acked message goes to every expecting
+        # user of its conversation except its sender.
+        receivers: dict[str, int] = {}
+        for convs in p.expect.values():
+            for c in convs:
+                receivers[c] = receivers.get(c, 0) + 1
+        self.expected_deliveries = sum(receivers.get(c, 0) * len(v) - len(v) for c, v in acked_by_conv.items())
+        self.phase = "deliver"
+        self.wait_while(lambda: self.totals().get("received", 0) < self.expected_deliveries, o.settle_timeout)
+        t_delivered = time.monotonic() - t
+        s1, c1 = self.server_sample(), self.client_sample()
+        self.phase = "verify"
+        self.broadcast("verify", acked_by_conv)
+        ver = self.collect("verified", timeout=120)
+        ack_lat = [x for r in sent for x in r["ack_lat_ms"]]
+        recv_lat = [x for r in ver for x in r["recv_lat_ms"]]
+        errors: dict[str, int] = {}
+        for r in sent:
+            for k, v in r["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+        n_sent = sum(r["sent"] for r in sent)
+        n_acked = sum(r["acked"] for r in sent)
+        delivered = sum(r["delivered"] for r in ver)
+        send_seconds = max(r["send_seconds"] for r in sent)
+        cpu = s1.cpu - s0.cpu
+        result["send"] = {
+            "sent": n_sent,
+            "acked": n_acked,
+            "unacked": sum(r["unacked"] for r in sent),
+            "send_failed": sum(r["send_failed"] for r in sent),
+            "errors": sum(errors.values()),
+            "error_kinds": errors,
+            "dup_acks": sum(r["dup_acks"] for r in sent),
+            "send_seconds": round(send_seconds, 3),
+            "all_acked_seconds": round(t_acked, 3),
+            "all_delivered_seconds": round(t_delivered, 3),
+            "send_rate_per_s": round(n_sent / send_seconds, 1) if send_seconds else None,
+            "ack_rate_per_s": round(n_acked / t_acked, 1) if t_acked else None,
+            "delivery_rate_per_s": round(delivered / t_delivered, 1) if t_delivered else None,
+            "ack_latency_ms": _percentiles(ack_lat),
+            "send_to_receive_ms": _percentiles(recv_lat),
+            "server_cpu_s": round(cpu, 3),
+            "server_cpu_per_delivery_us": round(cpu / delivered * 1e6, 2) if delivered else None,
+            "server_cpu_per_message_us": round(cpu / n_acked * 1e6, 2) if n_acked else None,
+            "server_user_s": round(s1.user - s0.user, 3),
+            "server_system_s": round(s1.system - s0.system, 3),
+            "server_rss_end": s1.rss,
+            "client_cpu_s": round(c1.cpu - c0.cpu, 3),
+            "client_cpu_per_delivery_us": round((c1.cpu - c0.cpu) / delivered * 1e6, 2) if delivered else None,
+        }
+        result["verify"] = {
+            "expected": sum(r["expected"] for r in ver),
+            "delivered": delivered,
+            "lost": sum(r["lost"] for r in ver),
+            "duplicated": sum(r["duplicated"] for r in ver),
+            "out_of_order": sum(r["out_of_order"] for r in ver),
+            "gaps": sum(r["gaps"] for r in ver),
+            "unexpected": sum(r["unexpected"] for r in ver),
+            "examples": [e for r in ver for e in r["examples"]][:10],
+        }
+
+
+def report_line(result: dict[str, Any]) -> str:
+    if "verify" in result:
+        s, v = result["send"], result["verify"]
+        return (f"sent {s['sent']}, acked {s['acked']}, delivered {v['delivered']} of {v['expected']} expected, "
+                f"lost {v['lost']}, duplicated {v['duplicated']}, out-of-order {v['out_of_order']}")
+    if "connect" in result:
+        c = result["connect"]
+        dropped = result.get("close", {}).get("dropped", 0)
+        return f"connected {c['connected']} of {c['users']}, failed {c['failed']}, dropped {dropped}"
+    return f"bench failed: {result.get('error', 'unknown error')}"
+
+
+def machine_info() -> dict[str, Any]:
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) * 1024
+    except OSError:
+        pass
+    return {
+        "host": platform.node(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "mem_bytes": mem,
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def run(o: Options) -> tuple[dict[str, Any], int]:
+    return Coordinator(o).run()

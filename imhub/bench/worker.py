@@ -1,0 +1,431 @@
+"""One load-generator process: holds up to ~15,000 WebSocket clients on uvloop, sends
+what the coordinator asks, records what arrives, and checks it at the end.
+
+The coordinator talks to it over a multiprocessing pipe, one command at a time:
+
+- ``("connect", {})``  ramp up every assigned user -> ``("connected", stats)``
+- ``("send", plan)``   fanout burst or paced chat, wait for acks -> ``("sent", acks)``
+- ``("verify", acked)`` compare what arrived with what was acked -> ``("verified", result)``
+- ``("close", {})``    close every socket and exit -> ``("closed", stats)``
+
+and it reports ``("progress", counters)`` twice a second. Everything is bounded: each
+phase has a timeout, and the whole process exits after ``max_seconds`` or when the
+coordinator goes away (EOF on the pipe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from imhub.bench.wsclient import OPEN, Handshake, HandshakeError, WSClient, open_ws
+
+PROGRESS_SECONDS = 0.5
+HEARTBEAT = b'{"cmd":0}'
+
+
+@dataclass
+class WorkerConfig:
+    index: int
+    host: str
+    port: int
+    users: list[tuple[int, str]]  # (user id, token)
+    offset: int = 0  # global index of users[0], for the choice of source address
+    source_ips: list[str] = field(default_factory=list)
+    per_ip: int = 14_000
+    autosync: bool = False
+    connect_rate: float = 1000.0  # handshakes started per second (this worker)
+    concurrency: int = 64  # handshakes in flight (this worker)
+    handshake_timeout: float = 30.0
+    heartbeat: tuple[float, float] = (20.0, 25.0)  # seconds between heartbeats; (0, 0) = off
+    expect: dict[int, list[str]] = field(default_factory=dict)  # user id -> conversations it receives
+    max_seconds: float = 900.0
+    run_id: str = ""  # makes cids unique across runs (the server dedupes per user + cid)
+
+
+def _percentiles(values: array[Any] | list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    s = sorted(values)
+    n = len(s)
+
+    def at(p: float) -> float:
+        return round(float(s[min(n - 1, int(p * n))]), 3)
+
+    return {"n": n, "p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "p999": at(0.999), "max": round(float(s[-1]), 3)}
+
+
+class Worker:
+    def __init__(self, cfg: WorkerConfig, pipe: Connection) -> None:
+        self.cfg = cfg
+        self.pipe = pipe
+        self.hs = Handshake()
+        self.conns: dict[int, WSClient] = {}
+        self.ever_open: set[int] = set()
+        self.failures: Counter[str] = Counter()
+        self.drops: Counter[str] = Counter()
+        self.handshake_ms: array[float] = array("f")
+        # receiving
+        self.recv: dict[tuple[int, str], array[int]] = {}
+        self.received = 0
+        self.recv_lat_ms: array[float] = array("f")
+        self.hb_sent = 0
+        self.hb_replies = 0
+        self.other: Counter[int] = Counter()
+        self.bad_frames = 0
+        # sending
+        self._n = 0
+        self.sent = 0
+        self.send_failed = 0
+        self.pending: dict[str, tuple[int, int]] = {}  # cid -> (sender, t_send_ns)
+        self.acked = 0
+        self.dup_acks = 0
+        self.ack_lat_ms: array[float] = array("f")
+        self.acked_by_conv: dict[str, list[tuple[int, int]]] = {}  # conv -> [(seq, sender)]
+        self.errors: Counter[str] = Counter()
+        self.closing = False
+        self.done = asyncio.Event()
+        self.phase = "idle"
+
+    # --- wsclient.Handler ----------------------------------------------------------
+
+    def on_text(self, client: WSClient, payload: bytes) -> None:
+        try:
+            obj = orjson.loads(payload)
+            cmd = obj.get("cmd")
+        except (orjson.JSONDecodeError, AttributeError):
+            self.bad_frames += 1
+            return
+        if cmd == 10 or cmd == 11:
+            key = (client.uid, obj.get("conv", ""))
+            seqs = self.recv.get(key)
+            if seqs is None:
+                seqs = self.recv[key] = array("q")
+            seqs.append(int(obj.get("seq", 0)))
+            self.received += 1
+            content = obj.get("content", "")
+            if content[:2] == "b ":
+                with contextlib.suppress(ValueError):
+                    self.recv_lat_ms.append((time.monotonic_ns() - int(content[2:])) / 1e6)
+        elif cmd == 1:
+            entry = self.pending.pop(obj.get("cid", ""), None)
+            if entry is None:
+                self.dup_acks += 1
+                return
+            if obj.get("dup"):
+                # The server took this cid for a resend of an older message: not a new one.
+                self.errors["duplicate_cid"] += 1
+                return
+            self.acked += 1
+            self.ack_lat_ms.append((time.monotonic_ns() - entry[1]) / 1e6)
+            self.acked_by_conv.setdefault(obj["conv"], []).append((int(obj["seq"]), entry[0]))
+        elif cmd == 2:
+            if self.pending.pop(obj.get("cid", ""), None) is not None:
+                self.errors[str(obj.get("error"))] += 1
+            else:
+                self.errors["uncorrelated:" + str(obj.get("error"))] += 1
+        elif cmd == 0:
+            self.hb_replies += 1
+        else:
+            self.other[int(cmd) if isinstance(cmd, int) else -1] += 1
+
+    def on_closed(self, client: WSClient, reason: str) -> None:
+        if self.conns.get(client.uid) is client:
+            del self.conns[client.uid]
+        if not self.closing:
+            self.drops[reason[:80]] += 1
+
+    # --- plumbing ------------------------------------------------------------------
+
+    def send(self, kind: str, data: Any) -> None:
+        try:
+            self.pipe.send((kind, data))
+        except (BrokenPipeError, EOFError, OSError):
+            self.done.set()
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "connected": len(self.conns),
+            "failed": sum(self.failures.values()),
+            "dropped": sum(self.drops.values()),
+            "sent": self.sent,
+            "acked": self.acked,
+            "errors": sum(self.errors.values()),
+            "received": self.received,
+            "hb_sent": self.hb_sent,
+            "hb_replies": self.hb_replies,
+        }
+
+    def _on_pipe(self) -> None:
+        try:
+            kind, data = self.pipe.recv()
+        except (EOFError, OSError):
+            self.done.set()
+            return
+        handler = {"connect": self.connect_all, "send": self.run_send, "verify": self.verify, "close": self.close}
+        task = asyncio.get_running_loop().create_task(handler[kind](data))
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.send("error", repr(task.exception()))
+            self.done.set()
+
+    async def main(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.pipe.fileno(), self._on_pipe)
+        tasks = [loop.create_task(self._progress()), loop.create_task(self._heartbeats())]
+        try:
+            async with asyncio.timeout(self.cfg.max_seconds):
+                await self.done.wait()
+        except TimeoutError:
+            self.send("error", f"worker {self.cfg.index} hit its time limit ({self.cfg.max_seconds}s)")
+        finally:
+            loop.remove_reader(self.pipe.fileno())
+            for t in tasks:
+                t.cancel()
+            for c in list(self.conns.values()):
+                c.abort()
+
+    async def _progress(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_SECONDS)
+            self.send("progress", self.counters())
+
+    async def _heartbeats(self) -> None:
+        lo, hi = self.cfg.heartbeat
+        if hi <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1.0)
+            now = loop.time()
+            for c in list(self.conns.values()):
+                if c.next_hb <= now and c.state == OPEN:
+                    c.send_text(HEARTBEAT)
+                    self.hb_sent += 1
+                    c.next_hb = now + random.uniform(lo, hi)
+
+    # --- phases --------------------------------------------------------------------
+
+    def _source_ip(self, i: int) -> str | None:
+        ips = self.cfg.source_ips
+        if not ips:
+            return None
+        return ips[min(len(ips) - 1, (self.cfg.offset + i) // self.cfg.per_ip)]
+
+    async def connect_all(self, _: Any) -> None:
+        self.phase = "connect"
+        cfg = self.cfg
+        loop = asyncio.get_running_loop()
+        sem = asyncio.Semaphore(cfg.concurrency)
+        interval = 1.0 / cfg.connect_rate if cfg.connect_rate > 0 else 0.0
+        query = {"autosync": "1" if cfg.autosync else "0"}
+        t0 = loop.time()
+        tasks: list[asyncio.Task[None]] = []
+        for i, (uid, token) in enumerate(cfg.users):
+            delay = t0 + i * interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await sem.acquire()
+            target = "/chat?" + urlencode({"id": uid, "token": token, **query})
+            tasks.append(loop.create_task(self._connect_one(uid, target, self._source_ip(i), sem)))
+        await asyncio.gather(*tasks)
+        elapsed = loop.time() - t0
+        self.phase = "connected"
+        self.send(
+            "connected",
+            {
+                **self.counters(),
+                "elapsed": elapsed,
+                "failures": dict(self.failures),
+                "handshake_ms": _percentiles(self.handshake_ms),
+            },
+        )
+
+    async def _connect_one(self, uid: int, target: str, local_ip: str | None, sem: asyncio.Semaphore) -> None:
+        lo, hi = self.cfg.heartbeat
+        t = time.monotonic()
+        try:
+            client = await open_ws(
+                uid, self, self.hs, self.cfg.host, self.cfg.port, target, local_ip=local_ip,
+                timeout=self.cfg.handshake_timeout,
+            )
+        except HandshakeError as exc:
+            self.failures[exc.reason[:80]] += 1
+        except TimeoutError:
+            self.failures["timeout"] += 1
+        except OSError as exc:
+            self.failures[f"{type(exc).__name__}: {exc.strerror or exc}"[:80]] += 1
+        else:
+            self.handshake_ms.append((time.monotonic() - t) * 1000)
+            client.next_hb = asyncio.get_running_loop().time() + random.uniform(lo, hi) if hi > 0 else float("inf")
+            self.conns[uid] = client
+            self.ever_open.add(uid)
+        finally:
+            sem.release()
+
+    def _send_message(self, client: WSClient, cmd: int, dst: int) -> None:
+        self._n += 1
+        cid = f"{self.cfg.run_id}w{self.cfg.index}-{self._n}"
+        t = time.monotonic_ns()
+        payload = b'{"cmd":%d,"dstid":%d,"media":1,"content":"b %d","cid":"%s"}' % (cmd, dst, t, cid.encode())
+        if client.send_text(payload):
+            self.pending[cid] = (client.uid, t)
+            self.sent += 1
+        else:
+            self.send_failed += 1
+
+    async def run_send(self, plan: dict[str, Any]) -> None:
+        self.phase = "send"
+        loop = asyncio.get_running_loop()
+        senders = [(self.conns[u], d) for u, d in plan["senders"] if u in self.conns]
+        missing = len(plan["senders"]) - len(senders)
+        t0 = loop.time()
+        if senders and plan["kind"] == "fanout":
+            for _ in range(int(plan["messages"])):
+                for client, gid in senders:
+                    self._send_message(client, 11, gid)
+        elif senders and plan["kind"] == "chat":
+            rate = float(plan["rate"])
+            end = t0 + float(plan["duration"])
+            i = 0
+            while True:
+                now = loop.time()
+                if now >= end:
+                    break
+                due = int((now - t0) * rate) - i
+                for _ in range(due):
+                    client, dst = senders[i % len(senders)]
+                    i += 1
+                    self._send_message(client, 10, dst)
+                await asyncio.sleep(0.002)
+        t_sent = loop.time()
+        deadline = t_sent + float(plan.get("ack_timeout", 30.0))
+        while self.pending and loop.time() < deadline:  # noqa: ASYNC110 - bounded poll
+            await asyncio.sleep(0.01)
+        self.phase = "sent"
+        self.send(
+            "sent",
+            {
+                "sent": self.sent,
+                "acked": self.acked,
+                "unacked": len(self.pending),
+                "send_failed": self.send_failed + missing,
+                "errors": dict(self.errors),
+                "dup_acks": self.dup_acks,
+                "send_seconds": t_sent - t0,
+                "ack_seconds": loop.time() - t0,
+                "acked_by_conv": self.acked_by_conv,
+                "ack_lat_ms": self.ack_lat_ms,
+            },
+        )
+
+    async def verify(self, acked_by_conv: dict[str, list[tuple[int, int]]]) -> None:
+        """Compare what each receiver got with what was acked (every sender's own
+        messages excluded: the sending connection gets the ack instead)."""
+        self.phase = "verify"
+        expected = delivered = lost = duplicated = out_of_order = gaps = unexpected = 0
+        per_conv_expected: dict[str, set[int]] = {}
+        worst: list[str] = []
+        checked: set[tuple[int, str]] = set()
+        for uid, convs in self.cfg.expect.items():
+            if uid not in self.ever_open:
+                continue
+            for conv in convs:
+                acked = acked_by_conv.get(conv)
+                if not acked:
+                    continue
+                checked.add((uid, conv))
+                if conv not in per_conv_expected:
+                    per_conv_expected[conv] = {s for s, _ in acked}
+                exp = per_conv_expected[conv] - {s for s, sender in acked if sender == uid}
+                order = sorted(exp)
+                nxt = 0  # index into order of the next seq this receiver should see
+                seen: set[int] = set()
+                hi = 0
+                for seq in self.recv.get((uid, conv), ()):
+                    if seq not in exp:
+                        unexpected += 1
+                        continue
+                    if seq in seen:
+                        duplicated += 1
+                        continue
+                    if seq < hi:
+                        out_of_order += 1
+                    else:
+                        while nxt < len(order) and order[nxt] < seq:
+                            nxt += 1
+                            gaps += 1
+                        nxt += 1
+                        hi = seq
+                    seen.add(seq)
+                expected += len(exp)
+                delivered += len(seen)
+                missing = len(exp) - len(seen)
+                lost += missing
+                if missing and len(worst) < 10:
+                    worst.append(f"user {uid} {conv}: missing {sorted(exp - seen)[:5]}")
+        for key, seqs in self.recv.items():
+            if key not in checked:
+                unexpected += len(seqs)
+        self.phase = "verified"
+        self.send(
+            "verified",
+            {
+                "expected": expected,
+                "delivered": delivered,
+                "lost": lost,
+                "duplicated": duplicated,
+                "out_of_order": out_of_order,
+                "gaps": gaps,
+                "unexpected": unexpected,
+                "examples": worst,
+                "recv_lat_ms": self.recv_lat_ms,
+                "received": self.received,
+                "other_frames": dict(self.other),
+                "bad_frames": self.bad_frames,
+            },
+        )
+
+    async def close(self, _: Any) -> None:
+        self.phase = "closing"
+        self.closing = True
+        loop = asyncio.get_running_loop()
+        for c in list(self.conns.values()):
+            c.close()
+        deadline = loop.time() + 5.0
+        while self.conns and loop.time() < deadline:  # noqa: ASYNC110 - bounded poll
+            await asyncio.sleep(0.05)
+        for c in list(self.conns.values()):
+            c.abort()
+        self.phase = "closed"
+        self.send(
+            "closed",
+            {**self.counters(), "drops": dict(self.drops), "hb_sent": self.hb_sent, "hb_replies": self.hb_replies},
+        )
+        self.done.set()
+
+
+def worker_main(cfg: WorkerConfig, pipe: Connection) -> None:
+    """Entry point of a worker process."""
+    import uvloop
+
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    try:
+        uvloop.run(Worker(cfg, pipe).main())
+    finally:
+        with contextlib.suppress(OSError):
+            pipe.close()

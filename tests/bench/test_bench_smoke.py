@@ -1,0 +1,101 @@
+"""A small ``imhub bench`` run end to end: seed users into a running server's database,
+fan out to a 50-member group, run a short 1:1 chat, and hold a few connections on a
+server the bench spawns itself. Every run must verify clean (nothing lost, duplicated
+or out of order) and the JSON result must agree with the report line."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.serverproc import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+REPORT = re.compile(
+    r"^sent (\d+), acked (\d+), delivered (\d+) of (\d+) expected, lost (\d+), duplicated (\d+), out-of-order (\d+)$",
+    re.M,
+)
+
+
+def imhub(*args: str, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imhub", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = ServerProcess(tmp_path_factory.mktemp("bench") / "data", IMHUB_LOG_LEVEL="warning").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def seed_file(server: ServerProcess) -> Path:
+    out = server.data_dir / "seed.jsonl"
+    r = imhub("user", "seed", "--count", "200", "--pairs", "--group-size", "50", "--groups", "1",
+              "--out", str(out), env=server.env)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    users = [x for x in lines if "token" in x]
+    assert len(users) == 200 and all(set(u) == {"id", "token", "mobile"} for u in users)
+    assert sum("pair" in x for x in lines) == 100
+    groups = [x for x in lines if "group" in x]
+    assert len(groups) == 1 and len(groups[0]["members"]) == 50 and groups[0]["owner"] == groups[0]["members"][0]
+    return out
+
+
+def run_bench(server: ServerProcess, seed_file: Path, tmp_path: Path, *args: str) -> tuple[dict, tuple[int, ...]]:
+    out = tmp_path / "result.json"
+    assert server.proc is not None
+    r = imhub("bench", *args, "--url", server.url, "--server-pid", str(server.proc.pid), "--users", str(seed_file),
+              "--json", str(out), "--quiet", "--max-seconds", "60")
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = REPORT.search(r.stdout)
+    assert m, r.stdout
+    result = json.loads(out.read_text())
+    assert result["report"] == m.group(0)
+    return result, tuple(int(x) for x in m.groups())
+
+
+def test_fanout_to_a_50_member_group(server: ServerProcess, seed_file: Path, tmp_path: Path) -> None:
+    result, (sent, acked, delivered, expected, lost, dup, ooo) = run_bench(
+        server, seed_file, tmp_path, "fanout", "--group-size", "50", "--messages", "20"
+    )
+    assert (sent, acked) == (20, 20)
+    assert delivered == expected == 20 * 49
+    assert (lost, dup, ooo) == (0, 0, 0)
+    assert result["connect"]["connected"] == 50
+    assert result["send"]["server_cpu_per_delivery_us"] > 0
+    assert result["send"]["send_to_receive_ms"]["n"] == 20 * 49
+
+
+def test_short_chat_run(server: ServerProcess, seed_file: Path, tmp_path: Path) -> None:
+    result, (sent, acked, delivered, expected, lost, dup, ooo) = run_bench(
+        server, seed_file, tmp_path, "chat", "--pairs", "50", "--rate", "200", "--duration", "2"
+    )
+    assert sent >= 300 and acked == sent
+    assert delivered == expected == sent
+    assert (lost, dup, ooo) == (0, 0, 0)
+    assert result["send"]["ack_latency_ms"]["n"] == sent
+
+
+def test_connect_and_hold_on_a_spawned_server(tmp_path: Path) -> None:
+    out = tmp_path / "connect.json"
+    r = imhub("bench", "connect", "--spawn", "--data-dir", str(tmp_path / "data"), "--count", "200", "--hold", "2",
+              "--heartbeat", "0.5", "1", "--json", str(out), "--quiet", "--max-seconds", "60")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "connected 200 of 200, failed 0, dropped 0" in r.stdout
+    result = json.loads(out.read_text())
+    assert result["connect"]["server_rss_per_conn_bytes"] > 0
+    assert result["hold"]["heartbeats_answered"] > 0
+    assert result["close"]["dropped"] == 0
