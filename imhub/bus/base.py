@@ -21,6 +21,8 @@ class Envelope:
     (header + JSON), encoded once by the publisher and written as-is to every socket.
     ``conv``/``seq`` identify a message (empty/0 for other events); ``origin`` is the
     publishing connection's id on node ``node``, which gets an ack instead of a copy.
+    ``sender`` is set on 1:1 messages: reaching the recipient triggers a 'delivered'
+    receipt back to the sender.
     """
 
     users: tuple[int, ...]
@@ -30,6 +32,7 @@ class Envelope:
     seq: int = 0
     origin: int = 0
     node: str = ""
+    sender: int = 0
 
 
 Deliver = Callable[[Envelope], None]

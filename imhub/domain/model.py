@@ -15,11 +15,26 @@ class Cmd(IntEnum):
     ERROR = 2
     PRIVATE = 10
     GROUP = 11
+    # client -> server requests
     SYNC = 20
     CONVERSATIONS = 21
+    HISTORY = 22
+    READ = 23
+    TYPING = 24
+    RECALL = 25
+    RECEIPTS = 26
+    SEARCH = 27
+    # server -> client
     SYNC_PAGE = 30
     CONVERSATION_LIST = 31
+    HISTORY_PAGE = 32
+    RECEIPT = 33
+    TYPING_EVENT = 34
+    PRESENCE = 35
+    RECALLED = 36
     RESYNC = 37
+    RECEIPT_LIST = 38
+    SEARCH_RESULTS = 39
 
 
 class Media(IntEnum):
@@ -32,6 +47,11 @@ class Media(IntEnum):
     LINK = 7
     VIDEO = 8
     CONTACT = 9
+    # Server-made only: a group event (joined, left, removed, renamed) in the stream.
+    EVENT = 10
+
+
+CLIENT_MEDIA = frozenset(int(m) for m in Media if m != Media.EVENT)
 
 
 # Field limits of a message body. The frame limit bounds the total; these keep any

@@ -8,6 +8,8 @@ envelope to each process once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from imhub.bus.base import Envelope
 from imhub.gateway.connection import Connection
 
@@ -21,6 +23,9 @@ class Hub:
         # (user, conv) -> highest seq handed to one of the user's sockets, not yet
         # saved; drained by the messaging service into the delivered cursors.
         self._delivered: dict[tuple[int, str], int] = {}
+        # Set by the messaging service: (recipient, sender, conv, seq) when a 1:1
+        # message reached a recipient's socket here.
+        self.on_delivered: Callable[[int, int, str, int], None] | None = None
 
     # --- registry ------------------------------------------------------------------
 
@@ -103,6 +108,8 @@ class Hub:
                 key = (uid, key_conv)
                 if delivered.get(key, 0) < env.seq:
                     delivered[key] = env.seq
+                if env.sender and uid != env.sender and self.on_delivered is not None:
+                    self.on_delivered(uid, env.sender, key_conv, env.seq)
 
     def note_delivered(self, user_id: int, conv: str, seq: int) -> None:
         key = (user_id, conv)

@@ -13,7 +13,17 @@ from typing import Any
 
 import orjson
 
-from imhub.domain.model import MAX_CID_CHARS, MAX_CONTENT_CHARS, MAX_LINK_CHARS, Cmd, Draft, Media, Message
+from imhub.domain.model import (
+    CLIENT_MEDIA,
+    MAX_CID_CHARS,
+    MAX_CONTENT_CHARS,
+    MAX_LINK_CHARS,
+    Cmd,
+    Draft,
+    Media,
+    Message,
+)
+from imhub.domain.ngrams import MAX_QUERY_CHARS
 
 
 class ErrorCode(Enum):
@@ -25,9 +35,15 @@ class ErrorCode(Enum):
     UNKNOWN_MEDIA = (4003, "unknown_media")
     FRAME_TOO_LARGE = (4004, "frame_too_large")
     FORGED_USERID = (4005, "forged_userid")
+    BAD_QUERY = (4006, "bad_query")
     NOT_FRIEND = (4030, "not_friend")
     NOT_MEMBER = (4031, "not_member")
+    NOT_YOURS = (4032, "not_yours")
+    RECALL_EXPIRED = (4033, "recall_window_passed")
+    NOT_IN_CONVERSATION = (4034, "not_in_conversation")
     UNKNOWN_TARGET = (4040, "unknown_target")
+    UNKNOWN_MESSAGE = (4041, "unknown_message")
+    SEQ_BEYOND_END = (4220, "seq_beyond_end")
     RATE_LIMITED = (4290, "rate_limited")
     INTERNAL = (5000, "internal")
 
@@ -74,10 +90,59 @@ class ConversationsRequest:
     rid: str | None
 
 
-Request = Heartbeat | SendMessage | SyncRequest | ConversationsRequest
+@dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    rid: str | None
+    conv: str
+    before: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    conv: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class TypingRequest:
+    conv: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecallRequest:
+    rid: str | None
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptsRequest:
+    rid: str | None
+    conv: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    rid: str | None
+    q: str
+    before: int
+    limit: int
+
+
+Request = (
+    Heartbeat
+    | SendMessage
+    | SyncRequest
+    | ConversationsRequest
+    | HistoryRequest
+    | ReadRequest
+    | TypingRequest
+    | RecallRequest
+    | ReceiptsRequest
+    | SearchRequest
+)
 
 _SENDABLE = (Cmd.PRIVATE, Cmd.GROUP)
-_MEDIA = {int(m) for m in Media}
 _MAX_ID = 2**63 - 1
 
 
@@ -136,6 +201,24 @@ def decode(data: str | bytes, user_id: int, *, max_page: int) -> Request:
             return SyncRequest(_rid(obj), _after_map(obj), _int(obj, "limit", default=max_page, lo=1, hi=max_page))
         if cmd == Cmd.CONVERSATIONS:
             return ConversationsRequest(_rid(obj))
+        if cmd == Cmd.HISTORY:
+            return HistoryRequest(
+                _rid(obj), _conv(obj), _int(obj, "before", default=_MAX_ID, lo=1),
+                _int(obj, "limit", default=max_page // 4 or 1, lo=1, hi=max_page),
+            )
+        if cmd == Cmd.READ:
+            return ReadRequest(_conv(obj), _int(obj, "seq", lo=0))
+        if cmd == Cmd.TYPING:
+            return TypingRequest(_conv(obj))
+        if cmd == Cmd.RECALL:
+            return RecallRequest(_rid(obj), _int(obj, "id", lo=1))
+        if cmd == Cmd.RECEIPTS:
+            return ReceiptsRequest(_rid(obj), _conv(obj))
+        if cmd == Cmd.SEARCH:
+            return SearchRequest(
+                _rid(obj), _query(obj), _int(obj, "before", default=_MAX_ID, lo=1),
+                _int(obj, "limit", default=20, lo=1, hi=100),
+            )
     except FrameError as exc:
         exc.cid = exc.cid or cid
         exc.rid = exc.rid or (obj.get("rid") if isinstance(obj.get("rid"), str) else None)
@@ -148,7 +231,7 @@ def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None) -> Draf
     if claimed not in (None, 0, "", user_id, str(user_id)):
         raise FrameError(ErrorCode.FORGED_USERID, "userid is not the connected user")
     media = _int(obj, "media", default=1, hi=1000)
-    if media not in _MEDIA:
+    if media not in CLIENT_MEDIA:
         raise FrameError(ErrorCode.UNKNOWN_MEDIA, f"unknown media {media}")
     draft = Draft(
         userid=user_id,
@@ -167,6 +250,22 @@ def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None) -> Draf
     if media == Media.TEXT and not draft.content.strip():
         raise FrameError(ErrorCode.BAD_FRAME, "a text message needs content")
     return draft
+
+
+def _conv(obj: dict[str, Any]) -> str:
+    conv = obj.get("conv")
+    if not isinstance(conv, str) or not 1 < len(conv) <= 48:
+        raise FrameError(ErrorCode.BAD_FRAME, "conv must be a conversation id like p1_2 or g3")
+    return conv
+
+
+def _query(obj: dict[str, Any]) -> str:
+    q = obj.get("q")
+    if not isinstance(q, str) or not q.strip():
+        raise FrameError(ErrorCode.BAD_QUERY, "q must be a non-empty search text")
+    if len(q) > MAX_QUERY_CHARS:
+        raise FrameError(ErrorCode.BAD_QUERY, f"q is too long (at most {MAX_QUERY_CHARS} characters)")
+    return q.strip()
 
 
 def _after_map(obj: dict[str, Any]) -> dict[str, int]:

@@ -22,6 +22,7 @@ from imhub.protocol.frames import (
     Heartbeat,
     Request,
     SendMessage,
+    TypingRequest,
     decode,
     encode,
     encode_error,
@@ -71,6 +72,9 @@ class Limits:
     # Abuse: this many oversize frames, or refused frames in a row, closes the socket.
     max_oversize_strikes: int = 3
     max_error_streak: int = 100
+    # At most one typing event per conversation per this many seconds; extra ones are
+    # dropped silently (they carry no information).
+    typing_interval: float = 2.0
 
 
 @dataclass
@@ -85,6 +89,7 @@ class Session:
     _last_refill: float = field(init=False)
     _oversize_strikes: int = field(init=False, default=0)
     _error_streak: int = field(init=False, default=0)
+    _typing: dict[str, float] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.last_seen = self.last_ping = self._last_refill = self.now
@@ -117,6 +122,8 @@ class Session:
                 FrameError(ErrorCode.RATE_LIMITED, "sending too fast, slow down", cid=request.draft.cid)
             )
         self._error_streak = 0
+        if isinstance(request, TypingRequest) and not self._typing_allowed(request.conv, now):
+            return []
         return [Execute(request)]
 
     def activity(self, now: float) -> None:
@@ -147,6 +154,15 @@ class Session:
     def _close(self, code: int, reason: str) -> list[Action]:
         self.closed = True
         return [Close(code, reason)]
+
+    def _typing_allowed(self, conv: str, now: float) -> bool:
+        last = self._typing.get(conv)
+        if last is not None and now - last < self.limits.typing_interval:
+            return False
+        if len(self._typing) > 64:  # bounded: forget old conversations
+            self._typing.clear()
+        self._typing[conv] = now
+        return True
 
     def _take_token(self, now: float) -> bool:
         elapsed = max(0.0, now - self._last_refill)

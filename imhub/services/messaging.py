@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from imhub.bus.base import Bus, Envelope
+from imhub.clock import now_ms
 from imhub.config import Settings
 from imhub.domain.model import Cmd, Draft, Message, group_conv, parse_conv, private_conv
+from imhub.domain.ngrams import query_phrases
 from imhub.gateway.connection import Connection
 from imhub.gateway.hub import Hub
 from imhub.gateway.wsframe import text_frame
-from imhub.protocol.frames import ErrorCode, FrameError, encode_message, message_dict
+from imhub.protocol.frames import ErrorCode, FrameError, encode, encode_message, message_dict
 from imhub.services.batch import BatchWriter
 from imhub.services.presence import LocalPresence
 from imhub.services.social import SocialService
@@ -28,6 +31,12 @@ from imhub.store.messages import MessageStore
 from imhub.store.users import UserStore
 
 log = structlog.get_logger("imhub.messaging")
+
+# Read receipts are broadcast live to groups up to this size; in larger groups members
+# ask for the counts (cmd 26) when they look, instead of N² receipt traffic.
+RECEIPT_BROADCAST_MAX_MEMBERS = 200
+# Clients hide a typing indicator this long after the last typing event.
+TYPING_TTL_MS = 6000
 
 # How often delivered cursors are saved. A crash loses at most this much of them,
 # which only means an old client may be shown a few messages twice.
@@ -66,7 +75,10 @@ class MessagingService:
         # that end are evicted by the membership listener.
         self._friends: set[tuple[int, int]] = set()
         self._members: set[tuple[int, int]] = set()
+        self._receipts: list[tuple[int, bytes]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         social.membership_listeners.append(self.on_membership_change)
+        hub.on_delivered = self.delivered_to
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -77,6 +89,8 @@ class MessagingService:
 
     async def stop(self) -> None:
         await self._writer.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._flusher:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -106,16 +120,48 @@ class MessagingService:
             self._bus.watch_group(gid)
         if self.hub.add(conn, group_ids):
             self._bus.watch_user(conn.user_id)
-        self._presence.connected(conn.user_id)
+        if self._presence.connected(conn.user_id):
+            await self._announce_presence(conn.user_id, online=True, last_seen=now_ms())
 
-    async def disconnect(self, conn: Connection) -> None:
+    def disconnect(self, conn: Connection) -> None:
+        """Unregister ``conn``. Synchronous on purpose: it runs in the socket handler's
+        ``finally``, which aiohttp may be cancelling; the follow-up I/O (last seen,
+        presence to friends) runs as a task of its own."""
         groups = set(self.hub.groups_of(conn.user_id))
         if self.hub.remove(conn):
             self._bus.unwatch_user(conn.user_id)
             for gid in groups:
                 if gid not in self.hub.groups:
                     self._bus.unwatch_group(gid)
-        self._presence.disconnected(conn.user_id)
+        if self._presence.disconnected(conn.user_id):
+            self._spawn(self._went_offline(conn.user_id, now_ms()))
+
+    async def _went_offline(self, user_id: int, when: int) -> None:
+        try:
+            await self._users.touch_last_seen(user_id, when)
+            await self._announce_presence(user_id, online=False, last_seen=when)
+        except Exception:
+            log.exception("presence update failed", user=user_id)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task this service keeps (and awaits at stop)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _announce_presence(self, user_id: int, *, online: bool, last_seen: int) -> None:
+        friends = await self._social.friend_ids(user_id)
+        if friends:
+            frame = encode(Cmd.PRESENCE, userid=user_id, online=online, last_seen=last_seen)
+            await self._publish_event(tuple(friends), 0, frame)
+
+    async def _publish_event(self, users: tuple[int, ...], group: int, payload: bytes, origin: int = 0) -> None:
+        """Publish a non-message event (receipt, typing, presence, recall)."""
+        env = Envelope(users=users, group=group, frame=text_frame(payload), origin=origin, node=self.hub.node_id)
+        try:
+            await self._bus.publish(env)
+        except Exception:
+            log.warning("bus publish failed for an event", users=len(users), group=group)
 
     async def on_membership_change(self, group_id: int, user_id: int, joined: bool) -> None:
         if joined:
@@ -152,7 +198,7 @@ class MessagingService:
                            node=self.hub.node_id)
         else:
             env = Envelope(users=(m.dstid, m.userid), group=0, frame=frame, conv=m.conv, seq=m.seq, origin=origin,
-                           node=self.hub.node_id)
+                           node=self.hub.node_id, sender=m.userid)
         try:
             await self._bus.publish(env)
         except Exception:
@@ -268,3 +314,94 @@ class MessagingService:
             truncated = truncated or start > delivered
             out.extend(await self._store.after(conv, start, page))
         return out, truncated
+
+    # --- conversation features -----------------------------------------------------
+
+    async def _audience(self, user_id: int, conv: str) -> tuple[tuple[int, ...], int]:
+        """Who sees events of ``conv`` (users, group), after checking ``user_id`` is in it."""
+        ref = parse_conv(conv)
+        if ref is not None and ref.cmd == Cmd.PRIVATE and ref.includes_user(user_id):
+            return (ref.a, ref.b), 0
+        if ref is not None and ref.cmd == Cmd.GROUP:
+            if (ref.a, user_id) in self._members or await self._social.is_member(ref.a, user_id):
+                return (), ref.a
+        raise FrameError(ErrorCode.NOT_IN_CONVERSATION, f"you are not in conversation {conv}")
+
+    async def history(self, user_id: int, conv: str, before: int, limit: int) -> tuple[list[Message], bool]:
+        """Up to ``limit`` messages before seq ``before``, ascending; ``more`` if older exist."""
+        await self._audience(user_id, conv)
+        msgs = await self._store.before(conv, before, limit + 1)
+        more = len(msgs) > limit
+        return (msgs[1:] if more else msgs), more
+
+    async def mark_read(self, user_id: int, conv: str, seq: int, origin: int = 0) -> tuple[int, int]:
+        """Move the user's read marker; tells their other devices and the other side."""
+        users, group = await self._audience(user_id, conv)
+        last = (await self._store.last_seqs([conv])).get(conv, 0)
+        if seq > last:
+            raise FrameError(ErrorCode.SEQ_BEYOND_END, f"seq {seq} is beyond the last message ({last})")
+        delivered, read = await self._store.advance_read(user_id, conv, seq)
+        frame = encode(Cmd.RECEIPT, conv=conv, userid=user_id, delivered_seq=delivered, read_seq=read)
+        if group and len(await self._social.member_ids(group)) > RECEIPT_BROADCAST_MAX_MEMBERS:
+            users, group = (user_id,), 0
+        await self._publish_event(users, group, frame, origin)
+        return delivered, read
+
+    def delivered_to(self, recipient: int, sender: int, conv: str, seq: int) -> None:
+        """Hub callback: a 1:1 message reached one of the recipient's sockets; the
+        sender's devices show 'delivered'. Published on the next loop turn, in bulk."""
+        frame = encode(Cmd.RECEIPT, conv=conv, userid=recipient, delivered_seq=seq)
+        self._receipts.append((sender, frame))
+        if len(self._receipts) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_receipts)
+
+    def _flush_receipts(self) -> None:
+        receipts, self._receipts = self._receipts, []
+        self._spawn(self._publish_receipts(receipts))
+
+    async def _publish_receipts(self, receipts: list[tuple[int, bytes]]) -> None:
+        for sender, frame in receipts:
+            await self._publish_event((sender,), 0, frame)
+
+    async def receipts(self, user_id: int, conv: str) -> list[dict[str, int]]:
+        """Every member's delivered/read marker in ``conv`` (for 'read by N')."""
+        users, group = await self._audience(user_id, conv)
+        members = await self._social.member_ids(group) if group else list(users)
+        cursors = await self._store.cursors_in(conv)
+        return [
+            {"userid": u, "delivered_seq": cursors.get(u, (0, 0))[0], "read_seq": cursors.get(u, (0, 0))[1]}
+            for u in members
+        ]
+
+    async def typing(self, user_id: int, conv: str, origin: int = 0) -> None:
+        users, group = await self._audience(user_id, conv)
+        frame = encode(Cmd.TYPING_EVENT, conv=conv, userid=user_id, ttl=TYPING_TTL_MS)
+        await self._publish_event(users, group, frame, origin)
+
+    async def recall(self, user_id: int, message_id: int, origin: int = 0) -> Message:
+        """Recall one's own message within the window: content erased everywhere."""
+        m = await self._store.get(message_id)
+        if m is None:
+            raise FrameError(ErrorCode.UNKNOWN_MESSAGE, f"no message {message_id}")
+        users, group = await self._audience(user_id, m.conv)
+        if m.userid != user_id:
+            raise FrameError(ErrorCode.NOT_YOURS, "you can only recall your own messages")
+        if m.recalled:
+            return m
+        if now_ms() - m.ts > self._settings.recall_window_seconds * 1000:
+            raise FrameError(
+                ErrorCode.RECALL_EXPIRED, f"messages can be recalled for {self._settings.recall_window_seconds} s"
+            )
+        recalled = await self._store.recall(message_id) or m
+        frame = encode(Cmd.RECALLED, conv=m.conv, id=m.id, seq=m.seq, userid=user_id)
+        await self._publish_event(users, group, frame, origin)
+        return recalled
+
+    async def search(self, user_id: int, q: str, before: int, limit: int) -> tuple[list[Message], bool]:
+        """Messages matching ``q`` in the user's conversations, newest first."""
+        phrases = query_phrases(q)
+        if not phrases:
+            raise FrameError(ErrorCode.BAD_QUERY, "the query has no searchable words")
+        convs = await self.conversation_ids(user_id)
+        hits = await self._store.search(convs, phrases, before, limit + 1)
+        return hits[:limit], len(hits) > limit

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from imhub.clock import now_ms
 from imhub.domain.model import Draft, Message
 from imhub.store.engine import dialect_insert
+from imhub.store.search import SEARCHABLE, SearchIndex
 from imhub.store.tables import conversations, cursors, messages
 
 _MSG_COLUMNS = [c for c in messages.c if c.name != "id"]
@@ -36,6 +37,7 @@ class MessageStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._insert = dialect_insert(engine)
+        self._search = SearchIndex(engine)
 
     # --- writing -------------------------------------------------------------------
 
@@ -100,7 +102,12 @@ class MessageStore:
             )
         result = await conn.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows)
         ids = [r.id for r in result]
-        return [Message(id=i, **row) for i, row in zip(ids, rows, strict=True)]
+        stored = [Message(id=i, **row) for i, row in zip(ids, rows, strict=True)]
+        await self._search.add(
+            conn,
+            [(m.id, " ".join(getattr(m, f) for f in SEARCHABLE[m.media])) for m in stored if m.media in SEARCHABLE],
+        )
+        return stored
 
     async def _bump_seq(self, conn: AsyncConnection, conv: str, n: int) -> int:
         result = await conn.execute(
@@ -129,6 +136,48 @@ class MessageStore:
                 .limit(limit)
             )
             return [_message(r) for r in rows]
+
+    async def before(self, conv: str, seq: int, limit: int) -> list[Message]:
+        """History: up to ``limit`` messages of ``conv`` with seq < ``seq``, ascending."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(messages)
+                .where(messages.c.conv == conv, messages.c.seq < seq)
+                .order_by(messages.c.seq.desc())
+                .limit(limit)
+            )
+            return [_message(r) for r in reversed(rows.all())]
+
+    async def get(self, message_id: int) -> Message | None:
+        async with self._engine.connect() as conn:
+            r = (await conn.execute(select(messages).where(messages.c.id == message_id))).first()
+            return _message(r) if r else None
+
+    async def get_many(self, ids: Sequence[int]) -> list[Message]:
+        """Messages by id, in the order of ``ids``."""
+        if not ids:
+            return []
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(messages).where(messages.c.id.in_(list(ids))))
+            by_id = {r.id: _message(r) for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    async def recall(self, message_id: int) -> Message | None:
+        """Mark recalled and erase the content (storage and search index)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(recalled=True, content="", pic="", url="", memo="", amount=0)
+            )
+            await self._search.remove(conn, message_id)
+            r = (await conn.execute(select(messages).where(messages.c.id == message_id))).first()
+            return _message(r) if r else None
+
+    async def search(self, convs: list[str], phrases: list[list[str]], before_id: int, limit: int) -> list[Message]:
+        async with self._engine.connect() as conn:
+            ids = await self._search.search(conn, convs, phrases, before_id, limit)
+        return await self.get_many(ids)
 
     async def last_seqs(self, convs: Iterable[str]) -> dict[str, int]:
         convs = list(convs)
@@ -169,6 +218,34 @@ class MessageStore:
         )
         async with self._engine.begin() as conn:
             await conn.execute(stmt, rows)
+
+    async def advance_read(self, user_id: int, conv: str, seq: int) -> tuple[int, int]:
+        """Raise the read cursor (and delivered with it) to ``seq``; never lowers.
+        Returns the resulting ``(delivered_seq, read_seq)``."""
+        stmt = self._insert(cursors).values(user_id=user_id, conv=conv, delivered_seq=seq, read_seq=seq)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[cursors.c.user_id, cursors.c.conv],
+            set_={
+                "read_seq": _greatest(cursors.c.read_seq, stmt.excluded.read_seq),
+                "delivered_seq": _greatest(cursors.c.delivered_seq, stmt.excluded.delivered_seq),
+            },
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
+            r = (
+                await conn.execute(
+                    select(cursors.c.delivered_seq, cursors.c.read_seq).where(
+                        cursors.c.user_id == user_id, cursors.c.conv == conv
+                    )
+                )
+            ).one()
+        return int(r.delivered_seq), int(r.read_seq)
+
+    async def cursors_in(self, conv: str) -> dict[int, tuple[int, int]]:
+        """``user -> (delivered_seq, read_seq)`` of everyone with a cursor in ``conv``."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(cursors).where(cursors.c.conv == conv))
+            return {int(r.user_id): (int(r.delivered_seq), int(r.read_seq)) for r in rows}
 
     async def start_cursor(self, user_id: int, conv: str) -> None:
         """Place a new member's cursors at the conversation's current end, so joining a

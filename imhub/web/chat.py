@@ -21,9 +21,15 @@ from imhub.gateway.wsframe import text_frame
 from imhub.protocol.frames import (
     ConversationsRequest,
     FrameError,
+    HistoryRequest,
+    ReadRequest,
+    RecallRequest,
+    ReceiptsRequest,
     Request,
+    SearchRequest,
     SendMessage,
     SyncRequest,
+    TypingRequest,
     encode,
     encode_ack,
     encode_error,
@@ -125,7 +131,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     finally:
         sessions.pop(conn, None)
         conn.closed = True
-        await messaging.disconnect(conn)
+        messaging.disconnect(conn)
         log.info("connection closed", user=user_id, conn=conn.id, reason=reason, code=ws.close_code)
     return ws
 
@@ -150,29 +156,45 @@ async def push_backlog(svc: Services, conn: Connection) -> None:
 
 
 async def execute(svc: Services, conn: Connection, request: Request) -> None:
+    """Run one validated request and push its reply (or error) to ``conn``."""
     try:
-        if isinstance(request, SendMessage):
-            message, duplicate = await svc.messaging.send(request.draft, origin=conn.id)
-            conn.push(text_frame(encode_ack(message, duplicate)))
-        elif isinstance(request, SyncRequest):
-            page = await svc.messaging.sync(conn.user_id, request.after, request.limit)
-            conn.push(
-                text_frame(
-                    encode(
-                        Cmd.SYNC_PAGE,
-                        rid=request.rid,
-                        msgs=[message_dict(m) for m in page.messages],
-                        after=page.after,
-                        more=page.more,
-                        denied=page.denied,
-                    )
-                )
-            )
-        elif isinstance(request, ConversationsRequest):
-            convs = await svc.messaging.conversations(conn.user_id)
-            conn.push(text_frame(encode(Cmd.CONVERSATION_LIST, rid=request.rid, convs=convs)))
+        reply = await answer(svc, conn, request)
     except FrameError as err:
-        conn.push(text_frame(encode_error(err)))
+        reply = encode_error(err)
+    if reply is not None:
+        conn.push(text_frame(reply))
+
+
+async def answer(svc: Services, conn: Connection, request: Request) -> bytes | None:
+    messaging, uid = svc.messaging, conn.user_id
+    match request:
+        case SendMessage(draft):
+            message, duplicate = await messaging.send(draft, origin=conn.id)
+            return encode_ack(message, duplicate)
+        case SyncRequest(rid, after, limit):
+            page = await messaging.sync(uid, after, limit)
+            synced = [message_dict(m) for m in page.messages]
+            return encode(Cmd.SYNC_PAGE, rid=rid, msgs=synced, after=page.after, more=page.more, denied=page.denied)
+        case ConversationsRequest(rid):
+            return encode(Cmd.CONVERSATION_LIST, rid=rid, convs=await messaging.conversations(uid))
+        case HistoryRequest(rid, conv, before, limit):
+            msgs, more = await messaging.history(uid, conv, before, limit)
+            return encode(Cmd.HISTORY_PAGE, rid=rid, conv=conv, msgs=[message_dict(m) for m in msgs], more=more)
+        case ReadRequest(conv, seq):
+            await messaging.mark_read(uid, conv, seq, origin=conn.id)
+            return None
+        case TypingRequest(conv):
+            await messaging.typing(uid, conv, origin=conn.id)
+            return None
+        case RecallRequest(rid, message_id):
+            m = await messaging.recall(uid, message_id, origin=conn.id)
+            return encode(Cmd.RECALLED, rid=rid, conv=m.conv, id=m.id, seq=m.seq, userid=uid)
+        case ReceiptsRequest(rid, conv):
+            return encode(Cmd.RECEIPT_LIST, rid=rid, conv=conv, cursors=await messaging.receipts(uid, conv))
+        case SearchRequest(rid, q, before, limit):
+            hits, more = await messaging.search(uid, q, before, limit)
+            return encode(Cmd.SEARCH_RESULTS, rid=rid, hits=[message_dict(m) for m in hits], more=more)
+    return None
 
 
 async def sweep_sessions(app: web.Application) -> None:

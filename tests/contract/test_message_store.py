@@ -69,7 +69,59 @@ async def test_delivered_cursor_only_rises(env) -> None:
 
 
 async def test_start_cursor_at_conversation_end(env) -> None:
-    store, (a, b, c) = env
+    store, (a, _, c) = env
     await store.append_batch([Draft(userid=a, cmd=11, dstid=9, media=1, content=str(i)) for i in range(3)])
     await store.start_cursor(c, "g9")
     assert (await store.cursors_of(c))["g9"] == (3, 3)
+
+
+async def test_history_before(env) -> None:
+    store, (a, b, _) = env
+    await store.append_batch([text(a, b, str(i)) for i in range(1, 8)])
+    conv = f"p{a}_{b}"
+    assert [m.seq for m in await store.before(conv, 6, 3)] == [3, 4, 5]
+    assert [m.seq for m in await store.before(conv, 2, 10)] == [1]
+    assert await store.before(conv, 1, 10) == []
+
+
+async def test_read_cursor_rises_and_lifts_delivered(env) -> None:
+    store, (a, b, _) = env
+    conv = f"p{a}_{b}"
+    assert await store.advance_read(a, conv, 4) == (4, 4)
+    assert await store.advance_read(a, conv, 2) == (4, 4)
+    await store.advance_delivered([(a, conv, 9)])
+    assert await store.advance_read(a, conv, 6) == (9, 6)
+    assert (await store.cursors_in(conv)) == {a: (9, 6)}
+
+
+async def test_search_finds_chinese_substrings_in_given_conversations(env) -> None:
+    store, (a, b, c) = env
+    res = await store.append_batch(
+        [
+            text(a, b, "今天天气很好"),
+            text(b, a, "Hello World, 明天见"),
+            text(a, c, "天气预报说下雨"),
+            Draft(userid=a, cmd=10, dstid=b, media=4, url="/mnt/x.jpg", content="天气"),  # image: not indexed
+        ]
+    )
+    ab, ac = f"p{a}_{b}", f"p{a}_{c}"
+    ids = {m.content: m.id for m, _ in res}
+
+    async def find(q: str, convs: list[str]) -> list[str]:
+        from imhub.domain.ngrams import query_phrases
+
+        return [m.content for m in await store.search(convs, query_phrases(q), 2**62, 20)]
+
+    assert await find("天气", [ab, ac]) == ["天气预报说下雨", "今天天气很好"]
+    assert await find("天气", [ab]) == ["今天天气很好"]
+    assert await find("很好", [ab]) == ["今天天气很好"]
+    assert await find("好", [ab]) == ["今天天气很好"]
+    assert await find("天气很", [ab]) == ["今天天气很好"]
+    assert await find("气天", [ab]) == []
+    assert await find("hello 明天", [ab]) == ["Hello World, 明天见"]
+    assert await find('world" OR "x', [ab]) == []  # quotes and operators are just text
+    assert [m.content for m in await store.search([ab, ac], [["天气"]], ids["天气预报说下雨"], 20)] == ["今天天气很好"]
+    await store.recall(ids["今天天气很好"])
+    assert await find("天气", [ab]) == []
+    recalled = await store.get(ids["今天天气很好"])
+    assert recalled is not None and recalled.recalled and recalled.content == ""

@@ -61,15 +61,35 @@ class Socket:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.frames: list[dict[str, Any]] = []
+        self._early: list[dict[str, Any]] = []
+
+    async def ready(self) -> None:
+        """Wait until the server has registered this socket (a heartbeat round trip:
+        the server reads frames only after registering). Frames that arrived first
+        (the offline backlog) are kept for :meth:`recv`."""
+        await self.send(cmd=0)
+        while True:
+            frame = await self._read(5.0)
+            if frame.get("cmd") == 0 and "ts" in frame:
+                return
+            self._early.append(frame)
 
     async def send(self, **frame: Any) -> None:
         await self.ws.send_str(orjson.dumps(frame).decode())
 
     async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        if self._early:
+            frame = self._early.pop(0)
+            self.frames.append(frame)
+            return frame
+        frame = await self._read(timeout)
+        self.frames.append(frame)
+        return frame
+
+    async def _read(self, timeout: float) -> dict[str, Any]:
         msg = await self.ws.receive(timeout=timeout)
         assert msg.type == aiohttp.WSMsgType.TEXT, (msg.type, msg.data)
         frame: dict[str, Any] = orjson.loads(msg.data)
-        self.frames.append(frame)
         return frame
 
     async def recv_until(self, pred: Any, timeout: float = 5.0) -> dict[str, Any]:
@@ -80,7 +100,12 @@ class Socket:
             if pred(frame):
                 return frame
 
+    async def reply(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The next ack or error, skipping events (receipts, presence, typing)."""
+        return await self.recv_until(lambda f: f.get("cmd") in (1, 2), timeout)
+
     async def no_frame(self, within: float = 0.3) -> None:
+        assert not self._early, f"unexpected frame {self._early[0]!r}"
         try:
             msg = await self.ws.receive(timeout=within)
         except TimeoutError:
@@ -94,7 +119,9 @@ class Socket:
 async def connect(client: TestClient, user: User, **query: Any) -> Socket:
     params = {"id": str(user.id), "token": user.token, **{k: str(v) for k, v in query.items()}}
     ws = await client.ws_connect("/chat", params=params)
-    return Socket(ws)
+    sock = Socket(ws)
+    await sock.ready()
+    return sock
 
 
 def is_msg(frame: dict[str, Any]) -> bool:

@@ -18,7 +18,10 @@ async def test_private_message_ack_and_delivery(client) -> None:
     got = await sb.recv_until(is_msg)
     assert got["userid"] == a.id and got["dstid"] == b.id and got["content"] == "你好"
     assert got["id"] == ack["id"] and got["seq"] == 1
-    await sa.no_frame()  # the sending socket gets the ack, not a copy
+    # The sending socket gets the ack and a 'delivered' receipt, not a copy.
+    receipt = await sa.recv()
+    assert receipt == {"cmd": 33, "conv": ack["conv"], "userid": b.id, "delivered_seq": 1}
+    await sa.no_frame()
 
 
 async def test_forged_userid_and_non_friend_refused(client) -> None:
@@ -35,7 +38,7 @@ async def test_forged_userid_and_non_friend_refused(client) -> None:
     assert (await sa.recv())["error"] == "unknown_target"
     # Still usable afterwards.
     await sa.send(cmd=10, dstid=b.id, media=1, content="ok", cid="f3")
-    assert (await sa.recv())["cmd"] == 1
+    assert (await sa.reply())["cmd"] == 1
 
 
 @pytest.mark.parametrize(
@@ -77,9 +80,9 @@ async def test_cid_retry_is_deduplicated(client) -> None:
     await befriend(client, a, b)
     sa, sb = await connect(client, a), await connect(client, b)
     await sa.send(cmd=10, dstid=b.id, media=1, content="once", cid="same")
-    first = await sa.recv()
+    first = await sa.reply()
     await sa.send(cmd=10, dstid=b.id, media=1, content="once", cid="same")
-    second = await sa.recv()
+    second = await sa.reply()
     assert second["cmd"] == 1 and second["id"] == first["id"] and second["seq"] == first["seq"] and second["dup"]
     assert (await sb.recv_until(is_msg))["content"] == "once"
     await sb.no_frame()
@@ -109,7 +112,7 @@ async def test_sender_other_devices_receive_own_message(client) -> None:
     await befriend(client, a, b)
     phone, laptop = await connect(client, a), await connect(client, a)
     await phone.send(cmd=10, dstid=b.id, media=1, content="from phone", cid="p1")
-    assert (await phone.recv())["cmd"] == 1
+    assert (await phone.reply())["cmd"] == 1
     copy = await laptop.recv_until(is_msg)
     assert copy["content"] == "from phone" and copy["cid"] == "p1"
 
@@ -132,9 +135,9 @@ async def test_offline_user_gets_missed_messages_in_order_on_connect(client) -> 
     sa = await connect(client, a)
     for i in range(5):
         await sa.send(cmd=10, dstid=b.id, media=1, content=f"p{i}", cid=f"p{i}")
-        await sa.recv()
+        await sa.reply()
         await sa.send(cmd=11, dstid=gid, media=1, content=f"g{i}", cid=f"g{i}")
-        await sa.recv()
+        await sa.reply()
     # b was offline: a seed-style client (no sync) gets everything right after connecting.
     sb = await connect(client, b)
     got = [await sb.recv_until(is_msg) for _ in range(10)]
@@ -154,7 +157,7 @@ async def test_sync_and_conversation_list(client) -> None:
     sa = await connect(client, a)
     for i in range(5):
         await sa.send(cmd=10, dstid=b.id, media=1, content=f"m{i}", cid=f"m{i}")
-        await sa.recv()
+        await sa.reply()
     sb = await connect(client, b, autosync=0)
     await sb.send(cmd=21, rid="convs")
     convs = await sb.recv()

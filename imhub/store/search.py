@@ -1,0 +1,69 @@
+"""Full-text search over message text: SQLite FTS5 or PostgreSQL tsvector, fed with
+the n-gram terms of :mod:`imhub.domain.ngrams` so Chinese is findable on both."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from imhub.domain.model import Media
+from imhub.domain.ngrams import index_terms
+
+# Which fields of which media kinds are searchable text.
+SEARCHABLE: dict[int, tuple[str, ...]] = {
+    Media.TEXT: ("content",),
+    Media.NEWS: ("content", "memo"),
+    Media.RED_PACKET: ("memo",),
+    Media.CONTACT: ("memo",),
+}
+
+
+class SearchIndex:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    async def add(self, conn: AsyncConnection, docs: Sequence[tuple[int, str]]) -> None:
+        rows = [{"id": i, "terms": index_terms(t)} for i, t in docs if t.strip()]
+        rows = [r for r in rows if r["terms"]]
+        if not rows:
+            return
+        if self._sqlite:
+            await conn.execute(text("INSERT INTO message_fts (rowid, terms) VALUES (:id, :terms)"), rows)
+        else:
+            await conn.execute(
+                text("INSERT INTO message_search (id, tsv) VALUES (:id, to_tsvector('simple', :terms))"), rows
+            )
+
+    async def remove(self, conn: AsyncConnection, message_id: int) -> None:
+        table = "message_fts WHERE rowid" if self._sqlite else "message_search WHERE id"
+        await conn.execute(text(f"DELETE FROM {table} = :id"), {"id": message_id})  # noqa: S608 - fixed names
+
+    async def search(
+        self, conn: AsyncConnection, convs: list[str], phrases: list[list[str]], before_id: int, limit: int
+    ) -> list[int]:
+        """Ids of matching, unrecalled messages in ``convs``, newest first, id < before_id."""
+        if not convs or not phrases:
+            return []
+        params: dict[str, object] = {"convs": convs, "before": before_id, "limit": limit}
+        if self._sqlite:
+            # Every phrase quoted: user text never reaches FTS5's query syntax.
+            params["q"] = " AND ".join('"' + " ".join(p).replace('"', '""') + '"' for p in phrases)
+            sql = (
+                "SELECT m.id FROM message_fts f JOIN messages m ON m.id = f.rowid "
+                "WHERE message_fts MATCH :q AND m.conv IN :convs AND m.id < :before AND NOT m.recalled "
+                "ORDER BY m.id DESC LIMIT :limit"
+            )
+        else:
+            clauses = []
+            for i, p in enumerate(phrases):
+                params[f"p{i}"] = " ".join(p)
+                clauses.append(f"s.tsv @@ phraseto_tsquery('simple', :p{i})")
+            sql = (
+                "SELECT m.id FROM message_search s JOIN messages m ON m.id = s.id "  # noqa: S608 - fixed names
+                f"WHERE {' AND '.join(clauses)} AND m.conv IN :convs AND m.id < :before AND NOT m.recalled "
+                "ORDER BY m.id DESC LIMIT :limit"
+            )
+        stmt = text(sql).bindparams(bindparam("convs", expanding=True))
+        return [int(r[0]) for r in await conn.execute(stmt, params)]
