@@ -22,7 +22,9 @@ class Envelope:
     ``conv``/``seq`` identify a message (empty/0 for other events); ``origin`` is the
     publishing connection's id on node ``node``, which gets an ack instead of a copy.
     ``sender`` is set on 1:1 messages: reaching the recipient triggers a 'delivered'
-    receipt back to the sender.
+    receipt back to the sender. ``revoke`` (a token hash, or ``*`` for all) closes the
+    matching connections of ``users`` with code 4001 after writing ``frame``: logout,
+    password change and bans reach every process this way.
     """
 
     users: tuple[int, ...]
@@ -33,6 +35,7 @@ class Envelope:
     origin: int = 0
     node: str = ""
     sender: int = 0
+    revoke: str = ""
 
 
 Deliver = Callable[[Envelope], None]
