@@ -67,18 +67,21 @@ def build_services(settings: Settings) -> Services:
     presence = LocalPresence()
     bus = build_bus(settings)
     hub = Hub(node_id())
+    accounts = AccountService(settings, users)
+    messaging = MessagingService(settings, MessageStore(engine), users, social, presence, bus, hub)
+    accounts.revocation_listeners.append(messaging.revoke_sessions)
     return Services(
         settings=settings,
         engine=engine,
         users=users,
         social_store=social_store,
-        accounts=AccountService(settings, users),
+        accounts=accounts,
         social=social,
         media=MediaService(settings),
         presence=presence,
         bus=bus,
         hub=hub,
-        messaging=MessagingService(settings, MessageStore(engine), users, social, presence, bus, hub),
+        messaging=messaging,
     )
 
 

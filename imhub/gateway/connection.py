@@ -39,6 +39,7 @@ class Connection:
         "id",
         "max_buffer",
         "pending",
+        "token_hash",
         "transport",
         "user_id",
     )
@@ -50,9 +51,12 @@ class Connection:
         close_cb: Callable[[int, str], None],
         max_buffer: int,
         loop: asyncio.AbstractEventLoop,
+        token_hash: str = "",
     ) -> None:
         self.id = next(_ids)
         self.user_id = user_id
+        # Which login this socket belongs to, so logging out closes exactly it.
+        self.token_hash = token_hash
         self.transport = transport
         self.close_cb = close_cb
         self.max_buffer = max_buffer

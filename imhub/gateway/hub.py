@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from imhub.bus.base import Envelope
 from imhub.gateway.connection import Connection
+from imhub.protocol.session import CLOSE_REVOKED
 
 
 class Hub:
@@ -93,6 +94,9 @@ class Hub:
 
     def deliver(self, env: Envelope) -> None:
         """Push ``env.frame`` to every local socket it is for (not to its origin)."""
+        if env.revoke:
+            self._revoke(env)
+            return
         user_ids = self.groups.get(env.group, ()) if env.group else env.users
         origin = env.origin if env.node == self.node_id else 0
         delivered = self._delivered
@@ -115,6 +119,14 @@ class Hub:
         key = (user_id, conv)
         if self._delivered.get(key, 0) < seq:
             self._delivered[key] = seq
+
+    def _revoke(self, env: Envelope) -> None:
+        for uid in env.users:
+            for conn in list(self.users.get(uid, ())):
+                if env.revoke == "*" or conn.token_hash == env.revoke:
+                    if env.frame:
+                        conn.push(env.frame)
+                    conn.close(CLOSE_REVOKED, "logged out")
 
     def send_to_user(self, user_id: int, frame: bytes) -> None:
         for conn in self.users.get(user_id, ()):

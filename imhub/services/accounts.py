@@ -15,14 +15,18 @@ import asyncio
 import math
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 
+import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from imhub.config import Settings
 from imhub.errors import ApiError, RateLimited
 from imhub.ratelimit import SlidingWindowLimiter
-from imhub.store.users import DuplicateMobile, UserRow, UserStore
+from imhub.store.users import DuplicateMobile, UserRow, UserStore, token_hash
+
+log = structlog.get_logger("imhub.accounts")
 
 MOBILE_RE = re.compile(r"^\+?[0-9]{5,20}$")
 SEXES = ("M", "W", "U")
@@ -118,6 +122,16 @@ class AccountService:
         self.login_limiter_account = SlidingWindowLimiter(settings.login_max_attempts, window)
         self.login_limiter_ip = SlidingWindowLimiter(settings.login_max_attempts, window)
         self.lookup_limiter = SlidingWindowLimiter(MOBILE_LOOKUPS_PER_MINUTE, 60)
+        # Called after tokens are revoked: (user_id, token hash or "*" for all). The
+        # messaging layer closes the WebSockets that were opened with them.
+        self.revocation_listeners: list[Callable[[int, str], Awaitable[None]]] = []
+
+    async def _revoked(self, user_id: int, which: str) -> None:
+        for listener in list(self.revocation_listeners):
+            try:
+                await listener(user_id, which)
+            except Exception:
+                log.exception("revocation listener failed", user_id=user_id)
 
     # --- registration and login ----------------------------------------------------
 
@@ -175,8 +189,12 @@ class AccountService:
 
     async def logout(self, token: str) -> None:
         """Revoke this one token (other devices stay logged in)."""
-        if token:
-            await self._users.revoke_token(token)
+        if not token:
+            return
+        user_id = await self._users.user_for_token(token)
+        await self._users.revoke_token(token)
+        if user_id is not None:
+            await self._revoked(user_id, token_hash(token))
 
     async def change_password(self, user_id: int, old: str, new: str) -> str:
         """Replace the password, revoke every token of the user (all devices are
@@ -192,6 +210,7 @@ class AccountService:
             raise ApiError("old password is wrong")
         await self._users.set_password(user_id, await hash_password(new))
         await self._users.revoke_all_tokens(user_id)
+        await self._revoked(user_id, "*")
         return await self.issue_token(user_id)
 
     # --- profiles ------------------------------------------------------------------

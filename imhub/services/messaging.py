@@ -18,7 +18,7 @@ import structlog
 from imhub.bus.base import Bus, Envelope
 from imhub.clock import now_ms
 from imhub.config import Settings
-from imhub.domain.model import Cmd, Draft, Message, group_conv, parse_conv, private_conv
+from imhub.domain.model import Cmd, Draft, Media, Message, group_conv, parse_conv, private_conv
 from imhub.domain.ngrams import query_phrases
 from imhub.gateway.connection import Connection
 from imhub.gateway.hub import Hub
@@ -26,7 +26,7 @@ from imhub.gateway.wsframe import text_frame
 from imhub.protocol.frames import ErrorCode, FrameError, encode, encode_message, message_dict
 from imhub.services.batch import BatchWriter
 from imhub.services.presence import LocalPresence
-from imhub.services.social import SocialService
+from imhub.services.social import GroupChange, SocialService
 from imhub.store.messages import MessageStore
 from imhub.store.users import UserStore
 
@@ -78,6 +78,8 @@ class MessagingService:
         self._receipts: list[tuple[int, bytes]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         social.membership_listeners.append(self.on_membership_change)
+        social.group_change_listeners.append(self.on_group_change)
+        social.friendship_listeners.append(self.on_friendship_change)
         hub.on_delivered = self.delivered_to
 
     # --- lifecycle -----------------------------------------------------------------
@@ -149,6 +151,16 @@ class MessagingService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def revoke_sessions(self, user_id: int, which: str) -> None:
+        """Close the user's sockets opened with token hash ``which`` (``*``: all), on
+        every process. Called when tokens are revoked (logout, password change, ban)."""
+        env = Envelope(users=(user_id,), group=0, frame=b"", node=self.hub.node_id, revoke=which)
+        try:
+            await self._bus.publish(env)
+        except Exception:
+            log.warning("bus publish failed for a revocation; closing local sockets only", user=user_id)
+            self.hub.deliver(env)
+
     async def _announce_presence(self, user_id: int, *, online: bool, last_seen: int) -> None:
         friends = await self._social.friend_ids(user_id)
         if friends:
@@ -173,6 +185,20 @@ class MessagingService:
             self._members.discard((group_id, user_id))
             if self.hub.leave(group_id, user_id):
                 self._bus.unwatch_group(group_id)
+
+    async def on_group_change(self, change: GroupChange) -> None:
+        """Group events are messages in the group's stream (media 10), so every client
+        sees the same history after sync: content = kind, amount = subject, memo = name."""
+        draft = Draft(
+            userid=change.actor, cmd=Cmd.GROUP, dstid=change.group_id, media=Media.EVENT,
+            content=change.kind, amount=change.subject, memo=change.name,
+        )
+        message, _ = await self._writer.submit(draft)
+        await self.publish(message)
+
+    async def on_friendship_change(self, a: int, b: int, added: bool) -> None:
+        if not added:
+            self._friends.discard((min(a, b), max(a, b)))
 
     # --- sending -------------------------------------------------------------------
 

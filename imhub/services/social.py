@@ -7,6 +7,7 @@ turns every refusal into an :class:`ApiError` with a message a user can read.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import structlog
 
@@ -21,6 +22,23 @@ log = structlog.get_logger("imhub.social")
 # Called after a membership change commits: (group_id, user_id, joined). The messaging
 # layer registers one so a live connection starts (or stops) receiving the group at once.
 MembershipListener = Callable[[int, int, bool], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupChange:
+    """Something happened to a group that its members should see in the stream.
+    ``kind``: created, joined, left, removed, renamed; ``actor`` did it to ``subject``."""
+
+    group_id: int
+    kind: str
+    actor: int
+    subject: int
+    name: str = ""
+
+
+GroupChangeListener = Callable[[GroupChange], Awaitable[None]]
+# (a, b, added): a friendship was made or ended (after commit).
+FriendshipListener = Callable[[int, int, bool], Awaitable[None]]
 
 GROUP_NAME_MAX = 64  # communities.name is String(64)
 GROUP_TEXT_MAX = 512  # communities.icon / memo are String(512)
@@ -41,6 +59,8 @@ class SocialService:
         self._users = users
         self._store = store
         self.membership_listeners: list[MembershipListener] = []
+        self.group_change_listeners: list[GroupChangeListener] = []
+        self.friendship_listeners: list[FriendshipListener] = []
 
     # --- questions other layers ask (delegated to the store) ------------------------
 
@@ -75,11 +95,13 @@ class SocialService:
             await self._store.add_friendship(user_id, dst_id)
         except AlreadyFriends:
             raise ApiError("you are already friends") from None
+        await self._call_all(self.friendship_listeners, user_id, dst_id, True)
         return friend
 
     async def remove_friend(self, user_id: int, dst_id: int) -> None:
         if not await self._store.remove_friendship(user_id, dst_id):
             raise ApiError("you are not friends")
+        await self._call_all(self.friendship_listeners, user_id, dst_id, False)
 
     async def friends(self, user_id: int) -> list[UserRow]:
         ids = await self._store.friend_ids(user_id)
@@ -94,14 +116,27 @@ class SocialService:
             raise ApiError("no such group")
         return group
 
-    async def _notify(self, group_id: int, user_id: int, joined: bool) -> None:
+    @staticmethod
+    async def _call_all(listeners: list[Callable[..., Awaitable[None]]], *args: object) -> None:
         # The change is committed; a failing listener must not turn it into an error
         # for the caller (clients resync), so log and carry on with the others.
-        for listener in list(self.membership_listeners):
+        for listener in list(listeners):
             try:
-                await listener(group_id, user_id, joined)
+                await listener(*args)
             except Exception:
-                log.exception("membership listener failed", group_id=group_id, user_id=user_id, joined=joined)
+                log.exception("social listener failed", args=args)
+
+    async def _changed(self, change: GroupChange) -> None:
+        """Tell listeners, in the order that lets the subject see their own event: a
+        joiner is routed the group before the event; a leaver gets it before leaving."""
+        if change.kind in ("created", "joined"):
+            await self._call_all(self.membership_listeners, change.group_id, change.subject, True)
+            await self._call_all(self.group_change_listeners, change)
+        elif change.kind in ("left", "removed"):
+            await self._call_all(self.group_change_listeners, change)
+            await self._call_all(self.membership_listeners, change.group_id, change.subject, False)
+        else:
+            await self._call_all(self.group_change_listeners, change)
 
     async def create_group(
         self, ownerid: int, *, name: str, icon: str = "", cate: int = 0, memo: str = ""
@@ -119,7 +154,7 @@ class SocialService:
             )
         except TooManyGroups:
             raise ApiError(f"you already own {limit} groups, the most allowed") from None
-        await self._notify(group.id, ownerid, True)
+        await self._changed(GroupChange(group.id, "created", ownerid, ownerid, group.name))
         return group
 
     async def join(self, user_id: int, group_id: int) -> GroupRow:
@@ -128,7 +163,7 @@ class SocialService:
             await self._store.add_member(group_id, user_id)
         except AlreadyMember:
             raise ApiError("you are already a member of this group") from None
-        await self._notify(group_id, user_id, True)
+        await self._changed(GroupChange(group_id, "joined", user_id, user_id))
         return group
 
     async def leave(self, user_id: int, group_id: int) -> None:
@@ -137,7 +172,7 @@ class SocialService:
             raise ApiError("the owner cannot leave the group")
         if not await self._store.remove_member(group_id, user_id):
             raise ApiError("you are not a member of this group")
-        await self._notify(group_id, user_id, False)
+        await self._changed(GroupChange(group_id, "left", user_id, user_id))
 
     async def groups_of(self, user_id: int) -> list[GroupRow]:
         return await self._store.groups_of(user_id)
@@ -162,6 +197,7 @@ class SocialService:
         group = await self._store.rename_group(group_id, validate_group_name(name))
         if group is None:
             raise ApiError("no such group")
+        await self._changed(GroupChange(group_id, "renamed", user_id, user_id, group.name))
         return group
 
     async def remove_member(self, user_id: int, group_id: int, member_id: int) -> None:
@@ -171,4 +207,4 @@ class SocialService:
             raise ApiError("the owner cannot be removed from the group")
         if not await self._store.remove_member(group_id, member_id):
             raise ApiError("that user is not a member of this group")
-        await self._notify(group_id, member_id, False)
+        await self._changed(GroupChange(group_id, "removed", user_id, member_id))

@@ -37,7 +37,8 @@ from imhub.protocol.frames import (
     message_dict,
 )
 from imhub.protocol.session import CLOSE_GOING_AWAY, Close, Execute, Limits, Ping, Reply, Session
-from imhub.web.auth import current_user
+from imhub.store.users import token_hash
+from imhub.web.auth import current_user, request_token
 
 log = structlog.get_logger("imhub.gateway")
 
@@ -99,7 +100,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
         closing.add(task)
         task.add_done_callback(closing.discard)
 
-    conn = Connection(user_id, transport, close_soon, svc.settings.send_buffer_bytes, loop)
+    conn = Connection(
+        user_id, transport, close_soon, svc.settings.send_buffer_bytes, loop,
+        token_hash=token_hash(request_token(request, allow_query=True)),
+    )
     session = Session(user_id, session_limits(svc), loop.time())
     messaging = svc.messaging
     conn.catching_up = request.query.get("autosync", "1") != "0"

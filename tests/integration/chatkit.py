@@ -112,6 +112,13 @@ class Socket:
             return
         raise AssertionError(f"unexpected frame {msg.data!r}")
 
+    async def recv_close(self, timeout: float = 5.0) -> aiohttp.WSMessage:
+        """Skip frames until the close frame arrives."""
+        while True:
+            msg = await self.ws.receive(timeout=timeout)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                return msg
+
     async def close(self) -> None:
         await self.ws.close()
 
@@ -125,4 +132,5 @@ async def connect(client: TestClient, user: User, **query: Any) -> Socket:
 
 
 def is_msg(frame: dict[str, Any]) -> bool:
-    return frame.get("cmd") in (10, 11) and "seq" in frame
+    """A chat message (not a group event, media 10)."""
+    return frame.get("cmd") in (10, 11) and "seq" in frame and frame.get("media") != 10

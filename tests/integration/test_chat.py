@@ -96,15 +96,15 @@ async def test_group_delivery_two_tabs_and_non_member(client) -> None:
         await connect(client, outsider),
     )
     await so.send(cmd=11, dstid=gid, media=1, content="hello group", cid="g1")
-    ack = await so.recv()
+    ack = await so.reply()
     assert ack["cmd"] == 1 and ack["conv"] == f"g{gid}"
     for s in (s1a, s1b):
-        got = await s.recv_until(is_msg)
-        assert got["content"] == "hello group" and got["userid"] == owner.id and got["seq"] == 1
+        got = await s.recv_until(lambda f: is_msg(f) and f["media"] == 1)
+        assert got["content"] == "hello group" and got["userid"] == owner.id and got["seq"] == ack["seq"]
     await sx.send(cmd=11, dstid=gid, media=1, content="let me in")
-    assert (await sx.recv())["error"] == "not_member"
+    assert (await sx.reply())["error"] == "not_member"
     await sx.send(cmd=11, dstid=987654, media=1, content="?")
-    assert (await sx.recv())["error"] == "unknown_target"
+    assert (await sx.reply())["error"] == "unknown_target"
 
 
 async def test_sender_other_devices_receive_own_message(client) -> None:
@@ -124,8 +124,8 @@ async def test_join_while_connected_receives_at_once(client) -> None:
     body = await api(client, "/contact/joincommunity", late, userid=late.id, dstid=gid)
     assert body["code"] == 0
     await so.send(cmd=11, dstid=gid, media=1, content="welcome", cid="w")
-    await so.recv()
-    assert (await sl.recv_until(is_msg))["content"] == "welcome"
+    await so.reply()
+    assert (await sl.recv_until(lambda f: is_msg(f) and f["media"] == 1))["content"] == "welcome"
 
 
 async def test_offline_user_gets_missed_messages_in_order_on_connect(client) -> None:

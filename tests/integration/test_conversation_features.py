@@ -53,16 +53,17 @@ async def test_group_read_by_counts(client) -> None:
     owner, m1, m2 = await make_user(client), await make_user(client), await make_user(client)
     gid = await make_group(client, owner, m1, m2)
     so = await connect(client, owner)
-    await send_texts(so, gid, 2, cmd=11)
+    acks = await send_texts(so, gid, 2, cmd=11)
+    last = acks[-1]["seq"]
     s1 = await connect(client, m1, autosync=0)
-    await s1.send(cmd=23, conv=f"g{gid}", seq=2)
+    await s1.send(cmd=23, conv=f"g{gid}", seq=last)
     live = await so.recv_until(lambda f: f["cmd"] == 33)
-    assert live["userid"] == m1.id and live["read_seq"] == 2
+    assert live["userid"] == m1.id and live["read_seq"] == last
     await so.send(cmd=26, rid="r", conv=f"g{gid}")
     lst = await so.recv_until(lambda f: f["cmd"] == 38)
     reads = {c["userid"]: c["read_seq"] for c in lst["cursors"]}
-    assert reads[m1.id] == 2 and reads[m2.id] == 0
-    assert sum(1 for u, r in reads.items() if u != owner.id and r >= 2) == 1  # "read by 1"
+    assert reads[m1.id] == last and reads[m2.id] < acks[0]["seq"]
+    assert sum(1 for u, r in reads.items() if u != owner.id and r >= last) == 1  # "read by 1"
 
 
 async def test_typing_is_forwarded_and_throttled(client) -> None:
@@ -192,3 +193,80 @@ async def test_offline_period_then_unread_and_sync_on_second_device(client) -> N
     await tablet.send(cmd=20, after={c["conv"]: 0})
     page = await tablet.recv_until(lambda f: f["cmd"] == 30)
     assert [m["content"] for m in page["msgs"]] == ["m0", "m1", "m2", "m3"]
+
+
+def is_event(f: dict) -> bool:
+    return f.get("cmd") == 11 and f.get("media") == 10
+
+
+async def test_group_events_are_messages_in_the_stream(client) -> None:
+    from tests.integration.chatkit import api
+
+    owner, m1, m2 = await make_user(client), await make_user(client), await make_user(client)
+    gid = await make_group(client, owner, m1)
+    so, s1 = await connect(client, owner), await connect(client, m1)
+    assert (await api(client, "/contact/joincommunity", m2, dstid=gid))["code"] == 0
+    joined = await so.recv_until(lambda f: is_event(f) and f["amount"] == m2.id)
+    assert (joined["content"], joined["amount"], joined["userid"]) == ("joined", m2.id, m2.id)
+    assert (await api(client, "/contact/renamecommunity", owner, dstid=gid, name="新名字"))["code"] == 0
+    renamed = await s1.recv_until(lambda f: is_event(f) and f["content"] == "renamed")
+    assert renamed["memo"] == "新名字"
+    assert (await api(client, "/contact/removemember", owner, dstid=gid, memberid=m1.id))["code"] == 0
+    removed = await s1.recv_until(lambda f: is_event(f) and f["content"] == "removed")  # the subject sees it
+    assert removed["amount"] == m1.id and removed["userid"] == owner.id
+    # After removal m1 no longer gets the group, and may not post into it.
+    await so.send(cmd=11, dstid=gid, media=1, content="after", cid="after")
+    await so.reply()
+    await s1.send(cmd=11, dstid=gid, media=1, content="still here?")
+    assert (await s1.recv_until(lambda f: f["cmd"] in (2, 11) and f.get("content") != "removed"))["cmd"] == 2
+    # A member syncing later sees the same events in order, gapless.
+    late = await connect(client, m2, autosync=0)
+    await late.send(cmd=20, after={f"g{gid}": 0})
+    page = await late.recv_until(lambda f: f["cmd"] == 30)
+    kinds = [(m["seq"], m["content"]) for m in page["msgs"]]
+    assert [k for _, k in kinds][:5] == ["created", "joined", "joined", "renamed", "removed"]
+    assert [s for s, _ in kinds] == list(range(1, len(kinds) + 1))
+
+
+async def test_client_cannot_send_event_media(client) -> None:
+    owner = await make_user(client)
+    gid = await make_group(client, owner)
+    so = await connect(client, owner)
+    await so.send(cmd=11, dstid=gid, media=10, content="joined")
+    assert (await so.reply())["error"] == "unknown_media"
+
+
+async def test_logout_and_password_change_close_sockets(client) -> None:
+    from tests.integration.chatkit import api
+
+    a = await make_user(client)
+    phone = await connect(client, a)
+    r = await client.post("/user/login", data={"mobile": a.mobile, "passwd": "secret12"})
+    token2 = (await r.json())["data"]["token"]
+    from tests.integration.chatkit import User
+
+    a2 = User(a.id, token2, a.mobile)
+    laptop = await connect(client, a2)
+    # Logging out the laptop's token closes only the laptop.
+    assert (await api(client, "/user/logout", a2))["code"] == 0
+    msg = await laptop.ws.receive(timeout=5)
+    assert msg.type.name == "CLOSE" and msg.data == 4001
+    await phone.send(cmd=0)
+    assert (await phone.recv_until(lambda f: f["cmd"] == 0))["cmd"] == 0
+    # A password change closes every socket of the user.
+    assert (await api(client, "/user/password", a, oldpasswd="secret12", newpasswd="newsecret1"))["code"] == 0
+    msg = await phone.recv_close()
+    assert msg.type.name == "CLOSE" and msg.data == 4001
+
+
+async def test_unfriended_cannot_message(client) -> None:
+    from tests.integration.chatkit import api
+
+    a, b = await make_user(client), await make_user(client)
+    await befriend(client, a, b)
+    sa = await connect(client, a)
+    await sa.send(cmd=10, dstid=b.id, media=1, content="hi", cid="u1")
+    assert (await sa.reply())["cmd"] == 1
+    assert (await api(client, "/contact/delfriend", b, dstid=a.id))["code"] == 0
+    await sa.send(cmd=10, dstid=b.id, media=1, content="hi again", cid="u2")
+    assert (await sa.reply())["error"] == "not_friend"

@@ -18,6 +18,7 @@ async def _post(http: aiohttp.ClientSession, url: str, **data: object) -> dict:
 async def _user(http: aiohttp.ClientSession, base: str, mobile: str) -> tuple[int, str]:
     await _post(http, base + "/user/register", mobile=mobile, passwd="secret12")
     body = await _post(http, base + "/user/login", mobile=mobile, passwd="secret12")
+    assert body["code"] == 0, body
     return body["data"]["id"], body["data"]["token"]
 
 
@@ -31,7 +32,8 @@ async def test_sigkill_loses_no_acked_message(tmp_path) -> None:
                 server.url + "/contact/addfriend", data={"dstid": str(b_id)},
                 headers={"Authorization": f"Bearer {a_tok}"},
             ) as r:
-                assert (await r.json())["code"] == 0
+                body = await r.json()
+                assert body["code"] == 0, body
             ws = await http.ws_connect(f"{server.url}/chat?id={a_id}&token={a_tok}")
             acked: dict[str, int] = {}
 
