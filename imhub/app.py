@@ -18,7 +18,7 @@ from imhub.gateway.hub import Hub
 from imhub.media.service import MediaService
 from imhub.services.accounts import AccountService
 from imhub.services.messaging import MessagingService
-from imhub.services.presence import LocalPresence
+from imhub.services.presence import LocalPresence, Presence, RedisPresence
 from imhub.services.social import SocialService
 from imhub.store.engine import create_engine
 from imhub.store.messages import MessageStore
@@ -37,7 +37,7 @@ class Services:
     accounts: AccountService
     social: SocialService
     media: MediaService
-    presence: LocalPresence
+    presence: Presence
     bus: Bus
     hub: Hub
     messaging: MessagingService
@@ -56,7 +56,19 @@ def node_id() -> str:
 
 
 def build_bus(settings: Settings) -> Bus:
+    """``local``: this process only. ``redis``: every process and node on one Redis."""
+    if settings.bus == "redis":
+        from imhub.bus.redis import RedisBus
+
+        return RedisBus(settings.redis_url)
     return LocalBus()
+
+
+def build_presence(settings: Settings, node: str) -> Presence:
+    """Presence follows the bus: shared through Redis whenever the bus is."""
+    if settings.bus == "redis":
+        return RedisPresence(settings.redis_url, node)
+    return LocalPresence()
 
 
 def build_services(settings: Settings) -> Services:
@@ -64,9 +76,10 @@ def build_services(settings: Settings) -> Services:
     users = UserStore(engine)
     social_store = SocialStore(engine)
     social = SocialService(settings, users, social_store)
-    presence = LocalPresence()
+    node = node_id()
+    presence = build_presence(settings, node)
     bus = build_bus(settings)
-    hub = Hub(node_id())
+    hub = Hub(node)
     accounts = AccountService(settings, users)
     messaging = MessagingService(settings, MessageStore(engine), users, social, presence, bus, hub)
     accounts.revocation_listeners.append(messaging.revoke_sessions)
@@ -97,9 +110,11 @@ def build_app(settings: Settings) -> web.Application:
     routes.setup(app)
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await svc.presence.start()
         await svc.messaging.start()
         yield
         await svc.messaging.stop()
+        await svc.presence.close()
         await svc.engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)

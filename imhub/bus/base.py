@@ -39,11 +39,17 @@ class Envelope:
 
 
 Deliver = Callable[[Envelope], None]
+Resync = Callable[[], None]
 
 
 class Bus(Protocol):
-    async def start(self, deliver: Deliver) -> None:
-        """Begin delivering envelopes (from this and other processes) to ``deliver``."""
+    async def start(self, deliver: Deliver, on_resync: Resync | None = None) -> None:
+        """Begin delivering envelopes (from this and other processes) to ``deliver``.
+
+        ``on_resync`` is called after the bus comes back from an outage (once the
+        subscriptions are active again): envelopes published meanwhile are lost, so
+        every local client must be told to sync. Never called by a bus that cannot fail.
+        """
 
     async def publish(self, envelope: Envelope) -> None:
         """At most once: may be lost during an outage (clients then resync)."""

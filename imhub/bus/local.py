@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from imhub.bus.base import Deliver, Envelope
+from imhub.bus.base import Deliver, Envelope, Resync
 
 
 class LocalBus:
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
 
-    async def start(self, deliver: Deliver) -> None:
+    async def start(self, deliver: Deliver, on_resync: Resync | None = None) -> None:
+        # Nothing between publisher and subscriber can fail: on_resync is never called.
         self._deliver = deliver
 
     async def publish(self, envelope: Envelope) -> None:

@@ -128,6 +128,12 @@ class Hub:
                         conn.push(env.frame)
                     conn.close(CLOSE_REVOKED, "logged out")
 
+    def broadcast(self, frame: bytes) -> None:
+        """Push ``frame`` to every socket of this process (e.g. "resync" after a bus outage)."""
+        for conns in self.users.values():
+            for conn in conns:
+                conn.push(frame)
+
     def send_to_user(self, user_id: int, frame: bytes) -> None:
         for conn in self.users.get(user_id, ()):
             conn.push(frame)

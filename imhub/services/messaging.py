@@ -25,7 +25,7 @@ from imhub.gateway.hub import Hub
 from imhub.gateway.wsframe import text_frame
 from imhub.protocol.frames import ErrorCode, FrameError, encode, encode_message, message_dict
 from imhub.services.batch import BatchWriter
-from imhub.services.presence import LocalPresence
+from imhub.services.presence import Presence
 from imhub.services.social import GroupChange, SocialService
 from imhub.store.messages import MessageStore
 from imhub.store.users import UserStore
@@ -58,7 +58,7 @@ class MessagingService:
         store: MessageStore,
         users: UserStore,
         social: SocialService,
-        presence: LocalPresence,
+        presence: Presence,
         bus: Bus,
         hub: Hub,
     ) -> None:
@@ -85,7 +85,7 @@ class MessagingService:
     # --- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._bus.start(self.hub.deliver)
+        await self._bus.start(self.hub.deliver, self._bus_reconnected)
         self._writer.start()
         self._flusher = asyncio.create_task(self._flush_cursors_forever(), name="imhub-cursor-flush")
 
@@ -122,7 +122,7 @@ class MessagingService:
             self._bus.watch_group(gid)
         if self.hub.add(conn, group_ids):
             self._bus.watch_user(conn.user_id)
-        if self._presence.connected(conn.user_id):
+        if await self._presence.connected(conn.user_id):
             await self._announce_presence(conn.user_id, online=True, last_seen=now_ms())
 
     def disconnect(self, conn: Connection) -> None:
@@ -135,15 +135,21 @@ class MessagingService:
             for gid in groups:
                 if gid not in self.hub.groups:
                     self._bus.unwatch_group(gid)
-        if self._presence.disconnected(conn.user_id):
-            self._spawn(self._went_offline(conn.user_id, now_ms()))
+        self._spawn(self._went_offline(conn.user_id, now_ms()))
 
     async def _went_offline(self, user_id: int, when: int) -> None:
         try:
+            if not await self._presence.disconnected(user_id):
+                return
             await self._users.touch_last_seen(user_id, when)
             await self._announce_presence(user_id, online=False, last_seen=when)
         except Exception:
             log.exception("presence update failed", user=user_id)
+
+    def _bus_reconnected(self) -> None:
+        """The bus was down: whatever it carried meanwhile is lost, so every local
+        client syncs (the database has it all)."""
+        self.hub.broadcast(text_frame(encode(Cmd.RESYNC, reason="bus_reconnected")))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task this service keeps (and awaits at stop)."""

@@ -103,7 +103,7 @@ async def password(request: web.Request) -> web.Response:
     )
     user = await svc.accounts.get(user_id)
     response = ok(
-        user_json(user, token=token, online=svc.presence.is_online(user_id), private=True), msg="password changed"
+        user_json(user, token=token, online=await svc.presence.is_online(user_id), private=True), msg="password changed"
     )
     set_session_cookie(response, token, svc.settings.token_ttl_seconds, svc.settings.cookie_secure)
     return response

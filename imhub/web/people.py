@@ -20,11 +20,11 @@ from imhub.web.views import user_json
 async def visible_user(request: web.Request, viewer: int, user: UserRow) -> dict[str, Any]:
     svc = services(request)
     close = user.id == viewer or await svc.social.are_friends(viewer, user.id)
-    return user_json(user, online=close and svc.presence.is_online(user.id), private=close)
+    return user_json(user, online=close and await svc.presence.is_online(user.id), private=close)
 
 
 async def visible_users(request: web.Request, viewer: int, users: list[UserRow]) -> list[dict[str, Any]]:
     svc = services(request)
     close = set(await svc.social.friend_ids(viewer)) | {viewer}
-    online = svc.presence.online_among([u.id for u in users if u.id in close])
+    online = await svc.presence.online_among([u.id for u in users if u.id in close])
     return [user_json(u, online=u.id in online, private=u.id in close) for u in users]

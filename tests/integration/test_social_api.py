@@ -64,9 +64,9 @@ async def test_friend_online_comes_from_presence(client) -> None:
     a, b = await user(client, "13800000001"), await user(client, "13800000002")
     await call(client, "/contact/addfriend", a, dstid=b["id"])
     presence = client.app[SERVICES].presence
-    presence.connected(b["id"])
+    await presence.connected(b["id"])
     assert (await call(client, "/contact/loadfriend", a))["rows"][0]["online"] is True
-    presence.disconnected(b["id"])
+    await presence.disconnected(b["id"])
     assert (await call(client, "/contact/loadfriend", a))["rows"][0]["online"] is False
 
 

@@ -1,0 +1,395 @@
+"""The Redis bus: pub/sub between server processes and nodes.
+
+Topics are Redis channels, one per user (``imhub:u:<id>``) and per group
+(``imhub:g:<id>``). A process subscribes only to the topics of its local connections
+(the messaging service calls :meth:`RedisBus.watch_user` & co. as sockets come and go),
+so each envelope reaches each interested process once, and that process fans out to
+its own sockets.
+
+Guarantees (see :class:`imhub.bus.base.Bus`):
+
+- **At most once.** A publish during an outage is lost; the message is in the database
+  already, and clients are told to sync (``on_resync``) when the subscription comes back.
+- **Local first.** :meth:`publish` hands the envelope to this process's ``deliver``
+  at once (its own sockets never wait for Redis, and keep working in an outage); the
+  copy that comes back from Redis is recognised by the bus id on the wire and dropped.
+- **Once per process.** A ``users`` envelope is published to each user's channel with
+  ``users`` narrowed to that user, so a process hosting several of the targets gets one
+  envelope per target, never the full list twice.
+- **Own reconnect loop.** redis-py's pub/sub does not reconnect by itself; here one task
+  owns the subscriber connection: capped exponential backoff with jitter, then every
+  watched channel is subscribed again, and once Redis confirms (a PING answered after the
+  SUBSCRIBEs), ``on_resync`` runs.
+
+Wire format (all integers big-endian), see :func:`encode` / :func:`decode`::
+
+    header  !B B H H H Q Q q q I   version, len(node), len(conv), len(revoke), reserved,
+                                   origin, seq, sender, group, number of users
+    bus id  8 bytes                the publishing bus instance (echo suppression)
+    node, conv, revoke             UTF-8
+    users   q * n
+    frame   the rest               the complete WebSocket frame, as published
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from imhub.bus.base import Deliver, Envelope, Resync
+
+log = structlog.get_logger("imhub.bus.redis")
+
+WIRE_VERSION = 1
+_HEADER = struct.Struct("!BBHHHQQqqI")
+_BUS_ID_LEN = 8
+
+# Channels per SUBSCRIBE/UNSUBSCRIBE command: keeps one command well below Redis's
+# query buffer limits when a worker re-subscribes ~15k users after an outage.
+SUBSCRIBE_CHUNK = 1000
+_READY = b"imhub-ready"
+_KEEPALIVE = b"imhub-keepalive"
+
+
+def user_channel(prefix: str, user_id: int) -> bytes:
+    return f"{prefix}:u:{user_id}".encode()
+
+
+def group_channel(prefix: str, group_id: int) -> bytes:
+    return f"{prefix}:g:{group_id}".encode()
+
+
+# --- wire format -------------------------------------------------------------------
+
+
+def encode(env: Envelope, bus_id: bytes, users: tuple[int, ...] | None = None) -> bytes:
+    """One envelope as bytes; ``users`` overrides ``env.users`` (per-user narrowing)."""
+    targets = env.users if users is None else users
+    node = env.node.encode()
+    conv = env.conv.encode()
+    revoke = env.revoke.encode()
+    header = _HEADER.pack(
+        WIRE_VERSION, len(node), len(conv), len(revoke), 0,
+        env.origin, env.seq, env.sender, env.group, len(targets),
+    )
+    return b"".join(
+        (header, bus_id, node, conv, revoke, struct.pack(f"!{len(targets)}q", *targets), env.frame)
+    )
+
+
+def decode(data: bytes) -> tuple[bytes, Envelope]:
+    """``(bus id, envelope)``; ValueError for anything malformed or of another version."""
+    if len(data) < _HEADER.size + _BUS_ID_LEN:
+        raise ValueError("envelope too short")
+    version, n_node, n_conv, n_revoke, _, origin, seq, sender, group, n_users = _HEADER.unpack_from(data)
+    if version != WIRE_VERSION:
+        raise ValueError(f"unknown envelope version {version}")
+    pos = _HEADER.size
+    bus_id = data[pos : pos + _BUS_ID_LEN]
+    pos += _BUS_ID_LEN
+    node = data[pos : pos + n_node].decode()
+    pos += n_node
+    conv = data[pos : pos + n_conv].decode()
+    pos += n_conv
+    revoke = data[pos : pos + n_revoke].decode()
+    pos += n_revoke
+    end_users = pos + 8 * n_users
+    if end_users > len(data):
+        raise ValueError("envelope truncated")
+    users = struct.unpack_from(f"!{n_users}q", data, pos)
+    env = Envelope(
+        users=users, group=group, frame=data[end_users:], conv=conv, seq=seq, origin=origin, node=node,
+        sender=sender, revoke=revoke,
+    )
+    return bus_id, env
+
+
+def _chunks(items: Iterable[bytes], size: int) -> Iterable[list[bytes]]:
+    batch: list[bytes] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- the bus -----------------------------------------------------------------------
+
+
+class RedisBus:
+    """See the module docstring. ``url`` is a redis:// (or rediss://) URL."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "imhub",
+        backoff_base: float = 0.2,
+        backoff_cap: float = 5.0,
+        keepalive: float = 10.0,
+        timeout: float = 3.0,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.bus_id = os.urandom(_BUS_ID_LEN)
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._keepalive = keepalive
+        self._timeout = timeout
+        self._deliver: Deliver | None = None
+        self._on_resync: Resync | None = None
+        self._want: set[bytes] = set()  # channels local connections need
+        self._subscribed: set[bytes] = set()  # channels asked of the current connection
+        self._dirty = asyncio.Event()
+        self._ready = asyncio.Event()  # the current connection's subscriptions are live
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._publisher: Redis | None = None
+        self._sub_pool: ConnectionPool | None = None
+        self.connects = 0  # successful subscriber connections (1 + outages survived)
+        # Set when clients may have missed something: any lost connection, or no
+        # connection by the end of start() (clients connect while we retry).
+        self._missed = False
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self, deliver: Deliver, on_resync: Resync | None = None) -> None:
+        """Connect and subscribe; waits up to ``timeout`` for Redis, then carries on in
+        the background (local delivery works meanwhile; ``on_resync`` fires when the
+        subscription finally comes up)."""
+        self._deliver = deliver
+        self._on_resync = on_resync
+        # One retry: a pooled connection may have died with a Redis restart. A publish
+        # is at most once by contract, so no retry loop beyond that.
+        self._publisher = Redis.from_url(
+            self.url,
+            socket_connect_timeout=self._timeout,
+            socket_timeout=self._timeout,
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=0,
+        )
+        # RESP2 on the subscriber: messages are plain replies (RESP3 turns them into
+        # push frames handled elsewhere). No retries: this class owns reconnection.
+        self._sub_pool = ConnectionPool.from_url(
+            self.url, socket_connect_timeout=self._timeout, socket_timeout=self._timeout, retry=Retry(NoBackoff(), 0),
+            protocol=2,
+        )
+        self._task = asyncio.create_task(self._run(), name="imhub-redis-bus")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), self._timeout)
+        if not self._ready.is_set():
+            self._missed = True
+            log.error("redis bus not reachable at start; retrying in the background", url=_safe_url(self.url))
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._publisher is not None:
+            await self._publisher.aclose()
+            self._publisher = None
+        if self._sub_pool is not None:
+            await self._sub_pool.disconnect()
+            self._sub_pool = None
+        self._deliver = None
+
+    @property
+    def ready(self) -> bool:
+        """True while the subscriber connection is up and its subscriptions confirmed."""
+        return self._ready.is_set()
+
+    # --- publishing --------------------------------------------------------------------
+
+    async def publish(self, envelope: Envelope) -> None:
+        if self._deliver is not None:
+            self._deliver(envelope)
+        publisher = self._publisher
+        if publisher is None:
+            return
+        if envelope.group:
+            await publisher.publish(group_channel(self.prefix, envelope.group), encode(envelope, self.bus_id))
+            return
+        users = tuple(dict.fromkeys(envelope.users))  # keep order, drop repeats
+        if len(users) == 1:
+            await publisher.publish(user_channel(self.prefix, users[0]), encode(envelope, self.bus_id))
+            return
+        async with publisher.pipeline(transaction=False) as pipe:
+            for uid in users:
+                pipe.publish(user_channel(self.prefix, uid), encode(envelope, self.bus_id, (uid,)))
+            await pipe.execute()
+
+    # --- interest ----------------------------------------------------------------------
+
+    def watch_user(self, user_id: int) -> None:
+        self._want_add(user_channel(self.prefix, user_id))
+
+    def unwatch_user(self, user_id: int) -> None:
+        self._want_discard(user_channel(self.prefix, user_id))
+
+    def watch_group(self, group_id: int) -> None:
+        self._want_add(group_channel(self.prefix, group_id))
+
+    def unwatch_group(self, group_id: int) -> None:
+        self._want_discard(group_channel(self.prefix, group_id))
+
+    def _want_add(self, channel: bytes) -> None:
+        if channel not in self._want:
+            self._want.add(channel)
+            self._dirty.set()
+
+    def _want_discard(self, channel: bytes) -> None:
+        if channel in self._want:
+            self._want.discard(channel)
+            self._dirty.set()
+
+    # --- the subscriber connection -------------------------------------------------------
+
+    async def _run(self) -> None:
+        """Connect, subscribe, read; on any failure back off and start over."""
+        failures = 0
+        while not self._closing:
+            assert self._sub_pool is not None
+            conn: AbstractConnection = self._sub_pool.make_connection()  # type: ignore[no-untyped-call]
+            try:
+                await conn.connect()  # type: ignore[no-untyped-call]
+                failures = 0
+                await self._session(conn)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, ValueError) as exc:
+                if self._closing:
+                    break
+                lost = self._ready.is_set()
+                self._ready.clear()
+                self._missed = self._missed or lost
+                failures += 1
+                level = log.warning if lost or failures == 1 else log.debug
+                level("redis bus connection lost" if lost else "redis bus unreachable", error=repr(exc))
+            finally:
+                self._ready.clear()
+                with contextlib.suppress(Exception):
+                    await conn.disconnect(nowait=True)
+            if self._closing:
+                break
+            delay = min(self._backoff_cap, self._backoff_base * 2 ** min(failures, 16))
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+
+    async def _session(self, conn: AbstractConnection) -> None:
+        self._subscribed = set()
+        await self._sync_subscriptions(conn)
+        # Redis answers in order: the PING's reply means every SUBSCRIBE above is live.
+        await conn.send_command("PING", _READY, check_health=False)
+        writer = asyncio.create_task(self._writer(conn), name="imhub-redis-bus-writer")
+        try:
+            await self._reader(conn, writer)
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+                await writer
+
+    async def _sync_subscriptions(self, conn: AbstractConnection) -> None:
+        """Bring the connection's subscriptions in line with what is wanted."""
+        self._dirty.clear()
+        want = set(self._want)
+        add = want - self._subscribed
+        drop = self._subscribed - want
+        self._subscribed = want
+        for batch in _chunks(sorted(add), SUBSCRIBE_CHUNK):
+            await conn.send_command("SUBSCRIBE", *batch, check_health=False)
+        for batch in _chunks(sorted(drop), SUBSCRIBE_CHUNK):
+            await conn.send_command("UNSUBSCRIBE", *batch, check_health=False)
+
+    async def _writer(self, conn: AbstractConnection) -> None:
+        """The only task writing on the subscriber connection after the handshake:
+        subscription changes as they come, and a keepalive PING when idle."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), self._keepalive)
+            if self._dirty.is_set():
+                await self._sync_subscriptions(conn)
+            else:
+                await conn.send_command("PING", _KEEPALIVE, check_health=False)
+
+    async def _reader(self, conn: AbstractConnection, writer: asyncio.Task[None]) -> None:
+        loop = asyncio.get_running_loop()
+        last_heard = loop.time()
+        while True:
+            if writer.done():
+                writer.result()  # re-raise the writer's connection error
+                raise ConnectionError("subscriber writer stopped")
+            reply = await conn.read_response(timeout=self._keepalive, disconnect_on_error=False)
+            now = loop.time()
+            if reply is None:
+                if now - last_heard > 2 * self._keepalive + self._timeout:
+                    raise TimeoutError("redis bus: no reply to keepalive")
+                continue
+            last_heard = now
+            self._on_reply(reply)
+
+    def _on_reply(self, reply: Any) -> None:
+        if isinstance(reply, list) and reply:
+            kind = reply[0]
+            if kind == b"message" and len(reply) == 3:
+                self._on_message(reply[2])
+            elif kind == b"pong" and len(reply) >= 2 and reply[1] == _READY:
+                self._became_ready()
+        elif reply == _READY:
+            # PING outside subscribed mode (nothing watched yet) echoes its argument.
+            self._became_ready()
+
+    def _became_ready(self) -> None:
+        if self._ready.is_set():
+            return
+        self._ready.set()
+        self.connects += 1
+        if not self._missed:
+            log.info("redis bus subscribed", url=_safe_url(self.url), channels=len(self._subscribed))
+            return
+        self._missed = False
+        log.warning("redis bus reconnected; clients will resync", channels=len(self._subscribed))
+        if self._on_resync is not None:
+            try:
+                self._on_resync()
+            except Exception:
+                log.exception("on_resync failed")
+
+    def _on_message(self, data: bytes) -> None:
+        try:
+            bus_id, env = decode(data)
+        except (ValueError, struct.error, UnicodeDecodeError):
+            log.warning("malformed envelope dropped", size=len(data))
+            return
+        if bus_id == self.bus_id or self._deliver is None:
+            return  # our own echo: delivered locally at publish time
+        try:
+            self._deliver(env)
+        except Exception:
+            log.exception("delivering an envelope failed")
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, for logs."""
+    if "@" in url:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return url
+
+
+__all__ = ["RedisBus", "decode", "encode", "group_channel", "user_channel"]

@@ -1,0 +1,330 @@
+"""The Bus contract, run against every backend (imhub.bus.base).
+
+``fabric`` gives nodes (processes) sharing one bus. The in-process bus has exactly one
+node, so the cross-node part of the contract runs on the distributed backends only.
+Each Redis test uses its own channel prefix, so it never sees anyone else's traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from imhub.bus.base import Bus, Envelope
+from imhub.bus.local import LocalBus
+from imhub.bus.redis import RedisBus, decode, encode, user_channel
+from tests.conftest import REDIS_URL, port_open, service_unavailable
+from tests.redisproc import RedisServer
+
+ALL = ["local", "redis"]
+DISTRIBUTED = ["redis"]
+
+
+@dataclass
+class Node:
+    bus: Bus
+    got: list[Envelope] = field(default_factory=list)
+    resyncs: int = 0
+
+    def resynced(self) -> None:
+        self.resyncs += 1
+
+    def targets(self) -> Counter[int]:
+        """How many envelopes reached this node per target user."""
+        return Counter(u for env in self.got for u in env.users)
+
+
+class Fabric:
+    def __init__(self, kind: str, url: str = "") -> None:
+        self.kind = kind
+        self.url = url
+        self.prefix = f"t{uuid.uuid4().hex[:10]}"
+        self.nodes: list[Node] = []
+
+    async def node(self) -> Node:
+        if self.kind == "local":
+            assert not self.nodes, "the in-process bus has a single node"
+            bus: Bus = LocalBus()
+        else:
+            bus = RedisBus(self.url, prefix=self.prefix, backoff_base=0.05, backoff_cap=0.5, keepalive=1.0)
+        n = Node(bus)
+        await bus.start(n.got.append, n.resynced)
+        self.nodes.append(n)
+        return n
+
+    async def settle(self) -> None:
+        """Wait until every node's subscriptions are live in Redis."""
+        if self.kind != "redis":
+            return
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(self.url)
+        try:
+            for _ in range(200):
+                want: Counter[bytes] = Counter()
+                for n in self.nodes:
+                    assert isinstance(n.bus, RedisBus)
+                    want.update(n.bus._want)  # what each node asked for
+                pattern = f"{self.prefix}:*"
+                live = set(await client.pubsub_channels(pattern))
+                counts = dict(await client.pubsub_numsub(*want)) if want else {}
+                if all(counts.get(ch, 0) == k for ch, k in want.items()) and live <= set(want):
+                    return
+                await asyncio.sleep(0.02)
+            raise AssertionError("subscriptions did not settle")
+        finally:
+            await client.aclose()
+
+    async def close(self) -> None:
+        for n in self.nodes:
+            await n.bus.close()
+
+
+async def _fabric(kind: str, url: str = "") -> Fabric:
+    if kind == "redis":
+        url = url or REDIS_URL
+        host_port = url.split("//", 1)[1].split("/", 1)[0]
+        host, _, port = host_port.rpartition(":")
+        if not port_open(host, int(port)):
+            service_unavailable("Redis", f"nothing listens on {host_port}")
+    return Fabric(kind, url)
+
+
+@pytest.fixture(params=ALL)
+async def fabric(request: pytest.FixtureRequest) -> AsyncIterator[Fabric]:
+    f = await _fabric(request.param)
+    yield f
+    await f.close()
+
+
+@pytest.fixture(params=DISTRIBUTED)
+async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Fabric]:
+    f = await _fabric(request.param)
+    yield f
+    await f.close()
+
+
+async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def env(users: tuple[int, ...] = (), group: int = 0, **kw: object) -> Envelope:
+    base: dict[str, object] = {
+        "frame": b"\x81\x05hello", "conv": "p1_2", "seq": 7, "origin": 42, "node": "node-a", "sender": 1,
+    }
+    base.update(kw)
+    return Envelope(users=users, group=group, **base)  # type: ignore[arg-type]
+
+
+# --- every backend -----------------------------------------------------------------
+
+
+async def test_publish_reaches_this_process_with_every_field(fabric: Fabric) -> None:
+    a = await fabric.node()
+    a.bus.watch_user(1)
+    a.bus.watch_group(9)
+    await fabric.settle()
+    one, grp = env((1,)), env(group=9, conv="g9", sender=0)
+    await a.bus.publish(one)
+    await a.bus.publish(grp)
+    await until(lambda: len(a.got) >= 2)
+    await asyncio.sleep(0.2)  # no echo arrives later
+    assert a.got == [one, grp]
+
+
+async def test_several_local_targets_are_each_delivered_once(fabric: Fabric) -> None:
+    a = await fabric.node()
+    for u in (1, 2, 3):
+        a.bus.watch_user(u)
+    await fabric.settle()
+    await a.bus.publish(env((1, 2, 3)))
+    await until(lambda: sum(a.targets().values()) >= 3)
+    await asyncio.sleep(0.2)
+    assert a.targets() == {1: 1, 2: 1, 3: 1}
+
+
+async def test_watch_bookkeeping_is_idempotent(fabric: Fabric) -> None:
+    a = await fabric.node()
+    a.bus.watch_group(5)
+    a.bus.watch_group(5)  # every connecting member calls it
+    a.bus.unwatch_user(99)  # never watched: harmless
+    await fabric.settle()
+    await a.bus.publish(env(group=5))
+    await until(lambda: len(a.got) >= 1)
+    await asyncio.sleep(0.2)
+    assert len(a.got) == 1
+
+
+# --- several processes / nodes ---------------------------------------------------------
+
+
+async def test_only_watched_topics_reach_another_node(cluster: Fabric) -> None:
+    a, b = await cluster.node(), await cluster.node()
+    b.bus.watch_user(1)
+    b.bus.watch_group(5)
+    await cluster.settle()
+    await a.bus.publish(env((1, 2), origin=7, node="node-a", seq=3, sender=2))
+    await a.bus.publish(env(group=5, conv="g5", seq=11))
+    await a.bus.publish(env(group=6, conv="g6"))
+    await a.bus.publish(env((3,)))
+    await until(lambda: len(b.got) >= 2)
+    await asyncio.sleep(0.3)
+    assert b.got == [env((1,), origin=7, node="node-a", seq=3, sender=2), env(group=5, conv="g5", seq=11)]
+    # The publisher delivered everything to itself once, at publish time, and no echo.
+    assert len(a.got) == 4
+
+
+async def test_a_node_hosting_several_targets_gets_each_once(cluster: Fabric) -> None:
+    a, b = await cluster.node(), await cluster.node()
+    for u in (1, 2):
+        b.bus.watch_user(u)
+    a.bus.watch_user(2)
+    await cluster.settle()
+    await a.bus.publish(env((1, 2, 2)))
+    await until(lambda: sum(b.targets().values()) >= 2)
+    await asyncio.sleep(0.3)
+    assert b.targets() == {1: 1, 2: 1}
+    assert all(len(e.users) == 1 for e in b.got)  # narrowed per user
+    assert a.targets() == {1: 1, 2: 2} and len(a.got) == 1  # its own publish, as published
+
+
+async def test_unwatch_stops_delivery(cluster: Fabric) -> None:
+    a, b = await cluster.node(), await cluster.node()
+    b.bus.watch_user(1)
+    b.bus.watch_group(4)
+    await cluster.settle()
+    b.bus.unwatch_user(1)
+    b.bus.unwatch_group(4)
+    await cluster.settle()
+    await a.bus.publish(env((1,)))
+    await a.bus.publish(env(group=4))
+    await asyncio.sleep(0.3)
+    assert b.got == []
+
+
+async def test_frames_and_ids_survive_the_wire(cluster: Fabric) -> None:
+    a, b = await cluster.node(), await cluster.node()
+    b.bus.watch_user(2**40)
+    await cluster.settle()
+    big = bytes(range(256)) * 300
+    sent = env((2**40,), frame=big, conv="p1_1099511627776", seq=2**40, origin=2**50, node="höst:1:ab", sender=3)
+    revoke = env((2**40,), frame=b"", revoke="*")
+    await a.bus.publish(sent)
+    await a.bus.publish(revoke)
+    await until(lambda: len(b.got) >= 2)
+    assert b.got == [sent, revoke]
+
+
+# --- outages ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> RedisServer:
+    if not RedisServer.available():
+        service_unavailable("redis-server", "not installed")
+    server = RedisServer(tmp_path / "redis").start()
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+async def test_reconnect_after_connection_kill_resyncs_and_resumes(private_redis: RedisServer) -> None:
+    fab = await _fabric("redis", private_redis.url)
+    try:
+        a, b = await fab.node(), await fab.node()
+        b.bus.watch_user(1)
+        a.bus.watch_user(100)  # CLIENT KILL TYPE pubsub only hits subscribed connections
+        await fab.settle()
+        assert b.resyncs == 0
+        from redis.asyncio import Redis
+
+        admin = Redis.from_url(private_redis.url)
+        killed = await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        await admin.aclose()
+        assert killed >= 1
+        await until(lambda: b.resyncs == 1 and a.resyncs == 1)
+        await fab.settle()
+        await a.bus.publish(env((1,)))
+        await until(lambda: len(b.got) == 1)
+    finally:
+        await fab.close()
+
+
+async def test_redis_restart_resyncs_and_resumes(private_redis: RedisServer) -> None:
+    fab = await _fabric("redis", private_redis.url)
+    try:
+        a, b = await fab.node(), await fab.node()
+        b.bus.watch_user(1)
+        await fab.settle()
+        private_redis.kill()
+        await asyncio.sleep(0.3)
+        with pytest.raises(Exception):  # noqa: B017 - at most once: the caller logs and moves on
+            await a.bus.publish(env((1,)))
+        assert len(a.got) == 1  # local delivery does not depend on Redis
+        b.bus.watch_user(2)  # interest changes during the outage are kept
+        private_redis.start()
+        await until(lambda: b.resyncs == 1, timeout=10)
+        await fab.settle()
+        await a.bus.publish(env((1, 2)))
+        await until(lambda: sum(b.targets().values()) == 2)
+        assert b.targets() == {1: 1, 2: 1}
+    finally:
+        await fab.close()
+
+
+async def test_start_without_redis_does_not_hang_and_catches_up(tmp_path: Path) -> None:
+    if not RedisServer.available():
+        service_unavailable("redis-server", "not installed")
+    server = RedisServer(tmp_path / "redis")  # not started yet
+    bus = RedisBus(server.url, prefix="late", backoff_base=0.05, backoff_cap=0.3, timeout=0.5)
+    node = Node(bus)
+    await asyncio.wait_for(bus.start(node.got.append, node.resynced), 5)
+    try:
+        assert not bus.ready
+        bus.watch_user(1)
+        server.start()
+        # Clients may have connected meanwhile and missed messages: they resync.
+        await until(lambda: node.resyncs == 1, timeout=10)
+    finally:
+        await bus.close()
+        server.stop()
+
+
+# --- wire format -----------------------------------------------------------------------
+
+
+@given(
+    users=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=5).map(tuple),
+    group=st.integers(0, 2**63 - 1),
+    frame=st.binary(max_size=300),
+    conv=st.text(max_size=40),
+    seq=st.integers(0, 2**64 - 1),
+    origin=st.integers(0, 2**64 - 1),
+    node=st.text(max_size=60),
+    sender=st.integers(-(2**63), 2**63 - 1),
+    revoke=st.sampled_from(["", "*", "ab" * 32]),
+)
+def test_wire_round_trip(users, group, frame, conv, seq, origin, node, sender, revoke) -> None:  # type: ignore[no-untyped-def]
+    e = Envelope(users=users, group=group, frame=frame, conv=conv, seq=seq, origin=origin, node=node, sender=sender,
+                 revoke=revoke)
+    bus_id, back = decode(encode(e, b"12345678"))
+    assert bus_id == b"12345678" and back == e
+
+
+def test_wire_rejects_garbage() -> None:
+    with pytest.raises(ValueError):
+        decode(b"\x01short")
+    with pytest.raises(ValueError):
+        decode(b"\x09" + bytes(60))
+    assert user_channel("imhub", 5) == b"imhub:u:5"
