@@ -348,8 +348,9 @@ class Coordinator:
             i = self.pipes.index(p)
             try:
                 kind, data = p.recv()
-            except (EOFError, OSError):
-                raise BenchError(f"worker {i} died (exit code {self.procs[i].exitcode})") from None
+            except (EOFError, OSError) as exc:
+                self.procs[i].join(timeout=2)
+                raise BenchError(f"worker {i} died (exit code {self.procs[i].exitcode}, {exc!r})") from None
             if kind == "progress":
                 self.progress[i] = data
             elif kind == "error":
