@@ -15,7 +15,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-Reply = Literal["message", "user", "users", "community", "communities"]
+Reply = Literal["message", "user", "users", "community", "communities", "messages", "rows", "object"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,9 @@ AVATAR = Param("avatar", max_len=512, description="A path starting with / or an 
 SEX = Param("sex", max_len=1, enum=("M", "W", "U"), description="M, W or U.")
 MEMO = Param("memo", max_len=512)
 GROUP_NAME = Param("name", required=True, max_len=64)
+CONV = Param("conv", required=True, max_len=48, description="A conversation id: p<lo>_<hi> or g<group>.")
+LIMIT = Param("limit", "integer", minimum=1, description="Page size (capped by the server).")
+BEFORE = Param("before", "integer", minimum=1, description="Only older than this (seq for history, id for search).")
 
 OPERATIONS: tuple[Operation, ...] = (
     # --- accounts --------------------------------------------------------------------
@@ -142,6 +145,35 @@ OPERATIONS: tuple[Operation, ...] = (
             USERID, DSTID_GROUP, Param("memberid", "integer", required=True, minimum=1),
         ), "message", "groups",
     ),
+    # --- messages (HTTP twins of the WebSocket requests, docs/protocol.md) ------------
+    Operation(
+        "/message/conversations", "My conversations with last message and unread count", (USERID,), "rows",
+        "messages",
+    ),
+    Operation(
+        "/message/sync", "Messages after the given seq per conversation", (
+            USERID, Param("after", required=True, max_len=60000, description="e.g. p1_2:41,g12:0"), LIMIT,
+        ), "messages", "messages",
+        description="Pages: repeat with the reply's `after` while `more` is true.",
+    ),
+    Operation("/message/history", "Older messages of one conversation", (USERID, CONV, BEFORE, LIMIT), "messages",
+              "messages"),
+    Operation(
+        "/message/search", "Search my conversations", (
+            USERID, Param("q", required=True, max_len=100, description="Words or Chinese text."), BEFORE, LIMIT,
+        ), "messages", "messages",
+    ),
+    Operation(
+        "/message/read", "Mark read up to a seq", (
+            USERID, CONV, Param("seq", "integer", required=True, minimum=0),
+        ), "object", "messages",
+    ),
+    Operation(
+        "/message/recall", "Recall my message (within the window)", (
+            USERID, Param("id", "integer", required=True, minimum=1),
+        ), "object", "messages",
+    ),
+    Operation("/message/receipts", "Members' delivered/read markers", (USERID, CONV), "rows", "messages"),
 )
 
 # --- component schemas ---------------------------------------------------------------
@@ -178,6 +210,28 @@ COMMUNITY_SCHEMA: dict[str, Any] = {
     },
 }
 
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "userid", "cmd", "dstid", "media", "content", "conv", "seq", "ts"],
+    "properties": {
+        "id": {"type": "integer"},
+        "userid": {"type": "integer"},
+        "cmd": {"enum": [10, 11]},
+        "dstid": {"type": "integer"},
+        "media": {"type": "integer", "minimum": 1, "maximum": 10},
+        "content": {"type": "string"},
+        "pic": {"type": "string"},
+        "url": {"type": "string"},
+        "memo": {"type": "string"},
+        "amount": {"type": "integer"},
+        "conv": {"type": "string"},
+        "seq": {"type": "integer", "minimum": 1},
+        "ts": {"type": "integer"},
+        "cid": {"type": "string"},
+        "recalled": {"type": "boolean"},
+    },
+}
+
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["code", "msg"],
@@ -185,6 +239,8 @@ ERROR_SCHEMA: dict[str, Any] = {
         "code": {"const": -1},
         "msg": {"type": "string", "minLength": 1},
         "retry_after": {"type": "integer", "description": "Seconds to wait (429 only)."},
+        "error": {"type": "string", "description": "Stable error name (message routes; docs/protocol.md)."},
+        "errcode": {"type": "integer", "description": "Stable error number (message routes)."},
     },
 }
 
@@ -206,6 +262,15 @@ def _envelope(reply: Reply) -> dict[str, Any]:
         props["data"] = {"$ref": "#/components/schemas/User"}
     elif reply == "community":
         props["data"] = {"$ref": "#/components/schemas/Community"}
+    elif reply == "object":
+        props["data"] = {"type": "object"}
+    elif reply in ("messages", "rows"):
+        row: dict[str, str] = {"$ref": "#/components/schemas/Message"} if reply == "messages" else {"type": "object"}
+        props["rows"] = {"type": "array", "items": row}
+        props["total"] = {"type": "integer", "minimum": 0}
+        props["more"] = {"type": "boolean"}
+        props["after"] = {"type": "object", "additionalProperties": {"type": "integer"}}
+        props["denied"] = {"type": "array", "items": {"type": "string"}}
     elif reply in ("users", "communities"):
         item = "User" if reply == "users" else "Community"
         props["rows"] = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}
@@ -355,7 +420,9 @@ def openapi_document() -> dict[str, Any]:
         },
         "paths": {**{op.path: {"post": _operation(op)} for op in OPERATIONS}, **OTHER_PATHS},
         "components": {
-            "schemas": {"User": USER_SCHEMA, "Community": COMMUNITY_SCHEMA, "Error": ERROR_SCHEMA},
+            "schemas": {
+                "User": USER_SCHEMA, "Community": COMMUNITY_SCHEMA, "Message": MESSAGE_SCHEMA, "Error": ERROR_SCHEMA,
+            },
             "responses": {
                 f"E{status}": {
                     "description": text,

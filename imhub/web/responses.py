@@ -17,7 +17,7 @@ from imhub.errors import ApiError, Forbidden, RateLimited, Unauthorized
 __all__ = ["ApiError", "Forbidden", "RateLimited", "Unauthorized", "fail", "ok", "rows"]
 
 
-def _json(body: dict[str, Any], status: int = 200) -> web.Response:
+def json_response(body: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
@@ -25,12 +25,14 @@ def ok(data: Any = None, msg: str = "") -> web.Response:
     body: dict[str, Any] = {"code": 0, "msg": msg}
     if data is not None:
         body["data"] = data
-    return _json(body)
+    return json_response(body)
 
 
-def rows(items: list[Any], total: int | None = None, msg: str = "") -> web.Response:
-    return _json({"code": 0, "msg": msg, "rows": items, "total": len(items) if total is None else total})
+def rows(items: list[Any], total: int | None = None, msg: str = "", **extra: Any) -> web.Response:
+    return json_response(
+        {"code": 0, "msg": msg, "rows": items, "total": len(items) if total is None else total, **extra}
+    )
 
 
 def fail(msg: str, status: int = 200, **extra: Any) -> web.Response:
-    return _json({"code": -1, "msg": msg, **extra}, status=status)
+    return json_response({"code": -1, "msg": msg, **extra}, status=status)

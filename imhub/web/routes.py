@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.web import accounts, attach, chat, openapi, pages, social
+from imhub.web import accounts, attach, chat, messages, openapi, pages, social
 
 
 def setup(app: web.Application) -> None:
@@ -12,5 +12,6 @@ def setup(app: web.Application) -> None:
     attach.setup(app)
     social.setup(app)
     chat.setup(app)
+    messages.setup(app)
     openapi.setup(app)
     pages.setup(app)
