@@ -32,9 +32,14 @@ def main() -> None:
 def serve(host: str | None, port: int | None, workers: int | None, no_migrate: bool) -> None:
     """Run the server."""
     from imhub.server import run
+    from imhub.supervisor import SupervisorError
 
     settings = _settings(host=host, port=port, workers=workers)
-    run(settings, migrate_first=not no_migrate)
+    try:
+        run(settings, migrate_first=not no_migrate)
+    except SupervisorError as exc:
+        click.echo(f"imhub: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command()

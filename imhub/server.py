@@ -18,7 +18,16 @@ log = structlog.get_logger("imhub")
 
 
 def run(settings: Settings, *, migrate_first: bool = True) -> None:
+    """Serve in this process, or with ``workers > 1`` supervise that many workers
+    (:mod:`imhub.supervisor`; raises SupervisorError for a setup that cannot work)."""
     configure_logging(settings.log_format, settings.log_level)
+    if settings.workers > 1:
+        from imhub import supervisor
+
+        supervisor.check_settings(settings)
+        if migrate_first:  # once, before any worker starts
+            asyncio.run(migrate(settings.effective_database_url))
+        raise SystemExit(supervisor.run(settings))
     if migrate_first:
         asyncio.run(migrate(settings.effective_database_url))
     uvloop.install()
