@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     media_s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key.")
     media_s3_prefix: str = Field("", description="Key prefix for media objects in the bucket.")
 
+    # --- operations ----------------------------------------------------------------
+    drain_seconds: float = Field(
+        10.0, ge=0, le=600, description="On SIGTERM, how long a worker waits for in-flight requests and writes."
+    )
+    admin_token: SecretStr = Field(
+        SecretStr(""), description="Bearer token of the /admin/ API and `imhub admin` (empty: admin API off)."
+    )
+
     # --- logging -------------------------------------------------------------------
     log_format: Literal["console", "json"] = Field("console", description="Log renderer.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")

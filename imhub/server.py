@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import structlog
 import uvloop
@@ -31,6 +32,40 @@ def run(settings: Settings, *, migrate_first: bool = True) -> None:
     if migrate_first:
         asyncio.run(migrate(settings.effective_database_url))
     uvloop.install()
+    asyncio.run(serve(settings))
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT, then drain (docs/operations.md): stop accepting,
+    finish in-flight requests (at most ``IMHUB_DRAIN_SECONDS``), close sockets with
+    1012, let the batch writer commit its queue, exit. A second signal during the
+    drain shortens the wait; it never interrupts the commits."""
+    from imhub.web.ops import DRAIN
+
     app = build_app(settings)
+    # aiohttp's access log would print query-string tokens; ours (imhub.web.ops) redacts.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=settings.drain_seconds + 5)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True)
+    await site.start()
     log.info("serving", url=f"http://{settings.host}:{settings.port}", database=settings.effective_database_url)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, reuse_port=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("signal received; draining", signal=signum.name)
+            stop.set()
+        else:
+            log.warning("signal received again; shortening the drain", signal=signum.name)
+            app[DRAIN].hurry.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await stop.wait()
+        await runner.cleanup()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("stopped")

@@ -13,7 +13,13 @@ The supervisor:
 - on SIGTERM/SIGINT forwards SIGTERM to every worker, waits up to
   :data:`STOP_GRACE_SECONDS`, then SIGKILLs whatever is left, and exits 0;
 - asks the kernel to SIGTERM its workers if it dies itself (``PR_SET_PDEATHSIG``), so a
-  killed supervisor leaves no orphan holding the port.
+  killed supervisor leaves no orphan holding the port;
+- points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the first worker
+  starts (each worker's metrics are files there; ``/metrics`` on any worker sums them),
+  marks a dead worker's live gauges dead, and removes the directory at exit.
+
+A worker drains on SIGTERM (``IMHUB_DRAIN_SECONDS``, docs/operations.md), so the grace
+before SIGKILL is at least the drain time plus a margin.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -77,6 +85,7 @@ class Supervisor:
         self.settings = settings
         self.workers = [Worker(i) for i in range(settings.workers)]
         self._stopping = False
+        self.metrics_dir = ""
 
     def command(self) -> list[str]:
         s = self.settings
@@ -85,6 +94,8 @@ class Supervisor:
 
     def _spawn(self, w: Worker) -> None:
         env = {**os.environ, "IMHUB_WORKERS": "1", "IMHUB_WORKER_INDEX": str(w.index)}
+        if self.metrics_dir:
+            env["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir
         w.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             self.command(), env=env, preexec_fn=_die_with_parent if sys.platform == "linux" else None
         )
@@ -101,8 +112,34 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         log.info("supervisor serving", workers=len(self.workers), url=f"http://{self.settings.host}:{self.settings.port}",
                  pid=os.getpid())
+        self._fresh_metrics_dir()
         for w in self.workers:
             self._spawn(w)
+        try:
+            self._watch()
+        finally:
+            self.stop(max(STOP_GRACE_SECONDS, self.settings.drain_seconds + 5))
+            if self.metrics_dir:
+                shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        return 0
+
+    def _fresh_metrics_dir(self) -> None:
+        parent = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        self.metrics_dir = tempfile.mkdtemp(prefix="imhub-metrics-", dir=parent)
+
+    def _worker_died(self, pid: int) -> None:
+        if not self.metrics_dir:
+            return
+        from prometheus_client import multiprocess
+
+        try:
+            multiprocess.mark_process_dead(pid, self.metrics_dir)  # type: ignore[no-untyped-call]
+        except OSError as exc:
+            log.warning("could not clear a dead worker's gauges", pid=pid, error=repr(exc))
+
+    def _watch(self) -> None:
         while not self._stopping:
             now = time.monotonic()
             for w in self.workers:
@@ -114,13 +151,12 @@ class Supervisor:
                     log.warning("worker exited; restarting", worker=w.index, pid=w.proc.pid,
                                 code=w.proc.returncode, lived=round(lived, 1), after=w.backoff)
                     w.backoff = min(BACKOFF_MAX, w.backoff * 2)
+                    self._worker_died(w.proc.pid)
                     w.proc = None
                 if w.proc is None and now >= w.restart_at:
                     w.restarts += 1
                     self._spawn(w)
             time.sleep(POLL_SECONDS)
-        self.stop()
-        return 0
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         live = [w.proc for w in self.workers if w.proc is not None and w.proc.poll() is None]

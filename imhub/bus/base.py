@@ -64,3 +64,7 @@ class Bus(Protocol):
     def unwatch_group(self, group_id: int) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def ping(self) -> bool:
+        """Readiness: True if publishes can reach the other processes now. Cheap and
+        bounded (a short timeout); never raises."""

@@ -38,6 +38,7 @@ import contextlib
 import os
 import random
 import struct
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,9 +49,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from imhub import metrics
 from imhub.bus.base import Deliver, Envelope, Resync
 
 log = structlog.get_logger("imhub.bus.redis")
+_published = metrics.bus_published.labels("redis")
+_received = metrics.bus_received.labels("redis")
 
 WIRE_VERSION = 1
 _HEADER = struct.Struct("!BBHHHQQqqI")
@@ -215,6 +219,16 @@ class RedisBus:
         """True while the subscriber connection is up and its subscriptions confirmed."""
         return self._ready.is_set()
 
+    async def ping(self) -> bool:
+        """Subscribed, and Redis answers a PING on the publisher within a second."""
+        publisher = self._publisher
+        if publisher is None or not self.ready:
+            return False
+        try:
+            return bool(await asyncio.wait_for(publisher.ping(), 1.0))
+        except (TimeoutError, RedisError, OSError):
+            return False
+
     # --- publishing --------------------------------------------------------------------
 
     async def publish(self, envelope: Envelope) -> None:
@@ -223,6 +237,7 @@ class RedisBus:
         publisher = self._publisher
         if publisher is None:
             return
+        _published.inc()
         if envelope.group:
             await publisher.publish(group_channel(self.prefix, envelope.group), encode(envelope, self.bus_id))
             return
@@ -378,10 +393,27 @@ class RedisBus:
             return
         if bus_id == self.bus_id or self._deliver is None:
             return  # our own echo: delivered locally at publish time
+        _received.inc()
+        if env.seq:
+            _observe_lag(env.frame)
         try:
             self._deliver(env)
         except Exception:
             log.exception("delivering an envelope failed")
+
+
+def _observe_lag(frame: bytes) -> None:
+    """Bus lag of a message: now minus its server ``ts`` (read from the frame's JSON;
+    the envelope itself carries no time)."""
+    at = frame.find(b'"ts":')
+    if at < 0:
+        return
+    end = at + 5
+    while end < len(frame) and 48 <= frame[end] <= 57:
+        end += 1
+    if end > at + 5:
+        lag = time.time() - int(frame[at + 5 : end]) / 1000
+        metrics.bus_lag_seconds.observe(max(0.0, lag))
 
 
 def _safe_url(url: str) -> str:

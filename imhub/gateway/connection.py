@@ -15,9 +15,11 @@ import itertools
 from collections.abc import Callable
 from typing import Protocol
 
+from imhub import metrics
 from imhub.protocol.session import CLOSE_SLOW_CONSUMER
 
 _ids = itertools.count(1)
+_HOT = metrics.HOT
 
 
 class Transport(Protocol):
@@ -100,7 +102,10 @@ class Connection:
         if self.transport.is_closing():
             return
         self.transport.write(data)
+        _HOT.writes += 1
+        _HOT.sent_bytes += len(data)
         if self.transport.get_write_buffer_size() > self.max_buffer:
+            metrics.slow_consumer_closes.inc()
             self.close(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and sync")
 
     def close(self, code: int, reason: str) -> None:

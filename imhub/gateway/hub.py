@@ -8,11 +8,20 @@ envelope to each process once.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 
+from imhub import metrics
 from imhub.bus.base import Envelope
 from imhub.gateway.connection import Connection
 from imhub.protocol.session import CLOSE_REVOKED
+
+# ``Envelope.revoke`` value of an admin kick: close every connection of the users with
+# 4002 (they may reconnect; no token is revoked). Token hashes are hex, never this.
+KICK = "kick"
+CLOSE_KICKED = 4002
+_HOT = metrics.HOT
 
 
 class Hub:
@@ -101,6 +110,7 @@ class Hub:
         origin = env.origin if env.node == self.node_id else 0
         delivered = self._delivered
         key_conv = env.conv
+        pushed = 0
         for uid in tuple(user_ids):
             conns = self.users.get(uid)
             if not conns:
@@ -108,12 +118,19 @@ class Hub:
             for conn in conns:
                 if conn.id != origin:
                     conn.push(env.frame, key_conv, env.seq)
+                    pushed += 1
             if env.seq:
                 key = (uid, key_conv)
                 if delivered.get(key, 0) < env.seq:
                     delivered[key] = env.seq
                 if env.sender and uid != env.sender and self.on_delivered is not None:
                     self.on_delivered(uid, env.sender, key_conv, env.seq)
+        if pushed and env.seq:
+            # Once per envelope, never per socket. The flushes were scheduled above,
+            # so this callback runs after the socket writes of this fan-out.
+            _HOT.deliveries += pushed
+            _HOT.delivery_bytes += pushed * len(env.frame)
+            asyncio.get_running_loop().call_soon(_observe_deliver, time.perf_counter())
 
     def note_delivered(self, user_id: int, conv: str, seq: int) -> None:
         key = (user_id, conv)
@@ -123,7 +140,9 @@ class Hub:
     def _revoke(self, env: Envelope) -> None:
         for uid in env.users:
             for conn in list(self.users.get(uid, ())):
-                if env.revoke == "*" or conn.token_hash == env.revoke:
+                if env.revoke == KICK:
+                    conn.close(CLOSE_KICKED, "disconnected by an administrator")
+                elif env.revoke == "*" or conn.token_hash == env.revoke:
                     if env.frame:
                         conn.push(env.frame)
                     conn.close(CLOSE_REVOKED, "logged out")
@@ -147,3 +166,7 @@ class Hub:
         for conns in targets:
             for conn in list(conns):
                 conn.close(code, reason)
+
+
+def _observe_deliver(started: float) -> None:
+    metrics.deliver_seconds.observe(time.perf_counter() - started)

@@ -12,6 +12,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from imhub import metrics
 from imhub.config import Settings
 from imhub.media import audio, images
 from imhub.media.errors import MediaRejected, MediaTooLarge
@@ -82,6 +83,12 @@ class MediaService:
     # --- storing --------------------------------------------------------------------
     async def store(self, data: bytes, hint: str = "") -> StoredMedia:
         """Validate and store a complete upload; returns where it is and what it is."""
+        stored = await self._store(data, hint)
+        metrics.uploads.labels(stored.kind).inc()
+        metrics.upload_bytes.labels(stored.kind).inc(stored.size)
+        return stored
+
+    async def _store(self, data: bytes, hint: str) -> StoredMedia:
         sniffed = refine(self.identify(data[:HEAD_BYTES]), hint)
         if len(data) > self.cap_for(sniffed.kind):
             raise self.too_large(sniffed.kind)

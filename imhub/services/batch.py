@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 
+from imhub import metrics
 from imhub.domain.model import Draft, Message
 from imhub.store.messages import MessageStore
 
@@ -54,6 +56,7 @@ class BatchWriter:
                     self._queue.task_done()
 
     async def _write(self, batch: list[tuple[Draft, asyncio.Future[Result]]]) -> None:
+        started = time.perf_counter()
         try:
             results = await self._store.append_batch([d for d, _ in batch])
         except IntegrityError:
@@ -63,11 +66,15 @@ class BatchWriter:
                 await self._write_one(*item)
             return
         except Exception as exc:
+            metrics.db_commit_failures.inc()
             log.exception("batch write failed", size=len(batch))
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             return
+        metrics.db_commit_seconds.observe(time.perf_counter() - started)
+        metrics.db_commit_batch.observe(len(batch))
+        _count(results)
         for (_, fut), result in zip(batch, results, strict=True):
             if not fut.done():
                 fut.set_result(result)
@@ -79,5 +86,14 @@ class BatchWriter:
             if not fut.done():
                 fut.set_exception(exc)
             return
+        _count([result])
         if not fut.done():
             fut.set_result(result)
+
+
+def _count(results: list[Result]) -> None:
+    dups = sum(1 for _, duplicate in results if duplicate)
+    if dups:
+        metrics.messages_duplicate.inc(dups)
+    if len(results) > dups:
+        metrics.messages_stored.inc(len(results) - dups)

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from imhub import metrics
 from imhub.bus.base import Bus, Envelope
 from imhub.clock import now_ms
 from imhub.config import Settings
@@ -235,6 +236,7 @@ class MessagingService:
             await self._bus.publish(env)
         except Exception:
             # Stored already: recipients get it by sync. Never fail the sender for this.
+            metrics.bus_publish_failures.inc()
             log.warning("bus publish failed; recipients will get it on sync", conv=m.conv, seq=m.seq)
 
     async def _authorize(self, d: Draft) -> None:

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import WSMsgType, web
 
+from imhub import metrics
 from imhub.app import SERVICES, Services, services
 from imhub.domain.model import Cmd
-from imhub.errors import Forbidden
+from imhub.errors import ApiError, Forbidden
 from imhub.gateway.connection import Connection
 from imhub.gateway.wsframe import text_frame
 from imhub.protocol.frames import (
@@ -36,9 +38,10 @@ from imhub.protocol.frames import (
     encode_message,
     message_dict,
 )
-from imhub.protocol.session import CLOSE_GOING_AWAY, Close, Execute, Limits, Ping, Reply, Session
+from imhub.protocol.session import Close, Execute, Limits, Ping, Reply, Session
 from imhub.store.users import token_hash
 from imhub.web.auth import current_user, request_token
+from imhub.web.ops import DRAIN, drain, frame_label
 
 log = structlog.get_logger("imhub.gateway")
 
@@ -76,12 +79,24 @@ def session_limits(svc: Services) -> Limits:
 
 async def chat(request: web.Request) -> web.StreamResponse:
     svc = services(request)
+    drain_state = request.app[DRAIN]
+    if drain_state.draining:
+        metrics.handshakes_refused.labels("draining").inc()
+        raise ApiError("server restarting: connect again", status=503)
     if not origin_allowed(request, svc):
+        metrics.handshakes_refused.labels("origin").inc()
         log.info("handshake refused", reason="origin", origin=request.headers.get("Origin"))
         raise Forbidden("origin not allowed")
-    user_id = await current_user(request, allow_query=True)
+    try:
+        user_id = await current_user(request, allow_query=True)
+    except ApiError:
+        metrics.handshakes_refused.labels("token").inc()
+        log.info("handshake refused", reason="token", status=401)
+        raise
     claimed = request.query.get("id", "")
     if claimed and claimed != str(user_id):
+        metrics.handshakes_refused.labels("id_mismatch").inc()
+        log.info("handshake refused", reason="id_mismatch", user=user_id, claimed=claimed[:32])
         raise Forbidden("id does not match the token")
 
     ws = web.WebSocketResponse(
@@ -111,6 +126,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
     sessions = request.app[SESSIONS]
     sessions[conn] = session
     log.info("connection open", user=user_id, conn=conn.id)
+    metrics.connections_opened.inc()
+    metrics.connections_open.inc()
     reason = "client closed"
     try:
         if conn.catching_up:
@@ -118,10 +135,17 @@ async def chat(request: web.Request) -> web.StreamResponse:
         async for msg in ws:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 for action in session.receive(msg.data, loop.time()):
+                    metrics.frames_in.labels(frame_label(action)).inc()
                     if isinstance(action, Reply):
                         conn.push(text_frame(action.data))
                     elif isinstance(action, Execute):
-                        await execute(svc, conn, action.request)
+                        if drain_state.draining:
+                            continue  # not acked: the client resends it after reconnecting
+                        drain_state.inflight += 1
+                        try:
+                            await execute(svc, conn, action.request)
+                        finally:
+                            drain_state.inflight -= 1
                     elif isinstance(action, Close):
                         reason = action.reason
                         conn.close(action.code, action.reason)
@@ -136,6 +160,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
         sessions.pop(conn, None)
         conn.closed = True
         messaging.disconnect(conn)
+        metrics.connections_open.dec()
+        metrics.connections_closed.labels(metrics.close_reason(ws.close_code)).inc()
         log.info("connection closed", user=user_id, conn=conn.id, reason=reason, code=ws.close_code)
     return ws
 
@@ -161,10 +187,14 @@ async def push_backlog(svc: Services, conn: Connection) -> None:
 
 async def execute(svc: Services, conn: Connection, request: Request) -> None:
     """Run one validated request and push its reply (or error) to ``conn``."""
+    started = time.perf_counter()
     try:
         reply = await answer(svc, conn, request)
     except FrameError as err:
         reply = encode_error(err)
+    else:
+        if isinstance(request, SendMessage):
+            metrics.send_ack_seconds.observe(time.perf_counter() - started)
     if reply is not None:
         conn.push(text_frame(reply))
 
@@ -227,13 +257,9 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-async def _going_away(app: web.Application) -> None:
-    """Shutdown: tell every client to reconnect (elsewhere) before the sockets drop."""
-    app[SERVICES].messaging.hub.close_all(CLOSE_GOING_AWAY, "server shutting down")
-
-
 def setup(app: web.Application) -> None:
     app[SESSIONS] = {}
     app.router.add_get("/chat", chat)
     app.cleanup_ctx.append(_sweeper)
-    app.on_shutdown.append(_going_away)
+    # Shutdown (SIGTERM): finish in-flight requests, then close every socket with 1012.
+    app.on_shutdown.append(drain)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.web import accounts, attach, chat, messages, openapi, pages, social
+from imhub.web import accounts, attach, chat, messages, openapi, ops, pages, social
 
 
 def setup(app: web.Application) -> None:
+    ops.setup(app)  # first: the drain state and the access log the others rely on
     accounts.setup(app)
     attach.setup(app)
     social.setup(app)

@@ -1,0 +1,166 @@
+"""Every Prometheus metric of imhub, in one place (see docs/operations.md).
+
+Instrumented code makes one-line calls on these objects. The fan-out loop
+(:meth:`imhub.gateway.hub.Hub.deliver`) and the socket flush
+(:meth:`imhub.gateway.connection.Connection._flush`) are the hottest code in the server,
+so they never touch a prometheus object: they add to the plain integers of :data:`HOT`
+(one attribute add per envelope / per write), and :func:`sync_hot` moves the deltas into
+the real counters once a second and before every scrape.
+
+Several workers (``imhub serve --workers N``): the supervisor points
+``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the workers start; each worker
+then writes its values to files there, and ``/metrics`` on any worker reports the sum
+over all of them (gauges: live workers only). One process needs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+_LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_BATCH = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+# --- connections ------------------------------------------------------------------------
+connections_open = Gauge(
+    "imhub_connections_open", "WebSocket connections open now.", multiprocess_mode="livesum"
+)
+connections_opened = Counter("imhub_connections_opened_total", "WebSocket connections accepted.")
+connections_closed = Counter(
+    "imhub_connections_closed_total", "WebSocket connections closed, by reason.", ["reason"]
+)
+handshakes_refused = Counter(
+    "imhub_handshakes_refused_total", "WebSocket handshakes refused before the upgrade, by reason.", ["reason"]
+)
+frames_in = Counter("imhub_frames_in_total", "WebSocket frames received, by cmd ('invalid': refused).", ["cmd"])
+slow_consumer_closes = Counter(
+    "imhub_slow_consumer_closes_total", "Connections closed because their send buffer overflowed (4008)."
+)
+
+# --- messages ---------------------------------------------------------------------------
+messages_stored = Counter("imhub_messages_stored_total", "Messages stored (not counting duplicate resends).")
+messages_duplicate = Counter("imhub_messages_duplicate_total", "Resends answered with the original ack.")
+send_ack_seconds = Histogram(
+    "imhub_send_ack_seconds", "From a send frame's arrival to its ack (store + publish).", buckets=_LATENCY
+)
+deliver_seconds = Histogram(
+    "imhub_deliver_seconds",
+    "From the start of a message's local fan-out to the end of its socket writes.",
+    buckets=_LATENCY,
+)
+deliveries = Counter("imhub_deliveries_total", "Message frames queued to sockets by fan-out.")
+delivery_bytes = Counter("imhub_delivery_bytes_total", "Bytes of message frames queued to sockets by fan-out.")
+sent_bytes = Counter("imhub_sent_bytes_total", "Bytes written to WebSocket connections (all frames).")
+socket_writes = Counter("imhub_socket_writes_total", "Coalesced socket writes (one per connection per loop turn).")
+
+# --- database ---------------------------------------------------------------------------
+db_commit_batch = Histogram("imhub_db_commit_batch_size", "Messages per group commit.", buckets=_BATCH)
+db_commit_seconds = Histogram("imhub_db_commit_seconds", "Time of one group commit.", buckets=_LATENCY)
+db_commit_failures = Counter("imhub_db_commit_failures_total", "Group commits that failed.")
+
+# --- bus --------------------------------------------------------------------------------
+bus_published = Counter("imhub_bus_published_total", "Envelopes published to the bus.", ["bus"])
+bus_publish_failures = Counter("imhub_bus_publish_failures_total", "Publishes that failed (clients will sync).")
+bus_received = Counter("imhub_bus_received_total", "Envelopes received from other processes.", ["bus"])
+bus_lag_seconds = Histogram(
+    "imhub_bus_lag_seconds",
+    "Message store time to its arrival from the bus in another process (wall clocks).",
+    buckets=_LATENCY,
+)
+
+# --- media ------------------------------------------------------------------------------
+uploads = Counter("imhub_uploads_total", "Uploads stored, by kind.", ["kind"])
+upload_bytes = Counter("imhub_upload_bytes_total", "Bytes of uploads stored, by kind.", ["kind"])
+
+# --- lifecycle --------------------------------------------------------------------------
+draining = Gauge("imhub_draining", "1 while this worker drains for a restart.", multiprocess_mode="livemax")
+
+
+class Hot:
+    """Plain integers bumped on the hot paths; :func:`sync_hot` exports them."""
+
+    __slots__ = ("deliveries", "delivery_bytes", "sent_bytes", "writes")
+
+    def __init__(self) -> None:
+        self.deliveries = 0
+        self.delivery_bytes = 0
+        self.sent_bytes = 0
+        self.writes = 0
+
+
+HOT = Hot()
+_exported = Hot()
+
+
+def sync_hot() -> None:
+    """Move what the hot paths counted since the last call into the counters."""
+    for name, counter in (
+        ("deliveries", deliveries),
+        ("delivery_bytes", delivery_bytes),
+        ("sent_bytes", sent_bytes),
+        ("writes", socket_writes),
+    ):
+        now = getattr(HOT, name)
+        delta = now - getattr(_exported, name)
+        if delta:
+            counter.inc(delta)
+            setattr(_exported, name, now)
+
+
+_CLOSE_REASONS = {
+    1000: "normal",
+    1001: "going_away",
+    1006: "abnormal",
+    1008: "policy",
+    1009: "too_big",
+    1012: "service_restart",
+    4000: "idle",
+    4001: "revoked",
+    4002: "kicked",
+    4008: "slow_consumer",
+}
+
+
+def close_reason(code: int | None) -> str:
+    """A bounded label for a WebSocket close code (clients may send any code)."""
+    if code is None:
+        return "abnormal"
+    return _CLOSE_REASONS.get(code, "other")
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of this process, or of every worker in multiprocess mode."""
+    sync_hot()
+    path = multiprocess_dir()
+    if path is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """Supervisor side: drop a dead worker's live gauges (its counters keep counting)."""
+    path = multiprocess_dir()
+    if path is None:
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
