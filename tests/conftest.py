@@ -102,3 +102,13 @@ async def client(settings: Settings) -> AsyncIterator[TestClient]:
     app = build_app(settings)
     async with TestClient(TestServer(app)) as c:
         yield c
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id with the smallest cost for in-process tests: the same code path and
+    hash format, without spending ~100 ms of CPU per register/login. Servers started
+    as processes (tests/serverproc.py) keep the real cost."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr("imhub.services.accounts._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
