@@ -1,0 +1,210 @@
+"""Two nodes (separate ``imhub serve`` processes on different ports) sharing one
+PostgreSQL database and a private Redis: chat, groups and presence across nodes;
+concurrent writers on both nodes keep seqs gapless; Redis killed and restarted
+mid-conversation loses no acked message and tells clients to resync (cmd 37)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import fresh_postgres_database, service_unavailable
+from tests.integration.chatkit import Socket, User, api, befriend, connect, is_msg, make_group, make_user
+from tests.redisproc import RedisServer
+from tests.serverproc import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+class Cluster:
+    def __init__(self, redis: RedisServer, nodes: list[ServerProcess], http: list[aiohttp.ClientSession]) -> None:
+        self.redis = redis
+        self.nodes = nodes
+        self.http = http
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    if not RedisServer.available():
+        service_unavailable("redis-server", "not installed")
+    async with fresh_postgres_database() as db:
+        redis = RedisServer(tmp_path / "redis").start()
+        env = {"IMHUB_BUS": "redis", "IMHUB_REDIS_URL": redis.url, "IMHUB_DATABASE_URL": db}
+        nodes: list[ServerProcess] = []
+        sessions: list[aiohttp.ClientSession] = []
+        try:
+            for i in range(2):  # one after the other: the first one migrates
+                nodes.append(ServerProcess(tmp_path / f"node{i}", **env).start())
+            sessions = [aiohttp.ClientSession(base_url=n.url) for n in nodes]
+            yield Cluster(redis, nodes, sessions)
+        finally:
+            for s in sessions:
+                await s.close()
+            for n in nodes:
+                n.stop()
+            redis.stop()
+
+
+async def sync_all(sock: Socket, convs: dict[str, int]) -> list[dict[str, Any]]:
+    """Every message after the given seqs, paging until done (cmd 20 -> 30)."""
+    out: list[dict[str, Any]] = []
+    after = dict(convs)
+    while True:
+        await sock.send(cmd=20, after=after, limit=200)
+        page = await sock.recv_until(lambda f: f.get("cmd") == 30, timeout=10)
+        out.extend(page["msgs"])
+        after = page["after"]
+        if not page["more"]:
+            return out
+
+
+async def drain(sock: Socket, within: float) -> list[dict[str, Any]]:
+    """Whatever else arrives within ``within`` seconds."""
+    out = []
+    try:
+        while True:
+            out.append(await sock.recv(timeout=within))
+    except TimeoutError:
+        return out
+
+
+def pconv(a: User, b: User) -> str:
+    return f"p{min(a.id, b.id)}_{max(a.id, b.id)}"
+
+
+async def test_chat_groups_and_presence_across_nodes(cluster: Cluster) -> None:
+    h1, h2 = cluster.http
+    a, b, c = await make_user(h1), await make_user(h2), await make_user(h1)  # type: ignore[arg-type]
+    await befriend(h1, a, b)  # type: ignore[arg-type]
+    gid = await make_group(h2, b, a, c)  # type: ignore[arg-type]
+
+    sa = await connect(h1, a, autosync=0)  # type: ignore[arg-type]
+    # Presence crosses nodes: a (node 0) sees b come online on node 1 ...
+    sb = await connect(h2, b, autosync=0)  # type: ignore[arg-type]
+    ev = await sa.recv_until(lambda f: f.get("cmd") == 35, timeout=5)
+    assert ev["userid"] == b.id and ev["online"] is True
+    friends = await api(h1, "/contact/loadfriend", a, userid=a.id)  # type: ignore[arg-type]
+    assert [u["online"] for u in friends["rows"]] == [True]
+    found = await api(h2, "/user/find", b, id=a.id)  # type: ignore[arg-type]
+    assert found["data"]["online"] is True  # asked on node 1 about a user on node 0
+    sc = await connect(h2, c, autosync=0)  # type: ignore[arg-type]
+
+    # 1:1 across nodes, both ways.
+    await sa.send(cmd=10, dstid=b.id, media=1, content="hi b", cid="a1")
+    assert (await sa.reply())["cmd"] == 1
+    got = await sb.recv_until(is_msg)
+    assert (got["content"], got["userid"]) == ("hi b", a.id)
+    await sb.send(cmd=10, dstid=a.id, media=1, content="hi a", cid="b1")
+    assert (await sb.reply())["cmd"] == 1
+    assert (await sa.recv_until(is_msg))["content"] == "hi a"
+    # The delivered receipt crosses back too.
+    def receipt(f: dict[str, Any]) -> bool:
+        return f.get("cmd") == 33 and f.get("userid") == b.id and f.get("delivered_seq", 0) >= 1
+
+    if not any(receipt(f) for f in sa.frames):  # may have come before "hi a"
+        await sa.recv_until(receipt, timeout=5)
+
+    # Group: members on both nodes, each gets it exactly once.
+    await sb.send(cmd=11, dstid=gid, media=1, content="hello group", cid="g1")
+    assert (await sb.reply())["cmd"] == 1
+    for s in (sa, sc):
+        m = await s.recv_until(lambda f: is_msg(f) and f.get("cmd") == 11)
+        assert m["content"] == "hello group"
+    for s in (sa, sc):
+        assert [f for f in await drain(s, 0.4) if f.get("cid") == "g1"] == []  # no second copy
+
+    # ... and go offline on node 1.
+    await sb.close()
+    ev = await sa.recv_until(lambda f: f.get("cmd") == 35 and f.get("online") is False, timeout=5)
+    assert ev["userid"] == b.id
+    friends = await api(h1, "/contact/loadfriend", a, userid=a.id)  # type: ignore[arg-type]
+    assert [u["online"] for u in friends["rows"]] == [False]
+    await sa.close()
+    await sc.close()
+
+
+async def test_concurrent_writers_on_two_nodes_keep_seqs_gapless(cluster: Cluster) -> None:
+    h1, h2 = cluster.http
+    a, b = await make_user(h1), await make_user(h2)  # type: ignore[arg-type]
+    await befriend(h1, a, b)  # type: ignore[arg-type]
+    gid = await make_group(h1, a, b)  # type: ignore[arg-type]
+    sa = await connect(h1, a, autosync=0)  # type: ignore[arg-type]
+    sb = await connect(h2, b, autosync=0)  # type: ignore[arg-type]
+    n = 40
+
+    async def burst(sock: Socket, me: User, peer: User) -> dict[str, int]:
+        for i in range(n):
+            await sock.send(cmd=10, dstid=peer.id, media=1, content=f"{i}", cid=f"{me.id}-p{i}")
+            await sock.send(cmd=11, dstid=gid, media=1, content=f"{i}", cid=f"{me.id}-g{i}")
+        acked: dict[str, int] = {}
+        while len(acked) < 2 * n:
+            f = await sock.recv_until(lambda f: f.get("cmd") in (1, 2), timeout=20)
+            assert f["cmd"] == 1, f
+            acked[f["cid"]] = f["seq"]
+        return acked
+
+    acks_a, acks_b = await asyncio.gather(burst(sa, a, b), burst(sb, b, a))
+    msgs = await sync_all(sa, {pconv(a, b): 0, f"g{gid}": 0})
+    by_conv: dict[str, list[dict[str, Any]]] = {}
+    for m in msgs:
+        by_conv.setdefault(m["conv"], []).append(m)
+    for conv, ms in by_conv.items():
+        seqs = sorted(m["seq"] for m in ms)
+        assert seqs == list(range(1, len(seqs) + 1)), f"{conv}: gaps or repeats"
+        cids = [m["cid"] for m in ms if m.get("cid")]
+        assert len(cids) == len(set(cids))
+    assert len(by_conv[pconv(a, b)]) == 2 * n
+    assert len(by_conv[f"g{gid}"]) >= 2 * n  # plus group events (joins)
+    stored = {m["cid"]: m["seq"] for m in msgs if m.get("cid")}
+    assert {**acks_a, **acks_b}.items() <= stored.items()
+    await sa.close()
+    await sb.close()
+
+
+async def test_redis_outage_loses_no_acked_message_and_clients_resync(cluster: Cluster) -> None:
+    h1, h2 = cluster.http
+    a, b = await make_user(h1), await make_user(h2)  # type: ignore[arg-type]
+    await befriend(h1, a, b)  # type: ignore[arg-type]
+    sa = await connect(h1, a, autosync=0)  # type: ignore[arg-type]
+    sb = await connect(h2, b, autosync=0)  # type: ignore[arg-type]
+    conv = pconv(a, b)
+    acked: dict[str, int] = {}
+
+    async def send(i: int) -> None:
+        await sa.send(cmd=10, dstid=b.id, media=1, content=f"m{i}", cid=f"c{i}")
+        f = await sa.reply(timeout=10)
+        assert f["cmd"] == 1, f
+        acked[f["cid"]] = f["seq"]
+
+    for i in range(5):
+        await send(i)
+    for _ in range(5):
+        await sb.recv_until(is_msg)
+
+    cluster.redis.kill()
+    for i in range(5, 15):  # acked during the outage: stored, not published
+        await send(i)
+    cluster.redis.start()
+
+    for s in (sa, sb):
+        f = await s.recv_until(lambda f: f.get("cmd") == 37, timeout=15)
+        assert f["reason"] == "bus_reconnected"
+    for i in range(15, 20):  # live again once resubscribed
+        await send(i)
+    live = []
+    while len(live) < 5:
+        m = await sb.recv_until(is_msg, timeout=10)
+        if m["cid"] in {f"c{i}" for i in range(15, 20)}:
+            live.append(m["cid"])
+
+    stored = {m["cid"]: m["seq"] for m in await sync_all(sb, {conv: 0})}
+    assert acked.items() <= stored.items()
+    assert sorted(stored.values()) == list(range(1, len(stored) + 1))
+    # Presence comes back after the restart emptied Redis (refreshed claims).
+    await sa.close()
+    await sb.close()
