@@ -57,6 +57,12 @@ class Settings(BaseSettings):
 
     # --- real-time -----------------------------------------------------------------
     max_frame_bytes: int = Field(64 * 1024, ge=256, description="Largest WebSocket frame accepted.")
+    max_connections_per_ip: int = Field(
+        1000, ge=0, description="Open WebSockets one client address may hold per worker process (0: no limit)."
+    )
+    trust_x_real_ip: bool = Field(
+        False, description="Take the client address from X-Real-IP (only behind a proxy that sets it)."
+    )
     ping_interval_seconds: float = Field(25.0, gt=0, description="Server ping interval.")
     idle_timeout_seconds: float = Field(75.0, gt=0, description="Close a connection silent this long.")
     send_buffer_bytes: int = Field(

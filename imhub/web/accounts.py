@@ -9,7 +9,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from imhub.app import services
-from imhub.web.auth import clear_session_cookie, current_user, request_token, require_self, set_session_cookie
+from imhub.web.auth import (
+    clear_session_cookie,
+    client_address,
+    current_user,
+    request_token,
+    require_self,
+    set_session_cookie,
+)
 from imhub.web.params import Params, read_params
 from imhub.web.people import visible_user
 from imhub.web.responses import ApiError, ok
@@ -35,7 +42,7 @@ async def login(request: web.Request) -> web.Response:
     svc = services(request)
     # The seed's first demo posted "password"; its client posts "passwd". Take either.
     passwd = p.text("passwd", required="password" not in p, max_len=128) or p.text("password", max_len=128)
-    user, token = await svc.accounts.login(p.text("mobile", max_len=20), passwd, ip=request.remote or "")
+    user, token = await svc.accounts.login(p.text("mobile", max_len=20), passwd, ip=client_address(request))
     response = ok(user_json(user, token=token, online=True, private=True), msg="logged in")
     set_session_cookie(response, token, svc.settings.token_ttl_seconds, svc.settings.cookie_secure)
     return response

@@ -40,6 +40,16 @@ def require_self(claimed: int | None, user_id: int, name: str = "userid") -> Non
         raise Forbidden(f"{name} does not match the logged-in user")
 
 
+def client_address(request: web.Request) -> str:
+    """The caller's address for limits and logs: the socket peer, or ``X-Real-IP``
+    when a trusted proxy in front sets it (IMHUB_TRUST_X_REAL_IP)."""
+    if services(request).settings.trust_x_real_ip:
+        real = request.headers.get("X-Real-IP", "").strip()
+        if real:
+            return real
+    return request.remote or ""
+
+
 def set_session_cookie(response: web.StreamResponse, token: str, max_age: int, secure: bool) -> None:
     response.set_cookie(
         COOKIE_NAME, token, max_age=max_age, httponly=True, samesite="Lax", secure=secure, path="/"

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from imhub import metrics
 from imhub.app import SERVICES, Services, services
 from imhub.domain.model import Cmd
-from imhub.errors import ApiError, Forbidden
+from imhub.errors import ApiError, Forbidden, RateLimited
 from imhub.gateway.connection import Connection
 from imhub.gateway.wsframe import text_frame
 from imhub.protocol.frames import (
@@ -40,7 +40,7 @@ from imhub.protocol.frames import (
 )
 from imhub.protocol.session import Close, Execute, Limits, Ping, Reply, Session
 from imhub.store.users import token_hash
-from imhub.web.auth import current_user, request_token
+from imhub.web.auth import client_address, current_user, request_token
 from imhub.web.ops import DRAIN, drain, frame_label
 
 log = structlog.get_logger("imhub.gateway")
@@ -50,6 +50,7 @@ log = structlog.get_logger("imhub.gateway")
 HARD_FRAME_FACTOR = 4
 PING_FRAME = bytes((0x89, 0))
 SESSIONS = web.AppKey("sessions", dict[Connection, Session])
+CONNECTIONS_PER_IP = web.AppKey("connections_per_ip", dict[str, int])
 
 
 def origin_allowed(request: web.Request, svc: Services) -> bool:
@@ -98,6 +99,13 @@ async def chat(request: web.Request) -> web.StreamResponse:
         metrics.handshakes_refused.labels("id_mismatch").inc()
         log.info("handshake refused", reason="id_mismatch", user=user_id, claimed=claimed[:32])
         raise Forbidden("id does not match the token")
+    per_ip = request.app[CONNECTIONS_PER_IP]
+    address = client_address(request)
+    limit = svc.settings.max_connections_per_ip
+    if limit and per_ip.get(address, 0) >= limit:
+        metrics.handshakes_refused.labels("too_many_connections").inc()
+        log.info("handshake refused", reason="too_many_connections", address=address)
+        raise RateLimited("too many connections from your address", retry_after=10)
 
     ws = web.WebSocketResponse(
         autoping=False, compress=False, max_msg_size=svc.settings.max_frame_bytes * HARD_FRAME_FACTOR
@@ -106,6 +114,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if transport is None:
         return ws
+    per_ip[address] = per_ip.get(address, 0) + 1
     loop = asyncio.get_running_loop()
 
     closing: set[asyncio.Task[bool]] = set()
@@ -158,6 +167,11 @@ async def chat(request: web.Request) -> web.StreamResponse:
                 reason = f"error: {ws.exception()!r}"
     finally:
         sessions.pop(conn, None)
+        left = per_ip.get(address, 1) - 1
+        if left > 0:
+            per_ip[address] = left
+        else:
+            per_ip.pop(address, None)
         conn.closed = True
         messaging.disconnect(conn)
         metrics.connections_open.dec()
@@ -259,6 +273,7 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     app[SESSIONS] = {}
+    app[CONNECTIONS_PER_IP] = {}
     app.router.add_get("/chat", chat)
     app.cleanup_ctx.append(_sweeper)
     # Shutdown (SIGTERM): finish in-flight requests, then close every socket with 1012.

@@ -1,0 +1,78 @@
+"""Security checks that span the app: per-address connection limit, security headers
+on every page and API reply, and cross-site WebSocket hijacking refused."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import WSServerHandshakeError
+from aiohttp.test_utils import TestClient, TestServer
+
+from imhub.app import build_app
+from imhub.config import Settings
+from imhub.store.migrate import migrate
+from tests.integration.chatkit import connect, make_user
+
+
+@pytest.fixture
+async def limited_client(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", max_connections_per_ip=2)
+    await migrate(settings.effective_database_url)
+    async with TestClient(TestServer(build_app(settings))) as c:
+        yield c
+
+
+async def test_connections_per_address_are_limited(limited_client) -> None:
+    a, b = await make_user(limited_client), await make_user(limited_client)
+    first, second = await connect(limited_client, a), await connect(limited_client, b)
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await limited_client.ws_connect("/chat", params={"id": str(a.id), "token": a.token})
+    assert refused.value.status == 429
+    await first.close()
+    third = await connect(limited_client, a)  # a slot is free again
+    await third.send(cmd=0)
+    assert (await third.recv_until(lambda f: f.get("cmd") == 0))["cmd"] == 0
+    await second.close()
+    await third.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/user/login.shtml"),
+        ("GET", "/chat/index.shtml"),
+        ("GET", "/openapi.json"),
+        ("POST", "/user/login"),
+        ("POST", "/contact/loadfriend"),
+        ("GET", "/no/such/page"),
+    ],
+)
+async def test_security_headers_everywhere(client, method: str, path: str) -> None:
+    r = await client.request(method, path, allow_redirects=False)
+    h = r.headers
+    assert h["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in h["Content-Security-Policy"]
+    assert "script-src 'self'" in h["Content-Security-Policy"]
+    assert h["X-Frame-Options"] == "DENY"
+    assert h["Referrer-Policy"] == "same-origin"
+
+
+async def test_cross_site_websocket_refused_same_origin_allowed(client) -> None:
+    a = await make_user(client)
+    params = {"id": str(a.id), "token": a.token}
+    with pytest.raises(WSServerHandshakeError) as e:
+        await client.ws_connect("/chat", params=params, headers={"Origin": "https://evil.example"})
+    assert e.value.status == 403
+    host = f"{client.server.host}:{client.server.port}"
+    ws = await client.ws_connect("/chat", params=params, headers={"Origin": f"http://{host}"})
+    await ws.close()
+
+
+async def test_allowed_origin_setting(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", allowed_origins=["https://app.example"])
+    await migrate(settings.effective_database_url)
+    async with TestClient(TestServer(build_app(settings))) as c:
+        a = await make_user(c)
+        ws = await c.ws_connect(
+            "/chat", params={"id": str(a.id), "token": a.token}, headers={"Origin": "https://app.example"}
+        )
+        await ws.close()
