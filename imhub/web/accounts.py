@@ -10,14 +10,14 @@ from aiohttp import web
 
 from imhub.app import services
 from imhub.web.auth import (
+    caller,
     clear_session_cookie,
     client_address,
     current_user,
     request_token,
-    require_self,
     set_session_cookie,
 )
-from imhub.web.params import Params, read_params
+from imhub.web.params import read_params
 from imhub.web.people import visible_user
 from imhub.web.responses import ApiError, ok
 from imhub.web.views import user_json
@@ -48,14 +48,6 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
-async def _caller(request: web.Request) -> tuple[int, Params]:
-    """The authenticated user and the request's params, ``userid`` checked."""
-    user_id = await current_user(request)
-    p = await read_params(request)
-    require_self(p.ident("userid", required=False), user_id)
-    return user_id, p
-
-
 async def find(request: web.Request) -> web.Response:
     """By ``id`` (the seed) or by ``mobile`` (to add a friend by phone number)."""
     viewer = await current_user(request)
@@ -71,12 +63,12 @@ async def find(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    user_id, _ = await _caller(request)
+    user_id, _ = await caller(request)
     return ok(await visible_user(request, user_id, await services(request).accounts.get(user_id)))
 
 
 async def update(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
 
     def optional(name: str, max_len: int) -> str | None:
         # Absent means "leave as is"; present (even empty) means "set to this".
@@ -103,7 +95,7 @@ async def logout(request: web.Request) -> web.Response:
 
 async def password(request: web.Request) -> web.Response:
     """Change the password: every device is logged out, this one gets a new token."""
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     svc = services(request)
     token = await svc.accounts.change_password(
         user_id, p.text("oldpasswd", max_len=128), p.text("newpasswd", max_len=128)

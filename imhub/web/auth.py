@@ -9,6 +9,7 @@ from aiohttp import web
 
 from imhub.app import services
 from imhub.errors import Forbidden, Unauthorized
+from imhub.web.params import Params, read_params
 
 COOKIE_NAME = "imhub_token"
 USER_ID = web.RequestKey("user_id", int)
@@ -48,6 +49,15 @@ def client_address(request: web.Request) -> str:
         if real:
             return real
     return request.remote or ""
+
+
+async def caller(request: web.Request, id_name: str = "userid") -> tuple[int, Params]:
+    """The authenticated user and the request's params, with the client-sent
+    ``id_name`` (``userid``/``ownerid``) checked to be that user if present."""
+    user_id = await current_user(request)
+    p = await read_params(request)
+    require_self(p.ident(id_name, required=False), user_id, id_name)
+    return user_id, p
 
 
 def set_session_cookie(response: web.StreamResponse, token: str, max_age: int, secure: bool) -> None:

@@ -13,8 +13,7 @@ from imhub.app import services
 from imhub.domain.ngrams import MAX_QUERY_CHARS
 from imhub.errors import ApiError
 from imhub.protocol.frames import FrameError, message_dict
-from imhub.web.auth import current_user, require_self
-from imhub.web.params import Params, read_params
+from imhub.web.auth import caller
 from imhub.web.responses import ok, rows
 
 T = TypeVar("T")
@@ -26,13 +25,6 @@ async def _refusals_as_api_errors(call: Awaitable[T]) -> T:
         return await call
     except FrameError as err:
         raise ApiError(err.msg, error=err.code.label, errcode=err.code.number) from None
-
-
-async def _caller(request: web.Request) -> tuple[int, Params]:
-    user_id = await current_user(request)
-    p = await read_params(request)
-    require_self(p.ident("userid", required=False), user_id)
-    return user_id, p
 
 
 def _after_param(text: str) -> dict[str, int]:
@@ -47,13 +39,13 @@ def _after_param(text: str) -> dict[str, int]:
 
 
 async def conversations(request: web.Request) -> web.Response:
-    user_id, _ = await _caller(request)
+    user_id, _ = await caller(request)
     convs = await services(request).messaging.conversations(user_id)
     return rows(convs)
 
 
 async def sync(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     svc = services(request)
     limit = min(p.number("limit", required=False, default=svc.settings.sync_page_size, min_value=1),
                 svc.settings.sync_page_size)
@@ -62,7 +54,7 @@ async def sync(request: web.Request) -> web.Response:
 
 
 async def history(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     svc = services(request)
     limit = min(p.number("limit", required=False, default=50, min_value=1), svc.settings.sync_page_size)
     before = p.number("before", required=False, default=_MAX_SEQ, min_value=1)
@@ -73,7 +65,7 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def search(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     q = p.text("q", max_len=MAX_QUERY_CHARS)
     limit = min(p.number("limit", required=False, default=20, min_value=1), 100)
     before = p.number("before", required=False, default=_MAX_SEQ, min_value=1)
@@ -82,7 +74,7 @@ async def search(request: web.Request) -> web.Response:
 
 
 async def read(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     delivered, read_seq = await _refusals_as_api_errors(
         services(request).messaging.mark_read(user_id, p.text("conv", max_len=48), p.number("seq", min_value=0))
     )
@@ -90,13 +82,13 @@ async def read(request: web.Request) -> web.Response:
 
 
 async def recall(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     m = await _refusals_as_api_errors(services(request).messaging.recall(user_id, p.ident("id")))
     return ok(message_dict(m), msg="recalled")
 
 
 async def receipts(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     cursors = await _refusals_as_api_errors(
         services(request).messaging.receipts(user_id, p.text("conv", max_len=48))
     )

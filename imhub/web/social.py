@@ -7,37 +7,28 @@ from __future__ import annotations
 from aiohttp import web
 
 from imhub.app import services
-from imhub.web.auth import current_user, require_self
-from imhub.web.params import Params, read_params
+from imhub.web.auth import caller
 from imhub.web.people import visible_user, visible_users
 from imhub.web.responses import ok, rows
 from imhub.web.views import community_json
-
-
-async def _caller(request: web.Request, id_name: str = "userid") -> tuple[int, Params]:
-    user_id = await current_user(request)
-    p = await read_params(request)
-    require_self(p.ident(id_name, required=False), user_id, id_name)
-    return user_id, p
-
 
 # --- friends -----------------------------------------------------------------------
 
 
 async def add_friend(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     friend = await services(request).social.add_friend(user_id, p.ident("dstid"))
     return ok(await visible_user(request, user_id, friend), msg="friend added")
 
 
 async def remove_friend(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     await services(request).social.remove_friend(user_id, p.ident("dstid"))
     return ok(msg="friend removed")
 
 
 async def load_friends(request: web.Request) -> web.Response:
-    user_id, _ = await _caller(request)
+    user_id, _ = await caller(request)
     friends = await services(request).social.friends(user_id)
     return rows(await visible_users(request, user_id, friends))
 
@@ -46,7 +37,7 @@ async def load_friends(request: web.Request) -> web.Response:
 
 
 async def create_community(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request, "ownerid")
+    user_id, p = await caller(request, "ownerid")
     group = await services(request).social.create_group(
         user_id,
         name=p.text("name", max_len=64),
@@ -58,37 +49,37 @@ async def create_community(request: web.Request) -> web.Response:
 
 
 async def join_community(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     group = await services(request).social.join(user_id, p.ident("dstid"))
     return ok(community_json(group), msg="joined the group")
 
 
 async def leave_community(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     await services(request).social.leave(user_id, p.ident("dstid"))
     return ok(msg="left the group")
 
 
 async def load_communities(request: web.Request) -> web.Response:
-    user_id, _ = await _caller(request)
+    user_id, _ = await caller(request)
     groups = await services(request).social.groups_of(user_id)
     return rows([community_json(g) for g in groups])
 
 
 async def members(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     people = await services(request).social.members(user_id, p.ident("dstid"))
     return rows(await visible_users(request, user_id, people))
 
 
 async def rename_community(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     group = await services(request).social.rename(user_id, p.ident("dstid"), p.text("name", max_len=64))
     return ok(community_json(group), msg="group renamed")
 
 
 async def remove_member(request: web.Request) -> web.Response:
-    user_id, p = await _caller(request)
+    user_id, p = await caller(request)
     await services(request).social.remove_member(user_id, p.ident("dstid"), p.ident("memberid"))
     return ok(msg="member removed")
 
