@@ -186,6 +186,9 @@ class Worker:
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_reader(self.pipe.fileno(), self._on_pipe)
+        # The event loop makes the fd non-blocking; sends of large results must not
+        # stop half-way, so put it back (reads only happen when it is readable).
+        os.set_blocking(self.pipe.fileno(), True)
         tasks = [loop.create_task(self._progress()), loop.create_task(self._heartbeats())]
         try:
             async with asyncio.timeout(self.cfg.max_seconds):
