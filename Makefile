@@ -7,13 +7,13 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: run test lint typecheck pytest venv deps test-deps frontend frontend-test chromium clean
+.PHONY: run test lint typecheck pytest venv deps test-deps frontend frontend-test chromium nginx clean
 
 run: deps frontend
 	$(BIN)/imhub migrate
 	$(BIN)/imhub serve
 
-test: test-deps chromium frontend frontend-test lint typecheck pytest
+test: test-deps chromium nginx frontend frontend-test lint typecheck pytest
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "imhub needs Python >= 3.11"'
@@ -45,6 +45,13 @@ chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji \
 		|| echo "warning: could not install chromium: browser tests will be skipped (they fail under CI=true)"; \
+	fi
+
+# tests/integration/test_nginx.py runs deploy/nginx.conf with a real nginx (Debian's).
+nginx:
+	@if [ ! -x /usr/sbin/nginx ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx \
+		|| echo "warning: could not install nginx: the nginx test will be skipped (it fails under CI=true)"; \
 	fi
 
 lint: test-deps

@@ -60,14 +60,14 @@ def build_bus(settings: Settings) -> Bus:
     if settings.bus == "redis":
         from imhub.bus.redis import RedisBus
 
-        return RedisBus(settings.redis_url)
+        return RedisBus(settings.redis_url, prefix=settings.redis_prefix)
     return LocalBus()
 
 
 def build_presence(settings: Settings, node: str) -> Presence:
     """Presence follows the bus: shared through Redis whenever the bus is."""
     if settings.bus == "redis":
-        return RedisPresence(settings.redis_url, node)
+        return RedisPresence(settings.redis_url, node, prefix=settings.redis_prefix)
     return LocalPresence()
 
 

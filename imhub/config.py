@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     recall_window_seconds: int = Field(120, ge=0, description="How long a sender may recall a message.")
     bus: Literal["local", "redis"] = Field("local", description="Message bus between processes.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL for the redis bus.")
+    redis_prefix: str = Field(
+        "imhub", pattern=r"^[A-Za-z0-9_.-]{1,40}$",
+        description="Prefix of every Redis channel and key (several deployments can share one Redis).",
+    )
 
     # --- media ---------------------------------------------------------------------
     media_dir: Path | None = Field(None, description="Where uploads are stored; default <data_dir>/media.")

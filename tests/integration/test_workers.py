@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -100,7 +101,10 @@ def test_workers_need_a_shared_bus(tmp_path: Path) -> None:
 
 
 async def test_two_workers_serve_restart_and_stop(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", IMHUB_WORKERS="2", IMHUB_BUS="redis", IMHUB_REDIS_URL=_redis()).start()
+    server = ServerProcess(
+        tmp_path / "data", IMHUB_WORKERS="2", IMHUB_BUS="redis", IMHUB_REDIS_URL=_redis(),
+        IMHUB_REDIS_PREFIX=f"t{uuid.uuid4().hex[:10]}",  # the shared Redis: keep to ourselves
+    ).start()
     try:
         assert server.proc is not None
         sup = server.proc.pid
