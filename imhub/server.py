@@ -46,7 +46,9 @@ async def serve(settings: Settings) -> None:
     # aiohttp's access log would print query-string tokens; ours (imhub.web.ops) redacts.
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=settings.drain_seconds + 5)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True)
+    # backlog: aiohttp's default 128 overflows in a reconnect storm (the kernel caps it at
+    # net.core.somaxconn, see docs/deployment.md).
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True, backlog=4096)
     await site.start()
     log.info("serving", url=f"http://{settings.host}:{settings.port}", database=settings.effective_database_url)
     stop = asyncio.Event()

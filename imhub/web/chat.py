@@ -119,7 +119,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
 
     closing: set[asyncio.Task[bool]] = set()
 
+    sent_close: list[int] = []  # the code we closed with (ws.close_code is the peer's reply)
+
     def close_soon(code: int, reason: str) -> None:
+        sent_close.append(code)
         task = loop.create_task(ws.close(code=code, message=reason.encode()))
         closing.add(task)
         task.add_done_callback(closing.discard)
@@ -175,8 +178,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
         conn.closed = True
         messaging.disconnect(conn)
         metrics.connections_open.dec()
-        metrics.connections_closed.labels(metrics.close_reason(ws.close_code)).inc()
-        log.info("connection closed", user=user_id, conn=conn.id, reason=reason, code=ws.close_code)
+        code = sent_close[0] if sent_close else ws.close_code
+        metrics.connections_closed.labels(metrics.close_reason(code)).inc()
+        log.info("connection closed", user=user_id, conn=conn.id, reason=reason, code=code)
     return ws
 
 
