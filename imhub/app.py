@@ -20,7 +20,7 @@ from imhub.services.accounts import AccountService
 from imhub.services.messaging import MessagingService
 from imhub.services.presence import LocalPresence, Presence, RedisPresence
 from imhub.services.social import SocialService
-from imhub.store.engine import create_engine
+from imhub.store.db import Database
 from imhub.store.messages import MessageStore
 from imhub.store.social import SocialStore
 from imhub.store.users import UserStore
@@ -31,7 +31,8 @@ class Services:
     """Everything a request handler may need, built once per process."""
 
     settings: Settings
-    engine: AsyncEngine
+    db: Database
+    engine: AsyncEngine  # db.async_engine: for health checks, admin and bulk tools
     users: UserStore
     social_store: SocialStore
     accounts: AccountService
@@ -72,20 +73,21 @@ def build_presence(settings: Settings, node: str) -> Presence:
 
 
 def build_services(settings: Settings) -> Services:
-    engine = create_engine(settings.effective_database_url, settings.db_pool_size)
-    users = UserStore(engine)
-    social_store = SocialStore(engine)
+    db = Database(settings.effective_database_url, settings.db_pool_size)
+    users = UserStore(db)
+    social_store = SocialStore(db)
     social = SocialService(settings, users, social_store)
     node = node_id()
     presence = build_presence(settings, node)
     bus = build_bus(settings)
     hub = Hub(node)
     accounts = AccountService(settings, users)
-    messaging = MessagingService(settings, MessageStore(engine), users, social, presence, bus, hub)
+    messaging = MessagingService(settings, MessageStore(db), users, social, presence, bus, hub)
     accounts.revocation_listeners.append(messaging.revoke_sessions)
     return Services(
         settings=settings,
-        engine=engine,
+        db=db,
+        engine=db.async_engine,
         users=users,
         social_store=social_store,
         accounts=accounts,
@@ -115,7 +117,7 @@ def build_app(settings: Settings) -> web.Application:
         yield
         await svc.messaging.stop()
         await svc.presence.close()
-        await svc.engine.dispose()
+        await svc.db.dispose()
 
     app.cleanup_ctx.append(lifecycle)
     return app

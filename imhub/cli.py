@@ -75,7 +75,7 @@ def user_create(mobile: str, password: str, nickname: str) -> None:
             click.echo(f"imhub: {exc.msg}", err=True)
             sys.exit(1)
         finally:
-            await svc.engine.dispose()
+            await svc.db.dispose()
 
     asyncio.run(go())
 

@@ -16,17 +16,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Select, and_, case, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from imhub.clock import now_ms
 from imhub.domain.model import Draft, Message
+from imhub.store.db import Database
 from imhub.store.engine import dialect_insert
 from imhub.store.search import SEARCHABLE, SearchIndex
 from imhub.store.tables import conversations, cursors, messages
-
-_MSG_COLUMNS = [c for c in messages.c if c.name != "id"]
 
 
 def _message(r: Row[Any]) -> Message:
@@ -34,28 +32,32 @@ def _message(r: Row[Any]) -> Message:
 
 
 class MessageStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._insert = dialect_insert(engine)
-        self._search = SearchIndex(engine)
+    """Every method is one transaction: a sync function run by :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._insert = dialect_insert(db.async_engine)
+        self._search = SearchIndex(db.async_engine)
 
     # --- writing -------------------------------------------------------------------
 
     async def append_batch(self, drafts: Sequence[Draft]) -> list[tuple[Message, bool]]:
         """Store ``drafts`` in one transaction; returns ``(message, duplicate)`` per draft,
         in order. Drafts repeating a stored (or earlier-in-batch) cid are duplicates."""
-        async with self._engine.begin() as conn:
-            existing = await self._existing_by_cid(conn, drafts)
-            fresh: list[Draft] = []
-            first_of_cid: dict[tuple[int, str], Draft] = {}
-            for d in drafts:
-                key = (d.userid, d.cid) if d.cid else None
-                if key and (key in existing or key in first_of_cid):
-                    continue
-                if key:
-                    first_of_cid[key] = d
-                fresh.append(d)
-            stored = await self._insert_fresh(conn, fresh)
+        return await self._db.write(self._append_batch, list(drafts))
+
+    def _append_batch(self, conn: Connection, drafts: list[Draft]) -> list[tuple[Message, bool]]:
+        existing = self._existing_by_cid(conn, drafts)
+        fresh: list[Draft] = []
+        first_of_cid: set[tuple[int, str]] = set()
+        for d in drafts:
+            key = (d.userid, d.cid) if d.cid else None
+            if key and (key in existing or key in first_of_cid):
+                continue
+            if key:
+                first_of_cid.add(key)
+            fresh.append(d)
+        stored = self._insert_fresh(conn, fresh)
         by_cid = {**existing, **{(m.userid, m.cid): m for m in stored if m.cid}}
         results: list[tuple[Message, bool]] = []
         fresh_iter = iter(stored)
@@ -68,16 +70,14 @@ class MessageStore:
                 results.append((by_cid[(d.userid, d.cid)], True))
         return results
 
-    async def _existing_by_cid(
-        self, conn: AsyncConnection, drafts: Sequence[Draft]
-    ) -> dict[tuple[int, str], Message]:
+    def _existing_by_cid(self, conn: Connection, drafts: Sequence[Draft]) -> dict[tuple[int, str], Message]:
         keys = {(d.userid, d.cid) for d in drafts if d.cid}
         if not keys:
             return {}
-        rows = await conn.execute(select(messages).where(tuple_(messages.c.userid, messages.c.cid).in_(list(keys))))
+        rows = conn.execute(select(messages).where(tuple_(messages.c.userid, messages.c.cid).in_(list(keys))))
         return {(r.userid, r.cid): _message(r) for r in rows}
 
-    async def _insert_fresh(self, conn: AsyncConnection, drafts: list[Draft]) -> list[Message]:
+    def _insert_fresh(self, conn: Connection, drafts: list[Draft]) -> list[Message]:
         if not drafts:
             return []
         per_conv: dict[str, int] = defaultdict(int)
@@ -86,7 +86,7 @@ class MessageStore:
         next_seq: dict[str, int] = {}
         for conv in sorted(per_conv):  # sorted: a fixed lock order across writers
             n = per_conv[conv]
-            last = await self._bump_seq(conn, conv, n)
+            last = self._bump_seq(conn, conv, n)
             next_seq[conv] = last - n + 1
         ts = now_ms()
         rows: list[dict[str, Any]] = []
@@ -100,17 +100,17 @@ class MessageStore:
                     recalled=False,
                 )
             )
-        result = await conn.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows)
+        result = conn.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows)
         ids = [r.id for r in result]
         stored = [Message(id=i, **row) for i, row in zip(ids, rows, strict=True)]
-        await self._search.add(
+        self._search.add(
             conn,
             [(m.id, " ".join(getattr(m, f) for f in SEARCHABLE[m.media])) for m in stored if m.media in SEARCHABLE],
         )
         return stored
 
-    async def _bump_seq(self, conn: AsyncConnection, conv: str, n: int) -> int:
-        result = await conn.execute(
+    def _bump_seq(self, conn: Connection, conv: str, n: int) -> int:
+        result = conn.execute(
             update(conversations)
             .where(conversations.c.conv == conv)
             .values(last_seq=conversations.c.last_seq + n)
@@ -121,89 +121,93 @@ class MessageStore:
             return int(last)
         # First message of the conversation. ON CONFLICT covers a concurrent first
         # writer on another node: then the UPDATE path runs again under its lock.
-        await conn.execute(self._insert(conversations).values(conv=conv, last_seq=0).on_conflict_do_nothing())
-        return await self._bump_seq(conn, conv, n)
+        conn.execute(self._insert(conversations).values(conv=conv, last_seq=0).on_conflict_do_nothing())
+        return self._bump_seq(conn, conv, n)
+
+    async def recall(self, message_id: int) -> Message | None:
+        """Mark recalled and erase the content (storage and search index)."""
+
+        def txn(conn: Connection) -> Message | None:
+            conn.execute(
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(recalled=True, content="", pic="", url="", memo="", amount=0)
+            )
+            self._search.remove(conn, message_id)
+            r = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+            return _message(r) if r else None
+
+        return await self._db.write(txn)
 
     # --- reading -------------------------------------------------------------------
 
     async def after(self, conv: str, seq: int, limit: int) -> list[Message]:
         """Messages of ``conv`` with seq > ``seq``, ascending, at most ``limit``."""
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(messages)
-                .where(messages.c.conv == conv, messages.c.seq > seq)
-                .order_by(messages.c.seq)
-                .limit(limit)
-            )
-            return [_message(r) for r in rows]
+        stmt = (
+            select(messages).where(messages.c.conv == conv, messages.c.seq > seq).order_by(messages.c.seq).limit(limit)
+        )
+        return await self._db.read(_messages_of, stmt)
 
     async def before(self, conv: str, seq: int, limit: int) -> list[Message]:
         """History: up to ``limit`` messages of ``conv`` with seq < ``seq``, ascending."""
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(messages)
-                .where(messages.c.conv == conv, messages.c.seq < seq)
-                .order_by(messages.c.seq.desc())
-                .limit(limit)
-            )
-            return [_message(r) for r in reversed(rows.all())]
+        stmt = (
+            select(messages)
+            .where(messages.c.conv == conv, messages.c.seq < seq)
+            .order_by(messages.c.seq.desc())
+            .limit(limit)
+        )
+        return list(reversed(await self._db.read(_messages_of, stmt)))
 
     async def get(self, message_id: int) -> Message | None:
-        async with self._engine.connect() as conn:
-            r = (await conn.execute(select(messages).where(messages.c.id == message_id))).first()
-            return _message(r) if r else None
+        found = await self._db.read(_messages_of, select(messages).where(messages.c.id == message_id))
+        return found[0] if found else None
 
     async def get_many(self, ids: Sequence[int]) -> list[Message]:
         """Messages by id, in the order of ``ids``."""
         if not ids:
             return []
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(select(messages).where(messages.c.id.in_(list(ids))))
-            by_id = {r.id: _message(r) for r in rows}
+        found = await self._db.read(_messages_of, select(messages).where(messages.c.id.in_(list(ids))))
+        by_id = {m.id: m for m in found}
         return [by_id[i] for i in ids if i in by_id]
 
-    async def recall(self, message_id: int) -> Message | None:
-        """Mark recalled and erase the content (storage and search index)."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(messages)
-                .where(messages.c.id == message_id)
-                .values(recalled=True, content="", pic="", url="", memo="", amount=0)
-            )
-            await self._search.remove(conn, message_id)
-            r = (await conn.execute(select(messages).where(messages.c.id == message_id))).first()
-            return _message(r) if r else None
-
     async def search(self, convs: list[str], phrases: list[list[str]], before_id: int, limit: int) -> list[Message]:
-        async with self._engine.connect() as conn:
-            ids = await self._search.search(conn, convs, phrases, before_id, limit)
-        return await self.get_many(ids)
+        def txn(conn: Connection) -> list[Message]:
+            ids = self._search.search(conn, convs, phrases, before_id, limit)
+            if not ids:
+                return []
+            by_id = {m.id: m for m in _messages_of(conn, select(messages).where(messages.c.id.in_(ids)))}
+            return [by_id[i] for i in ids if i in by_id]
+
+        return await self._db.read(txn)
 
     async def last_seqs(self, convs: Iterable[str]) -> dict[str, int]:
         convs = list(convs)
         if not convs:
             return {}
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(select(conversations).where(conversations.c.conv.in_(convs)))
+
+        def txn(conn: Connection) -> dict[str, int]:
+            rows = conn.execute(select(conversations).where(conversations.c.conv.in_(convs)))
             return {r.conv: int(r.last_seq) for r in rows}
+
+        return await self._db.read(txn)
 
     async def by_conv_seq(self, pairs: Iterable[tuple[str, int]]) -> list[Message]:
         pairs = list(pairs)
         if not pairs:
             return []
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(messages).where(or_(*(and_(messages.c.conv == c, messages.c.seq == s) for c, s in pairs)))
-            )
-            return [_message(r) for r in rows]
+        stmt = select(messages).where(or_(*(and_(messages.c.conv == c, messages.c.seq == s) for c, s in pairs)))
+        return await self._db.read(_messages_of, stmt)
 
     # --- cursors -------------------------------------------------------------------
 
     async def cursors_of(self, user_id: int) -> dict[str, tuple[int, int]]:
         """``conv -> (delivered_seq, read_seq)`` for every cursor the user has."""
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(select(cursors).where(cursors.c.user_id == user_id))
+
+        def txn(conn: Connection) -> dict[str, tuple[int, int]]:
+            rows = conn.execute(select(cursors).where(cursors.c.user_id == user_id))
             return {r.conv: (int(r.delivered_seq), int(r.read_seq)) for r in rows}
+
+        return await self._db.read(txn)
 
     async def advance_delivered(self, marks: Iterable[tuple[int, str, int]]) -> None:
         """Raise delivered cursors to at least the given seqs (never lowers one)."""
@@ -211,13 +215,11 @@ class MessageStore:
         if not rows:
             return
         stmt = self._insert(cursors)
-        excluded = stmt.excluded.delivered_seq
         stmt = stmt.on_conflict_do_update(
             index_elements=[cursors.c.user_id, cursors.c.conv],
-            set_={"delivered_seq": _greatest(cursors.c.delivered_seq, excluded)},
+            set_={"delivered_seq": _greatest(cursors.c.delivered_seq, stmt.excluded.delivered_seq)},
         )
-        async with self._engine.begin() as conn:
-            await conn.execute(stmt, rows)
+        await self._db.write(lambda conn: conn.execute(stmt, rows))
 
     async def advance_read(self, user_id: int, conv: str, seq: int) -> tuple[int, int]:
         """Raise the read cursor (and delivered with it) to ``seq``; never lowers.
@@ -230,40 +232,48 @@ class MessageStore:
                 "delivered_seq": _greatest(cursors.c.delivered_seq, stmt.excluded.delivered_seq),
             },
         )
-        async with self._engine.begin() as conn:
-            await conn.execute(stmt)
-            r = (
-                await conn.execute(
-                    select(cursors.c.delivered_seq, cursors.c.read_seq).where(
-                        cursors.c.user_id == user_id, cursors.c.conv == conv
-                    )
+
+        def txn(conn: Connection) -> tuple[int, int]:
+            conn.execute(stmt)
+            r = conn.execute(
+                select(cursors.c.delivered_seq, cursors.c.read_seq).where(
+                    cursors.c.user_id == user_id, cursors.c.conv == conv
                 )
             ).one()
-        return int(r.delivered_seq), int(r.read_seq)
+            return int(r.delivered_seq), int(r.read_seq)
+
+        return await self._db.write(txn)
 
     async def cursors_in(self, conv: str) -> dict[int, tuple[int, int]]:
         """``user -> (delivered_seq, read_seq)`` of everyone with a cursor in ``conv``."""
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(select(cursors).where(cursors.c.conv == conv))
+
+        def txn(conn: Connection) -> dict[int, tuple[int, int]]:
+            rows = conn.execute(select(cursors).where(cursors.c.conv == conv))
             return {int(r.user_id): (int(r.delivered_seq), int(r.read_seq)) for r in rows}
+
+        return await self._db.read(txn)
 
     async def start_cursor(self, user_id: int, conv: str) -> None:
         """Place a new member's cursors at the conversation's current end, so joining a
         group does not replay its history as 'missed'."""
-        async with self._engine.begin() as conn:
-            last = (
-                await conn.execute(select(conversations.c.last_seq).where(conversations.c.conv == conv))
-            ).scalar() or 0
+
+        def txn(conn: Connection) -> None:
+            last = conn.execute(select(conversations.c.last_seq).where(conversations.c.conv == conv)).scalar() or 0
             stmt = self._insert(cursors).values(user_id=user_id, conv=conv, delivered_seq=last, read_seq=last)
-            await conn.execute(
+            conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[cursors.c.user_id, cursors.c.conv],
                     set_={"delivered_seq": last, "read_seq": last},
                 )
             )
 
+        await self._db.write(txn)
+
+
+def _messages_of(conn: Connection, stmt: Select[Any]) -> list[Message]:
+    return [_message(r) for r in conn.execute(stmt)]
+
 
 def _greatest(a: Any, b: Any) -> Any:
-    from sqlalchemy import case
-
+    """GREATEST(a, b) that SQLite and PostgreSQL both understand."""
     return case((b > a, b), else_=a)

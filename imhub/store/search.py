@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imhub.domain.model import Media
 from imhub.domain.ngrams import index_terms
@@ -24,24 +24,24 @@ class SearchIndex:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sqlite = engine.dialect.name == "sqlite"
 
-    async def add(self, conn: AsyncConnection, docs: Sequence[tuple[int, str]]) -> None:
+    def add(self, conn: Connection, docs: Sequence[tuple[int, str]]) -> None:
         rows = [{"id": i, "terms": index_terms(t)} for i, t in docs if t.strip()]
         rows = [r for r in rows if r["terms"]]
         if not rows:
             return
         if self._sqlite:
-            await conn.execute(text("INSERT INTO message_fts (rowid, terms) VALUES (:id, :terms)"), rows)
+            conn.execute(text("INSERT INTO message_fts (rowid, terms) VALUES (:id, :terms)"), rows)
         else:
-            await conn.execute(
+            conn.execute(
                 text("INSERT INTO message_search (id, tsv) VALUES (:id, to_tsvector('simple', :terms))"), rows
             )
 
-    async def remove(self, conn: AsyncConnection, message_id: int) -> None:
+    def remove(self, conn: Connection, message_id: int) -> None:
         table = "message_fts WHERE rowid" if self._sqlite else "message_search WHERE id"
-        await conn.execute(text(f"DELETE FROM {table} = :id"), {"id": message_id})  # noqa: S608 - fixed names
+        conn.execute(text(f"DELETE FROM {table} = :id"), {"id": message_id})  # noqa: S608 - fixed names
 
-    async def search(
-        self, conn: AsyncConnection, convs: list[str], phrases: list[list[str]], before_id: int, limit: int
+    def search(
+        self, conn: Connection, convs: list[str], phrases: list[list[str]], before_id: int, limit: int
     ) -> list[int]:
         """Ids of matching, unrecalled messages in ``convs``, newest first, id < before_id."""
         if not convs or not phrases:
@@ -66,4 +66,4 @@ class SearchIndex:
                 "ORDER BY m.id DESC LIMIT :limit"
             )
         stmt = text(sql).bindparams(bindparam("convs", expanding=True))
-        return [int(r[0]) for r in await conn.execute(stmt, params)]
+        return [int(r[0]) for r in conn.execute(stmt, params)]

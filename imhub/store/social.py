@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imhub.clock import now_ms
+from imhub.store.db import Database
 from imhub.store.tables import communities, contacts, members
 
 
@@ -46,8 +46,8 @@ def _group(r: Any) -> GroupRow:
 
 
 class SocialStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # --- friends -------------------------------------------------------------------
 
@@ -58,42 +58,34 @@ class SocialStore:
         refuses the duplicate and the whole transaction rolls back).
         """
         now = now_ms()
+        rows = [{"owner_id": a, "dst_id": b, "created": now}, {"owner_id": b, "dst_id": a, "created": now}]
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(contacts),
-                    [{"owner_id": a, "dst_id": b, "created": now}, {"owner_id": b, "dst_id": a, "created": now}],
-                )
+            await self._db.execute(insert(contacts), rows)
         except IntegrityError as exc:
             raise AlreadyFriends(f"{a}-{b}") from exc
 
     async def remove_friendship(self, a: int, b: int) -> bool:
         """Remove both directions; True if there was a friendship."""
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                delete(contacts).where(
-                    ((contacts.c.owner_id == a) & (contacts.c.dst_id == b))
-                    | ((contacts.c.owner_id == b) & (contacts.c.dst_id == a))
-                )
+        removed = await self._db.execute(
+            delete(contacts).where(
+                ((contacts.c.owner_id == a) & (contacts.c.dst_id == b))
+                | ((contacts.c.owner_id == b) & (contacts.c.dst_id == a))
             )
-        return bool(result.rowcount)
+        )
+        return bool(removed)
 
     async def are_friends(self, a: int, b: int) -> bool:
-        async with self._engine.connect() as conn:
-            r = await conn.execute(
-                select(contacts.c.dst_id).where(contacts.c.owner_id == a, contacts.c.dst_id == b)
-            )
-            return r.first() is not None
+        rows = await self._db.fetch(select(contacts.c.dst_id).where(contacts.c.owner_id == a, contacts.c.dst_id == b))
+        return bool(rows)
 
     async def friend_ids(self, user_id: int) -> list[int]:
         """Ids of ``user_id``'s friends, oldest friendship first."""
-        async with self._engine.connect() as conn:
-            r = await conn.execute(
-                select(contacts.c.dst_id)
-                .where(contacts.c.owner_id == user_id)
-                .order_by(contacts.c.created, contacts.c.dst_id)
-            )
-            return [int(x) for x in r.scalars()]
+        rows = await self._db.fetch(
+            select(contacts.c.dst_id)
+            .where(contacts.c.owner_id == user_id)
+            .order_by(contacts.c.created, contacts.c.dst_id)
+        )
+        return [int(r[0]) for r in rows]
 
     # --- groups --------------------------------------------------------------------
 
@@ -108,55 +100,49 @@ class SocialStore:
         """
         now = now_ms()
         values = dict(name=name, ownerid=ownerid, icon=icon, cate=cate, memo=memo, createat=now)
-        async with self._engine.begin() as conn:
+
+        def txn(conn: Connection) -> int:
             if max_owned is not None:
-                owned = (
-                    await conn.execute(
-                        select(func.count()).select_from(communities).where(communities.c.ownerid == ownerid)
-                    )
+                owned = conn.execute(
+                    select(func.count()).select_from(communities).where(communities.c.ownerid == ownerid)
                 ).scalar_one()
                 if owned >= max_owned:
                     raise TooManyGroups(str(ownerid))
-            result = await conn.execute(insert(communities).values(**values).returning(communities.c.id))
-            group_id = result.scalar_one()
-            await conn.execute(insert(members).values(group_id=group_id, user_id=ownerid, joined=now))
-        return GroupRow(id=int(group_id), **values)  # type: ignore[arg-type]
+            group_id = conn.execute(insert(communities).values(**values).returning(communities.c.id)).scalar_one()
+            conn.execute(insert(members).values(group_id=group_id, user_id=ownerid, joined=now))
+            return int(group_id)
+
+        group_id = await self._db.write(txn)
+        return GroupRow(id=group_id, **values)  # type: ignore[arg-type]
 
     async def get_group(self, group_id: int) -> GroupRow | None:
-        async with self._engine.connect() as conn:
-            r = (await conn.execute(select(communities).where(communities.c.id == group_id))).first()
-        return _group(r) if r else None
+        rows = await self._db.fetch(select(communities).where(communities.c.id == group_id))
+        return _group(rows[0]) if rows else None
 
     async def groups_of(self, user_id: int) -> list[GroupRow]:
         """The groups ``user_id`` belongs to (owned ones included), by join time."""
-        async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(communities)
-                    .join(members, members.c.group_id == communities.c.id)
-                    .where(members.c.user_id == user_id)
-                    .order_by(members.c.joined, communities.c.id)
-                )
-            ).all()
+        rows = await self._db.fetch(
+            select(communities)
+            .join(members, members.c.group_id == communities.c.id)
+            .where(members.c.user_id == user_id)
+            .order_by(members.c.joined, communities.c.id)
+        )
         return [_group(r) for r in rows]
 
     async def group_ids_of(self, user_id: int) -> list[int]:
-        async with self._engine.connect() as conn:
-            r = await conn.execute(
-                select(members.c.group_id).where(members.c.user_id == user_id).order_by(members.c.group_id)
-            )
-            return [int(x) for x in r.scalars()]
+        rows = await self._db.fetch(
+            select(members.c.group_id).where(members.c.user_id == user_id).order_by(members.c.group_id)
+        )
+        return [int(r[0]) for r in rows]
 
     async def count_owned(self, ownerid: int) -> int:
-        async with self._engine.connect() as conn:
-            r = await conn.execute(
-                select(func.count()).select_from(communities).where(communities.c.ownerid == ownerid)
-            )
-            return int(r.scalar_one())
+        rows = await self._db.fetch(
+            select(func.count()).select_from(communities).where(communities.c.ownerid == ownerid)
+        )
+        return int(rows[0][0])
 
     async def rename_group(self, group_id: int, name: str) -> GroupRow | None:
-        async with self._engine.begin() as conn:
-            await conn.execute(update(communities).where(communities.c.id == group_id).values(name=name))
+        await self._db.execute(update(communities).where(communities.c.id == group_id).values(name=name))
         return await self.get_group(group_id)
 
     # --- members -------------------------------------------------------------------
@@ -164,32 +150,28 @@ class SocialStore:
     async def add_member(self, group_id: int, user_id: int) -> None:
         """Raises :class:`AlreadyMember` if the row exists."""
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(members).values(group_id=group_id, user_id=user_id, joined=now_ms()))
+            await self._db.execute(insert(members).values(group_id=group_id, user_id=user_id, joined=now_ms()))
         except IntegrityError as exc:
             raise AlreadyMember(f"{group_id}/{user_id}") from exc
 
     async def remove_member(self, group_id: int, user_id: int) -> bool:
         """True if ``user_id`` was a member and is not any more."""
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                delete(members).where(members.c.group_id == group_id, members.c.user_id == user_id)
-            )
-        return bool(result.rowcount)
+        removed = await self._db.execute(
+            delete(members).where(members.c.group_id == group_id, members.c.user_id == user_id)
+        )
+        return bool(removed)
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
-        async with self._engine.connect() as conn:
-            r = await conn.execute(
-                select(members.c.user_id).where(members.c.group_id == group_id, members.c.user_id == user_id)
-            )
-            return r.first() is not None
+        rows = await self._db.fetch(
+            select(members.c.user_id).where(members.c.group_id == group_id, members.c.user_id == user_id)
+        )
+        return bool(rows)
 
     async def member_ids(self, group_id: int) -> list[int]:
         """Members of ``group_id`` in join order (the owner first)."""
-        async with self._engine.connect() as conn:
-            r = await conn.execute(
-                select(members.c.user_id)
-                .where(members.c.group_id == group_id)
-                .order_by(members.c.joined, members.c.user_id)
-            )
-            return [int(x) for x in r.scalars()]
+        rows = await self._db.fetch(
+            select(members.c.user_id)
+            .where(members.c.group_id == group_id)
+            .order_by(members.c.joined, members.c.user_id)
+        )
+        return [int(r[0]) for r in rows]

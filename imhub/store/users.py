@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imhub.clock import now_ms
+from imhub.store.db import Database
 from imhub.store.tables import tokens, users
 
 
@@ -45,8 +45,8 @@ def _row(r: Any) -> UserRow:
 
 
 class UserStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def create(
         self, *, mobile: str, passwd_hash: str, nickname: str = "", avatar: str = "", sex: str = "U",
@@ -57,10 +57,9 @@ class UserStore:
             mobile=mobile, passwd=passwd_hash, nickname=nickname, avatar=avatar, sex=sex, memo=memo,
             createat=now_ms(), last_seen=0, banned=False,
         )
+        stmt = insert(users).values(**values).returning(users.c.id)
         try:
-            async with self._engine.begin() as conn:
-                result = await conn.execute(insert(users).values(**values).returning(users.c.id))
-                user_id = result.scalar_one()
+            user_id = await self._db.write(lambda conn: conn.execute(stmt).scalar_one())
         except IntegrityError as exc:
             raise DuplicateMobile(mobile) from exc
         return UserRow(id=user_id, **values)  # type: ignore[arg-type]
@@ -68,73 +67,59 @@ class UserStore:
     async def create_many(self, rows: list[dict[str, Any]]) -> None:
         """Bulk insert (admin seeding); rows need mobile and passwd at least."""
         now = now_ms()
-        async with self._engine.begin() as conn:
-            await conn.execute(insert(users), [{"createat": now, **r} for r in rows])
+        await self._db.execute(insert(users), [{"createat": now, **r} for r in rows])
 
     async def get(self, user_id: int) -> UserRow | None:
-        async with self._engine.connect() as conn:
-            r = (await conn.execute(select(users).where(users.c.id == user_id))).first()
-        return _row(r) if r else None
+        rows = await self._db.fetch(select(users).where(users.c.id == user_id))
+        return _row(rows[0]) if rows else None
 
     async def get_many(self, user_ids: list[int]) -> list[UserRow]:
         if not user_ids:
             return []
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(select(users).where(users.c.id.in_(user_ids)).order_by(users.c.id))).all()
+        rows = await self._db.fetch(select(users).where(users.c.id.in_(user_ids)).order_by(users.c.id))
         return [_row(r) for r in rows]
 
     async def by_mobile(self, mobile: str) -> UserRow | None:
-        async with self._engine.connect() as conn:
-            r = (await conn.execute(select(users).where(users.c.mobile == mobile))).first()
-        return _row(r) if r else None
+        rows = await self._db.fetch(select(users).where(users.c.mobile == mobile))
+        return _row(rows[0]) if rows else None
 
     async def update_profile(self, user_id: int, **fields: Any) -> UserRow | None:
         allowed = {"nickname", "avatar", "sex", "memo"}
         values = {k: v for k, v in fields.items() if k in allowed and v is not None}
         if values:
-            async with self._engine.begin() as conn:
-                await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+            await self._db.execute(update(users).where(users.c.id == user_id).values(**values))
         return await self.get(user_id)
 
     async def set_password(self, user_id: int, passwd_hash: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(update(users).where(users.c.id == user_id).values(passwd=passwd_hash))
+        await self._db.execute(update(users).where(users.c.id == user_id).values(passwd=passwd_hash))
 
     async def set_banned(self, user_id: int, banned: bool) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(update(users).where(users.c.id == user_id).values(banned=banned))
+        await self._db.execute(update(users).where(users.c.id == user_id).values(banned=banned))
 
     async def touch_last_seen(self, user_id: int, when_ms: int) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(update(users).where(users.c.id == user_id).values(last_seen=when_ms))
+        await self._db.execute(update(users).where(users.c.id == user_id).values(last_seen=when_ms))
 
     # --- tokens --------------------------------------------------------------------
 
     async def add_token(self, user_id: int, token: str, ttl_seconds: int) -> None:
         now = now_ms()
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(tokens).values(
-                    token_hash=token_hash(token), user_id=user_id, created=now, expires=now + ttl_seconds * 1000
-                )
+        await self._db.execute(
+            insert(tokens).values(
+                token_hash=token_hash(token), user_id=user_id, created=now, expires=now + ttl_seconds * 1000
             )
+        )
 
     async def user_for_token(self, token: str) -> int | None:
         """The user id owning an unexpired ``token``, else None."""
-        async with self._engine.connect() as conn:
-            r = (
-                await conn.execute(
-                    select(tokens.c.user_id, tokens.c.expires).where(tokens.c.token_hash == token_hash(token))
-                )
-            ).first()
-        if r is None or r.expires <= now_ms():
+        rows = await self._db.fetch(
+            select(tokens.c.user_id, tokens.c.expires).where(tokens.c.token_hash == token_hash(token))
+        )
+        if not rows or rows[0].expires <= now_ms():
             return None
-        return int(r.user_id)
+        return int(rows[0].user_id)
 
     async def revoke_token(self, token: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(delete(tokens).where(tokens.c.token_hash == token_hash(token)))
+        await self._db.execute(delete(tokens).where(tokens.c.token_hash == token_hash(token)))
 
     async def revoke_all_tokens(self, user_id: int) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(delete(tokens).where(tokens.c.user_id == user_id))
+        await self._db.execute(delete(tokens).where(tokens.c.user_id == user_id))

@@ -7,18 +7,18 @@ import asyncio
 import pytest
 
 from imhub.domain.model import Draft
-from imhub.store.engine import create_engine
+from imhub.store.db import Database
 from imhub.store.messages import MessageStore
 from imhub.store.users import UserStore
 
 
 @pytest.fixture
 async def env(db_url: str):
-    engine = create_engine(db_url)
-    users = UserStore(engine)
+    db = Database(db_url)
+    users = UserStore(db)
     ids = [(await users.create(mobile=f"1380000000{i}", passwd_hash="h")).id for i in range(3)]
-    yield MessageStore(engine), ids
-    await engine.dispose()
+    yield MessageStore(db), ids
+    await db.dispose()
 
 
 def text(a: int, b: int, content: str, cid: str | None = None) -> Draft:

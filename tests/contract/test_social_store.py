@@ -6,18 +6,18 @@ import asyncio
 
 import pytest
 
-from imhub.store.engine import create_engine
+from imhub.store.db import Database
 from imhub.store.social import AlreadyFriends, AlreadyMember, GroupRow, SocialStore, TooManyGroups
 from imhub.store.users import UserStore
 
 
 @pytest.fixture
 async def env(db_url: str):
-    engine = create_engine(db_url)
-    users = UserStore(engine)
+    db = Database(db_url)
+    users = UserStore(db)
     ids = [(await users.create(mobile=f"1380000000{i}", passwd_hash="h")).id for i in range(4)]
-    yield SocialStore(engine), ids
-    await engine.dispose()
+    yield SocialStore(db), ids
+    await db.dispose()
 
 
 async def test_friendship_is_mutual(env) -> None:
@@ -47,8 +47,7 @@ async def test_half_friendship_rolls_back(env) -> None:
 
     from imhub.store.tables import contacts
 
-    async with store._engine.begin() as conn:
-        await conn.execute(insert(contacts).values(owner_id=b, dst_id=a, created=1))
+    await store._db.execute(insert(contacts).values(owner_id=b, dst_id=a, created=1))
     with pytest.raises(AlreadyFriends):
         await store.add_friendship(a, b)
     assert await store.friend_ids(a) == []

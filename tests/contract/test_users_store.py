@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from imhub.store.engine import create_engine
+from imhub.store.db import Database
 from imhub.store.users import DuplicateMobile, UserStore
 
 
 @pytest.fixture
 async def users(db_url: str):
-    engine = create_engine(db_url)
-    yield UserStore(engine)
-    await engine.dispose()
+    db = Database(db_url)
+    yield UserStore(db)
+    await db.dispose()
 
 
 async def test_create_and_get(users: UserStore) -> None:
