@@ -11,7 +11,12 @@ const routes = [
   },
   { path: '/chat/index.shtml', redirect: '/chats' },
   { path: '/chats', component: () => import('./views/ChatsView.vue'), meta: { tab: 'chats' } },
-  { path: '/chat/:conv', component: () => import('./views/ChatView.vue'), props: true },
+  // Under /chat/ because the server answers every /chat/<tail> with the app (imhub/web/pages.py).
+  { path: '/chat/search', component: () => import('./views/SearchView.vue') },
+  {
+    path: '/chat/:conv', component: () => import('./views/ChatView.vue'),
+    props: (route) => ({ conv: String(route.params.conv), seq: Number(route.query.seq) || 0 }),
+  },
   { path: '/contacts', component: () => import('./views/ContactsView.vue'), meta: { tab: 'contacts' } },
   { path: '/groups', component: () => import('./views/GroupsView.vue'), meta: { tab: 'groups' } },
   { path: '/groups/:id', component: () => import('./views/GroupView.vue'), props: true },

@@ -57,14 +57,23 @@ describe('incoming messages', () => {
     core.receive(msg(1))
     core.receive(msg(2))
     core.receive(msg(2))
-    core.receive(msg(3, { userid: 3, dstid: 7 }))
     expect(core.convs.p3_7.unread).toBe(2)
     expect(core.totalUnread).toBe(2)
     core.open('p3_7')
     expect(core.totalUnread).toBe(0)
-    core.receive(msg(4))
+    core.receive(msg(3))
     expect(core.convs.p3_7.unread).toBe(0)
-    expect(core.readSeqs.p3_7).toBe(4)
+    expect(core.convs.p3_7.readSeq).toBe(3)
+    expect(core.flushReads()).toEqual([{ cmd: 23, conv: 'p3_7', seq: 3 }])
+    expect(core.flushReads()).toEqual([])
+  })
+  it('my own message (another device) means I read up to it', () => {
+    const { core } = setup()
+    core.receive(msg(1))
+    core.receive(msg(2))
+    core.receive(msg(3, { userid: 3, dstid: 7 }))
+    expect(core.convs.p3_7.unread).toBe(0)
+    expect(core.flushReads()).toEqual([{ cmd: 23, conv: 'p3_7', seq: 3 }])
   })
 })
 
@@ -196,7 +205,7 @@ describe('sync', () => {
     expect(core.convs.p3_7.unread).toBe(3)
   })
 
-  it('pages history backwards through cmd 20', () => {
+  it('pages history backwards through cmd 22', () => {
     const { core } = setup()
     const s = core.applyConvList({ cmd: 31, convs: [{ conv: 'p3_7', last_seq: 100, unread: 0, read_seq: 100 }] })
     expect(s.after).toEqual({ p3_7: 70 })
@@ -205,19 +214,20 @@ describe('sync', () => {
     core.applySyncPage({ cmd: 30, rid: s.rid, msgs: page, more: false })
     expect(core.hasOlder('p3_7')).toBe(true)
     const h = core.olderFrame('p3_7')
-    expect(h).toMatchObject({ cmd: 20, after: { p3_7: 20 }, limit: 50 })
+    expect(h).toMatchObject({ cmd: 22, conv: 'p3_7', before: 71, limit: 50 })
     expect(core.olderFrame('p3_7')).toBeNull() // one at a time
     const older = []
     for (let i = 21; i <= 70; i++) older.push(msg(i))
-    core.applySyncPage({ cmd: 30, rid: h.rid, msgs: older, more: true })
+    expect(core.applyHistory({ cmd: 32, rid: h.rid, conv: 'p3_7', msgs: older, more: true })).toBeNull()
     expect(core.convs.p3_7.floor).toBe(20)
     expect(core.convs.p3_7.msgs).toHaveLength(80)
     expect(core.convs.p3_7.msgs[0].seq).toBe(21)
     const h2 = core.olderFrame('p3_7')
-    expect(h2).toMatchObject({ after: { p3_7: 0 }, limit: 20 })
-    core.applySyncPage({ cmd: 30, rid: h2.rid, msgs: Array.from({ length: 20 }, (_, i) => msg(i + 1)), more: true })
+    expect(h2).toMatchObject({ cmd: 22, before: 21, limit: 50 })
+    core.applyHistory({ cmd: 32, rid: h2.rid, conv: 'p3_7', msgs: Array.from({ length: 20 }, (_, i) => msg(i + 1)), more: false })
     expect(core.hasOlder('p3_7')).toBe(false)
     expect(core.convs.p3_7.msgs.map((m) => m.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
+    expect(core.convs.p3_7.unread).toBe(0) // old messages are not new
   })
 
   it('sorts conversations by last activity', () => {

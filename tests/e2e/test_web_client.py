@@ -298,7 +298,7 @@ def _scenario(alice: Person, bob: Person, carol: Person, errors: list[str]) -> N
     item.wait_for()
     carol.page.wait_for_function(
         "conv => { const el = document.querySelector(`[data-conv=\"${conv}\"]`);"
-        " return el && el.innerText.includes('missed #6') }",
+        " return el && el.innerText.includes('Bob: missed #6') }",
         arg=g,
     )
     shot(carol.page, "chats")

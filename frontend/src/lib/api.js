@@ -76,5 +76,7 @@ export const api = {
   joinGroup: (userid, dstid) => post('/contact/joincommunity', { userid, dstid }),
   leaveGroup: (userid, dstid) => post('/contact/leavecommunity', { userid, dstid }),
   loadGroups: (userid) => post('/contact/loadcommunity', { userid }).then((b) => b.rows || []),
+  renameGroup: (userid, dstid, name) => post('/contact/renamecommunity', { userid, dstid, name }).then((b) => b.data),
+  removeMember: (userid, dstid, memberid) => post('/contact/removemember', { userid, dstid, memberid }),
   members: (userid, dstid) => post('/contact/members', { userid, dstid }).then((b) => b.rows || []),
 }

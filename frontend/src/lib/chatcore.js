@@ -1,16 +1,18 @@
 // Conversation state without Vue: messages ordered by seq and deduplicated by
 // (conv, seq), the outbox of pending/failed outgoing messages (acked by cid), unread
-// counters, and the sync/history requests of docs/protocol.md (cmd 20/21 → 30/31).
+// counters and read cursors (cmd 23/33), members' delivered/read cursors (cmd 26/33/38),
+// typing (cmd 24/34), recall (cmd 25/36), and the sync/history requests of
+// docs/protocol.md (cmd 20/21/22 → 30/31/32).
 // The Pinia store wraps an instance in reactive(); every method mutates through `this`.
-//
-// Later server features slot in here: delivered/read marks (per-conv cursors next to
-// readSeq), typing (conv.typing), recall (msg.recalled, see summary()), search.
 
 import {
-  CMD, buildMessageFrame, convId, convListFrame, messageConv, newCid, newRid, parseConv, syncFrame,
+  CMD, MEDIA, RECALL_WINDOW_MS, TYPING_INTERVAL_MS, buildMessageFrame, convId, convListFrame, historyFrame,
+  messageConv, newCid, newRid, parseConv, readFrame, recallFrame, receiptsFrame, syncFrame, typingFrame,
 } from './protocol.js'
 
 export const SEND_STATE = Object.freeze({ PENDING: 'pending', FAILED: 'failed', SENT: 'sent' })
+/** What the other side of a 1:1 conversation has done with one of my messages. */
+export const RECEIPT = Object.freeze({ NONE: '', SENT: 'sent', DELIVERED: 'delivered', READ: 'read' })
 
 export class ChatCore {
   /**
@@ -20,8 +22,9 @@ export class ChatCore {
    * @param {() => number} [o.now]
    * @param {number} [o.initialWindow]  messages fetched for a conversation never loaded
    * @param {number} [o.pageSize]       messages per history page
+   * @param {number} [o.jumpPageSize]   messages per history page while loading down to a search hit
    * @param {number} [o.ackTimeoutMs]   a sent message without ack after this is "failed"
-   * @param {Record<string, number>} [o.readSeqs] local read cursors (persisted by the caller)
+   * @param {number} [o.recallWindowMs]
    */
   constructor(o) {
     this.selfId = Number(o.selfId)
@@ -29,12 +32,15 @@ export class ChatCore {
     this._now = o.now || (() => Date.now())
     this.initialWindow = o.initialWindow ?? 30
     this.pageSize = o.pageSize ?? 50
+    this.jumpPageSize = o.jumpPageSize ?? 100
     this.ackTimeoutMs = o.ackTimeoutMs ?? 15000
-    this.readSeqs = { ...(o.readSeqs || {}) }
+    this.recallWindowMs = o.recallWindowMs ?? RECALL_WINDOW_MS
     this.convs = {} // conv id → conversation
     this.outbox = [] // pending/failed local messages, oldest first
     this.activeConv = ''
-    this.requests = {} // rid → {kind: 'sync'|'history'|'list', conv?}
+    this.visible = true // the page is shown (document.visibilityState)
+    this.requests = {} // rid → {kind: 'sync'|'history'|'list'|'receipts', conv?}
+    this.typingSentAt = {} // conv → when we last sent cmd 24
     this.syncing = false
     this.listLoaded = false
   }
@@ -58,11 +64,14 @@ export class ChatCore {
         lastSeq: 0, // highest seq known to exist
         last: null, // last message (for the list)
         lastTs: 0,
-        readSeq: this.readSeqs[conv] || 0,
+        readSeq: 0, // my read cursor (server's read_seq, or what we told it)
+        readSent: 0, // highest seq sent with cmd 23
         unread: 0,
         unreadBase: 0, // seqs <= unreadBase were counted by the server's list
         loadingOlder: false,
-        typing: null, // TODO(server: typing indicator) — not in docs/protocol.md yet
+        cursors: {}, // userid → {delivered, read}: the members' markers (cmd 33/38)
+        receiptsLoaded: false,
+        typing: {}, // userid → time the indicator expires
       }
       this.convs[conv] = c
     }
@@ -85,7 +94,7 @@ export class ChatCore {
     return n
   }
 
-  /** Start showing `conv`: it counts as read while active. */
+  /** Start showing `conv`: it counts as read while active and the page is visible. */
   open(conv) {
     this.activeConv = conv
     const c = this.ensureConv(conv)
@@ -100,16 +109,178 @@ export class ChatCore {
     if (this.activeConv === conv) this.activeConv = ''
   }
 
+  /** The page was hidden or shown again (reading resumes when it is shown). */
+  setVisible(visible) {
+    this.visible = !!visible
+    if (this.visible && this.activeConv) this.markRead(this.activeConv)
+  }
+
+  /** Is `conv` on screen right now (open, and the page visible)? */
+  isShown(conv) {
+    return this.activeConv === conv && this.visible
+  }
+
+  /** The user sees `conv`: everything known in it is read (sent by flushReads()). */
   markRead(conv) {
     const c = this.convs[conv]
-    if (!c) return
-    const seq = Math.max(c.lastSeq, c.contig)
+    if (!c || !this.isShown(conv)) return false
     c.unread = 0
+    return this._readUpTo(c, c.lastSeq)
+  }
+
+  _readUpTo(c, seq) {
     if (seq > c.readSeq) {
       c.readSeq = seq
-      this.readSeqs[conv] = seq
+      const left = c.lastSeq - seq
+      if (c.unread > left) c.unread = Math.max(0, left)
+      return true
     }
-    // TODO(server: read receipts) — send a read cursor when docs/protocol.md has one.
+    return false
+  }
+
+  /** cmd 23 frames for read cursors not yet told to the server (the store debounces). */
+  flushReads() {
+    const frames = []
+    for (const c of Object.values(this.convs)) {
+      if (c.readSeq > c.readSent) {
+        c.readSent = c.readSeq
+        frames.push(readFrame(c.conv, c.readSeq))
+      }
+    }
+    return frames
+  }
+
+  // ---- receipts (cmd 26 → 38, cmd 33) ------------------------------------------------
+
+  /** cmd 26: ask for the members' markers (when a chat opens). */
+  receiptsRequest(conv) {
+    const frame = receiptsFrame(conv, newRid('r'))
+    this.requests[frame.rid] = { kind: 'receipts', conv }
+    return frame
+  }
+
+  /** cmd 38: every member's delivered/read marker. */
+  applyReceiptList(frame) {
+    if (frame.rid) delete this.requests[frame.rid]
+    if (typeof frame.conv !== 'string') return
+    const c = this.ensureConv(frame.conv)
+    for (const cur of frame.cursors || []) {
+      if (cur && cur.userid) this._cursor(c, cur.userid, cur.delivered_seq, cur.read_seq)
+    }
+    c.receiptsLoaded = true
+  }
+
+  /** cmd 33: someone's markers moved (delivered only, or read too). */
+  applyReceipt(frame) {
+    if (typeof frame.conv !== 'string' || !frame.userid) return
+    const c = this.ensureConv(frame.conv)
+    this._cursor(c, frame.userid, frame.delivered_seq, frame.read_seq)
+  }
+
+  _cursor(c, userid, delivered, read) {
+    const uid = Number(userid)
+    const d = Number(delivered) || 0
+    const r = Number(read) || 0
+    if (uid === this.selfId) {
+      // Another device of mine read this far (or the list/receipts told us).
+      if (r > c.readSeq) {
+        c.readSeq = r
+        if (r > c.readSent) c.readSent = r
+        c.unread = Math.max(0, Math.min(c.unread, c.lastSeq - r))
+      }
+    }
+    const cur = c.cursors[uid] || (c.cursors[uid] = { delivered: 0, read: 0 })
+    if (r > cur.read) cur.read = r
+    if (Math.max(d, r) > cur.delivered) cur.delivered = Math.max(d, r)
+  }
+
+  /** ✓/✓✓ of one of my 1:1 messages: '' (not mine, not acked), sent, delivered or read. */
+  receiptOf(msg) {
+    if (!msg || Number(msg.userid) !== this.selfId || !msg.seq || msg.state !== SEND_STATE.SENT) return RECEIPT.NONE
+    const c = this.convs[msg.conv]
+    if (!c || c.cmd !== CMD.PRIVATE) return RECEIPT.NONE
+    const cur = c.cursors[c.dstid]
+    if (cur && cur.read >= msg.seq) return RECEIPT.READ
+    if (cur && cur.delivered >= msg.seq) return RECEIPT.DELIVERED
+    return RECEIPT.SENT
+  }
+
+  /** How many members other than the sender have read `msg` (groups: "read by N"). */
+  readBy(msg) {
+    if (!msg || !msg.seq) return 0
+    const c = this.convs[msg.conv]
+    if (!c) return 0
+    let n = 0
+    for (const [uid, cur] of Object.entries(c.cursors)) {
+      if (Number(uid) !== Number(msg.userid) && cur.read >= msg.seq) n += 1
+    }
+    return n
+  }
+
+  // ---- typing (cmd 24, cmd 34) ----------------------------------------------------
+
+  /** cmd 24 for `conv`, at most one per TYPING_INTERVAL_MS; null when too soon. */
+  typingFrame(conv) {
+    const now = this._now()
+    const last = this.typingSentAt[conv] || 0
+    if (last && now - last < TYPING_INTERVAL_MS) return null
+    this.typingSentAt[conv] = now
+    return typingFrame(conv)
+  }
+
+  applyTyping(frame) {
+    const uid = Number(frame.userid)
+    if (typeof frame.conv !== 'string' || !uid || uid === this.selfId) return
+    const c = this.ensureConv(frame.conv)
+    const ttl = Math.max(0, Number(frame.ttl) || 6000)
+    c.typing[uid] = this._now() + ttl
+  }
+
+  /** Who is typing in `conv` now (their indicators expire by themselves). */
+  typingUsers(conv) {
+    const c = this.convs[conv]
+    if (!c) return []
+    const now = this._now()
+    return Object.entries(c.typing).filter(([, until]) => until > now).map(([uid]) => Number(uid))
+  }
+
+  /** Drop expired indicators; returns the time of the next expiry (0: none left). */
+  pruneTyping() {
+    const now = this._now()
+    let next = 0
+    for (const c of Object.values(this.convs)) {
+      for (const [uid, until] of Object.entries(c.typing)) {
+        if (until <= now) delete c.typing[uid]
+        else if (!next || until < next) next = until
+      }
+    }
+    return next
+  }
+
+  // ---- recall (cmd 25, cmd 36) ----------------------------------------------------
+
+  canRecall(msg) {
+    return !!msg && Number(msg.userid) === this.selfId && !!msg.id && !!msg.seq && !msg.recalled &&
+      msg.state === SEND_STATE.SENT && Number(msg.media) !== MEDIA.EVENT &&
+      this._now() - (Number(msg.ts) || 0) < this.recallWindowMs
+  }
+
+  recallRequest(msg) {
+    return recallFrame(msg.id, newRid('x'))
+  }
+
+  /** cmd 36: a message was recalled (by its sender, on any device). */
+  applyRecalled(frame) {
+    if (typeof frame.conv !== 'string') return null
+    const c = this.ensureConv(frame.conv)
+    const seq = Number(frame.seq) || 0
+    const id = Number(frame.id) || 0
+    const hit = c.msgs.find((m) => (seq && m.seq === seq) || (id && Number(m.id) === id))
+    if (hit) eraseRecalled(hit)
+    if (c.last && ((seq && c.last.seq === seq) || (id && Number(c.last.id) === id))) {
+      c.last = eraseRecalled({ ...c.last })
+    }
+    return hit || null
   }
 
   // ---- incoming -------------------------------------------------------------------
@@ -123,8 +294,11 @@ export class ChatCore {
     const c = this.ensureConv(conv)
     const seq = Number(frame.seq) || 0
     const msg = { ...frame, conv, seq, state: SEND_STATE.SENT }
+    if (msg.recalled) eraseRecalled(msg)
+    const mine = Number(msg.userid) === this.selfId
     // Our own message coming back (sync, another device): it settles a pending copy.
-    if (msg.cid && Number(msg.userid) === this.selfId) this._settlePending(msg.cid)
+    if (msg.cid && mine) this._settlePending(msg.cid)
+    if (c.typing[msg.userid]) delete c.typing[msg.userid] // they sent what they were typing
     if (!seq) {
       // No seq (not expected from imhub): keep it, deduplicated by server id.
       const key = `id:${msg.id}`
@@ -150,10 +324,13 @@ export class ChatCore {
     this._advanceContig(c)
     if (seq > c.lastSeq) c.lastSeq = seq
     this._touch(c, msg)
-    if (Number(msg.userid) !== this.selfId && seq > c.readSeq && seq > c.unreadBase) {
-      if (this.activeConv === conv) this.markRead(conv)
+    if (mine) {
+      // Writing in a conversation means having read it up to there (other devices too).
+      if (seq > c.unreadBase || this.isShown(conv)) this._readUpTo(c, seq)
+    } else if (seq > c.readSeq && seq > c.unreadBase) {
+      if (this.isShown(conv)) this.markRead(conv)
       else c.unread += 1
-    } else if (this.activeConv === conv) {
+    } else if (this.isShown(conv)) {
       this.markRead(conv)
     }
     return { added: true, gap, conv, msg }
@@ -279,7 +456,7 @@ export class ChatCore {
       c.last = acked
       c.lastTs = acked.ts
     }
-    if (this.activeConv === conv) this.markRead(conv)
+    if (seq) this._readUpTo(c, seq)
     return acked
   }
 
@@ -332,9 +509,11 @@ export class ChatCore {
       if (item.cmd) c.cmd = Number(item.cmd)
       if (item.dstid) c.dstid = Number(item.dstid)
       const lastSeq = Number(item.last_seq) || 0
-      const readSeq = Math.max(c.readSeq, Number(item.read_seq) || 0)
-      c.readSeq = readSeq
+      const serverRead = Number(item.read_seq) || 0
       if (lastSeq > c.lastSeq) c.lastSeq = lastSeq
+      this._cursor(c, this.selfId, item.delivered_seq, serverRead)
+      // We told the server more than it says (a cmd 23 in flight): send it again.
+      if (c.readSeq > serverRead) c.readSent = serverRead
       if (item.last && typeof item.last === 'object') {
         const last = { ...item.last, conv: item.conv, seq: Number(item.last.seq) || lastSeq, state: SEND_STATE.SENT }
         if (!c.last || (c.last.seq || 0) <= last.seq) {
@@ -342,11 +521,13 @@ export class ChatCore {
           c.lastTs = last.ts || c.lastTs
         }
       }
-      if (this.activeConv === item.conv) {
+      if (this.isShown(item.conv)) {
         c.unread = 0
+        this.markRead(item.conv)
       } else {
-        const serverUnread = item.unread === undefined ? Infinity : Math.max(0, Number(item.unread) || 0)
-        c.unread = Math.max(0, Math.min(serverUnread, lastSeq - readSeq))
+        // The server's count is the truth (less what we read since it was computed).
+        const serverUnread = item.unread === undefined ? lastSeq - serverRead : Math.max(0, Number(item.unread) || 0)
+        c.unread = Math.max(0, Math.min(serverUnread, lastSeq - c.readSeq))
       }
       c.unreadBase = Math.max(c.unreadBase, lastSeq)
       if (!c.loaded) {
@@ -374,11 +555,11 @@ export class ChatCore {
     return this._syncRequest(after, 'sync')
   }
 
-  _syncRequest(after, kind, conv) {
-    const rid = newRid(kind === 'history' ? 'h' : 's')
-    this.requests[rid] = { kind, conv }
-    if (kind === 'sync') this.syncing = true
-    return syncFrame(after, kind === 'history' ? this.pageSize : 0, rid)
+  _syncRequest(after, kind) {
+    const rid = newRid('s')
+    this.requests[rid] = { kind }
+    this.syncing = true
+    return syncFrame(after, 0, rid)
   }
 
   /**
@@ -390,15 +571,6 @@ export class ChatCore {
     if (frame.rid) delete this.requests[frame.rid]
     for (const m of frame.msgs || []) {
       if (m && typeof m === 'object') this.receive(m, { live: false })
-    }
-    if (req.kind === 'history') {
-      const c = this.convs[req.conv]
-      if (c) {
-        c.loadingOlder = false
-        // The page ended at our old floor: everything from the requested point is here.
-        if (req.from !== undefined && c.floor > req.from) c.floor = req.from
-      }
-      return null
     }
     if (frame.more && frame.after && typeof frame.after === 'object' && Object.keys(frame.after).length) {
       return this._syncRequest(frame.after, 'sync')
@@ -416,21 +588,73 @@ export class ChatCore {
     return !!c && c.loaded && c.floor > 0
   }
 
-  /**
-   * cmd 20 frame for the page of history just below what is loaded. docs/protocol.md
-   * has no backward history command yet, so this asks cmd 20 for `after = floor - page`
-   * with `limit = page`. TODO(server: history) — switch when a history command appears.
-   */
+  /** cmd 22 for the page of history just below what is loaded (null: none, or busy). */
   olderFrame(conv) {
     const c = this.convs[conv]
     if (!c || !c.loaded || c.floor <= 0 || c.loadingOlder) return null
-    const from = Math.max(0, c.floor - this.pageSize)
+    return this._historyRequest(c, this.pageSize)
+  }
+
+  /**
+   * cmd 22 loading down to `seq` (a search hit) with a few messages of context, so the
+   * loaded window stays contiguous; the store sends the follow-up pages applyHistory()
+   * returns. Null when `seq` is loaded already (or the conversation is not yet).
+   */
+  jumpFrame(conv, seq, context = 10) {
+    const c = this.convs[conv]
+    if (!c || !c.loaded || c.loadingOlder) return null
+    const until = Math.max(1, Number(seq) - context)
+    if (until > c.floor) return null
+    return this._historyRequest(c, Math.min(this.jumpPageSize, c.floor - until + 1), until)
+  }
+
+  _historyRequest(c, limit, until = 0) {
+    const frame = historyFrame(c.conv, c.floor + 1, limit, newRid('h'))
+    this.requests[frame.rid] = { kind: 'history', conv: c.conv, until }
     c.loadingOlder = true
-    const frame = this._syncRequest({ [conv]: from }, 'history', conv)
-    this.requests[frame.rid].from = from
-    frame.limit = c.floor - from
     return frame
   }
+
+  /** Apply cmd 32; returns the next cmd 22 while loading down to a search hit, else null. */
+  applyHistory(frame) {
+    const req = (frame.rid && this.requests[frame.rid]) || { kind: 'history', conv: frame.conv, until: 0 }
+    if (frame.rid) delete this.requests[frame.rid]
+    const c = this.convs[req.conv || frame.conv]
+    if (!c) return null
+    const msgs = (frame.msgs || []).filter((m) => m && typeof m === 'object')
+    const before = c.floor
+    for (const m of msgs) this.receive({ ...m, conv: c.conv }, { live: false })
+    c.loadingOlder = false
+    if (!frame.more) c.floor = 0 // nothing older exists
+    else if (msgs.length && c.floor >= before) c.floor = Math.max(0, Number(msgs[0].seq) - 1)
+    this._advanceContig(c)
+    if (req.until && frame.more && c.floor >= req.until && c.floor < before) {
+      return this._historyRequest(c, Math.min(this.jumpPageSize, c.floor - req.until + 1), req.until)
+    }
+    return null
+  }
+
+  /** A request failed (cmd 2 with its rid): forget it. */
+  failRequest(rid) {
+    const req = this.requests[rid]
+    if (!req) return null
+    delete this.requests[rid]
+    if (req.kind === 'history' && this.convs[req.conv]) this.convs[req.conv].loadingOlder = false
+    if (req.kind === 'sync' || req.kind === 'list') {
+      this.syncing = Object.values(this.requests).some((r) => r.kind === 'sync' || r.kind === 'list')
+    }
+    return req
+  }
+}
+
+/** A recalled message keeps its place, loses its content (docs/protocol.md "Recall"). */
+function eraseRecalled(m) {
+  m.recalled = true
+  m.content = ''
+  m.pic = ''
+  m.url = ''
+  m.memo = ''
+  return m
 }
 
 function convTime(c) {

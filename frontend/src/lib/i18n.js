@@ -28,6 +28,20 @@ const en = {
   yuan: '¥{n}', openRedpacket: 'Red packet', tapToView: 'Tap to view', userId: 'Id {id}',
   today: 'Today', yesterday: 'Yesterday', groupChat: 'Group', unknownUser: 'User {id}', unknownGroup: 'Group {id}',
   newMessage: 'New message', errorNetwork: 'Network error, please retry', sessionExpired: 'Session expired, please log in',
+  you: 'You', youObject: 'you', offlineNow: 'Not connected', delivered: 'Delivered', read: 'Read', readBy: 'Read by {n}',
+  typing: 'typing…', typingName: '{name} is typing…', typingMany: 'Several people are typing…',
+  lastSeen: 'Last seen {time}', lastSeenJustNow: 'Last seen just now',
+  recall: 'Recall', copy: 'Copy', copied: 'Copied', recallDone: 'Message recalled',
+  search: 'Search', searchHint: 'Search messages', noResults: 'No messages found', loadMore: 'Load more',
+  noMore: 'No more results', messageGone: 'That message is no longer available',
+  evCreated: '{actor} created the group "{name}"', evJoined: '{user} joined', evLeft: '{user} left',
+  evRemoved: '{actor} removed {user}', evRenamed: '{actor} renamed the group to "{name}"', evOther: 'Group updated',
+  renameGroup: 'Rename group', groupRenamed: 'Group renamed', removeMember: 'Remove from group',
+  removeConfirm: 'Remove {name} from the group?', memberRemoved: 'Member removed', memberActions: 'Member',
+  err_recall_window_passed: 'Messages can only be recalled within 2 minutes',
+  err_not_yours: 'You can only recall your own messages', err_unknown_message: 'No such message',
+  err_bad_query: 'Type something to search for', err_not_in_conversation: 'You are not in this conversation',
+  err_rate_limited: 'Too fast, please wait a moment',
 }
 
 const zh = {
@@ -58,6 +72,20 @@ const zh = {
   yuan: '¥{n}', openRedpacket: '红包', tapToView: '点击查看', userId: 'ID {id}',
   today: '今天', yesterday: '昨天', groupChat: '群', unknownUser: '用户 {id}', unknownGroup: '群 {id}',
   newMessage: '新消息', errorNetwork: '网络错误，请重试', sessionExpired: '登录已过期，请重新登录',
+  you: '你', youObject: '你', offlineNow: '未连接', delivered: '已送达', read: '已读', readBy: '{n} 人已读',
+  typing: '对方正在输入…', typingName: '{name} 正在输入…', typingMany: '多人正在输入…',
+  lastSeen: '最后在线 {time}', lastSeenJustNow: '刚刚在线',
+  recall: '撤回', copy: '复制', copied: '已复制', recallDone: '已撤回',
+  search: '搜索', searchHint: '搜索聊天记录', noResults: '没有找到相关消息', loadMore: '加载更多',
+  noMore: '没有更多结果了', messageGone: '该消息已不存在',
+  evCreated: '{actor} 创建了群聊“{name}”', evJoined: '{user} 加入了群聊', evLeft: '{user} 退出了群聊',
+  evRemoved: '{actor} 将 {user} 移出了群聊', evRenamed: '{actor} 将群名改为“{name}”', evOther: '群信息已更新',
+  renameGroup: '修改群名', groupRenamed: '群名已修改', removeMember: '移出群聊',
+  removeConfirm: '将 {name} 移出群聊？', memberRemoved: '已移出', memberActions: '群成员',
+  err_recall_window_passed: '只能撤回 2 分钟内的消息',
+  err_not_yours: '只能撤回自己的消息', err_unknown_message: '消息不存在',
+  err_bad_query: '请输入要搜索的内容', err_not_in_conversation: '你不在该会话中',
+  err_rate_limited: '操作太快，请稍后再试',
 }
 
 export const dicts = { en, zh }
@@ -76,9 +104,17 @@ export const lang = pickLang(
 )
 
 export function t(key, params) {
-  let s = dicts[lang][key] ?? dicts.en[key] ?? key
-  if (params) for (const [k, v] of Object.entries(params)) s = s.replace(`{${k}}`, String(v))
-  return s
+  return tIn(lang, key, params)
+}
+
+/**
+ * `t` in a given language. Placeholders are filled in one pass, so a value that
+ * contains `{name}` or `$&` (a user's nickname, a group name) stays as it is.
+ */
+export function tIn(l, key, params) {
+  const s = dicts[l]?.[key] ?? dicts.en[key] ?? key
+  if (!params) return s
+  return s.replace(/\{(\w+)\}/g, (m, k) => (Object.hasOwn(params, k) ? String(params[k]) : m))
 }
 
 /** "14:05" today, "Yesterday 14:05", "03-21 14:05" this year, else "2024-03-21". */

@@ -9,9 +9,22 @@ export const CMD = Object.freeze({
   GROUP: 11,
   SYNC: 20,
   CONV_LIST: 21,
+  HISTORY: 22,
+  READ: 23,
+  TYPING: 24,
+  RECALL: 25,
+  RECEIPTS: 26,
+  SEARCH: 27,
   SYNC_PAGE: 30,
   CONV_LIST_REPLY: 31,
+  HISTORY_PAGE: 32,
+  RECEIPT: 33,
+  TYPING_EVENT: 34,
+  PRESENCE: 35,
+  RECALLED: 36,
   RESYNC: 37,
+  RECEIPT_LIST: 38,
+  SEARCH_RESULTS: 39,
 })
 
 export const MEDIA = Object.freeze({
@@ -24,7 +37,13 @@ export const MEDIA = Object.freeze({
   LINK: 7,
   VIDEO: 8,
   CONTACT: 9,
+  EVENT: 10, // group event, server only (docs/protocol.md "Group events")
 })
+
+/** How long after sending a message its sender may recall it (IMHUB_RECALL_WINDOW_SECONDS). */
+export const RECALL_WINDOW_MS = 120_000
+/** At most one typing frame per conversation this often (the server drops extras). */
+export const TYPING_INTERVAL_MS = 2000
 
 // Close codes after which reconnecting with the same token is pointless.
 export const CLOSE_LOGGED_OUT = 4001
@@ -100,6 +119,81 @@ export function convListFrame(rid = newRid('l')) {
   return { cmd: CMD.CONV_LIST, rid }
 }
 
+/** cmd 22: up to `limit` messages of `conv` with seq < `before` (omitted: the newest). */
+export function historyFrame(conv, before, limit, rid = newRid('h')) {
+  const frame = { cmd: CMD.HISTORY, rid, conv }
+  if (before) frame.before = before
+  if (limit) frame.limit = limit
+  return frame
+}
+
+export function readFrame(conv, seq) {
+  return { cmd: CMD.READ, conv, seq }
+}
+
+export function typingFrame(conv) {
+  return { cmd: CMD.TYPING, conv }
+}
+
+export function recallFrame(id, rid = newRid('x')) {
+  return { cmd: CMD.RECALL, rid, id: Number(id) }
+}
+
+export function receiptsFrame(conv, rid = newRid('r')) {
+  return { cmd: CMD.RECEIPTS, rid, conv }
+}
+
+export function searchFrame(q, before, limit = 20, rid = newRid('q')) {
+  const frame = { cmd: CMD.SEARCH, rid, q: String(q).trim(), limit }
+  if (before) frame.before = before
+  return frame
+}
+
+/** Text parts of `text` with every case-insensitive occurrence of `q` marked (for hits). */
+export function highlight(text, q) {
+  const s = String(text ?? '')
+  const words = String(q ?? '').trim().split(/\s+/).filter(Boolean).map((w) => w.toLowerCase())
+  if (!words.length) return [{ text: s }]
+  const lower = s.toLowerCase()
+  const parts = []
+  let i = 0
+  let start = 0
+  while (i < s.length) {
+    const w = words.find((x) => lower.startsWith(x, i))
+    if (w) {
+      if (i > start) parts.push({ text: s.slice(start, i) })
+      parts.push({ text: s.slice(i, i + w.length), mark: true })
+      i += w.length
+      start = i
+    } else {
+      i += 1
+    }
+  }
+  if (start < s.length) parts.push({ text: s.slice(start) })
+  return parts
+}
+
+/**
+ * The line a group event (media 10) shows: `content` is the kind, `userid` did it,
+ * `amount` is the member concerned, `memo` the (new) group name.
+ * @param {(id: number, role: 'subject'|'object') => string} name  a user's display name
+ *   (`role` lets "You" become "you" where the user is the object: "Bob removed you")
+ */
+export function eventText(msg, t = (k) => k, name = (id) => `#${id}`) {
+  const actor = name(Number(msg.userid), 'subject')
+  const subjectId = Number(msg.amount) || Number(msg.userid)
+  const subject = name(subjectId, String(msg.content) === 'removed' ? 'object' : 'subject')
+  const group = String(msg.memo ?? '')
+  switch (String(msg.content)) {
+    case 'created': return t('evCreated', { actor, name: group })
+    case 'joined': return t('evJoined', { user: subject })
+    case 'left': return t('evLeft', { user: subject })
+    case 'removed': return t('evRemoved', { actor, user: subject })
+    case 'renamed': return t('evRenamed', { actor, name: group })
+    default: return t('evOther')
+  }
+}
+
 /** Only http(s) links are ever made clickable. */
 export function safeUrl(url) {
   if (typeof url !== 'string' || !url) return ''
@@ -129,9 +223,10 @@ export function linkify(text) {
 }
 
 /** One-line summary of a message for lists and notifications. */
-export function summary(msg, t = (k) => k) {
+export function summary(msg, t = (k) => k, name = undefined) {
   if (!msg) return ''
   if (msg.recalled) return t('recalled')
+  if (Number(msg.media) === MEDIA.EVENT) return eventText(msg, t, name)
   switch (Number(msg.media)) {
     case MEDIA.TEXT: return String(msg.content ?? '')
     case MEDIA.NEWS: return `[${t('news')}] ${msg.content ?? ''}`

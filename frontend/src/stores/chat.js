@@ -1,17 +1,19 @@
 // The live side: one WebSocket (lib/connection.js) feeding a reactive ChatCore
 // (lib/chatcore.js), plus what the browser shows around it: connection state, unread
-// count in the title, notifications while the tab is hidden.
+// count in the title, notifications while the tab is hidden, read cursors sent
+// (debounced) while a chat is on screen, typing, presence, recall and search.
 import { defineStore } from 'pinia'
 import { computed, markRaw, reactive, ref, shallowRef, watch } from 'vue'
 import { ApiError, api } from '../lib/api.js'
 import { ChatCore } from '../lib/chatcore.js'
 import { Connection, STATE } from '../lib/connection.js'
 import { t } from '../lib/i18n.js'
-import { CMD, summary } from '../lib/protocol.js'
+import { CMD, MEDIA, TYPING_INTERVAL_MS, searchFrame, summary } from '../lib/protocol.js'
 import { useContacts } from './contacts.js'
 import { useSession } from './session.js'
 
-const READ_KEY = (id) => `imhub.read.${id}`
+const READ_DEBOUNCE_MS = 400
+const REQUEST_TIMEOUT_MS = 15000
 
 export const useChat = defineStore('chat', () => {
   const core = shallowRef(null) // reactive ChatCore, replaced per login
@@ -22,6 +24,11 @@ export const useChat = defineStore('chat', () => {
   let timers = []
   let unwatch = []
   let onLoggedOut = () => {}
+  let readTimer = null
+  let typingTimer = null
+  let typingTrail = null // the trailing cmd 24 (see typing())
+  const waiting = new Map() // rid → {resolve, reject, timer}: requests answered by rid
+  const search = reactive({ q: '', hits: [], more: false, loading: false, error: '', done: false })
 
   const totalUnread = computed(() => (core.value ? core.value.totalUnread : 0))
   const syncing = computed(() => !!core.value?.syncing)
@@ -44,7 +51,7 @@ export const useChat = defineStore('chat', () => {
     const who = contacts.userName(msg.userid)
     const title = c?.cmd === CMD.GROUP ? `${contacts.groupName(c.dstid)} · ${who}` : who
     try {
-      const n = new Notification(title, { body: summary(msg, t).slice(0, 120), tag: conv })
+      const n = new Notification(title, { body: summary(msg, t, contacts.userName).slice(0, 120), tag: conv })
       n.onclick = () => {
         window.focus()
         onNotificationClick(conv)
@@ -54,6 +61,71 @@ export const useChat = defineStore('chat', () => {
   }
   let onNotificationClick = () => {}
 
+  /** Send `frame` and wait for the reply carrying its rid (cmd 2 rejects). */
+  function request(frame) {
+    return new Promise((resolve, reject) => {
+      if (!send(frame)) {
+        reject(new Error(t('offlineNow')))
+        return
+      }
+      const timer = setTimeout(() => {
+        waiting.delete(frame.rid)
+        reject(new Error(t('errorNetwork')))
+      }, REQUEST_TIMEOUT_MS)
+      waiting.set(frame.rid, { resolve, reject, timer })
+    })
+  }
+
+  function settle(frame) {
+    const w = frame.rid !== undefined && waiting.get(frame.rid)
+    if (!w) return false
+    waiting.delete(frame.rid)
+    clearTimeout(w.timer)
+    if (frame.cmd === CMD.ERROR) {
+      const err = new Error(errorText(frame))
+      err.code = frame.error
+      w.reject(err)
+    } else {
+      w.resolve(frame)
+    }
+    return true
+  }
+
+  /** Ask the server for the read cursors soon (several reads in a row make one frame). */
+  function scheduleReads() {
+    if (readTimer) return
+    readTimer = setTimeout(() => {
+      readTimer = null
+      if (!core.value || !conn?.isOpen) return
+      for (const f of core.value.flushReads()) send(f)
+    }, READ_DEBOUNCE_MS)
+  }
+
+  /** Re-arm the typing expiry timer for the earliest indicator still shown. */
+  function scheduleTypingPrune() {
+    clearTimeout(typingTimer)
+    const next = core.value?.pruneTyping() || 0
+    if (next) typingTimer = setTimeout(scheduleTypingPrune, Math.max(50, next - Date.now() + 20))
+  }
+
+  const groupRefresh = new Map() // group id → timer: refresh name/members after events
+  function onGroupEvent(msg) {
+    const gid = Number(msg.dstid)
+    if (!gid || groupRefresh.has(gid)) return
+    useContacts().ensureUser(msg.amount)
+    groupRefresh.set(gid, setTimeout(() => {
+      groupRefresh.delete(gid)
+      const contacts = useContacts()
+      contacts.loadGroups().catch(() => {})
+      if (contacts.members[gid]) contacts.loadMembers(gid).catch(() => {})
+    }, 300))
+  }
+
+  function onMessage(m) {
+    useContacts().ensureUser(m.userid)
+    if (Number(m.media) === MEDIA.EVENT) onGroupEvent(m)
+  }
+
   function onFrame(frame) {
     const c = core.value
     switch (frame.cmd) {
@@ -61,35 +133,74 @@ export const useChat = defineStore('chat', () => {
         return
       case CMD.ACK:
         c.onAck(frame)
+        scheduleReads()
         return
       case CMD.ERROR:
-        if (!c.onError(frame)) lastError.value = frame.msg || frame.error || 'error'
+        if (settle(frame)) return
+        if (frame.rid && c.failRequest(frame.rid)) return
+        if (!c.onError(frame)) lastError.value = errorText(frame)
         return
       case CMD.PRIVATE:
       case CMD.GROUP: {
         const r = c.receive(frame)
         if (r.gap) send(c.resyncFrame(r.conv))
         if (r.added) {
-          useContacts().ensureUser(frame.userid)
+          onMessage(frame)
           if (Number(frame.userid) !== Number(c.selfId)) notify(r.msg, r.conv)
         }
+        scheduleReads()
         return
       }
       case CMD.SYNC_PAGE:
         send(c.applySyncPage(frame))
-        for (const m of frame.msgs || []) useContacts().ensureUser(m.userid)
+        for (const m of frame.msgs || []) onMessage(m)
+        scheduleReads()
         return
       case CMD.CONV_LIST_REPLY:
         send(c.applyConvList(frame))
         for (const item of frame.convs || []) if (item.last) useContacts().ensureUser(item.last.userid)
+        scheduleReads()
+        return
+      case CMD.HISTORY_PAGE:
+        send(c.applyHistory(frame))
+        for (const m of frame.msgs || []) onMessage(m)
+        settle(frame)
+        return
+      case CMD.RECEIPT:
+        c.applyReceipt(frame)
+        return
+      case CMD.RECEIPT_LIST:
+        c.applyReceiptList(frame)
+        return
+      case CMD.TYPING_EVENT:
+        c.applyTyping(frame)
+        scheduleTypingPrune()
+        return
+      case CMD.PRESENCE:
+        useContacts().setPresence(frame.userid, !!frame.online, Number(frame.last_seen) || 0)
+        return
+      case CMD.RECALLED:
+        c.applyRecalled(frame)
+        for (const h of search.hits) {
+          if (Number(h.id) === Number(frame.id)) Object.assign(h, { recalled: true, content: '' })
+        }
+        settle(frame)
+        return
+      case CMD.SEARCH_RESULTS:
+        settle(frame)
         return
       case CMD.RESYNC:
         send(c.requestConvList())
         return
       default:
         // Unknown commands come from a newer server: ignore them (forward compatible).
-        // TODO(server: receipts/typing/recall/presence) — handle here when documented.
     }
+  }
+
+  function errorText(frame) {
+    const key = `err_${frame.error}`
+    const s = t(key)
+    return s !== key ? s : frame.msg || frame.error || 'error'
   }
 
   let checkingToken = false
@@ -111,11 +222,11 @@ export const useChat = defineStore('chat', () => {
     if (!session.loggedIn) return
     onLoggedOut = handlers.onLoggedOut || (() => {})
     onNotificationClick = handlers.onNotificationClick || (() => {})
-    let readSeqs = {}
     try {
-      readSeqs = JSON.parse(localStorage.getItem(READ_KEY(session.id)) || '{}') || {}
+      localStorage.removeItem(`imhub.read.${session.id}`) // the old client-side read cursors
     } catch { /* ignore */ }
-    core.value = reactive(new ChatCore({ selfId: session.id, send: (f) => send(f), readSeqs }))
+    core.value = reactive(new ChatCore({ selfId: session.id, send: (f) => send(f) }))
+    core.value.setVisible(!document.hidden)
     conn = markRaw(new Connection({
       url: () => wsUrl(session),
       onFrame,
@@ -130,14 +241,15 @@ export const useChat = defineStore('chat', () => {
         // Several refused attempts in a row may mean the token is no longer valid.
         if (s === STATE.WAITING && info.attempt >= 2) checkToken()
       },
-      onLoggedOut: () => onLoggedOut(),
+      onLoggedOut: (code) => onLoggedOut(code),
     }))
     conn.start()
     timers.push(setInterval(() => core.value?.checkTimeouts(), 3000))
     const wake = () => {
+      core.value?.setVisible(!document.hidden)
       if (!document.hidden) {
         conn?.reconnectNow()
-        if (core.value?.activeConv) core.value.markRead(core.value.activeConv)
+        scheduleReads()
       }
     }
     const online = () => conn?.reconnectNow()
@@ -148,9 +260,6 @@ export const useChat = defineStore('chat', () => {
     unwatch.push(() => document.removeEventListener('visibilitychange', wake))
     unwatch.push(() => window.removeEventListener('online', online))
     unwatch.push(() => window.removeEventListener('offline', offline))
-    unwatch.push(watch(() => ({ ...core.value?.readSeqs }), (v) => {
-      localStorage.setItem(READ_KEY(session.id), JSON.stringify(v))
-    }))
     unwatch.push(watch(totalUnread, (n) => {
       document.title = n > 0 ? `(${n > 99 ? '99+' : n}) ${t('appName')}` : t('appName')
     }, { immediate: true }))
@@ -161,6 +270,19 @@ export const useChat = defineStore('chat', () => {
     conn = null
     timers.forEach(clearInterval)
     timers = []
+    clearTimeout(readTimer)
+    readTimer = null
+    clearTimeout(typingTimer)
+    clearTimeout(typingTrail)
+    typingTrail = null
+    for (const timer of groupRefresh.values()) clearTimeout(timer)
+    groupRefresh.clear()
+    for (const w of waiting.values()) {
+      clearTimeout(w.timer)
+      w.reject(new Error('stopped'))
+    }
+    waiting.clear()
+    Object.assign(search, { q: '', hits: [], more: false, loading: false, error: '', done: false })
     unwatch.forEach((f) => f())
     unwatch = []
     core.value = null
@@ -186,7 +308,10 @@ export const useChat = defineStore('chat', () => {
   }
 
   function openConv(conv) {
-    return core.value.open(conv)
+    const c = core.value.open(conv)
+    scheduleReads()
+    send(core.value.receiptsRequest(conv))
+    return c
   }
 
   function closeConv(conv) {
@@ -197,15 +322,108 @@ export const useChat = defineStore('chat', () => {
     const frame = core.value.olderFrame(conv)
     if (!frame) return false
     if (!send(frame)) {
-      core.value.convs[conv].loadingOlder = false
-      delete core.value.requests[frame.rid]
+      core.value.failRequest(frame.rid)
       return false
     }
     return true
   }
 
+  /** Resolves once `pred()` holds (or after `ms`). */
+  function until(pred, ms = REQUEST_TIMEOUT_MS) {
+    if (pred()) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { stopWatch(); resolve(false) }, ms)
+      const stopWatch = watch(pred, (ok) => {
+        if (!ok) return
+        clearTimeout(timer)
+        stopWatch()
+        resolve(true)
+      })
+    })
+  }
+
+  /**
+   * Load history down to `seq` (a search hit) so the chat can show it; the follow-up
+   * pages go out from onFrame (applyHistory). Resolves to whether `seq` is loaded.
+   */
+  async function loadUntil(conv, seq) {
+    const c = core.value
+    await until(() => !!c.convs[conv]?.loaded)
+    await until(() => !c.convs[conv]?.loadingOlder)
+    const frame = c.jumpFrame(conv, seq)
+    if (frame) {
+      if (!send(frame)) {
+        c.failRequest(frame.rid)
+        return false
+      }
+      await until(() => !c.convs[conv]?.loadingOlder)
+    }
+    return !!c.convs[conv]?.seen[seq]
+  }
+
+  /**
+   * The user is typing in `conv`: tell the others (at most every 2 s). A keystroke
+   * inside the 2 s window is not lost: one trailing cmd 24 goes out when the window
+   * ends, if `stillTyping()` then.
+   */
+  function typing(conv, stillTyping = () => true) {
+    const c = core.value
+    if (!c) return
+    const frame = c.typingFrame(conv)
+    if (frame) {
+      send(frame)
+      return
+    }
+    if (typingTrail) return
+    const wait = Math.max(0, TYPING_INTERVAL_MS - (Date.now() - (c.typingSentAt[conv] || 0))) + 50
+    typingTrail = setTimeout(() => {
+      typingTrail = null
+      if (core.value === c && c.activeConv === conv && stillTyping()) send(c.typingFrame(conv))
+    }, wait)
+  }
+
+  function canRecall(msg) {
+    return !!core.value?.canRecall(msg)
+  }
+
+  async function recall(msg) {
+    const reply = await request(core.value.recallRequest(msg))
+    core.value.applyRecalled(reply)
+    return reply
+  }
+
+  /** cmd 27: a new search (`more` false) or its next page. */
+  async function runSearch(q, more = false) {
+    q = String(q || '').trim()
+    if (!q) {
+      Object.assign(search, { q: '', hits: [], more: false, loading: false, error: '', done: false })
+      return
+    }
+    if (search.loading) return
+    const before = more && search.hits.length ? search.hits.at(-1).id : 0
+    if (!more) Object.assign(search, { q, hits: [], more: false, done: false })
+    search.loading = true
+    search.error = ''
+    try {
+      const reply = await request(searchFrame(q, before, 20))
+      if (search.q !== q) return
+      for (const h of reply.hits || []) {
+        onMessage(h)
+        search.hits.push({ ...h, recalled: !!h.recalled })
+      }
+      search.more = !!reply.more
+      search.done = true
+    } catch (err) {
+      search.error = err.message
+    } finally {
+      search.loading = false
+    }
+  }
+
   return {
     core, state, nextRetryAt, lastError, totalUnread, syncing,
-    start, stop, reconnectNow, sendMessage, retry, discard, openConv, closeConv, loadOlder,
+    search,
+    start, stop, reconnectNow, sendMessage, retry, discard, openConv, closeConv, loadOlder, loadUntil, typing,
+    canRecall, recall, runSearch,
   }
 })

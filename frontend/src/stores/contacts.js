@@ -49,6 +49,16 @@ export const useContacts = defineStore('contacts', () => {
     api.findById(id).then(remember).catch(() => {}).finally(() => pendingUsers.delete(id))
   }
 
+  /** cmd 35: a friend came online or went offline (`lastSeen` ms). */
+  function setPresence(id, online, lastSeen) {
+    id = Number(id)
+    if (!id) return
+    const patch = { online: !!online }
+    if (lastSeen) patch.last_seen = lastSeen
+    users[id] = { ...(users[id] || { id }), ...patch }
+    for (const f of friends.value) if (Number(f.id) === id) Object.assign(f, patch)
+  }
+
   function userName(id) {
     const s = useSession()
     if (Number(id) === Number(s.id)) return s.user?.nickname || s.user?.mobile || t('me')
@@ -90,6 +100,20 @@ export const useContacts = defineStore('contacts', () => {
     await loadGroups()
   }
 
+  async function renameGroup(id, name) {
+    const s = useSession()
+    const g = await api.renameGroup(s.id, id, name)
+    if (g && g.id) groupById[g.id] = g
+    await loadGroups()
+    return g
+  }
+
+  async function removeMember(id, memberid) {
+    const s = useSession()
+    await api.removeMember(s.id, id, memberid)
+    await loadMembers(id)
+  }
+
   function reset() {
     friends.value = []
     groups.value = []
@@ -100,6 +124,6 @@ export const useContacts = defineStore('contacts', () => {
 
   return {
     friends, groups, users, groupById, members, remember, loadFriends, loadGroups, loadMembers, ensureUser,
-    userName, groupName, addFriend, createGroup, joinGroup, leaveGroup, reset,
+    userName, groupName, addFriend, createGroup, joinGroup, leaveGroup, renameGroup, removeMember, setPresence, reset,
   }
 })
