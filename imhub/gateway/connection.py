@@ -38,6 +38,7 @@ class Connection:
         "catching_up",
         "close_cb",
         "closed",
+        "dropped_frames",
         "id",
         "max_buffer",
         "pending",
@@ -64,6 +65,8 @@ class Connection:
         self.max_buffer = max_buffer
         self.pending: list[bytes] = []
         self.closed = False
+        # Set when frames were thrown away (slow consumer): nothing may be assumed delivered.
+        self.dropped_frames = False
         # While catching up (pushing what the user missed), live frames are held
         # back with their (conv, seq) so the backlog goes out first and nothing twice.
         self.catching_up = False
@@ -100,12 +103,14 @@ class Connection:
         data = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
         self.pending = []
         if self.transport.is_closing():
+            self.dropped_frames = True
             return
         self.transport.write(data)
         _HOT.writes += 1
         _HOT.sent_bytes += len(data)
         if self.transport.get_write_buffer_size() > self.max_buffer:
             metrics.slow_consumer_closes.inc()
+            self.dropped_frames = True
             self.close(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and sync")
 
     def close(self, code: int, reason: str) -> None:

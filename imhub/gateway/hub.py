@@ -33,6 +33,8 @@ class Hub:
         # (user, conv) -> highest seq handed to one of the user's sockets, not yet
         # saved; drained by the messaging service into the delivered cursors.
         self._delivered: dict[tuple[int, str], int] = {}
+        # group id -> highest seq fanned out here (for members' delivered cursors).
+        self.group_seq: dict[int, int] = {}
         # Set by the messaging service: (recipient, sender, conv, seq) when a 1:1
         # message reached a recipient's socket here.
         self.on_delivered: Callable[[int, int, str, int], None] | None = None
@@ -62,6 +64,11 @@ class Hub:
         del self.users[conn.user_id]
         for gid in self._groups_of.pop(conn.user_id, ()):
             self._drop_member(gid, conn.user_id)
+            # Everything of the group fanned out here while the user was online went
+            # to their sockets — unless this one was dropped as a slow consumer.
+            seq = self.group_seq.get(gid, 0)
+            if seq and not conn.dropped_frames:
+                self.note_delivered(conn.user_id, f"g{gid}", seq)
         return True
 
     def join(self, group_id: int, user_id: int) -> bool:
@@ -106,25 +113,36 @@ class Hub:
         if env.revoke:
             self._revoke(env)
             return
-        user_ids = self.groups.get(env.group, ()) if env.group else env.users
         origin = env.origin if env.node == self.node_id else 0
-        delivered = self._delivered
         key_conv = env.conv
         pushed = 0
-        for uid in tuple(user_ids):
-            conns = self.users.get(uid)
-            if not conns:
-                continue
-            for conn in conns:
-                if conn.id != origin:
-                    conn.push(env.frame, key_conv, env.seq)
-                    pushed += 1
-            if env.seq:
-                key = (uid, key_conv)
-                if delivered.get(key, 0) < env.seq:
-                    delivered[key] = env.seq
-                if env.sender and uid != env.sender and self.on_delivered is not None:
-                    self.on_delivered(uid, env.sender, key_conv, env.seq)
+        if env.group:
+            # Group messages: no per-member bookkeeping in the fan-out loop (10k
+            # members x every message). Members online here get the whole stream;
+            # their delivered cursor is set from group_seq when they disconnect.
+            if env.seq > self.group_seq.get(env.group, 0):
+                self.group_seq[env.group] = env.seq
+            for uid in tuple(self.groups.get(env.group, ())):
+                for conn in self.users.get(uid, ()):
+                    if conn.id != origin:
+                        conn.push(env.frame, key_conv, env.seq)
+                        pushed += 1
+        else:
+            delivered = self._delivered
+            for uid in env.users:
+                conns = self.users.get(uid)
+                if not conns:
+                    continue
+                for conn in conns:
+                    if conn.id != origin:
+                        conn.push(env.frame, key_conv, env.seq)
+                        pushed += 1
+                if env.seq:
+                    key = (uid, key_conv)
+                    if delivered.get(key, 0) < env.seq:
+                        delivered[key] = env.seq
+                    if env.sender and uid != env.sender and self.on_delivered is not None:
+                        self.on_delivered(uid, env.sender, key_conv, env.seq)
         if pushed and env.seq:
             # Once per envelope, never per socket. The flushes were scheduled above,
             # so this callback runs after the socket writes of this fan-out.
