@@ -297,6 +297,8 @@ describe('group events (media 10)', () => {
     expect(eventText(ev('renamed', 3, 0, 'Hikers'), en, name)).toBe('Alice renamed the group to "Hikers"')
     expect(eventText(ev('created', 3, 3, 'Weekend'), en, name)).toBe('Alice created the group "Weekend"')
     expect(eventText(ev('exploded', 3, 3), en, name)).toBe('Group updated')
+    expect(eventText(ev('system', 0, 0, 'Maintenance tonight 22:00'), en, name)).toBe('Maintenance tonight 22:00')
+    expect(eventText(ev('someday', 3, 0, 'shown as is'), en, name)).toBe('shown as is')
     expect(eventText(ev('removed', 7, 8), zh, name)).toBe('Bob 将 Carol 移出了群聊')
     expect(eventText(ev('renamed', 3, 0, '周末'), zh, name)).toBe('Alice 将群名改为“周末”')
   })

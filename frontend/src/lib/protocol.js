@@ -25,6 +25,7 @@ export const CMD = Object.freeze({
   RESYNC: 37,
   RECEIPT_LIST: 38,
   SEARCH_RESULTS: 39,
+  NOTICE: 40, // system notice from the operators (not stored)
 })
 
 export const MEDIA = Object.freeze({
@@ -190,7 +191,8 @@ export function eventText(msg, t = (k) => k, name = (id) => `#${id}`) {
     case 'left': return t('evLeft', { user: subject })
     case 'removed': return t('evRemoved', { actor, user: subject })
     case 'renamed': return t('evRenamed', { actor, name: group })
-    default: return t('evOther')
+    // `system` (operators' notice, userid 0) and kinds this client does not know: the memo
+    default: return group || t('evOther')
   }
 }
 

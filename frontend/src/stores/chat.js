@@ -20,6 +20,7 @@ export const useChat = defineStore('chat', () => {
   const state = ref(STATE.IDLE)
   const nextRetryAt = ref(0)
   const lastError = ref('')
+  const notice = ref(null) // latest system notice (cmd 40), shown by App.vue
   let conn = null
   let timers = []
   let unwatch = []
@@ -191,6 +192,9 @@ export const useChat = defineStore('chat', () => {
         return
       case CMD.RESYNC:
         send(c.requestConvList())
+        return
+      case CMD.NOTICE:
+        if (typeof frame.text === 'string' && frame.text) notice.value = { text: frame.text, ts: frame.ts || Date.now() }
         return
       default:
         // Unknown commands come from a newer server: ignore them (forward compatible).
@@ -422,7 +426,7 @@ export const useChat = defineStore('chat', () => {
 
   return {
     core, state, nextRetryAt, lastError, totalUnread, syncing,
-    search,
+    search, notice,
     start, stop, reconnectNow, sendMessage, retry, discard, openConv, closeConv, loadOlder, loadUntil, typing,
     canRecall, recall, runSearch,
   }
