@@ -43,7 +43,7 @@ frontend-test:
 # the emoji font makes the screenshots readable. Installed only when missing.
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji fonts-wqy-microhei \
 		|| echo "warning: could not install chromium: browser tests will be skipped (they fail under CI=true)"; \
 	fi
 

@@ -38,11 +38,16 @@ class BatchWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def submit(self, draft: Draft) -> Result:
-        """Store ``draft``; returns ``(message, duplicate)`` once committed."""
+    def enqueue(self, draft: Draft) -> asyncio.Future[Result]:
+        """Queue ``draft``; the future resolves to ``(message, duplicate)`` after the
+        commit. Futures resolve in queue order."""
         fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((draft, fut))
-        return await fut
+        return fut
+
+    async def submit(self, draft: Draft) -> Result:
+        """Store ``draft``; returns ``(message, duplicate)`` once committed."""
+        return await self.enqueue(draft)
 
     async def _run(self) -> None:
         while True:

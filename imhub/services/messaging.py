@@ -136,7 +136,7 @@ class MessagingService:
             for gid in groups:
                 if gid not in self.hub.groups:
                     self._bus.unwatch_group(gid)
-        self._spawn(self._went_offline(conn.user_id, now_ms()))
+        self.spawn(self._went_offline(conn.user_id, now_ms()))
 
     async def _went_offline(self, user_id: int, when: int) -> None:
         try:
@@ -152,7 +152,7 @@ class MessagingService:
         client syncs (the database has it all)."""
         self.hub.broadcast(text_frame(encode(Cmd.RESYNC, reason="bus_reconnected")))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task this service keeps (and awaits at stop)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -215,9 +215,21 @@ class MessagingService:
         Raises :class:`FrameError` (not a friend / not a member / unknown target /
         store failure). A duplicate (same cid resent) is not published again.
         """
+        return await self.finish(await self.submit(draft), draft, origin)
+
+    async def submit(self, draft: Draft) -> asyncio.Future[tuple[Message, bool]]:
+        """Authorize ``draft`` and queue it for the next commit, without waiting for
+        it: a client's messages are pipelined (and batched) in the order they came.
+        Raises :class:`FrameError` if the sender may not send there."""
         await self._authorize(draft)
+        return self._writer.enqueue(draft)
+
+    async def finish(
+        self, committed: asyncio.Future[tuple[Message, bool]], draft: Draft, origin: int = 0
+    ) -> tuple[Message, bool]:
+        """After the commit of a submitted draft: publish it (unless a duplicate)."""
         try:
-            message, duplicate = await self._writer.submit(draft)
+            message, duplicate = await committed
         except Exception:
             raise FrameError(ErrorCode.INTERNAL, "message not stored; retry with the same cid", cid=draft.cid) from None
         if not duplicate:
@@ -391,7 +403,7 @@ class MessagingService:
 
     def _flush_receipts(self) -> None:
         receipts, self._receipts = self._receipts, []
-        self._spawn(self._publish_receipts(receipts))
+        self.spawn(self._publish_receipts(receipts))
 
     async def _publish_receipts(self, receipts: list[tuple[int, bytes]]) -> None:
         for sender, frame in receipts:

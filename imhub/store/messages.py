@@ -58,6 +58,7 @@ class MessageStore:
                 first_of_cid.add(key)
             fresh.append(d)
         stored = self._insert_fresh(conn, fresh)
+        self._senders_have_read(conn, stored)
         by_cid = {**existing, **{(m.userid, m.cid): m for m in stored if m.cid}}
         results: list[tuple[Message, bool]] = []
         fresh_iter = iter(stored)
@@ -108,6 +109,26 @@ class MessageStore:
             [(m.id, " ".join(getattr(m, f) for f in SEARCHABLE[m.media])) for m in stored if m.media in SEARCHABLE],
         )
         return stored
+
+    def _senders_have_read(self, conn: Connection, stored: list[Message]) -> None:
+        """A sender has read their own message: their cursors move past it, so it
+        never counts as unread on their other devices."""
+        last: dict[tuple[int, str], int] = {}
+        for m in stored:
+            last[(m.userid, m.conv)] = max(m.seq, last.get((m.userid, m.conv), 0))
+        if not last:
+            return
+        stmt = self._insert(cursors)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[cursors.c.user_id, cursors.c.conv],
+            set_={
+                "read_seq": _greatest(cursors.c.read_seq, stmt.excluded.read_seq),
+                "delivered_seq": _greatest(cursors.c.delivered_seq, stmt.excluded.delivered_seq),
+            },
+        )
+        conn.execute(
+            stmt, [{"user_id": u, "conv": c, "delivered_seq": s, "read_seq": s} for (u, c), s in sorted(last.items())]
+        )
 
     def _bump_seq(self, conn: Connection, conv: str, n: int) -> int:
         result = conn.execute(

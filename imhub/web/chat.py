@@ -16,7 +16,7 @@ from aiohttp import WSMsgType, web
 
 from imhub import metrics
 from imhub.app import SERVICES, Services, services
-from imhub.domain.model import Cmd
+from imhub.domain.model import Cmd, Draft, Message
 from imhub.errors import ApiError, Forbidden, RateLimited
 from imhub.gateway.connection import Connection
 from imhub.gateway.wsframe import text_frame
@@ -217,12 +217,28 @@ async def execute(svc: Services, conn: Connection, request: Request) -> None:
         conn.push(text_frame(reply))
 
 
+async def acknowledge(
+    svc: Services, conn: Connection, committed: asyncio.Future[tuple[Message, bool]], draft: Draft
+) -> None:
+    """Publish a submitted message once committed, then ack it (or say it failed).
+    Commits complete in submission order, so a client's acks keep their order."""
+    try:
+        message, duplicate = await svc.messaging.finish(committed, draft, origin=conn.id)
+    except FrameError as err:
+        conn.push(text_frame(encode_error(err)))
+        return
+    conn.push(text_frame(encode_ack(message, duplicate)))
+
+
 async def answer(svc: Services, conn: Connection, request: Request) -> bytes | None:
     messaging, uid = svc.messaging, conn.user_id
     match request:
         case SendMessage(draft):
-            message, duplicate = await messaging.send(draft, origin=conn.id)
-            return encode_ack(message, duplicate)
+            # Not awaited here: the socket goes on reading, so a burst from one client
+            # is committed in one batch (and fanned out in one loop turn).
+            committed = await messaging.submit(draft)
+            messaging.spawn(acknowledge(svc, conn, committed, draft))
+            return None
         case SyncRequest(rid, after, limit):
             page = await messaging.sync(uid, after, limit)
             synced = [message_dict(m) for m in page.messages]

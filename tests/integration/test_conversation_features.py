@@ -30,6 +30,9 @@ async def test_read_receipt_reaches_sender_and_other_devices_and_unread(client) 
     await send_texts(sa, b.id, 3)
     b_phone, b_laptop = await connect(client, b, autosync=0), await connect(client, b, autosync=0)
     conv = conv_of(a, b)
+    await sa.send(cmd=21, rid="mine")
+    (mine,) = (await sa.recv_until(lambda f: f.get("rid") == "mine"))["convs"]
+    assert mine["unread"] == 0 and mine["read_seq"] == 3  # one's own messages are never unread
     await b_phone.send(cmd=21, rid="c")
     (c,) = (await b_phone.recv_until(lambda f: f["cmd"] == 31))["convs"]
     assert c["unread"] == 3 and c["read_seq"] == 0
