@@ -108,6 +108,8 @@ class SpawnedServer:
             "IMHUB_PORT": str(self.port),
             "IMHUB_WORKERS": str(workers),
             "IMHUB_LOG_LEVEL": log_level,
+            # Every bench client comes from a handful of loopback addresses.
+            "IMHUB_MAX_CONNECTIONS_PER_IP": "0",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
