@@ -215,7 +215,10 @@ class MessagingService:
         Raises :class:`FrameError` (not a friend / not a member / unknown target /
         store failure). A duplicate (same cid resent) is not published again.
         """
-        return await self.finish(await self.submit(draft), draft, origin)
+        message, duplicate = await self.committed(await self.submit(draft), draft)
+        if not duplicate:
+            await self.publish(message, origin)
+        return message, duplicate
 
     async def submit(self, draft: Draft) -> asyncio.Future[tuple[Message, bool]]:
         """Authorize ``draft`` and queue it for the next commit, without waiting for
@@ -224,17 +227,14 @@ class MessagingService:
         await self._authorize(draft)
         return self._writer.enqueue(draft)
 
-    async def finish(
-        self, committed: asyncio.Future[tuple[Message, bool]], draft: Draft, origin: int = 0
-    ) -> tuple[Message, bool]:
-        """After the commit of a submitted draft: publish it (unless a duplicate)."""
+    @staticmethod
+    async def committed(future: asyncio.Future[tuple[Message, bool]], draft: Draft) -> tuple[Message, bool]:
+        """Wait for a submitted draft's commit: ``(message, duplicate)``, or
+        :class:`FrameError` ``internal`` if it could not be stored."""
         try:
-            message, duplicate = await committed
+            return await future
         except Exception:
             raise FrameError(ErrorCode.INTERNAL, "message not stored; retry with the same cid", cid=draft.cid) from None
-        if not duplicate:
-            await self.publish(message, origin)
-        return message, duplicate
 
     async def publish(self, m: Message, origin: int = 0) -> None:
         frame = text_frame(encode_message(m))

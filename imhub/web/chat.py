@@ -220,14 +220,17 @@ async def execute(svc: Services, conn: Connection, request: Request) -> None:
 async def acknowledge(
     svc: Services, conn: Connection, committed: asyncio.Future[tuple[Message, bool]], draft: Draft
 ) -> None:
-    """Publish a submitted message once committed, then ack it (or say it failed).
-    Commits complete in submission order, so a client's acks keep their order."""
+    """Once a submitted message is committed: ack it (the sender need not wait for the
+    fan-out), then publish it. Commits complete in submission order, so a client's
+    acks and messages keep their order."""
     try:
-        message, duplicate = await svc.messaging.finish(committed, draft, origin=conn.id)
+        message, duplicate = await svc.messaging.committed(committed, draft)
     except FrameError as err:
         conn.push(text_frame(encode_error(err)))
         return
     conn.push(text_frame(encode_ack(message, duplicate)))
+    if not duplicate:
+        await svc.messaging.publish(message, origin=conn.id)
 
 
 async def answer(svc: Services, conn: Connection, request: Request) -> bytes | None:
