@@ -17,6 +17,10 @@ from imhub.store.migrate import migrate
 
 log = structlog.get_logger("imhub")
 
+# After the drain has closed every socket with 1012: how long handlers may still run
+# (clients answering the close frame) before they are cancelled.
+CLOSE_WAIT_SECONDS = 5.0
+
 
 def run(settings: Settings, *, migrate_first: bool = True) -> None:
     """Serve in this process, or with ``workers > 1`` supervise that many workers
@@ -44,7 +48,7 @@ async def serve(settings: Settings) -> None:
 
     app = build_app(settings)
     # aiohttp's access log would print query-string tokens; ours (imhub.web.ops) redacts.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=settings.drain_seconds + 5)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=CLOSE_WAIT_SECONDS)
     await runner.setup()
     # backlog: aiohttp's default 128 overflows in a reconnect storm (the kernel caps it at
     # net.core.somaxconn, see docs/deployment.md).

@@ -115,7 +115,8 @@ class MessageStore:
         never counts as unread on their other devices."""
         last: dict[tuple[int, str], int] = {}
         for m in stored:
-            last[(m.userid, m.conv)] = max(m.seq, last.get((m.userid, m.conv), 0))
+            if m.userid:  # 0: made by the server (system messages), no sender cursor
+                last[(m.userid, m.conv)] = max(m.seq, last.get((m.userid, m.conv), 0))
         if not last:
             return
         stmt = self._insert(cursors)

@@ -41,7 +41,7 @@ from imhub.protocol.frames import (
 from imhub.protocol.session import Close, Execute, Limits, Ping, Reply, Session
 from imhub.store.users import token_hash
 from imhub.web.auth import client_address, current_user, request_token
-from imhub.web.ops import DRAIN, drain, frame_label
+from imhub.web.ops import CLOSE_SERVICE_RESTART, DRAIN, drain, frame_label
 
 log = structlog.get_logger("imhub.gateway")
 
@@ -50,6 +50,9 @@ log = structlog.get_logger("imhub.gateway")
 HARD_FRAME_FACTOR = 4
 PING_FRAME = bytes((0x89, 0))
 SESSIONS = web.AppKey("sessions", dict[Connection, Session])
+# After a server-side close, how long the handler waits for the client's close reply
+# (returning earlier drops the transport and the client sees 1006, not our code).
+CLOSE_REPLY_SECONDS = 5.0
 CONNECTIONS_PER_IP = web.AppKey("connections_per_ip", dict[str, int])
 
 
@@ -140,6 +143,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
     log.info("connection open", user=user_id, conn=conn.id)
     metrics.connections_opened.inc()
     metrics.connections_open.inc()
+    if drain_state.draining:  # the drain began while this handshake was in flight
+        conn.close(CLOSE_SERVICE_RESTART, "service restart: reconnect")
     reason = "client closed"
     try:
         if conn.catching_up:
@@ -181,6 +186,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
         code = sent_close[0] if sent_close else ws.close_code
         metrics.connections_closed.labels(metrics.close_reason(code)).inc()
         log.info("connection closed", user=user_id, conn=conn.id, reason=reason, code=code)
+    if closing:  # we sent a close frame: keep the transport until the client answers it
+        await asyncio.wait(set(closing), timeout=CLOSE_REPLY_SECONDS)
     return ws
 
 
@@ -205,20 +212,17 @@ async def push_backlog(svc: Services, conn: Connection) -> None:
 
 async def execute(svc: Services, conn: Connection, request: Request) -> None:
     """Run one validated request and push its reply (or error) to ``conn``."""
-    started = time.perf_counter()
     try:
         reply = await answer(svc, conn, request)
     except FrameError as err:
         reply = encode_error(err)
-    else:
-        if isinstance(request, SendMessage):
-            metrics.send_ack_seconds.observe(time.perf_counter() - started)
     if reply is not None:
         conn.push(text_frame(reply))
 
 
 async def acknowledge(
-    svc: Services, conn: Connection, committed: asyncio.Future[tuple[Message, bool]], draft: Draft
+    svc: Services, conn: Connection, committed: asyncio.Future[tuple[Message, bool]], draft: Draft,
+    started: float = 0.0,
 ) -> None:
     """Once a submitted message is committed: ack it (the sender need not wait for the
     fan-out), then publish it. Commits complete in submission order, so a client's
@@ -229,6 +233,8 @@ async def acknowledge(
         conn.push(text_frame(encode_error(err)))
         return
     conn.push(text_frame(encode_ack(message, duplicate)))
+    if started:
+        metrics.send_ack_seconds.observe(time.perf_counter() - started)
     if not duplicate:
         await svc.messaging.publish(message, origin=conn.id)
 
@@ -239,8 +245,9 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
         case SendMessage(draft):
             # Not awaited here: the socket goes on reading, so a burst from one client
             # is committed in one batch (and fanned out in one loop turn).
+            started = time.perf_counter()
             committed = await messaging.submit(draft)
-            messaging.spawn(acknowledge(svc, conn, committed, draft))
+            messaging.spawn(acknowledge(svc, conn, committed, draft, started))
             return None
         case SyncRequest(rid, after, limit):
             page = await messaging.sync(uid, after, limit)

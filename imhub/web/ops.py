@@ -24,7 +24,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from imhub import metrics
-from imhub.app import SERVICES, services
+from imhub.app import SERVICES, Services, services
 from imhub.errors import ApiError, Unauthorized
 from imhub.logs import redact
 from imhub.protocol.frames import (
@@ -212,7 +212,7 @@ async def drain(app: web.Application) -> None:
     deadline = began + svc.settings.drain_seconds
     log.info("draining", connections=hub.connection_count(), inflight=state.inflight,
              max_seconds=svc.settings.drain_seconds)
-    while state.inflight and loop.time() < deadline and not state.hurry.is_set():
+    while (state.inflight or _acks_pending(svc)) and loop.time() < deadline and not state.hurry.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(state.hurry.wait(), 0.02)
     # Let the flushes scheduled by the last acks run before the sockets are closed.
@@ -223,6 +223,11 @@ async def drain(app: web.Application) -> None:
                     inflight=state.inflight)
     hub.close_all(CLOSE_SERVICE_RESTART, "service restart: reconnect")
     log.info("drained; clients told to reconnect", seconds=round(loop.time() - began, 3))
+
+
+def _acks_pending(svc: Services) -> int:
+    """Tasks the messaging service still runs (e.g. acks waiting for their commit)."""
+    return len(getattr(svc.messaging, "_tasks", ()))
 
 
 # --- admin API ----------------------------------------------------------------------------

@@ -61,7 +61,7 @@ class Sender:
                     self.reconnects += 1
                     with contextlib.suppress(Exception):
                         await ws.close()
-                    if ws.close_code is not None:
+                    if ws.close_code is not None and not self.close_codes:
                         self.close_codes.append(int(ws.close_code))
 
     async def _reply(self, ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any] | None:
@@ -71,6 +71,8 @@ class Sender:
             except TimeoutError:
                 return None
             if msg.type != aiohttp.WSMsgType.TEXT:
+                if msg.type == aiohttp.WSMsgType.CLOSE:
+                    self.close_codes.append(int(msg.data))  # the code the server sent
                 return None
             frame: dict[str, Any] = orjson.loads(msg.data)
             if frame.get("cmd") in (1, 2):
