@@ -152,6 +152,11 @@ class MessagingService:
         client syncs (the database has it all)."""
         self.hub.broadcast(text_frame(encode(Cmd.RESYNC, reason="bus_reconnected")))
 
+    def pending_work(self) -> int:
+        """Background work still running (acks and fan-outs waiting on commits,
+        presence and receipts): a draining worker waits for this to reach 0."""
+        return len(self._tasks)
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task this service keeps (and awaits at stop)."""
         task = asyncio.get_running_loop().create_task(coro)

@@ -227,7 +227,7 @@ async def drain(app: web.Application) -> None:
 
 def _acks_pending(svc: Services) -> int:
     """Tasks the messaging service still runs (e.g. acks waiting for their commit)."""
-    return len(getattr(svc.messaging, "_tasks", ()))
+    return svc.messaging.pending_work()
 
 
 # --- admin API ----------------------------------------------------------------------------
