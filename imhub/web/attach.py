@@ -40,6 +40,23 @@ async def upload(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
         raise MediaTooLarge(f"upload too large (at most {limit} bytes)")
 
+    try:
+        data, hint = await read_form(request, media)
+    except ValueError:
+        # aiohttp's multipart parser raises ValueError on a malformed body (no or empty
+        # boundary, a missing start boundary, bad part headers): the client's fault, so
+        # 400, not 500 (found by tests/fuzz/test_upload_multipart_fuzz.py).
+        raise MediaRejected("malformed multipart body") from None
+    if data is None:
+        raise MediaRejected("missing file field")
+
+    stored = await media.store(data, hint)
+    body = {"code": 0, "msg": "", "data": stored.url, "file": stored.as_json()}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def read_form(request: web.Request, media: MediaService) -> tuple[bytes | None, str]:
+    """The ``file`` part and the ``filetype`` hint of an upload form."""
     data: bytes | None = None
     hint = ""
     reader = await request.multipart()
@@ -60,12 +77,7 @@ async def upload(request: web.Request) -> web.Response:
             await read_small(part)  # unknown small fields are ignored
     else:
         raise MediaRejected("too many form fields")
-    if data is None:
-        raise MediaRejected("missing file field")
-
-    stored = await media.store(data, hint)
-    body = {"code": 0, "msg": "", "data": stored.url, "file": stored.as_json()}
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
+    return data, hint
 
 
 async def read_file(part: BodyPartReader, media: MediaService) -> bytes:
