@@ -83,34 +83,40 @@ def session_limits(svc: Services) -> Limits:
     )
 
 
+def refuse(reason: str, error: ApiError, **fields: object) -> ApiError:
+    """Count and log a refused handshake; returns the error to raise."""
+    metrics.handshakes_refused.labels(reason).inc()
+    log.info("handshake refused", reason=reason, status=error.status, **fields)
+    return error
+
+
+async def admit(request: web.Request, svc: Services) -> tuple[int, str]:
+    """Every check before the upgrade: draining, Origin, token, ``id``, connections per
+    address. Returns the user id and the client address, or raises the refusal."""
+    if request.app[DRAIN].draining:
+        raise refuse("draining", ApiError("server restarting: connect again", status=503))
+    if not origin_allowed(request, svc):
+        raise refuse("origin", Forbidden("origin not allowed"), origin=request.headers.get("Origin"))
+    try:
+        user_id = await current_user(request, allow_query=True)
+    except ApiError as exc:
+        raise refuse("token", exc) from None
+    claimed = request.query.get("id", "")
+    if claimed and claimed != str(user_id):
+        raise refuse("id_mismatch", Forbidden("id does not match the token"), user=user_id, claimed=claimed[:32])
+    address = client_address(request)
+    limit = svc.settings.max_connections_per_ip
+    if limit and request.app[CONNECTIONS_PER_IP].get(address, 0) >= limit:
+        error = RateLimited("too many connections from your address", retry_after=10)
+        raise refuse("too_many_connections", error, address=address)
+    return user_id, address
+
+
 async def chat(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     drain_state = request.app[DRAIN]
-    if drain_state.draining:
-        metrics.handshakes_refused.labels("draining").inc()
-        raise ApiError("server restarting: connect again", status=503)
-    if not origin_allowed(request, svc):
-        metrics.handshakes_refused.labels("origin").inc()
-        log.info("handshake refused", reason="origin", origin=request.headers.get("Origin"))
-        raise Forbidden("origin not allowed")
-    try:
-        user_id = await current_user(request, allow_query=True)
-    except ApiError:
-        metrics.handshakes_refused.labels("token").inc()
-        log.info("handshake refused", reason="token", status=401)
-        raise
-    claimed = request.query.get("id", "")
-    if claimed and claimed != str(user_id):
-        metrics.handshakes_refused.labels("id_mismatch").inc()
-        log.info("handshake refused", reason="id_mismatch", user=user_id, claimed=claimed[:32])
-        raise Forbidden("id does not match the token")
+    user_id, address = await admit(request, svc)
     per_ip = request.app[CONNECTIONS_PER_IP]
-    address = client_address(request)
-    limit = svc.settings.max_connections_per_ip
-    if limit and per_ip.get(address, 0) >= limit:
-        metrics.handshakes_refused.labels("too_many_connections").inc()
-        log.info("handshake refused", reason="too_many_connections", address=address)
-        raise RateLimited("too many connections from your address", retry_after=10)
 
     ws = web.WebSocketResponse(
         autoping=False, compress=False, max_msg_size=svc.settings.max_frame_bytes * HARD_FRAME_FACTOR
