@@ -53,7 +53,7 @@ def render(conf: str, *, prefix: Path, https: int, http: int, upstreams: list[in
     conf = sub(r"worker_connections \d+;", "worker_connections 1024;", conf)
     conf = sub(r"^pid .*;$", f"pid {prefix}/nginx.pid;", conf)
     conf = sub(r"^error_log .*;$", f"error_log {prefix}/error.log info;", conf)
-    conf = sub(r"access_log .*;", f"access_log {prefix}/access.log;", conf)
+    conf = sub(r"access_log \S+ imhub;", f"access_log {prefix}/access.log imhub;", conf)
     conf = sub(r"^http \{$", "http {\n" + "".join(
         f"    {d}_temp_path {prefix}/{d};\n" for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")), conf)
     conf = sub(r"^(\s*)upstream imhub \{\n(?:\s*(?:least_conn;|server .*)\n)+", "\\1upstream imhub {\n    least_conn;\n"
@@ -170,6 +170,9 @@ async def test_nginx_in_front_of_two_nodes(tmp_path: Path, nodes: list[ServerPro
                                         "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
                                         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) as r:
                 assert r.status == 403
+            # nginx logged those /chat requests without the query string's token.
+            access = (prefix / "access.log").read_text()
+            assert "/chat" in access and a.token not in access
 
             # --- an upload through nginx (body above nginx's 1 MiB default) ---------------
             form = aiohttp.FormData()
