@@ -37,7 +37,7 @@ TICK = 0.5
 MAX_TIMELINE = 4000
 
 
-class BenchError(Exception):
+class BenchError(RuntimeError):
     """The bench itself could not complete (timeout, worker died, bad setup)."""
 
 
@@ -95,11 +95,15 @@ def free_port() -> int:
 
 
 class SpawnedServer:
-    """``imhub serve`` in a child process with a fresh data directory."""
+    """``imhub serve`` in a child process (the bench's ``--spawn``, and the tests'
+    crash/restart, multi-process and browser runs via tests/serverproc.py)."""
 
-    def __init__(self, data_dir: Path, workers: int, log_level: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, data_dir: Path, workers: int = 1, log_level: str = "warning", env: dict[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.env = {
             **os.environ,
             "IMHUB_DATA_DIR": str(data_dir),
@@ -110,10 +114,10 @@ class SpawnedServer:
             "IMHUB_LOG_LEVEL": log_level,
             # Every bench client comes from a handful of loopback addresses.
             "IMHUB_MAX_CONNECTIONS_PER_IP": "0",
-            **env,
+            **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / "server.log"
+        self.log_path = data_dir / f"server-{self.port}.log"
 
     @property
     def database_url(self) -> str:
@@ -123,7 +127,9 @@ class SpawnedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0) -> SpawnedServer:
+        """Start (or start again on the same port) and wait until it answers HTTP."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "imhub", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -134,7 +140,7 @@ class SpawnedServer:
                 raise BenchError(f"server exited with {self.proc.returncode}: {self.tail()}")
             try:
                 with urllib.request.urlopen(self.url + "/openapi.json", timeout=1):  # noqa: S310 - loopback
-                    return
+                    return self
             except OSError:
                 time.sleep(0.1)
         self.stop()
@@ -142,18 +148,24 @@ class SpawnedServer:
 
     def tail(self) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-2000:]
+            return self.log_path.read_text(errors="replace")[-3000:]
         except OSError:
             return ""
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flushes — a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
     def stop(self) -> None:
+        """SIGTERM (a graceful drain), SIGKILL if it does not exit in time."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(20)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+                self.kill()
 
 
 async def _migrate_and_seed(database_url: str, seed_kwargs: dict[str, Any]) -> Seeded:
