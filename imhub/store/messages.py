@@ -16,11 +16,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, case, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Select, and_, or_, select, update
 from sqlalchemy.engine import Row
 
 from imhub.clock import now_ms
 from imhub.domain.model import Draft, Message
+from imhub.store.append_ops import AppendOps, CoreAppendOps, SqliteAppendOps, greatest
 from imhub.store.db import Database
 from imhub.store.engine import dialect_insert
 from imhub.store.search import SEARCHABLE, SearchIndex
@@ -47,7 +48,10 @@ class MessageStore:
         return await self._db.write(self._append_batch, list(drafts))
 
     def _append_batch(self, conn: Connection, drafts: list[Draft]) -> list[tuple[Message, bool]]:
-        existing = self._existing_by_cid(conn, drafts)
+        ops: AppendOps
+        ops = SqliteAppendOps(conn) if self._db.is_sqlite else CoreAppendOps(conn, self._insert, self._search)
+        keys = {(d.userid, d.cid) for d in drafts if d.cid}
+        existing = ops.existing(keys) if keys else {}
         fresh: list[Draft] = []
         first_of_cid: set[tuple[int, str]] = set()
         for d in drafts:
@@ -57,8 +61,7 @@ class MessageStore:
             if key:
                 first_of_cid.add(key)
             fresh.append(d)
-        stored = self._insert_fresh(conn, fresh)
-        self._senders_have_read(conn, stored)
+        stored = self._insert_fresh(ops, fresh)
         by_cid = {**existing, **{(m.userid, m.cid): m for m in stored if m.cid}}
         results: list[tuple[Message, bool]] = []
         fresh_iter = iter(stored)
@@ -71,14 +74,8 @@ class MessageStore:
                 results.append((by_cid[(d.userid, d.cid)], True))
         return results
 
-    def _existing_by_cid(self, conn: Connection, drafts: Sequence[Draft]) -> dict[tuple[int, str], Message]:
-        keys = {(d.userid, d.cid) for d in drafts if d.cid}
-        if not keys:
-            return {}
-        rows = conn.execute(select(messages).where(tuple_(messages.c.userid, messages.c.cid).in_(list(keys))))
-        return {(r.userid, r.cid): _message(r) for r in rows}
-
-    def _insert_fresh(self, conn: Connection, drafts: list[Draft]) -> list[Message]:
+    @staticmethod
+    def _insert_fresh(ops: AppendOps, drafts: list[Draft]) -> list[Message]:
         if not drafts:
             return []
         per_conv: dict[str, int] = defaultdict(int)
@@ -87,8 +84,7 @@ class MessageStore:
         next_seq: dict[str, int] = {}
         for conv in sorted(per_conv):  # sorted: a fixed lock order across writers
             n = per_conv[conv]
-            last = self._bump_seq(conn, conv, n)
-            next_seq[conv] = last - n + 1
+            next_seq[conv] = ops.bump_seq(conv, n) - n + 1
         ts = now_ms()
         rows: list[dict[str, Any]] = []
         for d in drafts:
@@ -101,50 +97,19 @@ class MessageStore:
                     recalled=False,
                 )
             )
-        result = conn.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows)
-        ids = [r.id for r in result]
-        stored = [Message(id=i, **row) for i, row in zip(ids, rows, strict=True)]
-        self._search.add(
-            conn,
-            [(m.id, " ".join(getattr(m, f) for f in SEARCHABLE[m.media])) for m in stored if m.media in SEARCHABLE],
+        stored = [Message(id=i, **row) for i, row in zip(ops.insert(rows), rows, strict=True)]
+        ops.index(
+            [(m.id, " ".join(getattr(m, f) for f in SEARCHABLE[m.media])) for m in stored if m.media in SEARCHABLE]
         )
-        return stored
-
-    def _senders_have_read(self, conn: Connection, stored: list[Message]) -> None:
-        """A sender has read their own message: their cursors move past it, so it
-        never counts as unread on their other devices."""
+        # A sender has read their own message: it never counts as unread on their
+        # other devices. (userid 0: made by the server, no cursor.)
         last: dict[tuple[int, str], int] = {}
         for m in stored:
-            if m.userid:  # 0: made by the server (system messages), no sender cursor
+            if m.userid:
                 last[(m.userid, m.conv)] = max(m.seq, last.get((m.userid, m.conv), 0))
-        if not last:
-            return
-        stmt = self._insert(cursors)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[cursors.c.user_id, cursors.c.conv],
-            set_={
-                "read_seq": _greatest(cursors.c.read_seq, stmt.excluded.read_seq),
-                "delivered_seq": _greatest(cursors.c.delivered_seq, stmt.excluded.delivered_seq),
-            },
-        )
-        conn.execute(
-            stmt, [{"user_id": u, "conv": c, "delivered_seq": s, "read_seq": s} for (u, c), s in sorted(last.items())]
-        )
-
-    def _bump_seq(self, conn: Connection, conv: str, n: int) -> int:
-        result = conn.execute(
-            update(conversations)
-            .where(conversations.c.conv == conv)
-            .values(last_seq=conversations.c.last_seq + n)
-            .returning(conversations.c.last_seq)
-        )
-        last = result.scalar()
-        if last is not None:
-            return int(last)
-        # First message of the conversation. ON CONFLICT covers a concurrent first
-        # writer on another node: then the UPDATE path runs again under its lock.
-        conn.execute(self._insert(conversations).values(conv=conv, last_seq=0).on_conflict_do_nothing())
-        return self._bump_seq(conn, conv, n)
+        if last:
+            ops.mark_read([(u, c, s) for (u, c), s in sorted(last.items())])
+        return stored
 
     async def recall(self, message_id: int) -> Message | None:
         """Mark recalled and erase the content (storage and search index)."""
@@ -239,7 +204,7 @@ class MessageStore:
         stmt = self._insert(cursors)
         stmt = stmt.on_conflict_do_update(
             index_elements=[cursors.c.user_id, cursors.c.conv],
-            set_={"delivered_seq": _greatest(cursors.c.delivered_seq, stmt.excluded.delivered_seq)},
+            set_={"delivered_seq": greatest(cursors.c.delivered_seq, stmt.excluded.delivered_seq)},
         )
         await self._db.write(lambda conn: conn.execute(stmt, rows))
 
@@ -250,8 +215,8 @@ class MessageStore:
         stmt = stmt.on_conflict_do_update(
             index_elements=[cursors.c.user_id, cursors.c.conv],
             set_={
-                "read_seq": _greatest(cursors.c.read_seq, stmt.excluded.read_seq),
-                "delivered_seq": _greatest(cursors.c.delivered_seq, stmt.excluded.delivered_seq),
+                "read_seq": greatest(cursors.c.read_seq, stmt.excluded.read_seq),
+                "delivered_seq": greatest(cursors.c.delivered_seq, stmt.excluded.delivered_seq),
             },
         )
 
@@ -295,7 +260,3 @@ class MessageStore:
 def _messages_of(conn: Connection, stmt: Select[Any]) -> list[Message]:
     return [_message(r) for r in conn.execute(stmt)]
 
-
-def _greatest(a: Any, b: Any) -> Any:
-    """GREATEST(a, b) that SQLite and PostgreSQL both understand."""
-    return case((b > a, b), else_=a)
