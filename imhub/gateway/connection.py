@@ -96,6 +96,11 @@ class Connection:
                 self.push(frame)
         self._held = []
 
+    def flush(self) -> None:
+        """Write what is pending now instead of at the end of this loop turn (an ack
+        should not wait behind a large fan-out running in the same turn)."""
+        self._flush()
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self.closed or not self.pending:
