@@ -241,6 +241,7 @@ async def acknowledge(
         conn.push(text_frame(encode_error(err)))
         return
     conn.push(text_frame(encode_ack(message, duplicate)))
+    conn.flush()  # now, not behind a large fan-out in this loop turn
     if started:
         metrics.send_ack_seconds.observe(time.perf_counter() - started)
     if not duplicate:
