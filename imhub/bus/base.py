@@ -24,7 +24,9 @@ class Envelope:
     ``sender`` is set on 1:1 messages: reaching the recipient triggers a 'delivered'
     receipt back to the sender. ``revoke`` (a token hash, or ``*`` for all) closes the
     matching connections of ``users`` with code 4001 after writing ``frame``: logout,
-    password change and bans reach every process this way.
+    password change and bans reach every process this way. ``membership`` (a group id,
+    negative for leaving) tells the processes holding ``users``' sockets to start or stop
+    routing that group to them: a join on one node takes effect on every node at once.
     """
 
     users: tuple[int, ...]
@@ -36,6 +38,7 @@ class Envelope:
     node: str = ""
     sender: int = 0
     revoke: str = ""
+    membership: int = 0
 
 
 Deliver = Callable[[Envelope], None]

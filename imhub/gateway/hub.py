@@ -38,6 +38,9 @@ class Hub:
         # Set by the messaging service: (recipient, sender, conv, seq) when a 1:1
         # message reached a recipient's socket here.
         self.on_delivered: Callable[[int, int, str, int], None] | None = None
+        # Set by the messaging service: (users, group id, negative for leaving) when a
+        # membership change reaches this process.
+        self.on_membership: Callable[[tuple[int, ...], int], None] | None = None
 
     # --- registry ------------------------------------------------------------------
 
@@ -112,6 +115,10 @@ class Hub:
         """Push ``env.frame`` to every local socket it is for (not to its origin)."""
         if env.revoke:
             self._revoke(env)
+            return
+        if env.membership:
+            if self.on_membership is not None:
+                self.on_membership(env.users, env.membership)
             return
         origin = env.origin if env.node == self.node_id else 0
         key_conv = env.conv

@@ -82,6 +82,7 @@ class MessagingService:
         social.group_change_listeners.append(self.on_group_change)
         social.friendship_listeners.append(self.on_friendship_change)
         hub.on_delivered = self.delivered_to
+        hub.on_membership = self.apply_membership
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -188,15 +189,31 @@ class MessagingService:
             log.warning("bus publish failed for an event", users=len(users), group=group)
 
     async def on_membership_change(self, group_id: int, user_id: int, joined: bool) -> None:
+        """A membership change committed (on this process): place a joiner's cursors,
+        then tell every process with the user's sockets (this one included) to route
+        the group to them, or stop."""
         if joined:
             await self._store.start_cursor(user_id, group_conv(group_id))
-            self._members.add((group_id, user_id))
-            if self.hub.join(group_id, user_id):
-                self._bus.watch_group(group_id)
-        else:
-            self._members.discard((group_id, user_id))
-            if self.hub.leave(group_id, user_id):
-                self._bus.unwatch_group(group_id)
+        signed = group_id if joined else -group_id
+        env = Envelope(users=(user_id,), group=0, frame=b"", node=self.hub.node_id, membership=signed)
+        try:
+            await self._bus.publish(env)
+        except Exception:
+            log.warning("bus publish failed for a membership change; applying locally", user=user_id)
+            self.apply_membership((user_id,), signed)
+
+    def apply_membership(self, users: tuple[int, ...], signed_group: int) -> None:
+        """Hub callback: start (positive id) or stop routing a group to these users."""
+        group_id = abs(signed_group)
+        for user_id in users:
+            if signed_group > 0:
+                self._members.add((group_id, user_id))
+                if self.hub.join(group_id, user_id):
+                    self._bus.watch_group(group_id)
+            else:
+                self._members.discard((group_id, user_id))
+                if self.hub.leave(group_id, user_id):
+                    self._bus.unwatch_group(group_id)
 
     async def on_group_change(self, change: GroupChange) -> None:
         """Group events are messages in the group's stream (media 10), so every client

@@ -128,6 +128,39 @@ async def test_chat_groups_and_presence_across_nodes(cluster: Cluster) -> None:
     await sc.close()
 
 
+async def test_join_and_removal_on_one_node_take_effect_on_the_other(cluster: Cluster) -> None:
+    """The member's socket is on node 1; the join and the removal are HTTP calls to
+    node 0. The group must reach the socket at once, and stop reaching it at once."""
+    h1, h2 = cluster.http
+    owner, member = await make_user(h1), await make_user(h1)  # type: ignore[arg-type]
+    gid = await make_group(h1, owner)  # type: ignore[arg-type]
+    so = await connect(h1, owner, autosync=0)  # type: ignore[arg-type]
+    sm = await connect(h2, member, autosync=0)  # type: ignore[arg-type]
+    assert (await api(h1, "/contact/joincommunity", member, dstid=gid))["code"] == 0  # type: ignore[arg-type]
+    await so.send(cmd=11, dstid=gid, media=1, content="welcome", cid="w1")
+    assert (await so.reply())["cmd"] == 1
+    assert (await sm.recv_until(lambda f: is_msg(f) and f["content"] == "welcome", timeout=5))["cmd"] == 11
+    removed = await api(h1, "/contact/removemember", owner, dstid=gid, memberid=member.id)  # type: ignore[arg-type]
+    assert removed["code"] == 0
+    await sm.recv_until(lambda f: f.get("media") == 10 and f.get("content") == "removed", timeout=5)
+    await so.send(cmd=11, dstid=gid, media=1, content="after removal", cid="w2")
+    assert (await so.reply())["cmd"] == 1
+    await sm.send(cmd=0)
+    frames = []
+    while True:
+        f = await sm.recv(timeout=5)
+        if f.get("cmd") == 0:
+            break
+        frames.append(f)
+    await asyncio.sleep(0.5)
+    await sm.send(cmd=0)
+    while (f := await sm.recv(timeout=5)).get("cmd") != 0:
+        frames.append(f)
+    assert not [f for f in frames if f.get("content") == "after removal"]
+    await so.close()
+    await sm.close()
+
+
 async def test_concurrent_writers_on_two_nodes_keep_seqs_gapless(cluster: Cluster) -> None:
     h1, h2 = cluster.http
     a, b = await make_user(h1), await make_user(h2)  # type: ignore[arg-type]
