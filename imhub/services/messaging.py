@@ -39,6 +39,11 @@ RECEIPT_BROADCAST_MAX_MEMBERS = 200
 # Clients hide a typing indicator this long after the last typing event.
 TYPING_TTL_MS = 6000
 
+# How long a checked friendship is trusted for sending, and how many are kept. An
+# unfriending made on another node takes effect here within this time.
+FRIEND_CACHE_SECONDS = 30.0
+FRIEND_CACHE_MAX = 100_000
+
 # How often delivered cursors are saved. A crash loses at most this much of them,
 # which only means an old client may be shown a few messages twice.
 CURSOR_FLUSH_SECONDS = 1.0
@@ -72,9 +77,11 @@ class MessagingService:
         self.hub = hub
         self._writer = BatchWriter(store, settings.db_batch_max)
         self._flusher: asyncio.Task[None] | None = None
-        # Positive authorization cache: friendships are only ever added; memberships
-        # that end are evicted by the membership listener.
-        self._friends: set[tuple[int, int]] = set()
+        # Positive authorization caches. Memberships that end are evicted on every
+        # node by the membership envelope; friendships expire (below).
+        # pair -> loop time until which the friendship is trusted without asking the
+        # database. Bounded so that unfriending on another node takes effect here too.
+        self._friends: dict[tuple[int, int], float] = {}
         self._members: set[tuple[int, int]] = set()
         self._receipts: list[tuple[int, bytes]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -227,7 +234,7 @@ class MessagingService:
 
     async def on_friendship_change(self, a: int, b: int, added: bool) -> None:
         if not added:
-            self._friends.discard((min(a, b), max(a, b)))
+            self._friends.pop((min(a, b), max(a, b)), None)
 
     # --- sending -------------------------------------------------------------------
 
@@ -276,10 +283,13 @@ class MessagingService:
     async def _authorize(self, d: Draft) -> None:
         if d.cmd == Cmd.PRIVATE:
             pair = (min(d.userid, d.dstid), max(d.userid, d.dstid))
-            if pair in self._friends:
+            now = asyncio.get_running_loop().time()
+            if self._friends.get(pair, 0.0) > now:
                 return
             if await self._social.are_friends(d.userid, d.dstid):
-                self._friends.add(pair)
+                if len(self._friends) > FRIEND_CACHE_MAX:
+                    self._friends.clear()
+                self._friends[pair] = now + FRIEND_CACHE_SECONDS
                 return
             if await self._users.get(d.dstid) is None:
                 raise FrameError(ErrorCode.UNKNOWN_TARGET, f"no user {d.dstid}", cid=d.cid)
