@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from imhub.clock import now_ms
@@ -45,6 +45,22 @@ def _group(r: Any) -> GroupRow:
     return GroupRow(**dict(r._mapping))
 
 
+# The questions every connect, send and presence change asks: built once.
+_ARE_FRIENDS = select(contacts.c.dst_id).where(
+    contacts.c.owner_id == bindparam("a"), contacts.c.dst_id == bindparam("b")
+)
+_FRIEND_IDS = (
+    select(contacts.c.dst_id)
+    .where(contacts.c.owner_id == bindparam("u"))
+    .order_by(contacts.c.created, contacts.c.dst_id)
+)
+_GROUP_IDS_OF = select(members.c.group_id).where(members.c.user_id == bindparam("u")).order_by(members.c.group_id)
+_IS_MEMBER = select(members.c.user_id).where(members.c.group_id == bindparam("g"), members.c.user_id == bindparam("u"))
+_MEMBER_IDS = (
+    select(members.c.user_id).where(members.c.group_id == bindparam("g")).order_by(members.c.joined, members.c.user_id)
+)
+
+
 class SocialStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -75,17 +91,11 @@ class SocialStore:
         return bool(removed)
 
     async def are_friends(self, a: int, b: int) -> bool:
-        rows = await self._db.fetch(select(contacts.c.dst_id).where(contacts.c.owner_id == a, contacts.c.dst_id == b))
-        return bool(rows)
+        return bool(await self._db.fetch(_ARE_FRIENDS, {"a": a, "b": b}))
 
     async def friend_ids(self, user_id: int) -> list[int]:
         """Ids of ``user_id``'s friends, oldest friendship first."""
-        rows = await self._db.fetch(
-            select(contacts.c.dst_id)
-            .where(contacts.c.owner_id == user_id)
-            .order_by(contacts.c.created, contacts.c.dst_id)
-        )
-        return [int(r[0]) for r in rows]
+        return [int(r[0]) for r in await self._db.fetch(_FRIEND_IDS, {"u": user_id})]
 
     # --- groups --------------------------------------------------------------------
 
@@ -130,10 +140,7 @@ class SocialStore:
         return [_group(r) for r in rows]
 
     async def group_ids_of(self, user_id: int) -> list[int]:
-        rows = await self._db.fetch(
-            select(members.c.group_id).where(members.c.user_id == user_id).order_by(members.c.group_id)
-        )
-        return [int(r[0]) for r in rows]
+        return [int(r[0]) for r in await self._db.fetch(_GROUP_IDS_OF, {"u": user_id})]
 
     async def count_owned(self, ownerid: int) -> int:
         rows = await self._db.fetch(
@@ -162,16 +169,8 @@ class SocialStore:
         return bool(removed)
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
-        rows = await self._db.fetch(
-            select(members.c.user_id).where(members.c.group_id == group_id, members.c.user_id == user_id)
-        )
-        return bool(rows)
+        return bool(await self._db.fetch(_IS_MEMBER, {"g": group_id, "u": user_id}))
 
     async def member_ids(self, group_id: int) -> list[int]:
         """Members of ``group_id`` in join order (the owner first)."""
-        rows = await self._db.fetch(
-            select(members.c.user_id)
-            .where(members.c.group_id == group_id)
-            .order_by(members.c.joined, members.c.user_id)
-        )
-        return [int(r[0]) for r in rows]
+        return [int(r[0]) for r in await self._db.fetch(_MEMBER_IDS, {"g": group_id})]

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from imhub.clock import now_ms
@@ -42,6 +42,10 @@ def token_hash(token: str) -> str:
 
 def _row(r: Any) -> UserRow:
     return UserRow(**dict(r._mapping))
+
+
+# Every handshake and API call asks this: built once.
+_TOKEN_OWNER = select(tokens.c.user_id, tokens.c.expires).where(tokens.c.token_hash == bindparam("h"))
 
 
 class UserStore:
@@ -111,9 +115,7 @@ class UserStore:
 
     async def user_for_token(self, token: str) -> int | None:
         """The user id owning an unexpired ``token``, else None."""
-        rows = await self._db.fetch(
-            select(tokens.c.user_id, tokens.c.expires).where(tokens.c.token_hash == token_hash(token))
-        )
+        rows = await self._db.fetch(_TOKEN_OWNER, {"h": token_hash(token)})
         if not rows or rows[0].expires <= now_ms():
             return None
         return int(rows[0].user_id)
