@@ -125,14 +125,14 @@ class MessagingService:
     # --- connections ---------------------------------------------------------------
 
     async def connect(self, conn: Connection) -> None:
-        group_ids = await self._social.group_ids_of(conn.user_id)
+        group_ids, friend_ids = await self._social.circles(conn.user_id)
         for gid in group_ids:
             self._members.add((gid, conn.user_id))
             self._bus.watch_group(gid)
         if self.hub.add(conn, group_ids):
             self._bus.watch_user(conn.user_id)
         if await self._presence.connected(conn.user_id):
-            await self._announce_presence(conn.user_id, online=True, last_seen=now_ms())
+            await self._announce_presence(conn.user_id, online=True, last_seen=now_ms(), friends=friend_ids)
 
     def disconnect(self, conn: Connection) -> None:
         """Unregister ``conn``. Synchronous on purpose: it runs in the socket handler's
@@ -181,8 +181,11 @@ class MessagingService:
             log.warning("bus publish failed for a revocation; closing local sockets only", user=user_id)
             self.hub.deliver(env)
 
-    async def _announce_presence(self, user_id: int, *, online: bool, last_seen: int) -> None:
-        friends = await self._social.friend_ids(user_id)
+    async def _announce_presence(
+        self, user_id: int, *, online: bool, last_seen: int, friends: list[int] | None = None
+    ) -> None:
+        if friends is None:
+            friends = await self._social.friend_ids(user_id)
         if friends:
             frame = encode(Cmd.PRESENCE, userid=user_id, online=online, last_seen=last_seen)
             await self._publish_event(tuple(friends), 0, frame)

@@ -142,6 +142,16 @@ class SocialStore:
     async def group_ids_of(self, user_id: int) -> list[int]:
         return [int(r[0]) for r in await self._db.fetch(_GROUP_IDS_OF, {"u": user_id})]
 
+    async def circles(self, user_id: int) -> tuple[list[int], list[int]]:
+        """(group ids, friend ids) of a user in one read transaction."""
+
+        def txn(conn: Connection) -> tuple[list[int], list[int]]:
+            groups = [int(r[0]) for r in conn.execute(_GROUP_IDS_OF, {"u": user_id})]
+            friends = [int(r[0]) for r in conn.execute(_FRIEND_IDS, {"u": user_id})]
+            return groups, friends
+
+        return await self._db.read(txn)
+
     async def count_owned(self, ownerid: int) -> int:
         rows = await self._db.fetch(
             select(func.count()).select_from(communities).where(communities.c.ownerid == ownerid)

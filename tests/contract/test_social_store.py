@@ -109,3 +109,14 @@ async def test_groups_of_and_rename(env) -> None:
     renamed = await store.rename_group(g1.id, "uno")
     assert renamed is not None and renamed.name == "uno" and renamed.ownerid == a
     assert (await store.get_group(g1.id)).name == "uno"  # type: ignore[union-attr]
+
+
+async def test_circles_are_groups_and_friends(env) -> None:
+    store, (a, b, c, _) = env
+    await store.add_friendship(a, b)
+    await store.add_friendship(a, c)
+    g = await store.create_group(ownerid=a, name="g")
+    await store.add_member(g.id, b)
+    assert await store.circles(a) == ([g.id], [b, c])
+    assert await store.circles(b) == ([g.id], [a])
+    assert await store.circles(c) == ([], [a])
