@@ -80,6 +80,27 @@ class Limits:
 
 
 @dataclass
+class SendBucket:
+    """A token bucket of messages: ``burst`` at once, then ``rate`` per second. One per
+    user (shared by the user's sessions in a process), so more tabs buy no more sends."""
+
+    rate: float
+    burst: float
+    tokens: float = -1.0
+    last: float = 0.0
+
+    def take(self, now: float) -> bool:
+        if self.tokens < 0:
+            self.tokens, self.last = self.burst, now
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
 class Session:
     user_id: int
     limits: Limits
@@ -87,15 +108,15 @@ class Session:
     last_seen: float = field(init=False)
     last_ping: float = field(init=False)
     closed: bool = field(init=False, default=False)
-    _tokens: float = field(init=False)
-    _last_refill: float = field(init=False)
+    bucket: SendBucket | None = None
     _oversize_strikes: int = field(init=False, default=0)
     _error_streak: int = field(init=False, default=0)
     _typing: dict[str, float] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.last_seen = self.last_ping = self._last_refill = self.now
-        self._tokens = self.limits.send_burst
+        self.last_seen = self.last_ping = self.now
+        if self.bucket is None:
+            self.bucket = SendBucket(self.limits.send_rate, self.limits.send_burst)
 
     # --- input ---------------------------------------------------------------------
 
@@ -124,7 +145,7 @@ class Session:
         if isinstance(request, Heartbeat):
             self._error_streak = 0
             return [Reply(encode(Cmd.HEARTBEAT, ts=int(now * 1000)))]
-        if isinstance(request, SendMessage) and not self._take_token(now):
+        if isinstance(request, SendMessage) and self.bucket is not None and not self.bucket.take(now):
             return self._refuse(
                 FrameError(ErrorCode.RATE_LIMITED, "sending too fast, slow down", cid=request.draft.cid)
             )
@@ -170,12 +191,3 @@ class Session:
             self._typing.clear()
         self._typing[conv] = now
         return True
-
-    def _take_token(self, now: float) -> bool:
-        elapsed = max(0.0, now - self._last_refill)
-        self._last_refill = now
-        self._tokens = min(self.limits.send_burst, self._tokens + elapsed * self.limits.send_rate)
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False

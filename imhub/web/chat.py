@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -38,7 +39,7 @@ from imhub.protocol.frames import (
     encode_message,
     message_dict,
 )
-from imhub.protocol.session import Close, Execute, Limits, Ping, Reply, Session
+from imhub.protocol.session import Close, Execute, Limits, Ping, Reply, SendBucket, Session
 from imhub.store.users import token_hash
 from imhub.web.auth import client_address, current_user, request_token
 from imhub.web.ops import CLOSE_SERVICE_RESTART, DRAIN, drain, frame_label
@@ -54,6 +55,8 @@ SESSIONS = web.AppKey("sessions", dict[Connection, Session])
 # (returning earlier drops the transport and the client sees 1006, not our code).
 CLOSE_REPLY_SECONDS = 5.0
 CONNECTIONS_PER_IP = web.AppKey("connections_per_ip", dict[str, int])
+# Held by the sessions that use them: a user's bucket goes when their last socket does.
+SEND_BUCKETS = web.AppKey("send_buckets", weakref.WeakValueDictionary[int, SendBucket])
 
 
 def origin_allowed(request: web.Request, svc: Services) -> bool:
@@ -142,7 +145,12 @@ async def chat(request: web.Request) -> web.StreamResponse:
         user_id, transport, close_soon, svc.settings.send_buffer_bytes, loop,
         token_hash=token_hash(request_token(request, allow_query=True)),
     )
-    session = Session(user_id, session_limits(svc), loop.time())
+    # One send allowance per user in this process, however many tabs are open.
+    buckets = request.app[SEND_BUCKETS]
+    bucket = buckets.get(user_id)
+    if bucket is None:
+        bucket = buckets[user_id] = SendBucket(svc.settings.send_rate_per_second, svc.settings.send_burst)
+    session = Session(user_id, session_limits(svc), loop.time(), bucket=bucket)
     messaging = svc.messaging
     conn.catching_up = request.query.get("autosync", "1") != "0"
     await messaging.connect(conn)
@@ -313,6 +321,7 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     app[SESSIONS] = {}
     app[CONNECTIONS_PER_IP] = {}
+    app[SEND_BUCKETS] = weakref.WeakValueDictionary()
     app.router.add_get("/chat", chat)
     app.cleanup_ctx.append(_sweeper)
     # Shutdown (SIGTERM): finish in-flight requests, then close every socket with 1012.

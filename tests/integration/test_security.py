@@ -76,3 +76,27 @@ async def test_allowed_origin_setting(tmp_path) -> None:
             "/chat", params={"id": str(a.id), "token": a.token}, headers={"Origin": "https://app.example"}
         )
         await ws.close()
+
+
+@pytest.fixture
+async def strict_client(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", send_burst=4, send_rate_per_second=0.5)
+    await migrate(settings.effective_database_url)
+    async with TestClient(TestServer(build_app(settings))) as c:
+        yield c
+
+
+async def test_message_rate_limit_is_per_user_not_per_tab(strict_client) -> None:
+    from tests.integration.chatkit import befriend
+
+    a, b = await make_user(strict_client), await make_user(strict_client)
+    await befriend(strict_client, a, b)
+    tab1, tab2 = await connect(strict_client, a), await connect(strict_client, a)
+    outcomes = []
+    for i in range(6):  # alternate tabs: a burst of 4 for the user, not 4 per tab
+        tab = (tab1, tab2)[i % 2]
+        await tab.send(cmd=10, dstid=b.id, media=1, content=f"m{i}", cid=f"r{i}")
+        outcomes.append((await tab.reply())["cmd"])
+    assert outcomes == [1, 1, 1, 1, 2, 2]
+    err = tab1.frames[-1] if tab1.frames[-1]["cmd"] == 2 else tab2.frames[-1]
+    assert err["error"] == "rate_limited" and err["code"] == 4290
