@@ -72,6 +72,9 @@ async def serve(settings: Settings) -> None:
         await stop.wait()
         await runner.cleanup()
     finally:
+        # Drained: a late repeat of the signal must not kill the process on its way out
+        # (the default action would turn a clean exit into "killed by SIGTERM").
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
     log.info("stopped")

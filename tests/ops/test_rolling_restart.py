@@ -115,7 +115,11 @@ async def test_rolling_restart_loses_no_acked_message(tmp_path: Path) -> None:
 
         acked = sum(len(s.acked) for s in senders)
         assert acked > 50
-        assert any(1012 in s.close_codes for s in senders), [s.close_codes for s in senders]
+        # Every client was disconnected and came back; the workers closed them with 1012
+        # (their log says so — a client caught mid-send may see 1006 instead: aiohttp
+        # drops the transport right after a server-side close frame, see test_drain).
+        assert all(s.close_codes for s in senders), [s.close_codes for s in senders]
+        assert '"code": 1012' in server.log_path.read_text()
         async with aiohttp.ClientSession(base_url=server.url) as http:
             for s, (a, b) in zip(senders, pairs, strict=True):
                 conv = f"p{min(a.id, b.id)}_{max(a.id, b.id)}"
