@@ -178,10 +178,6 @@ class Hub:
             for conn in conns:
                 conn.push(frame)
 
-    def send_to_user(self, user_id: int, frame: bytes) -> None:
-        for conn in self.users.get(user_id, ()):
-            conn.push(frame)
-
     def take_delivered(self) -> list[tuple[int, str, int]]:
         marks, self._delivered = self._delivered, {}
         return [(u, c, s) for (u, c), s in marks.items()]

@@ -68,11 +68,6 @@ class UserStore:
             raise DuplicateMobile(mobile) from exc
         return UserRow(id=user_id, **values)  # type: ignore[arg-type]
 
-    async def create_many(self, rows: list[dict[str, Any]]) -> None:
-        """Bulk insert (admin seeding); rows need mobile and passwd at least."""
-        now = now_ms()
-        await self._db.execute(insert(users), [{"createat": now, **r} for r in rows])
-
     async def get(self, user_id: int) -> UserRow | None:
         rows = await self._db.fetch(select(users).where(users.c.id == user_id))
         return _row(rows[0]) if rows else None
