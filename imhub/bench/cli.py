@@ -1,5 +1,8 @@
-"""``imhub user seed`` and ``imhub bench connect|fanout|chat`` (click commands,
-attached to the main command group by :mod:`imhub.cli`)."""
+"""``imhub user seed``, ``imhub bench connect|fanout|chat|mixed`` and ``imhub bench
+report`` (click commands, attached to the main command group by :mod:`imhub.cli`).
+
+Server processes import this module (through :mod:`imhub.cli`): it must stay light,
+so the runner, the workers and the report (matplotlib) are imported only when used."""
 
 from __future__ import annotations
 
@@ -93,6 +96,8 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--password", default=DEFAULT_PASSWORD, help="--spawn: password of the seeded users."),
         click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
                      help="Write the full result here."),
+        click.option("--report", "report_out", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write an HTML report with plots here (needs matplotlib: pip install 'imhub[report]')."),
         click.option("--quiet", is_flag=True, help="No live display."),
     ]
     for opt in reversed(opts):
@@ -111,20 +116,42 @@ def _run(scenario: str, **kw: Any) -> None:
         env[key] = value
     kw["server_pids"] = list(kw["server_pids"])
     kw["heartbeat"] = tuple(kw["heartbeat"])
+    report_out: Path | None = kw.pop("report_out", None)
     o = Options(scenario=scenario, server_env=env, **kw)
     if o.spawn and o.url:
         raise click.UsageError("give either --spawn or --url")
+    if report_out is not None:
+        _check_report_deps()
     result, code = run(o)
-    summary = _summary(result)
+    summary = summary_lines(result)
     for line in summary:
         click.echo(line)
     if "error" in result:
         click.echo(f"error: {result['error']}", err=True)
+    if report_out is not None:
+        from imhub.bench.report import write_report
+
+        try:
+            write_report(result, report_out)
+        except Exception as exc:  # the run's own outcome still decides below
+            click.echo(f"report failed: {exc!r}", err=True)
+            code = code or 3
+        else:
+            click.echo(f"report: {report_out}", err=True)
+    # The verification line stays the last line of the output.
     click.echo(result["report"])
     sys.exit(code)
 
 
-def _summary(r: dict[str, Any]) -> list[str]:
+def _check_report_deps() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise click.UsageError("--report needs matplotlib: pip install 'imhub[report]'")
+
+
+def summary_lines(r: dict[str, Any]) -> list[str]:
+    """The human summary of a result (printed after a run, shown in the report)."""
     out: list[str] = []
     m = r.get("machine", {})
     out.append(f"machine: {m.get('cpus')} cpus, load {m.get('loadavg_start')} -> {m.get('loadavg_end')}")
@@ -140,6 +167,16 @@ def _summary(r: dict[str, Any]) -> list[str]:
         h = r["hold"]
         out.append(f"hold: {h['seconds']}s, server CPU {h['server_cpu_percent']}%, "
                    f"heartbeats {h['heartbeats_sent']} sent / {h['heartbeats_answered']} answered")
+    if r.get("scenario") == "mixed" and "options" in r:
+        op = r["options"]
+        kinds = r.get("send", {}).get("by_kind", {})
+        one, grp = kinds.get("1:1", {}), kinds.get("group", {})
+        out.append(
+            f"mix: {op['users']} online, {int(op['users'] * op['chat_fraction']) // 2} pairs at "
+            f"{op['chat_rate']}/s ({one.get('acked', 0)} acked, {one.get('deliveries_expected', 0)} deliveries), "
+            f"{op['groups']} groups of {op['group_size']} at {op['group_rate']}/s ({grp.get('acked', 0)} acked, "
+            f"{grp.get('deliveries_expected', 0)} deliveries), for {op['duration']}s"
+        )
     if "send" in r:
         s = r["send"]
         out.append(
@@ -204,3 +241,45 @@ def fanout(**kw: Any) -> None:
 @_scenario("chat")
 def chat(**kw: Any) -> None:
     """1:1 friend pairs sending at a target rate; ack and send->receive latency."""
+
+
+@bench.command("mixed")
+@_common
+@click.option("--count", "users", type=click.IntRange(2, 200_000), default=1000, show_default=True,
+              help="Users online at once (heartbeats on).")
+@click.option("--chat-fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Share of the online users chatting 1:1, in friend pairs.")
+@click.option("--chat-rate", type=click.FloatRange(0), default=100.0, show_default=True,
+              help="1:1 messages per second, all pairs.")
+@click.option("--groups", type=click.IntRange(0, 10_000), default=2, show_default=True,
+              help="Groups receiving messages (members among the online users).")
+@click.option("--group-size", type=click.IntRange(2, 200_000), default=100, show_default=True)
+@click.option("--group-rate", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="Group messages per second, all groups.")
+@click.option("--group-senders", type=click.IntRange(1), default=2, show_default=True,
+              help="Members of each group who send.")
+@click.option("--duration", type=float, default=30.0, show_default=True, help="Seconds of sending.")
+@_scenario("mixed")
+def mixed(**kw: Any) -> None:
+    """Everything at once: N online with heartbeats, 1:1 pairs and groups at rates."""
+
+
+@bench.command("report")
+@click.argument("result_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The HTML file to write (self-contained: plots embedded as PNG).")
+def report(result_file: Path, out: Path) -> None:
+    """An HTML report with plots from a result file written by --json."""
+    import orjson
+
+    _check_report_deps()
+    from imhub.bench.report import write_report
+
+    try:
+        result = orjson.loads(result_file.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise click.BadParameter(f"not a JSON result: {exc}", param_hint="RESULT_FILE") from None
+    if not isinstance(result, dict) or "scenario" not in result:
+        raise click.BadParameter("not an `imhub bench --json` result", param_hint="RESULT_FILE")
+    write_report(result, out)
+    click.echo(f"report: {out}")

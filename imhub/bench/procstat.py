@@ -18,11 +18,28 @@ class Sample:
     pids: int  # processes counted
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+@dataclass(frozen=True, slots=True)
+class ProcSample:
+    """One process on its own (no children's time)."""
+
+    pid: int
+    ppid: int
+    name: str  # the command name from /proc/PID/stat (at most 15 characters)
+    cpu: float  # seconds of user+system time
+    rss: int  # bytes
+
+
+def _read_stat(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read().decode()
+            return f.read().decode(errors="replace")
     except OSError:
+        return None
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    raw = _read_stat(pid)
+    if raw is None:
         return None
     # The command name (field 2) may contain spaces; everything after its ')' is fixed.
     return raw[raw.rindex(")") + 2 :].split()
@@ -78,3 +95,40 @@ def sample(pids: Iterable[int], *, tree: bool = True) -> Sample:
         system += (int(fields[12]) + int(fields[14])) / CLK_TCK
         rss += _rss(pid)
     return Sample(cpu=user + system, user=user, system=system, rss=rss, pids=counted)
+
+
+def per_process(roots: Iterable[int]) -> list[ProcSample]:
+    """``roots`` and their descendants one by one (a supervisor and its workers):
+    own CPU time (not reaped children's) and VmRSS of each live process."""
+    out: list[ProcSample] = []
+    for pid in descendants(roots):
+        raw = _read_stat(pid)
+        if raw is None:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        out.append(ProcSample(pid=pid, ppid=int(fields[1]), name=name, cpu=cpu, rss=_rss(pid)))
+    return out
+
+
+def cmdline(pid: int) -> str:
+    """The command line of ``pid`` (empty if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def environ_value(pid: int, key: str) -> str | None:
+    """One variable of ``pid``'s environment (None if unset or unreadable)."""
+    prefix = key.encode() + b"="
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            for item in f.read().split(b"\0"):
+                if item.startswith(prefix):
+                    return item[len(prefix) :].decode(errors="replace")
+    except OSError:
+        pass
+    return None

@@ -31,10 +31,18 @@ import orjson
 
 from imhub.bench import procstat
 from imhub.bench.seed import DEFAULT_PASSWORD, Seeded, SeedGroup, SeedUser, seed
-from imhub.bench.worker import WorkerConfig, _percentiles, worker_main
+from imhub.bench.worker import WorkerConfig, _histogram, _percentiles, worker_main
 
 TICK = 0.5
 MAX_TIMELINE = 4000
+DEFAULT_SEND_RATE = 20.0  # the server's IMHUB_SEND_RATE_PER_SECOND default
+TIMELINE_COLUMNS = [
+    # The first four are the original columns (kept in place for older readers).
+    "t", "server_cpu_s", "server_rss", "client_cpu_s", "client_rss", "server_procs",
+    # Counters summed over the client workers: connections open now, then cumulative
+    # counts (throughput is their slope).
+    "connected", "failed", "dropped", "sent", "acked", "received", "errors", "hb_sent", "hb_replies",
+]
 
 
 class BenchError(RuntimeError):
@@ -43,7 +51,7 @@ class BenchError(RuntimeError):
 
 @dataclass
 class Options:
-    scenario: str  # connect | fanout | chat
+    scenario: str  # connect | fanout | chat | mixed
     spawn: bool = False
     url: str = ""
     server_pids: list[int] = field(default_factory=list)
@@ -62,13 +70,18 @@ class Options:
     autosync: bool = False
     heartbeat: tuple[float, float] = (20.0, 25.0)
     hold: float = 0.0
-    users: int = 1000  # connect
-    group_size: int = 1000  # fanout
+    users: int = 1000  # connect, mixed: users online
+    group_size: int = 1000  # fanout, mixed
     messages: int = 50  # fanout: per sender
     senders: int = 1  # fanout
     pairs: int = 500  # chat
     rate: float = 1000.0  # chat: messages/s in total
-    duration: float = 10.0  # chat
+    duration: float = 10.0  # chat, mixed
+    chat_fraction: float = 0.2  # mixed: share of the online users chatting 1:1 (in friend pairs)
+    chat_rate: float = 100.0  # mixed: 1:1 messages/s in total
+    groups: int = 2  # mixed: groups receiving messages
+    group_rate: float = 10.0  # mixed: group messages/s in total
+    group_senders: int = 2  # mixed: members of each group who send
     ack_timeout: float = 60.0
     settle_timeout: float = 60.0
     max_seconds: float = 900.0
@@ -78,11 +91,21 @@ class Options:
 
 
 @dataclass
+class Stream:
+    """Who sends what: ``cmd`` 10 (1:1, destination a peer) or 11 (group, destination
+    a group id); ``rate`` is messages/s per sender (0: a back-to-back burst)."""
+
+    cmd: int
+    senders: list[tuple[int, int]]  # (user id, destination)
+    rate: float = 0.0
+
+
+@dataclass
 class Plan:
     users: list[SeedUser]
-    expect: dict[int, list[str]]
-    senders: list[tuple[int, int]]  # (user id, destination: group id or peer user id)
-    send: dict[str, Any] | None
+    expect: dict[int, list[str]]  # user id -> conversations it must receive
+    streams: list[Stream]
+    send: dict[str, Any] | None  # the send command's common part (kind, timeouts, ...)
 
 
 # --- the server under test -------------------------------------------------------------
@@ -189,6 +212,10 @@ def seed_needs(o: Options) -> dict[str, Any]:
         return {"count": o.users}
     if o.scenario == "fanout":
         return {"count": o.group_size, "group_size": o.group_size, "groups": 1}
+    if o.scenario == "mixed":
+        if o.groups:
+            return {"count": o.users, "pairs": True, "group_size": o.group_size, "groups": o.groups}
+        return {"count": o.users, "pairs": True}
     return {"count": 2 * o.pairs, "pairs": True}
 
 
@@ -198,6 +225,8 @@ def plan(o: Options, seeded: Seeded) -> Plan:
         if len(seeded.users) < o.users:
             raise BenchError(f"{o.users} users wanted, the seed file has {len(seeded.users)}")
         return Plan(seeded.users[: o.users], {}, [], None)
+    if o.scenario == "mixed":
+        return plan_mixed(o, seeded)
     if o.scenario == "fanout":
         group: SeedGroup | None = next((g for g in seeded.groups if len(g.members) >= o.group_size), None)
         if group is None:
@@ -208,7 +237,7 @@ def plan(o: Options, seeded: Seeded) -> Plan:
         if len(users) < len(members):
             raise BenchError("the seed file lacks tokens for some group members")
         senders = [(m, group.id) for m in members[: max(1, o.senders)]]
-        return Plan(users, {m: [conv] for m in members}, senders,
+        return Plan(users, {m: [conv] for m in members}, [Stream(11, senders)],
                     {"kind": "fanout", "messages": o.messages, "ack_timeout": o.ack_timeout})
     pairs = seeded.pairs[: o.pairs]
     if len(pairs) < o.pairs:
@@ -222,8 +251,75 @@ def plan(o: Options, seeded: Seeded) -> Plan:
         expect[a] = [*expect.get(a, []), conv]
         expect[b] = [*expect.get(b, []), conv]
         chat_senders += [(a, b), (b, a)]
-    return Plan(chat_users, expect, chat_senders,
-                {"kind": "chat", "rate": o.rate, "duration": o.duration, "ack_timeout": o.ack_timeout})
+    return Plan(chat_users, expect, [Stream(10, chat_senders, o.rate / len(chat_senders))],
+                {"kind": "chat", "duration": o.duration, "ack_timeout": o.ack_timeout})
+
+
+def plan_mixed(o: Options, seeded: Seeded) -> Plan:
+    """``users`` online with heartbeats; ``chat_fraction`` of them in friend pairs
+    chatting at ``chat_rate`` in total; ``groups`` groups of ``group_size`` (members
+    among the online users) receiving ``group_rate`` messages/s in total from
+    ``group_senders`` members each."""
+    if len(seeded.users) < o.users:
+        raise BenchError(f"{o.users} users wanted, the seed file has {len(seeded.users)}")
+    users = seeded.users[: o.users]
+    online = {u.id for u in users}
+    expect: dict[int, list[str]] = {}
+    streams: list[Stream] = []
+    n_pairs = int(o.users * o.chat_fraction) // 2
+    if n_pairs and o.chat_rate > 0:
+        pairs = [(a, b) for a, b in seeded.pairs if a in online and b in online][:n_pairs]
+        if len(pairs) < n_pairs:
+            raise BenchError(f"{n_pairs} friend pairs among the first {o.users} users wanted, the seed file has "
+                             f"{len(pairs)} (seed with --pairs)")
+        senders: list[tuple[int, int]] = []
+        for a, b in pairs:
+            conv = f"p{min(a, b)}_{max(a, b)}"
+            expect.setdefault(a, []).append(conv)
+            expect.setdefault(b, []).append(conv)
+            senders += [(a, b), (b, a)]
+        streams.append(Stream(10, senders, o.chat_rate / len(senders)))
+    if o.groups and o.group_rate > 0:
+        groups = [g for g in seeded.groups
+                  if len(g.members) >= o.group_size and all(m in online for m in g.members[: o.group_size])]
+        if len(groups) < o.groups:
+            raise BenchError(f"{o.groups} groups of {o.group_size} online members wanted, the seed file has "
+                             f"{len(groups)} (seed with --group-size and --groups)")
+        senders = []
+        for g in groups[: o.groups]:
+            for m in g.members[: o.group_size]:
+                expect.setdefault(m, []).append(f"g{g.id}")
+            senders += [(m, g.id) for m in g.members[: min(o.group_senders, o.group_size)]]
+        streams.append(Stream(11, senders, o.group_rate / len(senders)))
+    if not streams:
+        raise BenchError("nothing to send: give --chat-fraction/--chat-rate or --groups/--group-rate")
+    # The server limits each user (all their sockets on a worker) to a rate with a burst.
+    per_user: dict[int, float] = {}
+    for st in streams:
+        for uid, _ in st.senders:
+            per_user[uid] = per_user.get(uid, 0.0) + st.rate
+    limit = float(o.server_env.get("IMHUB_SEND_RATE_PER_SECOND", DEFAULT_SEND_RATE))
+    busiest = max(per_user.values())
+    if busiest > limit:
+        raise BenchError(f"a sender would send {busiest:.1f} messages/s, over the server's per-user limit of "
+                         f"{limit:g}/s (IMHUB_SEND_RATE_PER_SECOND): add chatting users or group senders, or "
+                         f"lower the rates")
+    return Plan(users, expect, streams,
+                {"kind": "paced", "duration": o.duration, "ack_timeout": o.ack_timeout})
+
+
+def worker_send(p: Plan, uids: set[int]) -> dict[str, Any]:
+    """The send command of the worker holding ``uids``: its own senders, and for paced
+    streams its share of each stream's rate (per-sender rate x its senders)."""
+    if p.send is None:
+        return {}
+    mine = [(st, [(u, d) for u, d in st.senders if u in uids]) for st in p.streams]
+    if p.send["kind"] == "fanout":
+        return {**p.send, "senders": [x for _, ss in mine for x in ss]}
+    if p.send["kind"] == "chat":
+        st, ss = mine[0]
+        return {**p.send, "rate": st.rate * len(ss), "senders": ss}
+    return {**p.send, "streams": [{"cmd": st.cmd, "rate": st.rate * len(ss), "senders": ss} for st, ss in mine]}
 
 
 def split(n: int, parts: int, even: bool = False) -> list[tuple[int, int]]:
@@ -295,14 +391,33 @@ class Coordinator:
         self.procs: list[Any] = []
         self.pipes: list[Connection] = []
         self.progress: list[dict[str, Any]] = []
+        self.t0 = time.monotonic()
+        self.phases: list[list[Any]] = []  # [t, phase name] at each change
+        self._phase = ""
         self.phase = "setup"
         self.expected_deliveries = 0
         self.timeline: list[list[float]] = []
-        self.t0 = time.monotonic()
+        # pid -> {"label", "name", "cmdline", "rows": [[t, cpu_s, rss]]}: the server's
+        # processes one by one (a supervisor and its workers), as they come and go.
+        self.server_procs: dict[int, dict[str, Any]] = {}
+        self._tl_every = 1  # record every n-th tick (doubles when the timeline is full)
+        self._ticks = 0
         self.display = Display(o.quiet, f"imhub bench {o.scenario}")
         self._last_tick = 0.0
         self._last_sample: tuple[float, procstat.Sample, procstat.Sample] | None = None
         self._rates = (0.0, 0.0)
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    @phase.setter
+    def phase(self, name: str) -> None:
+        if name != self._phase:
+            self._phase = name
+            self.phases.append([round(time.monotonic() - self.t0, 2), name])
+            if self.procs:  # the workers are up: a timeline row at each phase boundary
+                self.tick(force=True)
 
     # sampling
     def server_sample(self) -> procstat.Sample:
@@ -322,9 +437,10 @@ class Coordinator:
             dt = max(1e-6, now - t)
             self._rates = ((s.cpu - ps.cpu) / dt * 100, (c.cpu - pc.cpu) / dt * 100)
         self._last_sample = (now, s, c)
-        if len(self.timeline) < MAX_TIMELINE:
-            self.timeline.append([round(now - self.t0, 2), round(s.cpu, 3), s.rss, round(c.cpu, 3)])
         tot = self.totals()
+        self._ticks += 1
+        if force or self._ticks % self._tl_every == 0:
+            self.record(now, s, c, tot)
         state = {
             "phase": self.phase,
             "elapsed": f"{now - self.t0:,.1f} s",
@@ -338,6 +454,28 @@ class Coordinator:
             "clients": f"CPU {self._rates[1]:.0f}%, {len(self.procs)} workers",
         }
         self.display.update(state)
+
+    def record(self, now: float, s: procstat.Sample, c: procstat.Sample, tot: dict[str, int]) -> None:
+        """One timeline row, and one row per server process."""
+        t = round(now - self.t0, 2)
+        procs = procstat.per_process(self.server_pids) if self.server_pids else []
+        roots = set(self.server_pids)
+        for ps in procs:
+            entry = self.server_procs.get(ps.pid)
+            if entry is None:
+                entry = self.server_procs[ps.pid] = _describe(ps, roots)
+            entry["rows"].append([t, round(ps.cpu, 3), ps.rss])
+        self.timeline.append([
+            t, round(s.cpu, 3), s.rss, round(c.cpu, 3), c.rss, len(procs),
+            *(tot.get(k, 0) for k in TIMELINE_COLUMNS[6:]),
+        ])
+        if len(self.timeline) >= MAX_TIMELINE:
+            # Full: keep every other row from now on (long runs stay plottable).
+            self.timeline = self.timeline[::2]
+            kept = {row[0] for row in self.timeline}
+            for entry in self.server_procs.values():
+                entry["rows"] = [r for r in entry["rows"] if r[0] in kept]
+            self._tl_every *= 2
 
     def totals(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -435,9 +573,8 @@ class Coordinator:
         ips = [f"127.0.0.{i + 2}" for i in range(k)]
         ctx = mp.get_context("spawn")
         run_id = os.urandom(4).hex()
-        senders_of = {u: d for u, d in p.senders}
-        self.worker_senders: list[list[tuple[int, int]]] = []
-        for i, (lo, hi) in enumerate(split(n, w, even=o.scenario == "chat")):
+        self.worker_sends: list[dict[str, Any]] = []
+        for i, (lo, hi) in enumerate(split(n, w, even=o.scenario in ("chat", "mixed"))):
             users = p.users[lo:hi]
             cfg = WorkerConfig(
                 index=i, host=host, port=port, users=[(u.id, u.token) for u in users], offset=lo,
@@ -446,9 +583,7 @@ class Coordinator:
                 heartbeat=o.heartbeat, expect={u.id: p.expect[u.id] for u in users if u.id in p.expect},
                 max_seconds=max(10.0, self.deadline - time.monotonic()), run_id=run_id,
             )
-            self.worker_senders.append([(u.id, senders_of[u.id]) for u in users if u.id in senders_of]
-                                       if o.scenario == "fanout" else
-                                       [(a, b) for a, b in p.senders if a in {u.id for u in users}])
+            self.worker_sends.append(worker_send(p, {u.id for u in users}))
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=worker_main, args=(cfg, child), name=f"imhub-bench-{i}", daemon=True)
             proc.start()
@@ -580,8 +715,12 @@ class Coordinator:
             end = self.server_sample() if self.server_pids else None
             if self.server is not None:
                 self.server.stop()
-            result["timeline"] = {"columns": ["t", "server_cpu_s", "server_rss", "client_cpu_s"],
-                                  "rows": self.timeline}
+            result["timeline"] = {
+                "columns": TIMELINE_COLUMNS,
+                "rows": self.timeline,
+                "phases": self.phases,
+                "server_procs": {str(pid): e for pid, e in self.server_procs.items()},
+            }
             result["machine"]["loadavg_end"] = os.getloadavg()
             if end is not None and "server" in result:
                 result["server"]["rss_end"] = end.rss
@@ -598,8 +737,9 @@ class Coordinator:
         self.phase = "send"
         s0, c0 = self.server_sample(), self.client_sample()
         t = time.monotonic()
-        self.broadcast("send", [{**p.send, "senders": ws} for ws in self.worker_senders])
-        sent = self.collect("sent", timeout=o.ack_timeout + (o.duration if o.scenario == "chat" else 0) + 30)
+        self.broadcast("send", self.worker_sends)
+        paced = p.send["kind"] != "fanout"
+        sent = self.collect("sent", timeout=o.ack_timeout + (o.duration if paced else 0) + 30)
         t_acked = time.monotonic() - t
         acked_by_conv: dict[str, list[tuple[int, int]]] = {}
         for r in sent:
@@ -612,6 +752,11 @@ class Coordinator:
             for c in convs:
                 receivers[c] = receivers.get(c, 0) + 1
         self.expected_deliveries = sum(receivers.get(c, 0) * len(v) - len(v) for c, v in acked_by_conv.items())
+        by_kind: dict[str, dict[str, int]] = {}
+        for c, v in acked_by_conv.items():
+            k = by_kind.setdefault("group" if c.startswith("g") else "1:1", {"acked": 0, "deliveries_expected": 0})
+            k["acked"] += len(v)
+            k["deliveries_expected"] += receivers.get(c, 0) * len(v) - len(v)
         self.phase = "deliver"
         self.wait_while(lambda: self.totals().get("received", 0) < self.expected_deliveries, o.settle_timeout)
         t_delivered = time.monotonic() - t
@@ -654,7 +799,11 @@ class Coordinator:
             "server_rss_end": s1.rss,
             "client_cpu_s": round(c1.cpu - c0.cpu, 3),
             "client_cpu_per_delivery_us": round((c1.cpu - c0.cpu) / delivered * 1e6, 2) if delivered else None,
+            "by_kind": by_kind,
+            "t_start": round(t - self.t0, 2),  # on the timeline's clock
         }
+        # Log-binned histograms of every sample, for the report's CDFs.
+        result["latency"] = {"ack_ms": _histogram(ack_lat), "send_to_receive_ms": _histogram(recv_lat)}
         result["verify"] = {
             "expected": sum(r["expected"] for r in ver),
             "delivered": delivered,
@@ -677,6 +826,25 @@ def report_line(result: dict[str, Any]) -> str:
         dropped = result.get("close", {}).get("dropped", 0)
         return f"connected {c['connected']} of {c['users']}, failed {c['failed']}, dropped {dropped}"
     return f"bench failed: {result.get('error', 'unknown error')}"
+
+
+def _describe(ps: procstat.ProcSample, roots: set[int]) -> dict[str, Any]:
+    """How a server process is called in the report: ``worker N`` (its
+    IMHUB_WORKER_INDEX under a supervisor), ``supervisor``, or ``server``."""
+    cmd = procstat.cmdline(ps.pid)
+    index = procstat.environ_value(ps.pid, "IMHUB_WORKER_INDEX")
+    if index is not None:
+        label = f"worker {index}"
+    elif ps.pid in roots:
+        label = "supervisor" if _has_children(ps.pid) else "server"
+    else:
+        label = ps.name
+    return {"label": f"{label} (pid {ps.pid})", "name": ps.name, "cmdline": cmd[:200],
+            "columns": ["t", "cpu_s", "rss"], "rows": []}
+
+
+def _has_children(pid: int) -> bool:
+    return len(procstat.descendants([pid])) > 1
 
 
 def machine_info() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import random
 import time
@@ -64,6 +65,29 @@ def _percentiles(values: array[Any] | list[float]) -> dict[str, float]:
         return round(float(s[min(n - 1, int(p * n))]), 3)
 
     return {"n": n, "p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "p999": at(0.999), "max": round(float(s[-1]), 3)}
+
+
+# Latency histograms: log-spaced bins from 10 µs to 100 s, 20 per decade, so a CDF
+# can be drawn from the JSON result without keeping every sample.
+HIST_LO_MS = 0.01
+HIST_PER_DECADE = 20
+HIST_DECADES = 7
+
+
+def histogram_edges() -> list[float]:
+    return [round(HIST_LO_MS * 10 ** (k / HIST_PER_DECADE), 6) for k in range(HIST_DECADES * HIST_PER_DECADE + 1)]
+
+
+def _histogram(values: array[Any] | list[float]) -> dict[str, Any]:
+    """``{"edges": [...], "counts": [...]}``: counts[i] holds edges[i] <= v < edges[i+1]
+    (values below the first edge count in the first bin, above the last in the last)."""
+    nbins = HIST_DECADES * HIST_PER_DECADE
+    counts = [0] * nbins
+    log_lo = math.log10(HIST_LO_MS)
+    for v in values:
+        i = int((math.log10(v) - log_lo) * HIST_PER_DECADE) if v > 0 else 0
+        counts[min(nbins - 1, max(0, i))] += 1
+    return {"edges": histogram_edges(), "counts": counts}
 
 
 class Worker:
@@ -291,30 +315,54 @@ class Worker:
         else:
             self.send_failed += 1
 
+    async def _paced(self, streams: list[tuple[int, float, list[tuple[int, int]]]], t0: float,
+                     duration: float) -> None:
+        loop = asyncio.get_running_loop()
+        end = t0 + duration
+        done = [0] * len(streams)
+        while True:
+            now = loop.time()
+            if now >= end:
+                break
+            for k, (cmd, rate, senders) in enumerate(streams):
+                due = int((now - t0) * rate) - done[k]
+                for _ in range(due):
+                    uid, dst = senders[done[k] % len(senders)]
+                    done[k] += 1
+                    client = self.conns.get(uid)
+                    if client is None:  # dropped meanwhile: counted, the drop fails the run
+                        self.send_failed += 1
+                    else:
+                        self._send_message(client, cmd, dst)
+            await asyncio.sleep(0.002)
+
     async def run_send(self, plan: dict[str, Any]) -> None:
+        """``fanout``: every sender sends ``messages`` back to back. ``chat`` (one
+        stream of cmd 10) and ``paced`` (``streams`` of {cmd, rate, senders}): each
+        stream sends at its ``rate`` (messages/s, this worker's share), round-robin
+        over its senders, for ``duration`` seconds. Then wait for the acks."""
         self.phase = "send"
         loop = asyncio.get_running_loop()
-        senders = [(self.conns[u], d) for u, d in plan["senders"] if u in self.conns]
-        missing = len(plan["senders"]) - len(senders)
         t0 = loop.time()
-        if senders and plan["kind"] == "fanout":
+        missing = 0
+        if plan["kind"] == "fanout":
+            senders = [(self.conns[u], d) for u, d in plan["senders"] if u in self.conns]
+            missing = len(plan["senders"]) - len(senders)
             for _ in range(int(plan["messages"])):
                 for client, gid in senders:
                     self._send_message(client, 11, gid)
-        elif senders and plan["kind"] == "chat":
-            rate = float(plan["rate"])
-            end = t0 + float(plan["duration"])
-            i = 0
-            while True:
-                now = loop.time()
-                if now >= end:
-                    break
-                due = int((now - t0) * rate) - i
-                for _ in range(due):
-                    client, dst = senders[i % len(senders)]
-                    i += 1
-                    self._send_message(client, 10, dst)
-                await asyncio.sleep(0.002)
+        else:
+            specs = plan["streams"] if plan["kind"] == "paced" else [
+                {"cmd": 10, "rate": plan["rate"], "senders": plan["senders"]}
+            ]
+            streams: list[tuple[int, float, list[tuple[int, int]]]] = []
+            for spec in specs:
+                wanted = [(int(u), int(d)) for u, d in spec["senders"]]
+                present = [(u, d) for u, d in wanted if u in self.conns]
+                missing += len(wanted) - len(present)
+                if present and float(spec["rate"]) > 0:
+                    streams.append((int(spec["cmd"]), float(spec["rate"]), present))
+            await self._paced(streams, t0, float(plan["duration"]))
         t_sent = loop.time()
         deadline = t_sent + float(plan.get("ack_timeout", 30.0))
         while self.pending and loop.time() < deadline:  # noqa: ASYNC110 - bounded poll
