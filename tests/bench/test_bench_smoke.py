@@ -1,7 +1,9 @@
 """A small ``imhub bench`` run end to end: seed users into a running server's database,
-fan out to a 50-member group, run a short 1:1 chat, and hold a few connections on a
-server the bench spawns itself. Every run must verify clean (nothing lost, duplicated
-or out of order) and the JSON result must agree with the report line."""
+fan out to a 50-member group, run a short 1:1 chat and a short mixed load (200 online,
+pairs chatting, a group receiving), and hold a few connections on a server the bench
+spawns itself. Every run must verify clean (nothing lost, duplicated or out of order)
+and the JSON result must agree with the report line; the HTML reports (from a result
+file, and with --report after a run) must carry their plots."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ REPORT = re.compile(
     r"^sent (\d+), acked (\d+), delivered (\d+) of (\d+) expected, lost (\d+), duplicated (\d+), out-of-order (\d+)$",
     re.M,
 )
+PNG = "src='data:image/png;base64,"
 
 
 def imhub(*args: str, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -89,13 +92,55 @@ def test_short_chat_run(server: ServerProcess, seed_file: Path, tmp_path: Path) 
     assert result["send"]["ack_latency_ms"]["n"] == sent
 
 
-def test_connect_and_hold_on_a_spawned_server(tmp_path: Path) -> None:
-    out = tmp_path / "connect.json"
-    r = imhub("bench", "connect", "--spawn", "--data-dir", str(tmp_path / "data"), "--count", "200", "--hold", "2",
-              "--heartbeat", "0.5", "1", "--json", str(out), "--quiet", "--max-seconds", "60")
+def test_mixed_load_and_its_report(server: ServerProcess, seed_file: Path, tmp_path: Path) -> None:
+    result, (sent, acked, delivered, expected, lost, dup, ooo) = run_bench(
+        server, seed_file, tmp_path, "mixed", "--count", "200", "--chat-fraction", "0.5", "--chat-rate", "100",
+        "--groups", "1", "--group-size", "50", "--group-rate", "10", "--group-senders", "2", "--duration", "3",
+        "--heartbeat", "0.5", "1",
+    )
+    assert (lost, dup, ooo) == (0, 0, 0)
+    kinds = result["send"]["by_kind"]
+    assert kinds["1:1"]["acked"] >= 250 and kinds["group"]["acked"] >= 25
+    assert sent == acked == kinds["1:1"]["acked"] + kinds["group"]["acked"]
+    # Each 1:1 message reaches one peer, each group message the 49 other members.
+    assert expected == kinds["1:1"]["acked"] + 49 * kinds["group"]["acked"] == delivered
+    assert result["connect"]["connected"] == 200
+    # The timeline: old columns first, cumulative counters that end at the totals,
+    # one series per server process, and histograms holding every latency sample.
+    tl = result["timeline"]
+    assert tl["columns"][:4] == ["t", "server_cpu_s", "server_rss", "client_cpu_s"]
+    last = dict(zip(tl["columns"], tl["rows"][-1], strict=True))
+    assert last["sent"] == sent and last["acked"] == acked and last["received"] >= delivered
+    assert last["hb_replies"] > 0
+    assert max(row[tl["columns"].index("connected")] for row in tl["rows"]) == 200
+    assert [name for _, name in tl["phases"]][-1] == "done"
+    procs = list(tl["server_procs"].values())
+    assert len(procs) == 1 and procs[0]["label"].startswith("server") and len(procs[0]["rows"]) > 2
+    assert sum(result["latency"]["ack_ms"]["counts"]) == acked
+    assert sum(result["latency"]["send_to_receive_ms"]["counts"]) == result["send"]["send_to_receive_ms"]["n"]
+
+    json_file, html_file = tmp_path / "result.json", tmp_path / "report.html"
+    r = imhub("bench", "report", str(json_file), "-o", str(html_file))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "connected 200 of 200, failed 0, dropped 0" in r.stdout
+    page = html_file.read_text()
+    # connections, throughput, latency, server CPU and RSS per process
+    assert page.count(PNG) == 5
+    assert result["report"] in page
+    for title in ("Connections over time", "Throughput", "Latency", "Server CPU per process",
+                  "Server RSS per process"):
+        assert f"<figcaption>{title}</figcaption>" in page
+
+
+def test_connect_and_hold_on_a_spawned_server(tmp_path: Path) -> None:
+    out, page = tmp_path / "connect.json", tmp_path / "connect.html"
+    r = imhub("bench", "connect", "--spawn", "--data-dir", str(tmp_path / "data"), "--count", "200", "--hold", "2",
+              "--heartbeat", "0.5", "1", "--json", str(out), "--report", str(page), "--quiet", "--max-seconds", "60")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "connected 200 of 200, failed 0, dropped 0" in r.stdout.splitlines()[-1]
     result = json.loads(out.read_text())
     assert result["connect"]["server_rss_per_conn_bytes"] > 0
     assert result["hold"]["heartbeats_answered"] > 0
     assert result["close"]["dropped"] == 0
+    # No messages in this scenario: every plot but the latency one.
+    html = page.read_text()
+    assert html.count(PNG) == 4 and "<figcaption>Latency</figcaption>" not in html
