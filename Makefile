@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: run test lint typecheck pytest venv deps test-deps frontend frontend-test chromium nginx clean
+.PHONY: run test lint typecheck pytest venv deps test-deps frontend frontend-test chromium nginx microbench clean
 
 run: deps frontend
 	$(BIN)/imhub migrate
@@ -62,6 +62,14 @@ typecheck: test-deps
 
 pytest: test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Microbenchmarks of the hot functions, timed (docs/benchmarks.md "Microbenchmarks").
+# In `make test` they only run once each as ordinary tests. CPU time of the whole
+# process (the SQLite writer thread included), so other load on the box matters less.
+MICROBENCH_ARGS ?= --benchmark-timer=time.process_time --benchmark-max-time=0.5 \
+	--benchmark-columns=min,median,mean,stddev,rounds --benchmark-sort=name
+microbench: test-deps
+	$(BIN)/pytest tests/microbench -q --benchmark-enable --benchmark-only $(MICROBENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
