@@ -130,3 +130,19 @@ def test_private_delivery_to_three_tabs(benchmark, run: LoopRunner, hub) -> None
     benchmark(go)
     assert all(t.writes == rounds and t.data == rounds * len(frame) for t in tabs)
     assert (5000, "p1_5000", rounds) in h.take_delivered()
+
+
+def test_loop_turn_baseline(benchmark, run: LoopRunner) -> None:
+    """What one round above costs without any delivery (subtract it from theirs)."""
+    turns = 0
+
+    async def nothing() -> int:
+        await asyncio.sleep(0)
+        return 1
+
+    def go() -> None:
+        nonlocal turns
+        turns += run(nothing())
+
+    benchmark(go)
+    assert turns >= 1
