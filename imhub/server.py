@@ -10,10 +10,8 @@ import structlog
 import uvloop
 from aiohttp import web
 
-from imhub.app import build_app
 from imhub.config import Settings
 from imhub.logs import configure_logging
-from imhub.store.migrate import migrate
 
 log = structlog.get_logger("imhub")
 
@@ -25,16 +23,29 @@ CLOSE_WAIT_SECONDS = 5.0
 def run(settings: Settings, *, migrate_first: bool = True) -> None:
     """Serve in this process, or with ``workers > 1`` supervise that many workers
     (:mod:`imhub.supervisor`; raises SupervisorError for a setup that cannot work)."""
+    # imhub.app (and so the metrics) is imported only after the supervisor has set up
+    # multiprocess metrics; alembic only when migrating.
     configure_logging(settings.log_format, settings.log_level)
     if settings.workers > 1:
         from imhub import supervisor
 
         supervisor.check_settings(settings)
         if migrate_first:  # once, before any worker starts
-            asyncio.run(migrate(settings.effective_database_url))
+            _migrate(settings)
         raise SystemExit(supervisor.run(settings))
     if migrate_first:
-        asyncio.run(migrate(settings.effective_database_url))
+        _migrate(settings)
+    serve_forever(settings)
+
+
+def _migrate(settings: Settings) -> None:
+    from imhub.store.migrate import migrate
+
+    asyncio.run(migrate(settings.effective_database_url))
+
+
+def serve_forever(settings: Settings) -> None:
+    """One worker: serve on uvloop until a signal has drained it."""
     uvloop.install()
     asyncio.run(serve(settings))
 
@@ -44,6 +55,7 @@ async def serve(settings: Settings) -> None:
     finish in-flight requests (at most ``IMHUB_DRAIN_SECONDS``), close sockets with
     1012, let the batch writer commit its queue, exit. A second signal during the
     drain shortens the wait; it never interrupts the commits."""
+    from imhub.app import build_app
     from imhub.web.ops import DRAIN
 
     app = build_app(settings)
