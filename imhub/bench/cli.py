@@ -167,7 +167,7 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
         h = r["hold"]
         out.append(f"hold: {h['seconds']}s, server CPU {h['server_cpu_percent']}%, "
                    f"heartbeats {h['heartbeats_sent']} sent / {h['heartbeats_answered']} answered")
-    if r.get("scenario") == "mixed" and "options" in r:
+    if r.get("scenario") == "mixed" and "options" in r and "send" in r:
         op = r["options"]
         kinds = r.get("send", {}).get("by_kind", {})
         one, grp = kinds.get("1:1", {}), kinds.get("group", {})

@@ -390,6 +390,8 @@ class Coordinator:
         self.server_pids: list[int] = []
         self.procs: list[Any] = []
         self.pipes: list[Connection] = []
+        self.closed_workers: set[int] = set()  # sent "closed" (they exit right after)
+        self.exited: set[int] = set()  # ... and their pipe has ended
         self.progress: list[dict[str, Any]] = []
         self.t0 = time.monotonic()
         self.phases: list[list[Any]] = []  # [t, phase name] at each change
@@ -494,7 +496,7 @@ class Coordinator:
         left = min(timeout, self.deadline - time.monotonic())
         if left <= 0:
             raise BenchError(f"time limit reached in phase {self.phase}")
-        ready = wait(self.pipes, timeout=min(TICK, left))
+        ready = wait([p for i, p in enumerate(self.pipes) if i not in self.exited], timeout=min(TICK, left))
         for p in ready:
             assert isinstance(p, Connection)
             i = self.pipes.index(p)
@@ -502,7 +504,14 @@ class Coordinator:
                 kind, data = p.recv()
             except (EOFError, OSError) as exc:
                 self.procs[i].join(timeout=2)
+                if i in self.closed_workers and self.procs[i].exitcode == 0:
+                    # It reported "closed" and exited: the end of its pipe, not a death
+                    # (others may still be closing).
+                    self.exited.add(i)
+                    continue
                 raise BenchError(f"worker {i} died (exit code {self.procs[i].exitcode}, {exc!r})") from None
+            if kind == "closed":
+                self.closed_workers.add(i)
             if kind == "progress":
                 self.progress[i] = data
             elif kind == "error":
