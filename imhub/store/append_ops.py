@@ -3,14 +3,15 @@
 :class:`MessageStore` decides *what* happens in an append (dedupe by cid, allocate seqs,
 insert, index, move senders' cursors); these classes only say *how* for one backend.
 ``CoreAppendOps`` uses SQLAlchemy Core and serves PostgreSQL. ``SqliteAppendOps`` runs
-the same statements as plain SQL on the writer thread's sqlite3 connection, inside the
-transaction SQLAlchemy began: for a one-message batch SQLAlchemy's statement
-compilation and result handling cost ~10x what SQLite itself spends (measured ~3 ms of
-CPU against ~0.3 ms), and this is the path every chat message takes.
+the same statements as plain SQL on a ``sqlite3`` cursor of the writer thread's own
+connection (:meth:`imhub.store.db.Database.write_raw`): for a one-message batch
+SQLAlchemy's statement compilation, result handling and transaction machinery cost
+several times what SQLite itself spends, and this is the path every chat message takes.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -22,9 +23,11 @@ from imhub.store.search import SearchIndex
 from imhub.store.tables import conversations, cursors, messages
 
 Key = tuple[int, str]
-# Insert order of a message row (everything but the id).
+# A message row without its id, in this order (also the order of Message's fields
+# after ``id``, so ``Message(id, *row)`` builds the stored message).
 ROW_FIELDS = ("conv", "seq", "ts", "userid", "cmd", "dstid", "media", "content", "pic", "url", "memo", "amount",
               "cid", "recalled")
+Row = tuple[Any, ...]
 _COLUMNS = [c.name for c in messages.c]
 
 
@@ -35,8 +38,8 @@ class AppendOps(Protocol):
     def bump_seq(self, conv: str, n: int) -> int:
         """Add ``n`` to the conversation's last seq (creating it); returns the new last."""
 
-    def insert(self, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert message rows; returns their ids in order."""
+    def insert(self, rows: list[Row]) -> list[int]:
+        """Insert message rows (``ROW_FIELDS`` order); returns their ids in order."""
 
     def index(self, docs: list[tuple[int, str]]) -> None:
         """Add (message id, text) to the search index."""
@@ -74,8 +77,9 @@ class CoreAppendOps:
         self._conn.execute(self._insert(conversations).values(conv=conv, last_seq=0).on_conflict_do_nothing())
         return self.bump_seq(conv, n)
 
-    def insert(self, rows: list[dict[str, Any]]) -> list[int]:
-        result = self._conn.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows)
+    def insert(self, rows: list[Row]) -> list[int]:
+        params = [dict(zip(ROW_FIELDS, r, strict=True)) for r in rows]
+        result = self._conn.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), params)
         return [int(r.id) for r in result]
 
     def index(self, docs: list[tuple[int, str]]) -> None:
@@ -97,7 +101,11 @@ class SqliteAppendOps:
     _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM messages WHERE userid = ? AND cid = ?"  # noqa: S608 - fixed
     _BUMP = "UPDATE conversations SET last_seq = last_seq + ? WHERE conv = ? RETURNING last_seq"
     _NEW_CONV = "INSERT INTO conversations (conv, last_seq) VALUES (?, ?)"
-    _INSERT = f"INSERT INTO messages ({', '.join(ROW_FIELDS)}) VALUES ({', '.join('?' * len(ROW_FIELDS))})"  # noqa: S608
+    _MAX_ID = "SELECT max(id) FROM messages"
+    _INSERT = (
+        f"INSERT INTO messages (id, {', '.join(ROW_FIELDS)}) "  # noqa: S608 - fixed
+        f"VALUES ({', '.join('?' * (len(ROW_FIELDS) + 1))})"
+    )
     _INDEX = "INSERT INTO message_fts (rowid, terms) VALUES (?, ?)"
     _READ = (
         "INSERT INTO cursors (user_id, conv, delivered_seq, read_seq) VALUES (?, ?, ?, ?) "
@@ -105,10 +113,8 @@ class SqliteAppendOps:
         "delivered_seq = max(delivered_seq, excluded.delivered_seq)"
     )
 
-    def __init__(self, conn: Connection) -> None:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        self._cur = raw.cursor()
+    def __init__(self, cur: sqlite3.Cursor) -> None:
+        self._cur = cur
 
     def existing(self, keys: set[Key]) -> dict[Key, Message]:
         found: dict[Key, Message] = {}
@@ -129,11 +135,13 @@ class SqliteAppendOps:
         self._cur.execute(self._NEW_CONV, (conv, n))
         return n
 
-    def insert(self, rows: list[dict[str, Any]]) -> list[int]:
-        ids: list[int] = []
-        for r in rows:
-            self._cur.execute(self._INSERT, tuple(r[f] for f in ROW_FIELDS))
-            ids.append(int(self._cur.lastrowid or 0))
+    def insert(self, rows: list[Row]) -> list[int]:
+        # Ids are given, not left to SQLite: the transaction holds the write lock
+        # (BEGIN IMMEDIATE), so max(id) + 1, + 2, ... are free and are what SQLite
+        # would pick itself; this lets one executemany insert the whole batch.
+        first = (self._cur.execute(self._MAX_ID).fetchone()[0] or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        self._cur.executemany(self._INSERT, [(i, *r) for i, r in zip(ids, rows, strict=True)])
         return ids
 
     def index(self, docs: list[tuple[int, str]]) -> None:

@@ -15,13 +15,21 @@ query as a sync function on one thread hop 221 µs). So:
 - PostgreSQL: the same function runs on the asyncpg engine through
   :meth:`AsyncConnection.run_sync` (greenlets, no threads).
 
+The hottest write, the message append, goes one step further on SQLite
+(:meth:`Database.write_raw`): its function gets a plain ``sqlite3`` cursor of a
+connection the writer thread keeps for itself, with no pool checkout, engine events or
+SQLAlchemy transaction around it (measured: ~230 µs of CPU per transaction less, which
+is most of a small batch's cost).
+
 ``async_engine`` stays available for migrations, health checks and bulk tools.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
@@ -49,8 +57,11 @@ class Database:
         self._readers: ThreadPoolExecutor | None = None
         self._sync_write: Engine | None = None
         self._sync_read: Engine | None = None
+        self._raw_path: str | None = None
+        self._raw: sqlite3.Connection | None = None  # only ever used on the writer thread
         if self.is_sqlite:
             sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+            self._raw_path = sync_url.database or ":memory:"
             self._sync_write = _sqlite_engine(sync_url, immediate=True, pool_size=1)
             self._sync_read = _sqlite_engine(sync_url, immediate=False, pool_size=SQLITE_READERS)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="imhub-sqlite-writer")
@@ -71,6 +82,40 @@ class Database:
         async with self.async_engine.begin() as conn:
             return await conn.run_sync(fn, *args)
 
+    async def write_raw(self, fn: Callable[..., T], *args: Any) -> T:
+        """SQLite only: run ``fn(cursor, *args)`` on the writer thread with a plain
+        ``sqlite3`` cursor, between ``BEGIN IMMEDIATE`` and ``COMMIT`` (``ROLLBACK`` if it
+        raises). The cursor's connection belongs to the writer thread, so these
+        transactions are serialised with every other write of this process."""
+        if self._writer is None:
+            raise RuntimeError("write_raw is for SQLite")
+        return await _on_thread(self._writer, self._raw_transaction, fn, args)
+
+    def _raw_transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        raw = self._raw
+        if raw is None:
+            assert self._raw_path is not None
+            # isolation_level None: we say when transactions begin and end.
+            raw = sqlite3.connect(self._raw_path, isolation_level=None, check_same_thread=False)
+            _sqlite_on_connect(raw, None)
+            self._raw = raw
+        cur = raw.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            result = fn(cur, *args)
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            cur.close()
+        return result
+
+    def _close_raw(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
     async def fetch(self, stmt: Executable, params: dict[str, Any] | None = None) -> list[Row[Any]]:
         """All rows of one query (its own read transaction). Hot queries are built once
         with ``bindparam``s and run with ``params``: building a ``select()`` per call
@@ -82,6 +127,9 @@ class Database:
         return await self.write(_execute, stmt, params)
 
     async def dispose(self) -> None:
+        if self._writer is not None and self._raw is not None:
+            with contextlib.suppress(Exception):
+                await _on_thread(self._writer, self._close_raw)
         for pool in (self._writer, self._readers):
             if pool is not None:
                 pool.shutdown(wait=True)

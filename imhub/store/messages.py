@@ -12,7 +12,7 @@ Guarantees:
 
 from __future__ import annotations
 
-from collections import defaultdict
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy.engine import Row
 from imhub.clock import now_ms
 from imhub.domain.model import Draft, Message
 from imhub.store.append_ops import AppendOps, CoreAppendOps, SqliteAppendOps, greatest
+from imhub.store.append_ops import Row as MessageRow
 from imhub.store.db import Database
 from imhub.store.engine import dialect_insert
 from imhub.store.search import SEARCHABLE, SearchIndex
@@ -45,13 +46,22 @@ class MessageStore:
     async def append_batch(self, drafts: Sequence[Draft]) -> list[tuple[Message, bool]]:
         """Store ``drafts`` in one transaction; returns ``(message, duplicate)`` per draft,
         in order. Drafts repeating a stored (or earlier-in-batch) cid are duplicates."""
-        return await self._db.write(self._append_batch, list(drafts))
+        if self._db.is_sqlite:
+            return await self._db.write_raw(self._append_sqlite, list(drafts))
+        return await self._db.write(self._append_core, list(drafts))
 
-    def _append_batch(self, conn: Connection, drafts: list[Draft]) -> list[tuple[Message, bool]]:
-        ops: AppendOps
-        ops = SqliteAppendOps(conn) if self._db.is_sqlite else CoreAppendOps(conn, self._insert, self._search)
+    def _append_sqlite(self, cur: sqlite3.Cursor, drafts: list[Draft]) -> list[tuple[Message, bool]]:
+        return self._append_batch(SqliteAppendOps(cur), drafts)
+
+    def _append_core(self, conn: Connection, drafts: list[Draft]) -> list[tuple[Message, bool]]:
+        return self._append_batch(CoreAppendOps(conn, self._insert, self._search), drafts)
+
+    def _append_batch(self, ops: AppendOps, drafts: list[Draft]) -> list[tuple[Message, bool]]:
         keys = {(d.userid, d.cid) for d in drafts if d.cid}
         existing = ops.existing(keys) if keys else {}
+        if not existing and len(keys) == len(drafts):
+            # The common case: every draft has its own new cid.
+            return [(m, False) for m in self._insert_fresh(ops, drafts)]
         fresh: list[Draft] = []
         first_of_cid: set[tuple[int, str]] = set()
         for d in drafts:
@@ -78,35 +88,33 @@ class MessageStore:
     def _insert_fresh(ops: AppendOps, drafts: list[Draft]) -> list[Message]:
         if not drafts:
             return []
-        per_conv: dict[str, int] = defaultdict(int)
-        for d in drafts:
-            per_conv[d.conv] += 1
+        convs = [d.conv for d in drafts]
+        per_conv: dict[str, int] = {}
+        for conv in convs:
+            per_conv[conv] = per_conv.get(conv, 0) + 1
         next_seq: dict[str, int] = {}
         for conv in sorted(per_conv):  # sorted: a fixed lock order across writers
             n = per_conv[conv]
             next_seq[conv] = ops.bump_seq(conv, n) - n + 1
         ts = now_ms()
-        rows: list[dict[str, Any]] = []
-        for d in drafts:
-            seq = next_seq[d.conv]
-            next_seq[d.conv] = seq + 1
+        rows: list[MessageRow] = []
+        # A sender has read their own message: it never counts as unread on their
+        # other devices. (userid 0: made by the server, no cursor.) Seqs only grow
+        # within a conversation, so the last one seen is the highest.
+        last: dict[tuple[int, str], int] = {}
+        for d, conv in zip(drafts, convs, strict=True):
+            seq = next_seq[conv]
+            next_seq[conv] = seq + 1
             rows.append(
-                dict(
-                    conv=d.conv, seq=seq, ts=ts, userid=d.userid, cmd=d.cmd, dstid=d.dstid, media=d.media,
-                    content=d.content, pic=d.pic, url=d.url, memo=d.memo, amount=d.amount, cid=d.cid,
-                    recalled=False,
-                )
+                (conv, seq, ts, d.userid, d.cmd, d.dstid, d.media, d.content, d.pic, d.url, d.memo, d.amount, d.cid,
+                 False)
             )
-        stored = [Message(id=i, **row) for i, row in zip(ops.insert(rows), rows, strict=True)]
+            if d.userid:
+                last[(d.userid, conv)] = seq
+        stored = [Message(i, *row) for i, row in zip(ops.insert(rows), rows, strict=True)]
         ops.index(
             [(m.id, " ".join(getattr(m, f) for f in SEARCHABLE[m.media])) for m in stored if m.media in SEARCHABLE]
         )
-        # A sender has read their own message: it never counts as unread on their
-        # other devices. (userid 0: made by the server, no cursor.)
-        last: dict[tuple[int, str], int] = {}
-        for m in stored:
-            if m.userid:
-                last[(m.userid, m.conv)] = max(m.seq, last.get((m.userid, m.conv), 0))
         if last:
             ops.mark_read([(u, c, s) for (u, c), s in sorted(last.items())])
         return stored
@@ -198,6 +206,13 @@ class MessageStore:
 
     async def advance_delivered(self, marks: Iterable[tuple[int, str, int]]) -> None:
         """Raise delivered cursors to at least the given seqs (never lowers one)."""
+        if self._db.is_sqlite:
+            # Plain SQL on the writer thread: this runs every second under load with
+            # a row per active (user, conversation), and appends wait behind it.
+            params = list(marks)
+            if params:
+                await self._db.write_raw(_advance_delivered_sqlite, params)
+            return
         rows = [{"user_id": u, "conv": c, "delivered_seq": s, "read_seq": 0} for u, c, s in marks]
         if not rows:
             return
@@ -255,6 +270,16 @@ class MessageStore:
             )
 
         await self._db.write(txn)
+
+
+_ADVANCE_DELIVERED_SQLITE = (
+    "INSERT INTO cursors (user_id, conv, delivered_seq, read_seq) VALUES (?, ?, ?, 0) "
+    "ON CONFLICT (user_id, conv) DO UPDATE SET delivered_seq = max(delivered_seq, excluded.delivered_seq)"
+)
+
+
+def _advance_delivered_sqlite(cur: sqlite3.Cursor, marks: list[tuple[int, str, int]]) -> None:
+    cur.executemany(_ADVANCE_DELIVERED_SQLITE, marks)
 
 
 def _messages_of(conn: Connection, stmt: Select[Any]) -> list[Message]:
