@@ -2,16 +2,21 @@
 
 Frames are appended to ``pending`` and written with one ``transport.write`` per
 event-loop turn (write coalescing: a burst of group messages costs one syscall per
-socket, not one per message). The outbound bound is the transport's own buffer: when
-a reader is so slow that more than ``max_buffer`` bytes wait in the kernel and the
-transport, the connection is closed as a slow consumer (code 4008); the client
-reconnects and syncs, and no other socket ever waits for it.
+socket, not one per message; an ack and the 'delivered' receipt that follows it go out
+together). One callback per loop turn walks the connections that have something
+pending (not one callback per connection); :func:`flush_now` writes them at once.
+
+The outbound bound is the transport's own buffer: when a reader is so slow that more
+than ``max_buffer`` bytes wait in the kernel and the transport, the connection is
+closed as a slow consumer (code 4008); the client reconnects and syncs, and no other
+socket ever waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import weakref
 from collections.abc import Callable
 from typing import Protocol
 
@@ -30,11 +35,53 @@ class Transport(Protocol):
     def get_write_buffer_size(self) -> int: ...
 
 
+class _Flusher:
+    """The connections of one event loop with frames pending, flushed by one callback."""
+
+    __slots__ = ("dirty", "loop", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.dirty: list[Connection] = []
+        self.scheduled = False
+
+    def add(self, conn: Connection) -> None:
+        self.dirty.append(conn)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.run)
+
+    def run(self) -> None:
+        self.scheduled = False
+        while self.dirty:
+            dirty, self.dirty = self.dirty, []
+            for conn in dirty:
+                conn._flush()
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
+
+
+def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
+    f = _flushers.get(loop)
+    if f is None:
+        f = _flushers[loop] = _Flusher(loop)
+    return f
+
+
+def flush_now(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Write every connection's pending frames now instead of at the end of this loop
+    turn (acks should not wait behind a large group fan-out in the same turn)."""
+    f = _flushers.get(loop or asyncio.get_running_loop())
+    if f is not None and f.dirty:
+        f.run()
+
+
 class Connection:
     __slots__ = (
         "_flush_scheduled",
+        "_flusher",
         "_held",
-        "_loop",
         "catching_up",
         "close_cb",
         "closed",
@@ -72,7 +119,7 @@ class Connection:
         self.catching_up = False
         self._held: list[tuple[str, int, bytes]] = []
         self._flush_scheduled = False
-        self._loop = loop
+        self._flusher = _flusher(loop)
 
     def push(self, frame: bytes, conv: str = "", seq: int = 0) -> None:
         """Queue a complete WebSocket frame; written at the end of this loop turn."""
@@ -84,7 +131,7 @@ class Connection:
         self.pending.append(frame)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            self._flusher.add(self)
 
     def finish_catch_up(self, backlog: list[bytes], seen: dict[str, int]) -> None:
         """Write the backlog, then the held live frames not already in it."""
@@ -102,6 +149,7 @@ class Connection:
         self._flush()
 
     def _flush(self) -> None:
+        # Also called directly (flush()); the flusher's later call then finds nothing.
         self._flush_scheduled = False
         if self.closed or not self.pending:
             return

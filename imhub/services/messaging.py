@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +22,19 @@ from imhub.clock import now_ms
 from imhub.config import Settings
 from imhub.domain.model import Cmd, Draft, Media, Message, group_conv, parse_conv, private_conv
 from imhub.domain.ngrams import query_phrases
-from imhub.gateway.connection import Connection
+from imhub.gateway.connection import Connection, flush_now
 from imhub.gateway.hub import Hub
 from imhub.gateway.wsframe import text_frame
-from imhub.protocol.frames import ErrorCode, FrameError, encode, encode_message, message_dict
-from imhub.services.batch import BatchWriter
+from imhub.protocol.frames import (
+    ErrorCode,
+    FrameError,
+    encode,
+    encode_ack,
+    encode_error,
+    encode_message,
+    message_dict,
+)
+from imhub.services.batch import BatchWriter, Committed
 from imhub.services.presence import Presence
 from imhub.services.social import GroupChange, SocialService
 from imhub.store.messages import MessageStore
@@ -75,7 +84,10 @@ class MessagingService:
         self._presence = presence
         self._bus = bus
         self.hub = hub
-        self._writer = BatchWriter(store, settings.db_batch_max)
+        self._writer = BatchWriter(store, settings.db_batch_max, self._committed)
+        # The last after-commit task: the next one publishes only after it, so
+        # messages reach the bus in commit order even when a publish has to wait.
+        self._publishing: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         # Positive authorization caches. Memberships that end are evicted on every
         # node by the membership envelope; friendships expire (below).
@@ -161,9 +173,9 @@ class MessagingService:
         self.hub.broadcast(text_frame(encode(Cmd.RESYNC, reason="bus_reconnected")))
 
     def pending_work(self) -> int:
-        """Background work still running (acks and fan-outs waiting on commits,
-        presence and receipts): a draining worker waits for this to reach 0."""
-        return len(self._tasks)
+        """Background work still running (messages waiting for their commit, acks and
+        fan-outs, presence and receipts): a draining worker waits for this to reach 0."""
+        return len(self._tasks) + self._writer.pending
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task this service keeps (and awaits at stop)."""
@@ -251,6 +263,57 @@ class MessagingService:
         if not duplicate:
             await self.publish(message, origin)
         return message, duplicate
+
+    async def send_from(self, conn: Connection, draft: Draft) -> None:
+        """The chat path: authorize ``draft`` and queue it for the next commit without
+        waiting for it, so the socket goes on reading (a burst from one client is
+        committed in one batch). After the commit the ack — or error ``internal`` —
+        is pushed to ``conn``, then the message is published. A client's messages are
+        committed, acked and published in the order they came.
+
+        Raises :class:`FrameError` if the sender may not send there (nothing queued)."""
+        await self._authorize(draft)
+        self._writer.enqueue_to(draft, (conn, time.perf_counter()))
+
+    def _committed(self, done: Committed) -> None:
+        """Writer callback, once per commit: ack and publish, in one task per batch."""
+        previous = self._publishing
+        task = asyncio.get_running_loop().create_task(self._after_commit(done, previous))
+        self._publishing = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _after_commit(self, done: Committed, previous: asyncio.Task[None] | None) -> None:
+        """Acks first (pushed now; written together with whatever else these sockets get
+        in this loop turn: with the in-process bus that is the 1:1 deliveries and their
+        'delivered' receipts, so the sender gets ack + receipt in one write), then the
+        1:1 messages and the receipts they caused, a flush, then group messages (whose
+        fan-out may be large: nothing above waits behind it)."""
+        now = time.perf_counter()
+        observe = metrics.send_ack_seconds.observe
+        private: list[tuple[Message, int]] = []
+        groups: list[tuple[Message, int]] = []
+        for draft, (conn, started), outcome in done:
+            if isinstance(outcome, BaseException):
+                err = FrameError(ErrorCode.INTERNAL, "message not stored; retry with the same cid", cid=draft.cid)
+                conn.push(text_frame(encode_error(err)))
+                continue
+            message, duplicate = outcome
+            conn.push(text_frame(encode_ack(message, duplicate)))
+            observe(now - started)
+            if not duplicate:
+                (groups if message.cmd == Cmd.GROUP else private).append((message, conn.id))
+        if previous is not None and not previous.done():
+            # Publish in commit order (only a bus that can block, e.g. Redis, gets here).
+            await asyncio.wait([previous])
+        for message, origin in private:
+            await self.publish(message, origin)
+        if self._receipts:
+            await self._publish_receipts(self._take_receipts())
+        if groups:
+            flush_now()
+            for message, origin in groups:
+                await self.publish(message, origin)
 
     async def submit(self, draft: Draft) -> asyncio.Future[tuple[Message, bool]]:
         """Authorize ``draft`` and queue it for the next commit, without waiting for
@@ -436,9 +499,14 @@ class MessagingService:
         if len(self._receipts) == 1:
             asyncio.get_running_loop().call_soon(self._flush_receipts)
 
-    def _flush_receipts(self) -> None:
+    def _take_receipts(self) -> list[tuple[int, bytes]]:
         receipts, self._receipts = self._receipts, []
-        self.spawn(self._publish_receipts(receipts))
+        return receipts
+
+    def _flush_receipts(self) -> None:
+        # The after-commit task usually published them already, in the same loop turn.
+        if self._receipts:
+            self.spawn(self._publish_receipts(self._take_receipts()))
 
     async def _publish_receipts(self, receipts: list[tuple[int, bytes]]) -> None:
         for sender, frame in receipts:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import weakref
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
@@ -17,7 +16,7 @@ from aiohttp import WSMsgType, web
 
 from imhub import metrics
 from imhub.app import SERVICES, Services, services
-from imhub.domain.model import Cmd, Draft, Message
+from imhub.domain.model import Cmd
 from imhub.errors import ApiError, Forbidden, RateLimited
 from imhub.gateway.connection import Connection
 from imhub.gateway.wsframe import text_frame
@@ -34,7 +33,6 @@ from imhub.protocol.frames import (
     SyncRequest,
     TypingRequest,
     encode,
-    encode_ack,
     encode_error,
     encode_message,
     message_dict,
@@ -236,35 +234,13 @@ async def execute(svc: Services, conn: Connection, request: Request) -> None:
         conn.push(text_frame(reply))
 
 
-async def acknowledge(
-    svc: Services, conn: Connection, committed: asyncio.Future[tuple[Message, bool]], draft: Draft,
-    started: float = 0.0,
-) -> None:
-    """Once a submitted message is committed: ack it (the sender need not wait for the
-    fan-out), then publish it. Commits complete in submission order, so a client's
-    acks and messages keep their order."""
-    try:
-        message, duplicate = await svc.messaging.committed(committed, draft)
-    except FrameError as err:
-        conn.push(text_frame(encode_error(err)))
-        return
-    conn.push(text_frame(encode_ack(message, duplicate)))
-    conn.flush()  # now, not behind a large fan-out in this loop turn
-    if started:
-        metrics.send_ack_seconds.observe(time.perf_counter() - started)
-    if not duplicate:
-        await svc.messaging.publish(message, origin=conn.id)
-
-
 async def answer(svc: Services, conn: Connection, request: Request) -> bytes | None:
     messaging, uid = svc.messaging, conn.user_id
     match request:
         case SendMessage(draft):
             # Not awaited here: the socket goes on reading, so a burst from one client
-            # is committed in one batch (and fanned out in one loop turn).
-            started = time.perf_counter()
-            committed = await messaging.submit(draft)
-            messaging.spawn(acknowledge(svc, conn, committed, draft, started))
+            # is committed in one batch; the ack is pushed after the commit.
+            await messaging.send_from(conn, draft)
             return None
         case SyncRequest(rid, after, limit):
             page = await messaging.sync(uid, after, limit)
