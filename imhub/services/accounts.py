@@ -24,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from imhub.config import Settings
 from imhub.errors import ApiError, RateLimited
 from imhub.ratelimit import SlidingWindowLimiter
+from imhub.store.handshake import Opening, open_session
 from imhub.store.users import DuplicateMobile, UserRow, UserStore, token_hash
 
 log = structlog.get_logger("imhub.accounts")
@@ -186,6 +187,13 @@ class AccountService:
         if not token or len(token) > 256:
             return None
         return await self._users.user_for_token(token)
+
+    async def open_session(self, token: str) -> Opening | None:
+        """For a WebSocket handshake: the token's user with their groups and friends,
+        in one database trip; None for a token that does not authenticate."""
+        if not token or len(token) > 256:
+            return None
+        return await open_session(self._users.db, token)
 
     async def logout(self, token: str) -> None:
         """Revoke this one token (other devices stay logged in)."""

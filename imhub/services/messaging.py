@@ -136,8 +136,10 @@ class MessagingService:
 
     # --- connections ---------------------------------------------------------------
 
-    async def connect(self, conn: Connection) -> None:
-        group_ids, friend_ids = await self._social.circles(conn.user_id)
+    async def connect(self, conn: Connection, circles: tuple[list[int], list[int]] | None = None) -> None:
+        """Register ``conn``; ``circles`` (group ids, friend ids) when the handshake
+        already read them with the token."""
+        group_ids, friend_ids = circles if circles is not None else await self._social.circles(conn.user_id)
         for gid in group_ids:
             self._members.add((gid, conn.user_id))
             self._bus.watch_group(gid)

@@ -52,6 +52,10 @@ class UserStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @property
+    def db(self) -> Database:
+        return self._db
+
     async def create(
         self, *, mobile: str, passwd_hash: str, nickname: str = "", avatar: str = "", sex: str = "U",
         memo: str = "",

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from imhub import metrics
 from imhub.app import SERVICES, Services, services
 from imhub.domain.model import Cmd
-from imhub.errors import ApiError, Forbidden, RateLimited
+from imhub.errors import ApiError, Forbidden, RateLimited, Unauthorized
 from imhub.gateway.connection import Connection
 from imhub.gateway.wsframe import text_frame
 from imhub.protocol.frames import (
@@ -38,8 +38,9 @@ from imhub.protocol.frames import (
     message_dict,
 )
 from imhub.protocol.session import Close, Execute, Limits, Ping, Reply, SendBucket, Session
+from imhub.store.handshake import Opening
 from imhub.store.users import token_hash
-from imhub.web.auth import client_address, current_user, request_token
+from imhub.web.auth import client_address, request_token
 from imhub.web.ops import CLOSE_SERVICE_RESTART, DRAIN, drain, frame_label
 
 log = structlog.get_logger("imhub.gateway")
@@ -91,17 +92,18 @@ def refuse(reason: str, error: ApiError, **fields: object) -> ApiError:
     return error
 
 
-async def admit(request: web.Request, svc: Services) -> tuple[int, str]:
+async def admit(request: web.Request, svc: Services) -> tuple[Opening, str]:
     """Every check before the upgrade: draining, Origin, token, ``id``, connections per
-    address. Returns the user id and the client address, or raises the refusal."""
+    address. Returns the user (with their groups and friends, read with the token) and
+    the client address, or raises the refusal."""
     if request.app[DRAIN].draining:
         raise refuse("draining", ApiError("server restarting: connect again", status=503))
     if not origin_allowed(request, svc):
         raise refuse("origin", Forbidden("origin not allowed"), origin=request.headers.get("Origin"))
-    try:
-        user_id = await current_user(request, allow_query=True)
-    except ApiError as exc:
-        raise refuse("token", exc) from None
+    opening = await svc.accounts.open_session(request_token(request, allow_query=True))
+    if opening is None:
+        raise refuse("token", Unauthorized())
+    user_id = opening.user_id
     claimed = request.query.get("id", "")
     if claimed and claimed != str(user_id):
         raise refuse("id_mismatch", Forbidden("id does not match the token"), user=user_id, claimed=claimed[:32])
@@ -110,13 +112,14 @@ async def admit(request: web.Request, svc: Services) -> tuple[int, str]:
     if limit and request.app[CONNECTIONS_PER_IP].get(address, 0) >= limit:
         error = RateLimited("too many connections from your address", retry_after=10)
         raise refuse("too_many_connections", error, address=address)
-    return user_id, address
+    return opening, address
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
     svc = services(request)
     drain_state = request.app[DRAIN]
-    user_id, address = await admit(request, svc)
+    opening, address = await admit(request, svc)
+    user_id = opening.user_id
     per_ip = request.app[CONNECTIONS_PER_IP]
 
     ws = web.WebSocketResponse(
@@ -151,7 +154,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     session = Session(user_id, session_limits(svc), loop.time(), bucket=bucket)
     messaging = svc.messaging
     conn.catching_up = request.query.get("autosync", "1") != "0"
-    await messaging.connect(conn)
+    await messaging.connect(conn, (opening.group_ids, opening.friend_ids))
     sessions = request.app[SESSIONS]
     sessions[conn] = session
     log.info("connection open", user=user_id, conn=conn.id)
