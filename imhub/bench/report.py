@@ -144,11 +144,11 @@ def plot_throughput(result: dict[str, Any], tl: dict[str, list[float]]) -> bytes
     fig, axes = _figure(2, 1, height=3.0)
     top, bottom = axes[0][0], axes[1][0]
     any_messages = False
-    for name, label, color in (("sent", "sent/s", COLORS[0]), ("acked", "acked/s", COLORS[2]),
-                               ("received", "delivered/s", COLORS[1])):
+    for name, label, color, style in (("sent", "sent/s", COLORS[0], "--"), ("acked", "acked/s", COLORS[2], "-"),
+                                      ("received", "delivered/s", COLORS[1], "-")):
         if any(tl.get(name, ())):
             any_messages = True
-            top.plot(*slope(t, tl[name]), label=label, color=color)
+            top.plot(*slope(t, tl[name]), label=label, color=color, ls=style, zorder=3 if style == "--" else 2)
     top.set_ylabel("messages per second")
     top.set_title(f"Throughput (slope of the cumulative counts over {RATE_WINDOW:.0f} s)")
     if any_messages:
@@ -243,7 +243,7 @@ def plot_server_cpu(result: dict[str, Any], tl: dict[str, list[float]]) -> bytes
     ax.set_ylim(bottom=0)
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("% of one core")
-    ax.set_title("Server CPU per process (user+system)")
+    ax.set_title("Server CPU per process")
     ax.legend(loc="upper left", fontsize=7, ncols=2)
     return _png(fig)
 
