@@ -460,12 +460,12 @@ class Coordinator:
     def record(self, now: float, s: procstat.Sample, c: procstat.Sample, tot: dict[str, int]) -> None:
         """One timeline row, and one row per server process."""
         t = round(now - self.t0, 2)
-        procs = procstat.per_process(self.server_pids) if self.server_pids else []
+        procs = sorted(procstat.per_process(self.server_pids), key=lambda ps: ps.pid) if self.server_pids else []
         roots = set(self.server_pids)
         for ps in procs:
             entry = self.server_procs.get(ps.pid)
             if entry is None:
-                entry = self.server_procs[ps.pid] = _describe(ps, roots)
+                entry = self.server_procs[ps.pid] = _describe(ps, roots, len(self.server_procs))
             entry["rows"].append([t, round(ps.cpu, 3), ps.rss])
         self.timeline.append([
             t, round(s.cpu, 3), s.rss, round(c.cpu, 3), c.rss, len(procs),
@@ -837,15 +837,19 @@ def report_line(result: dict[str, Any]) -> str:
     return f"bench failed: {result.get('error', 'unknown error')}"
 
 
-def _describe(ps: procstat.ProcSample, roots: set[int]) -> dict[str, Any]:
-    """How a server process is called in the report: ``worker N`` (its
-    IMHUB_WORKER_INDEX under a supervisor), ``supervisor``, or ``server``."""
+def _describe(ps: procstat.ProcSample, roots: set[int], seen: int) -> dict[str, Any]:
+    """How a server process is called in the report: ``supervisor`` or ``server`` (a
+    root pid, with or without children), ``worker N`` (its IMHUB_WORKER_INDEX when it
+    was exec'd with one), ``worker #K`` (a child of a root, K-th process seen: forked
+    workers keep the supervisor's environment), else its command name."""
     cmd = procstat.cmdline(ps.pid)
     index = procstat.environ_value(ps.pid, "IMHUB_WORKER_INDEX")
-    if index is not None:
-        label = f"worker {index}"
-    elif ps.pid in roots:
+    if ps.pid in roots:
         label = "supervisor" if _has_children(ps.pid) else "server"
+    elif index is not None:
+        label = f"worker {index}"
+    elif ps.ppid in roots:
+        label = f"worker #{seen}"
     else:
         label = ps.name
     return {"label": f"{label} (pid {ps.pid})", "name": ps.name, "cmdline": cmd[:200],
