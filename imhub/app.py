@@ -106,7 +106,7 @@ def build_app(settings: Settings) -> web.Application:
     svc = build_services(settings)
     app = web.Application(
         client_max_size=max(settings.max_body_bytes, settings.max_upload_bytes + 64 * 1024),
-        middlewares=[middleware.security_headers, middleware.error_middleware(settings.max_body_bytes)],
+        middlewares=[middleware.edge_middleware(settings.max_body_bytes)],
     )
     app[SERVICES] = svc
     routes.setup(app)

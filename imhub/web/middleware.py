@@ -1,18 +1,24 @@
-"""Cross-cutting HTTP behaviour: the error envelope, body-size limits and security
-headers. Handlers raise :class:`ApiError`; nothing here ever returns a traceback."""
+"""Cross-cutting HTTP behaviour: the access log (query-string tokens redacted), the
+error envelope, body-size limits and security headers. Handlers raise
+:class:`ApiError`; nothing here ever returns a traceback."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
 
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
+from imhub.logs import redact
 from imhub.web.responses import ApiError, fail
 
 log = structlog.get_logger("imhub.http")
+access_log = structlog.get_logger("imhub.access")
+# Polled every second by probes and Prometheus: logged at debug level only.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -26,44 +32,71 @@ CSP = (
 )
 
 
-def error_middleware(max_body_bytes: int) -> Middleware:
+def edge_middleware(max_body_bytes: int) -> Middleware:
+    """The one middleware of the app: access log (outermost, so it sees the final
+    status), body-size limit, the error envelope, security headers. One coroutine, not
+    one per concern: a WebSocket keeps its request's middleware frames alive for as
+    long as it is open, ~0.6 KB each per connection."""
+
     @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if (
-            request.content_length is not None
-            and request.content_length > max_body_bytes
-            and not request.path.startswith(LARGE_BODY_PREFIXES)
-        ):
-            return fail(f"request body too large (at most {max_body_bytes} bytes)", status=413)
+    async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
         try:
-            return await handler(request)
-        except ApiError as exc:
-            if exc.status >= 400:
-                log.info("request refused", path=request.path, status=exc.status, msg=exc.msg)
-            return fail(exc.msg, status=exc.status, **exc.extra)
-        except web.HTTPRequestEntityTooLarge:
-            return fail("request body too large", status=413)
-        except HttpProcessingError as exc:
-            # A malformed body the parser found mid-request (e.g. a bad multipart part
-            # header): the client's fault, not ours.
-            return fail(f"malformed request: {exc.message}", status=400)
-        except web.HTTPException as exc:
-            if exc.status < 400 or exc.status == 101:
-                raise
-            return fail(exc.reason or "request refused", status=exc.status)
-        except Exception:
-            log.exception("unhandled error", path=request.path)
-            return fail("internal server error", status=500)
+            response: web.StreamResponse
+            too_large = _too_large(request, max_body_bytes)
+            if too_large is not None:
+                response = too_large
+            else:
+                try:
+                    response = await handler(request)
+                except ApiError as exc:
+                    if exc.status >= 400:
+                        log.info("request refused", path=request.path, status=exc.status, msg=exc.msg)
+                    response = fail(exc.msg, status=exc.status, **exc.extra)
+                except web.HTTPRequestEntityTooLarge:
+                    response = fail("request body too large", status=413)
+                except HttpProcessingError as exc:
+                    # A malformed body the parser found mid-request (e.g. a bad multipart
+                    # part header): the client's fault, not ours.
+                    response = fail(f"malformed request: {exc.message}", status=400)
+                except web.HTTPException as exc:
+                    if exc.status < 400 or exc.status == 101:
+                        status = exc.status  # a redirect, or the 101 of an upgrade
+                        raise
+                    response = fail(exc.reason or "request refused", status=exc.status)
+                except Exception:
+                    log.exception("unhandled error", path=request.path)
+                    response = fail("internal server error", status=500)
+            status = response.status
+            _secure(response.headers)
+            return response
+        finally:
+            emit = access_log.debug if request.path in QUIET_PATHS else access_log.info
+            emit(
+                "request",
+                method=request.method,
+                path=redact(request.path_qs),
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+                remote=request.remote,
+            )
 
-    return middleware
+    return edge
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    headers = response.headers
+def _too_large(request: web.Request, max_body_bytes: int) -> web.Response | None:
+    if (
+        request.content_length is not None
+        and request.content_length > max_body_bytes
+        and not request.path.startswith(LARGE_BODY_PREFIXES)
+    ):
+        return fail(f"request body too large (at most {max_body_bytes} bytes)", status=413)
+    return None
+
+
+def _secure(headers: MutableMapping[str, str]) -> None:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Content-Security-Policy", CSP)
-    return response

@@ -3,7 +3,6 @@
 - ``GET /metrics``: Prometheus exposition (every worker's sum in multiprocess mode);
 - ``GET /healthz``: the process is alive (no I/O); ``GET /readyz``: the database answers
   a trivial query and the bus is up (cached for a second, 503 while draining);
-- the access log: one line per HTTP request, query-string tokens redacted;
 - the drain on shutdown: stop taking requests, let in-flight ones finish (bounded by
   ``IMHUB_DRAIN_SECONDS``), then close every WebSocket with 1012 "service restart";
 - ``/admin/…``: the API behind ``imhub admin`` (bearer ``IMHUB_ADMIN_TOKEN``).
@@ -26,7 +25,6 @@ from sqlalchemy import text
 from imhub import metrics
 from imhub.app import SERVICES, Services, services
 from imhub.errors import ApiError, Unauthorized
-from imhub.logs import redact
 from imhub.protocol.frames import (
     ConversationsRequest,
     HistoryRequest,
@@ -42,14 +40,11 @@ from imhub.protocol.session import Action, Close, Execute, Reply
 from imhub.web.responses import ok
 
 log = structlog.get_logger("imhub.ops")
-access_log = structlog.get_logger("imhub.access")
 
 CLOSE_SERVICE_RESTART = 1012
 READY_CACHE_SECONDS = 1.0
 READY_TIMEOUT_SECONDS = 1.0
 METRICS_SYNC_SECONDS = 1.0
-# Polled every second by probes and Prometheus: logged at debug level only.
-QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -166,32 +161,6 @@ async def _sync_metrics(_app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     metrics.sync_hot()
-
-
-# --- access log ---------------------------------------------------------------------------
-
-
-@web.middleware
-async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        emit = access_log.debug if request.path in QUIET_PATHS else access_log.info
-        emit(
-            "request",
-            method=request.method,
-            path=redact(request.path_qs),
-            status=status,
-            ms=round((time.perf_counter() - started) * 1000, 1),
-            remote=request.remote,
-        )
 
 
 # --- drain --------------------------------------------------------------------------------
@@ -319,7 +288,6 @@ async def admin_notice_group(request: web.Request) -> dict[str, Any]:
 def setup(app: web.Application) -> None:
     app[DRAIN] = DrainState()
     app[READINESS] = _Readiness()
-    app.middlewares.insert(0, access_log_middleware)  # outermost: sees the final status
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
