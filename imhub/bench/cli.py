@@ -161,11 +161,14 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
             f"connect: {c['connected']}/{c['users']} in {c['seconds']}s ({c['rate_per_s']}/s), "
             f"server CPU {c['server_cpu_per_handshake_us']} us/handshake, "
             f"RSS {c['server_rss_before'] / 2**20:.0f} -> {c['server_rss_after'] / 2**20:.0f} MiB "
-            f"({c['server_rss_per_conn_bytes']} B/conn), client CPU {c['client_cpu_s']}s"
+            f"({c['server_rss_per_conn_bytes']} B/conn), "
+            f"PSS {c.get('server_pss_before', 0) / 2**20:.0f} -> {c.get('server_pss_after', 0) / 2**20:.0f} MiB "
+            f"({c.get('server_pss_per_conn_bytes')} B/conn), client CPU {c['client_cpu_s']}s"
         )
     if "hold" in r:
         h = r["hold"]
         out.append(f"hold: {h['seconds']}s, server CPU {h['server_cpu_percent']}%, "
+                   f"RSS {h['server_rss_end'] / 2**20:.0f} MiB, PSS {h.get('server_pss_end', 0) / 2**20:.0f} MiB, "
                    f"heartbeats {h['heartbeats_sent']} sent / {h['heartbeats_answered']} answered")
     if r.get("scenario") == "mixed" and "options" in r and "send" in r:
         op = r["options"]

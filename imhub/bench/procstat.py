@@ -23,8 +23,9 @@ class Sample:
     cpu: float  # seconds of user+system time
     user: float
     system: float
-    rss: int  # bytes, summed
+    rss: int  # bytes, summed (pages shared between processes counted in each)
     pids: int  # processes counted
+    pss: int = 0  # bytes, summed proportional set size: shared pages split among sharers
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,20 @@ def _rss(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size: what the process really costs when it shares pages with
+    others (the supervisor's workers are forked from it and share its imports). Falls
+    back to VmRSS where smaps_rollup is missing (kernels before 4.14)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return _rss(pid)
 
 
 def descendants(roots: Iterable[int]) -> list[int]:
@@ -136,12 +151,13 @@ def _precise_cpu(pid: int, fields: list[str]) -> float:
     return total / 1e9
 
 
-def sample(pids: Iterable[int], *, tree: bool = True) -> Sample:
-    """CPU seconds (own, precise; plus reaped children's) and summed VmRSS."""
+def sample(pids: Iterable[int], *, tree: bool = True, pss: bool = False) -> Sample:
+    """CPU seconds (own, precise; plus reaped children's), summed VmRSS and, with
+    ``pss``, summed PSS (reading smaps_rollup walks the memory map: a little slower)."""
     roots = list(pids)
     every = descendants(roots) if tree else roots
     user = system = cpu = 0.0
-    rss = 0
+    rss = pss_total = 0
     counted = 0
     for pid in every:
         fields = _stat_fields(pid)
@@ -154,7 +170,9 @@ def sample(pids: Iterable[int], *, tree: bool = True) -> Sample:
         system += (stime + cstime) / CLK_TCK
         cpu += _precise_cpu(pid, fields) + (cutime + cstime) / CLK_TCK
         rss += _rss(pid)
-    return Sample(cpu=cpu, user=user, system=system, rss=rss, pids=counted)
+        if pss:
+            pss_total += _pss(pid)
+    return Sample(cpu=cpu, user=user, system=system, rss=rss, pids=counted, pss=pss_total)
 
 
 def per_process(roots: Iterable[int]) -> list[ProcSample]:

@@ -423,7 +423,7 @@ class Coordinator:
 
     # sampling
     def server_sample(self) -> procstat.Sample:
-        return procstat.sample(self.server_pids)
+        return procstat.sample(self.server_pids, pss=True)
 
     def client_sample(self) -> procstat.Sample:
         return procstat.sample([os.getpid(), *[p.pid for p in self.procs if p.pid]], tree=False)
@@ -661,6 +661,10 @@ class Coordinator:
                 "server_rss_before": before.rss,
                 "server_rss_after": after.rss,
                 "server_rss_per_conn_bytes": round((after.rss - before.rss) / connected) if connected else None,
+                # PSS: forked workers share their imports; RSS counts those pages in each.
+                "server_pss_before": before.pss,
+                "server_pss_after": after.pss,
+                "server_pss_per_conn_bytes": round((after.pss - before.pss) / connected) if connected else None,
                 "server_cpu_s": round(after.cpu - before.cpu, 3),
                 "server_cpu_per_handshake_us": round((after.cpu - before.cpu) / connected * 1e6, 1)
                 if connected else None,
@@ -684,6 +688,7 @@ class Coordinator:
                     "server_cpu_s": round(h1.cpu - h0.cpu, 3),
                     "server_cpu_percent": round((h1.cpu - h0.cpu) / held * 100, 2),
                     "server_rss_end": h1.rss,
+                    "server_pss_end": h1.pss,
                     "client_cpu_s": round(c1.cpu - c0.cpu, 3),
                     "heartbeats_sent": tot.get("hb_sent", 0),
                     "heartbeats_answered": tot.get("hb_replies", 0),

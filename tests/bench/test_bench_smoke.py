@@ -11,11 +11,13 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import port_open, service_unavailable
 from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -132,13 +134,21 @@ def test_mixed_load_and_its_report(server: ServerProcess, seed_file: Path, tmp_p
 
 
 def test_connect_and_hold_on_a_spawned_server(tmp_path: Path) -> None:
+    """Two workers under a supervisor, Redis bus and presence (the 100k setup, small)."""
+    if not port_open("127.0.0.1", 6379):
+        service_unavailable("Redis", "nothing listens on 127.0.0.1:6379")
     out, page = tmp_path / "connect.json", tmp_path / "connect.html"
     r = imhub("bench", "connect", "--spawn", "--data-dir", str(tmp_path / "data"), "--count", "200", "--hold", "2",
+              "--server-workers", "2", "--server-env", "IMHUB_BUS=redis",
+              "--server-env", f"IMHUB_REDIS_PREFIX=bench-smoke-{uuid.uuid4().hex[:8]}",
               "--heartbeat", "0.5", "1", "--json", str(out), "--report", str(page), "--quiet", "--max-seconds", "60")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "connected 200 of 200, failed 0, dropped 0" in r.stdout.splitlines()[-1]
     result = json.loads(out.read_text())
     assert result["connect"]["server_rss_per_conn_bytes"] > 0
+    # The workers are forked from the supervisor and share its imports: counted once
+    # in PSS, once per process in RSS.
+    assert 0 < result["hold"]["server_pss_end"] < 0.7 * result["hold"]["server_rss_end"]
     assert result["hold"]["heartbeats_answered"] > 0
     assert result["close"]["dropped"] == 0
     # No messages in this scenario: every plot but the latency one.
