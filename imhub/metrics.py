@@ -16,6 +16,7 @@ over all of them (gauges: live workers only). One process needs nothing.
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -116,6 +117,26 @@ def sync_hot() -> None:
         if delta:
             counter.inc(delta)
             setattr(_exported, name, now)
+
+
+def observe_many(histogram: Histogram, values: list[float]) -> None:
+    """``histogram.observe(v)`` for each value (an unlabelled histogram), taking each
+    touched bucket's lock once instead of two locks per value: the message path
+    observes once per message, in batches."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:  # not the client version we know
+        for v in values:
+            histogram.observe(v)
+        return
+    counts = [0] * len(bounds)
+    for v in values:
+        counts[bisect_left(bounds, v)] += 1  # the first bucket with v <= bound, as observe()
+    total.inc(sum(values))
+    for i, n in enumerate(counts):
+        if n:
+            buckets[i].inc(n)
 
 
 _CLOSE_REASONS = {

@@ -41,6 +41,8 @@ class Hub:
         # Set by the messaging service: (users, group id, negative for leaving) when a
         # membership change reaches this process.
         self.on_membership: Callable[[tuple[int, ...], int], None] | None = None
+        # Start times of this loop turn's fan-outs, observed once the turn's writes ran.
+        self._fanout_started: list[float] = []
 
     # --- registry ------------------------------------------------------------------
 
@@ -152,10 +154,18 @@ class Hub:
                         self.on_delivered(uid, env.sender, key_conv, env.seq)
         if pushed and env.seq:
             # Once per envelope, never per socket. The flushes were scheduled above,
-            # so this callback runs after the socket writes of this fan-out.
+            # so the callback runs after the socket writes of this fan-out; one
+            # callback per loop turn for all of the turn's envelopes.
             _HOT.deliveries += pushed
             _HOT.delivery_bytes += pushed * len(env.frame)
-            asyncio.get_running_loop().call_soon(_observe_deliver, time.perf_counter())
+            self._fanout_started.append(time.perf_counter())
+            if len(self._fanout_started) == 1:
+                asyncio.get_running_loop().call_soon(self._observe_fanouts)
+
+    def _observe_fanouts(self) -> None:
+        started, self._fanout_started = self._fanout_started, []
+        end = time.perf_counter()
+        metrics.observe_many(metrics.deliver_seconds, [end - t for t in started])
 
     def note_delivered(self, user_id: int, conv: str, seq: int) -> None:
         key = (user_id, conv)
@@ -189,5 +199,3 @@ class Hub:
                 conn.close(code, reason)
 
 
-def _observe_deliver(started: float) -> None:
-    metrics.deliver_seconds.observe(time.perf_counter() - started)

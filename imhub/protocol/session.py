@@ -136,7 +136,9 @@ class Session:
             # JSON decoding. Other spellings take the normal path below.
             self._error_streak = 0
             return [Reply(heartbeat_reply(now))]
-        size = len(data) if isinstance(data, bytes) else len(data.encode())
+        size = len(data)
+        if isinstance(data, str) and size * 4 > self.limits.max_frame_bytes:
+            size = len(data.encode())  # a character is 1-4 bytes: only count when it matters
         if size > self.limits.max_frame_bytes:
             self._oversize_strikes += 1
             if self._oversize_strikes >= self.limits.max_oversize_strikes:
