@@ -197,5 +197,3 @@ class Hub:
         for conns in targets:
             for conn in list(conns):
                 conn.close(code, reason)
-
-
