@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 
 import structlog
@@ -14,6 +15,15 @@ from imhub.config import Settings
 from imhub.logs import configure_logging
 
 log = structlog.get_logger("imhub")
+
+# Collector thresholds (CPython's default is 700, 10, 10). Every connection adds ~90
+# tracked objects that live as long as it does; with the defaults the oldest generation
+# was scanned each time it had grown by a quarter (12 full scans of up to 1.1M objects
+# while 16k clients connected: ~4 s of CPU, a quarter of the handshake cost, and 0.3-0.6 s
+# pauses). Refcounting frees almost everything; the cyclic leftovers of closed sockets
+# are still collected, just in larger, rarer batches (measured: 16k connect/close rounds
+# x4 kept RSS flat; GC time 39 s -> 8.5 s; handshake ~0.9 -> ~0.6 ms).
+GC_THRESHOLDS = (50_000, 20, 100)
 
 # After the drain has closed every socket with 1012: how long handlers may still run
 # (clients answering the close frame) before they are cancelled.
@@ -66,6 +76,9 @@ async def serve(settings: Settings) -> None:
     # net.core.somaxconn, see docs/deployment.md).
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True, backlog=4096)
     await site.start()
+    gc.collect()
+    gc.freeze()  # what startup built lives as long as the process: never scan it again
+    gc.set_threshold(*GC_THRESHOLDS)
     log.info("serving", url=f"http://{settings.host}:{settings.port}", database=settings.effective_database_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
