@@ -154,3 +154,26 @@ def test_connect_and_hold_on_a_spawned_server(tmp_path: Path) -> None:
     # No messages in this scenario: every plot but the latency one.
     html = page.read_text()
     assert html.count(PNG) == 4 and "<figcaption>Latency</figcaption>" not in html
+
+
+def test_mixed_on_two_workers_with_redis(tmp_path: Path) -> None:
+    """The issue's smoke run: 200 users, 2 workers, messages crossing workers through
+    Redis; every 1:1 and group message acked and delivered exactly once, in order."""
+    if not port_open("127.0.0.1", 6379):
+        service_unavailable("Redis", "nothing listens on 127.0.0.1:6379")
+    out = tmp_path / "mixed.json"
+    prefix = f"IMHUB_REDIS_PREFIX=bench-smoke-{uuid.uuid4().hex[:8]}"
+    r = imhub("bench", "mixed", "--spawn", "--data-dir", str(tmp_path / "data"), "--server-workers", "2",
+              "--server-env", "IMHUB_BUS=redis", "--server-env", prefix,
+              "--count", "200", "--chat-fraction", "0.5", "--chat-rate", "100", "--groups", "1", "--group-size", "50",
+              "--group-rate", "10", "--group-senders", "2", "--duration", "3", "--heartbeat", "0.5", "1",
+              "--json", str(out), "--quiet", "--max-seconds", "90")
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = REPORT.search(r.stdout)
+    assert m, r.stdout
+    sent, acked, delivered, expected, lost, dup, ooo = (int(x) for x in m.groups())
+    assert sent == acked and sent >= 250
+    assert delivered == expected and (lost, dup, ooo) == (0, 0, 0)
+    result = json.loads(out.read_text())
+    procs = [p["label"] for p in result["timeline"]["server_procs"].values()]
+    assert sum(label.startswith("worker") for label in procs) == 2, procs
