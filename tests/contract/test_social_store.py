@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from imhub.store.db import Database
+from imhub.store.handshake import open_session
 from imhub.store.social import AlreadyFriends, AlreadyMember, GroupRow, SocialStore, TooManyGroups
 from imhub.store.users import UserStore
 
@@ -120,3 +121,25 @@ async def test_circles_are_groups_and_friends(env) -> None:
     assert await store.circles(a) == ([g.id], [b, c])
     assert await store.circles(b) == ([g.id], [a])
     assert await store.circles(c) == ([], [a])
+
+
+async def test_open_session_reads_token_groups_and_friends_at_once(env) -> None:
+    """The handshake's one read (imhub.store.handshake): the token's owner with their
+    groups and friends; None for an unknown, expired or revoked token."""
+    store, (a, b, c, _) = env
+    users = UserStore(store._db)
+    await users.add_token(a, "tok-a", ttl_seconds=60)
+    await users.add_token(b, "tok-b-expired", ttl_seconds=-1)
+    await store.add_friendship(a, b)
+    await store.add_friendship(a, c)
+    g1 = await store.create_group(ownerid=b, name="g1")
+    g2 = await store.create_group(ownerid=a, name="g2")
+    await store.add_member(g1.id, a)
+    opening = await open_session(store._db, "tok-a")
+    assert opening is not None and opening.user_id == a
+    assert opening.group_ids == sorted([g1.id, g2.id])
+    assert sorted(opening.friend_ids) == sorted([b, c])
+    assert await open_session(store._db, "tok-b-expired") is None
+    assert await open_session(store._db, "no-such-token") is None
+    await users.revoke_token("tok-a")
+    assert await open_session(store._db, "tok-a") is None
