@@ -39,6 +39,7 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from imhub.store.checkpoint import Checkpointer, no_auto_checkpoint
 from imhub.store.engine import _sqlite_on_connect, create_engine, is_sqlite
 
 P = ParamSpec("P")
@@ -59,13 +60,18 @@ class Database:
         self._sync_read: Engine | None = None
         self._raw_path: str | None = None
         self._raw: sqlite3.Connection | None = None  # only ever used on the writer thread
+        self._checkpointer: Checkpointer | None = None  # WAL checkpoints off the commit path
         if self.is_sqlite:
             sync_url = make_url(url).set(drivername="sqlite+pysqlite")
             self._raw_path = sync_url.database or ":memory:"
-            self._sync_write = _sqlite_engine(sync_url, immediate=True, pool_size=1)
+            on_disk = self._raw_path != ":memory:"
+            self._sync_write = _sqlite_engine(sync_url, immediate=True, pool_size=1, auto_checkpoint=not on_disk)
             self._sync_read = _sqlite_engine(sync_url, immediate=False, pool_size=SQLITE_READERS)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="imhub-sqlite-writer")
             self._readers = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="imhub-sqlite-reader")
+            if on_disk:
+                self._checkpointer = Checkpointer(self._raw_path)
+                self._checkpointer.start()
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in a read-only transaction and return its result."""
@@ -98,6 +104,8 @@ class Database:
             # isolation_level None: we say when transactions begin and end.
             raw = sqlite3.connect(self._raw_path, isolation_level=None, check_same_thread=False)
             _sqlite_on_connect(raw, None)
+            if self._checkpointer is not None:
+                no_auto_checkpoint(raw)
             self._raw = raw
         cur = raw.cursor()
         try:
@@ -136,6 +144,8 @@ class Database:
         for engine in (self._sync_write, self._sync_read):
             if engine is not None:
                 engine.dispose()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
         await self.async_engine.dispose()
 
 
@@ -158,12 +168,14 @@ async def _on_thread(pool: ThreadPoolExecutor, fn: Callable[P, T], *args: P.args
     return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
 
 
-def _sqlite_engine(url: Any, *, immediate: bool, pool_size: int) -> Engine:
+def _sqlite_engine(url: Any, *, immediate: bool, pool_size: int, auto_checkpoint: bool = True) -> Engine:
     engine = create_sync_engine(url, pool_size=pool_size, max_overflow=0, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn: Any, record: Any) -> None:
         _sqlite_on_connect(dbapi_conn, record)
+        if not auto_checkpoint:
+            no_auto_checkpoint(dbapi_conn)
         # Let SQLAlchemy (not pysqlite) decide when transactions begin.
         dbapi_conn.isolation_level = None
 
