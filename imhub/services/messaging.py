@@ -24,6 +24,7 @@ from imhub.domain.model import Cmd, Draft, Media, Message, group_conv, parse_con
 from imhub.domain.ngrams import query_phrases
 from imhub.gateway.connection import Connection, flush_now
 from imhub.gateway.hub import Hub
+from imhub.gateway.sequencer import Sequencer
 from imhub.gateway.wsframe import text_frame
 from imhub.protocol.frames import (
     ErrorCode,
@@ -84,6 +85,8 @@ class MessagingService:
         self._presence = presence
         self._bus = bus
         self.hub = hub
+        # Bus -> sequencer (each conversation back in seq order) -> hub fan-out.
+        self.sequencer = Sequencer(hub.deliver)
         self._writer = BatchWriter(store, settings.db_batch_max, self._committed)
         # The last after-commit task: the next one publishes only after it, so
         # messages reach the bus in commit order even when a publish has to wait.
@@ -106,7 +109,7 @@ class MessagingService:
     # --- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._bus.start(self.hub.deliver, self._bus_reconnected)
+        await self._bus.start(self.sequencer.submit, self._bus_reconnected)
         self._writer.start()
         self._flusher = asyncio.create_task(self._flush_cursors_forever(), name="imhub-cursor-flush")
 
@@ -158,6 +161,7 @@ class MessagingService:
             for gid in groups:
                 if gid not in self.hub.groups:
                     self._bus.unwatch_group(gid)
+                    self.sequencer.forget(group_conv(gid))
         self.spawn(self._went_offline(conn.user_id, now_ms()))
 
     async def _went_offline(self, user_id: int, when: int) -> None:
@@ -238,6 +242,7 @@ class MessagingService:
                 self._members.discard((group_id, user_id))
                 if self.hub.leave(group_id, user_id):
                     self._bus.unwatch_group(group_id)
+                    self.sequencer.forget(group_conv(group_id))
 
     async def on_group_change(self, change: GroupChange) -> None:
         """Group events are messages in the group's stream (media 10), so every client
