@@ -46,14 +46,31 @@ class Checkpointer:
             self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Never gives up: with automatic checkpoints off, this thread is what keeps the
+        # WAL from growing without bound.
+        conn: sqlite3.Connection | None = None
         try:
-            _sqlite_on_connect(conn, None)
             while not self._stop.wait(self.interval):
-                self.checkpoint(conn)
-            self.checkpoint(conn)  # leave a short WAL behind
+                conn = conn or self._connect()
+                if conn is not None:
+                    self.checkpoint(conn)
+            if conn is not None:
+                self.checkpoint(conn)  # leave a short WAL behind
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
+
+    def _connect(self) -> sqlite3.Connection | None:
+        conn = None
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            _sqlite_on_connect(conn, None)
+            return conn
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            log.warning("wal checkpoint connection failed; will retry", error=repr(exc))
+            return None
 
     @staticmethod
     def checkpoint(conn: sqlite3.Connection) -> None:

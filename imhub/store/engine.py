@@ -24,9 +24,11 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # WAL: readers never block the writer; NORMAL sync is durable across process
     # crashes (only a power cut can lose the last commits); busy_timeout lets several
     # worker processes share the file; SQLite leaves foreign keys off by default.
+    # busy_timeout first: switching a new file to WAL takes a lock that another
+    # connection opening at the same moment must wait for, not fail on.
+    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
