@@ -55,29 +55,28 @@ def _stat_fields(pid: int) -> list[str] | None:
     return raw[raw.rindex(")") + 2 :].split()
 
 
-def _rss(pid: int) -> int:
+def _kb_field(path: str, name: bytes) -> int | None:
+    """Bytes of a ``Name:   123 kB`` line of a /proc file (None if absent/unreadable)."""
     try:
-        with open(f"/proc/{pid}/status", "rb") as f:
+        with open(path, "rb") as f:
             for line in f:
-                if line.startswith(b"VmRSS:"):
+                if line.startswith(name):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 0
+    return None
+
+
+def _rss(pid: int) -> int:
+    return _kb_field(f"/proc/{pid}/status", b"VmRSS:") or 0
 
 
 def _pss(pid: int) -> int:
     """Proportional set size: what the process really costs when it shares pages with
     others (the supervisor's workers are forked from it and share its imports). Falls
     back to VmRSS where smaps_rollup is missing (kernels before 4.14)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-            for line in f:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return _rss(pid)
+    pss = _kb_field(f"/proc/{pid}/smaps_rollup", b"Pss:")
+    return _rss(pid) if pss is None else pss
 
 
 def descendants(roots: Iterable[int]) -> list[int]:
