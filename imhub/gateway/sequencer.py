@@ -23,7 +23,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import structlog
+
 from imhub.bus.base import Envelope
+
+log = structlog.get_logger("imhub.gateway")
 
 GAP_WAIT_SECONDS = 1.0
 # Conversations remembered at most; past that the memory is dropped (harmless: each
@@ -83,4 +87,7 @@ class Sequencer:
         del self._held[conv]
         for seq in sorted(held):
             self.released_on_timeout += 1
-            self._pass(conv, held[seq])
+            try:  # a timer callback: nobody above would catch it
+                self._pass(conv, held[seq])
+            except Exception:
+                log.exception("delivering a held message failed", conv=conv, seq=seq)

@@ -64,3 +64,19 @@ async def test_an_old_wait_does_not_release_a_newer_one_early(monkeypatch) -> No
     assert out == [("g1", 1), ("g1", 2), ("g1", 3)]
     await asyncio.sleep(0.08)
     assert out[-1] == ("g1", 5) and s.released_on_timeout == 1
+
+
+async def test_a_failing_delivery_after_the_wait_does_not_stop_the_rest(monkeypatch) -> None:
+    monkeypatch.setattr(seqmod, "GAP_WAIT_SECONDS", 0.05)
+    out: list[int] = []
+
+    def deliver(e: Envelope) -> None:
+        if e.seq == 3:
+            raise RuntimeError("socket gone")
+        out.append(e.seq)
+
+    s = Sequencer(deliver)
+    for seq in (1, 3, 4):
+        s.submit(msg("g1", seq))
+    await asyncio.sleep(0.1)
+    assert out == [1, 4] and s.released_on_timeout == 2
