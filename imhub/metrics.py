@@ -74,6 +74,12 @@ db_commit_failures = Counter("imhub_db_commit_failures_total", "Group commits th
 bus_published = Counter("imhub_bus_published_total", "Envelopes published to the bus.", ["bus"])
 bus_publish_failures = Counter("imhub_bus_publish_failures_total", "Publishes that failed (clients will sync).")
 bus_received = Counter("imhub_bus_received_total", "Envelopes received from other processes.", ["bus"])
+messages_held = Counter(
+    "imhub_messages_held_total", "Messages held back until the earlier seqs of their conversation arrived."
+)
+messages_gap_released = Counter(
+    "imhub_messages_gap_released_total", "Held messages let through after the gap wait with the gap still open."
+)
 bus_lag_seconds = Histogram(
     "imhub_bus_lag_seconds",
     "Message store time to its arrival from the bus in another process (wall clocks).",

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import structlog
 
+from imhub import metrics
 from imhub.bus.base import Envelope
 
 log = structlog.get_logger("imhub.gateway")
@@ -59,6 +60,7 @@ class Sequencer:
                 held = self._held[conv] = {}
                 asyncio.get_running_loop().call_later(GAP_WAIT_SECONDS, self._give_up, conv, held)
             held[seq] = env
+            metrics.messages_held.inc()
 
     def forget(self, conv: str) -> None:
         """This process stops receiving ``conv`` (e.g. a group's last member here left)."""
@@ -87,6 +89,7 @@ class Sequencer:
         del self._held[conv]
         for seq in sorted(held):
             self.released_on_timeout += 1
+            metrics.messages_gap_released.inc()
             try:  # a timer callback: nobody above would catch it
                 self._pass(conv, held[seq])
             except Exception:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import REGISTRY
+
 from imhub.bus.base import Envelope
 from imhub.gateway import sequencer as seqmod
 from imhub.gateway.sequencer import Sequencer
@@ -28,20 +30,29 @@ async def test_in_order_and_events_pass_at_once() -> None:
     assert out == [("g1", 5), ("g1", 6), ("", 0), ("p1_2", 9), ("g1", 7)]
 
 
-async def test_out_of_order_is_held_until_the_gap_fills() -> None:
+async def test_out_of_order_is_held_until_the_gap_fills(monkeypatch) -> None:
+    monkeypatch.setattr(seqmod, "GAP_WAIT_SECONDS", 0.1)
     s, out = run([msg("g1", 5), msg("g1", 7), msg("g1", 8), msg("p1_2", 3)])
     assert out == [("g1", 5), ("p1_2", 3)]  # 7 and 8 wait for 6; other conversations do not
     s.submit(msg("g1", 6))
     assert out[2:] == [("g1", 6), ("g1", 7), ("g1", 8)]
-    await asyncio.sleep(seqmod.GAP_WAIT_SECONDS + 0.05)  # the wait's timer finds nothing
+    await asyncio.sleep(0.15)  # the wait's timer finds nothing
     assert len(out) == 5 and s.released_on_timeout == 0
 
 
-async def test_a_gap_that_never_fills_is_released_after_the_wait() -> None:
+def counted(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def test_a_gap_that_never_fills_is_released_after_the_wait(monkeypatch) -> None:
+    monkeypatch.setattr(seqmod, "GAP_WAIT_SECONDS", 0.1)
+    held, released = counted("imhub_messages_held_total"), counted("imhub_messages_gap_released_total")
     s, out = run([msg("g1", 5), msg("g1", 8), msg("g1", 7)])
     assert out == [("g1", 5)]
-    await asyncio.sleep(seqmod.GAP_WAIT_SECONDS + 0.05)
+    await asyncio.sleep(0.15)
     assert out == [("g1", 5), ("g1", 7), ("g1", 8)] and s.released_on_timeout == 2
+    assert counted("imhub_messages_held_total") == held + 2
+    assert counted("imhub_messages_gap_released_total") == released + 2
     s.submit(msg("g1", 6))  # late: still delivered (the client syncs around it)
     s.submit(msg("g1", 9))
     assert out[3:] == [("g1", 6), ("g1", 9)]
