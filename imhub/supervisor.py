@@ -52,6 +52,8 @@ BACKOFF_MAX = 30.0
 HEALTHY_AFTER_SECONDS = 60.0
 POLL_SECONDS = 0.1
 _PR_SET_PDEATHSIG = 1
+# imhub.metrics.MULTIPROC_ENV, not imported from there: importing the metrics would
+# import prometheus_client before this process has set the variable.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -129,7 +131,6 @@ class Supervisor:
                 _die_with_parent()
             if os.getppid() != self.pid:  # the supervisor died before prctl took effect
                 return 1
-            os.environ["IMHUB_WORKER_INDEX"] = str(index)
             from imhub import server
 
             server.serve_forever(self.settings.model_copy(update={"workers": 1}))

@@ -196,16 +196,3 @@ def cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
-
-
-def environ_value(pid: int, key: str) -> str | None:
-    """One variable of ``pid``'s environment (None if unset or unreadable)."""
-    prefix = key.encode() + b"="
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            for item in f.read().split(b"\0"):
-                if item.startswith(prefix):
-                    return item[len(prefix) :].decode(errors="replace")
-    except OSError:
-        pass
-    return None

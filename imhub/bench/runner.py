@@ -844,15 +844,11 @@ def report_line(result: dict[str, Any]) -> str:
 
 def _describe(ps: procstat.ProcSample, roots: set[int], seen: int) -> dict[str, Any]:
     """How a server process is called in the report: ``supervisor`` or ``server`` (a
-    root pid, with or without children), ``worker N`` (its IMHUB_WORKER_INDEX when it
-    was exec'd with one), ``worker #K`` (a child of a root, K-th process seen: forked
-    workers keep the supervisor's environment), else its command name."""
+    root pid, with or without children), ``worker #K`` (a child of a root, the K-th
+    process seen), else its command name."""
     cmd = procstat.cmdline(ps.pid)
-    index = procstat.environ_value(ps.pid, "IMHUB_WORKER_INDEX")
     if ps.pid in roots:
         label = "supervisor" if _has_children(ps.pid) else "server"
-    elif index is not None:
-        label = f"worker {index}"
     elif ps.ppid in roots:
         label = f"worker #{seen}"
     else:

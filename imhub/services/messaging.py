@@ -139,10 +139,9 @@ class MessagingService:
 
     # --- connections ---------------------------------------------------------------
 
-    async def connect(self, conn: Connection, circles: tuple[list[int], list[int]] | None = None) -> None:
-        """Register ``conn``; ``circles`` (group ids, friend ids) when the handshake
-        already read them with the token."""
-        group_ids, friend_ids = circles if circles is not None else await self._social.circles(conn.user_id)
+    async def connect(self, conn: Connection, group_ids: list[int], friend_ids: list[int]) -> None:
+        """Register ``conn``, with the user's groups and friends (the handshake read
+        them together with the token: imhub.store.handshake)."""
         for gid in group_ids:
             self._members.add((gid, conn.user_id))
             self._bus.watch_group(gid)

@@ -79,10 +79,6 @@ class SocialService:
     async def group_ids_of(self, user_id: int) -> list[int]:
         return await self._store.group_ids_of(user_id)
 
-    async def circles(self, user_id: int) -> tuple[list[int], list[int]]:
-        """(group ids, friend ids): what every new connection needs, in one query trip."""
-        return await self._store.circles(user_id)
-
     async def get_group(self, group_id: int) -> GroupRow | None:
         return await self._store.get_group(group_id)
 

@@ -10,8 +10,8 @@ from sqlalchemy import Connection
 
 from imhub.clock import now_ms
 from imhub.store.db import Database
-from imhub.store.social import _FRIEND_IDS, _GROUP_IDS_OF
-from imhub.store.users import _TOKEN_OWNER, token_hash
+from imhub.store.social import circles_of
+from imhub.store.users import token_hash, token_owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +26,9 @@ async def open_session(db: Database, token: str) -> Opening | None:
     digest, now = token_hash(token), now_ms()
 
     def txn(conn: Connection) -> Opening | None:
-        row = conn.execute(_TOKEN_OWNER, {"h": digest}).first()
-        if row is None or row.expires <= now:
+        uid = token_owner(conn, digest, now)
+        if uid is None:
             return None
-        uid = int(row.user_id)
-        groups = [int(r[0]) for r in conn.execute(_GROUP_IDS_OF, {"u": uid})]
-        friends = [int(r[0]) for r in conn.execute(_FRIEND_IDS, {"u": uid})]
-        return Opening(uid, groups, friends)
+        return Opening(uid, *circles_of(conn, uid))
 
     return await db.read(txn)

@@ -61,6 +61,13 @@ _MEMBER_IDS = (
 )
 
 
+def circles_of(conn: Connection, user_id: int) -> tuple[list[int], list[int]]:
+    """In a transaction: (group ids, friend ids) of ``user_id``."""
+    groups = [int(r[0]) for r in conn.execute(_GROUP_IDS_OF, {"u": user_id})]
+    friends = [int(r[0]) for r in conn.execute(_FRIEND_IDS, {"u": user_id})]
+    return groups, friends
+
+
 class SocialStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -144,13 +151,7 @@ class SocialStore:
 
     async def circles(self, user_id: int) -> tuple[list[int], list[int]]:
         """(group ids, friend ids) of a user in one read transaction."""
-
-        def txn(conn: Connection) -> tuple[list[int], list[int]]:
-            groups = [int(r[0]) for r in conn.execute(_GROUP_IDS_OF, {"u": user_id})]
-            friends = [int(r[0]) for r in conn.execute(_FRIEND_IDS, {"u": user_id})]
-            return groups, friends
-
-        return await self._db.read(txn)
+        return await self._db.read(circles_of, user_id)
 
     async def count_owned(self, ownerid: int) -> int:
         rows = await self._db.fetch(

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from imhub.clock import now_ms
@@ -38,6 +38,14 @@ class DuplicateMobile(Exception):
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_owner(conn: Connection, digest: str, now: int) -> int | None:
+    """In a transaction: the user owning the token with hash ``digest`` if unexpired at ``now``."""
+    row = conn.execute(_TOKEN_OWNER, {"h": digest}).first()
+    if row is None or row.expires <= now:
+        return None
+    return int(row.user_id)
 
 
 def _row(r: Any) -> UserRow:
@@ -114,10 +122,7 @@ class UserStore:
 
     async def user_for_token(self, token: str) -> int | None:
         """The user id owning an unexpired ``token``, else None."""
-        rows = await self._db.fetch(_TOKEN_OWNER, {"h": token_hash(token)})
-        if not rows or rows[0].expires <= now_ms():
-            return None
-        return int(rows[0].user_id)
+        return await self._db.read(token_owner, token_hash(token), now_ms())
 
     async def revoke_token(self, token: str) -> None:
         await self._db.execute(delete(tokens).where(tokens.c.token_hash == token_hash(token)))

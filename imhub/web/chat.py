@@ -154,7 +154,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     session = Session(user_id, session_limits(svc), loop.time(), bucket=bucket)
     messaging = svc.messaging
     conn.catching_up = request.query.get("autosync", "1") != "0"
-    await messaging.connect(conn, (opening.group_ids, opening.friend_ids))
+    await messaging.connect(conn, opening.group_ids, opening.friend_ids)
     sessions = request.app[SESSIONS]
     sessions[conn] = session
     log.info("connection open", user=user_id, conn=conn.id)
