@@ -17,61 +17,15 @@ import pytest
 
 from tests.conftest import REDIS_URL, port_open, service_unavailable
 from tests.integration.chatkit import befriend, connect, is_msg, make_user
+from tests.procfs import children, owner_of
 from tests.serverproc import ServerProcess, free_port
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 
-def children(pid: int) -> set[int]:
-    out = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.add(int(entry))
-    return out
-
-
 def two_workers(supervisor: int, without: int = 0) -> set[int] | None:
     c = children(supervisor)
     return c if len(c) == 2 and without not in c else None
-
-
-def _socket_inodes(pid: int) -> set[str]:
-    inodes = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    except OSError:
-        pass
-    return inodes
-
-
-def owner_of(client_port: int, server_port: int, pids: set[int]) -> int | None:
-    """The pid whose accepted socket is (server_port <- client_port)."""
-    want_local, want_remote = f"{server_port:04X}", f"{client_port:04X}"
-    inode = None
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        cols = line.split()
-        if cols[1].endswith(":" + want_local) and cols[2].endswith(":" + want_remote) and cols[3] == "01":
-            inode = cols[9]
-    if inode is None:
-        return None
-    for pid in pids:
-        if inode in _socket_inodes(pid):
-            return pid
-    return None
 
 
 def wait_for(cond, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ import pytest
 from tests.integration.chatkit import befriend, make_user
 from tests.ops.loadkit import Sender, stored_cids
 from tests.ops.promtext import value
+from tests.procfs import children
 from tests.redisproc import RedisServer
 from tests.serverproc import ServerProcess
 
@@ -28,23 +29,10 @@ pytestmark = [
 ]
 
 
-def workers_of(supervisor: int) -> set[int]:
-    out = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == supervisor and fields[0] != "Z":
-                out.add(int(entry))
-    return out
-
-
 async def wait_for_workers(supervisor: int, without: int, timeout: float = 30.0) -> set[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = workers_of(supervisor)
+        pids = children(supervisor)
         if len(pids) == 2 and without not in pids:
             return pids
         await asyncio.sleep(0.1)
