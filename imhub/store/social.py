@@ -14,7 +14,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from imhub.clock import now_ms
-from imhub.store.db import Database
+from imhub.store.db import Database, Rows
 from imhub.store.tables import communities, contacts, members
 
 
@@ -61,10 +61,10 @@ _MEMBER_IDS = (
 )
 
 
-def circles_of(conn: Connection, user_id: int) -> tuple[list[int], list[int]]:
-    """In a transaction: (group ids, friend ids) of ``user_id``."""
-    groups = [int(r[0]) for r in conn.execute(_GROUP_IDS_OF, {"u": user_id})]
-    friends = [int(r[0]) for r in conn.execute(_FRIEND_IDS, {"u": user_id})]
+def circles_of(rows: Rows, user_id: int) -> tuple[list[int], list[int]]:
+    """In a :meth:`Database.read_rows` transaction: (group ids, friend ids) of ``user_id``."""
+    groups = [int(r[0]) for r in rows(_GROUP_IDS_OF, {"u": user_id})]
+    friends = [int(r[0]) for r in rows(_FRIEND_IDS, {"u": user_id})]
     return groups, friends
 
 
@@ -151,7 +151,7 @@ class SocialStore:
 
     async def circles(self, user_id: int) -> tuple[list[int], list[int]]:
         """(group ids, friend ids) of a user in one read transaction."""
-        return await self._db.read(circles_of, user_id)
+        return await self._db.read_rows(circles_of, user_id)
 
     async def count_owned(self, ownerid: int) -> int:
         rows = await self._db.fetch(

@@ -10,11 +10,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from imhub.clock import now_ms
-from imhub.store.db import Database
+from imhub.store.db import Database, Rows
 from imhub.store.tables import tokens, users
 
 
@@ -40,12 +40,14 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_owner(conn: Connection, digest: str, now: int) -> int | None:
-    """In a transaction: the user owning the token with hash ``digest`` if unexpired at ``now``."""
-    row = conn.execute(_TOKEN_OWNER, {"h": digest}).first()
-    if row is None or row.expires <= now:
+def token_owner(rows: Rows, digest: str, now: int) -> int | None:
+    """In a :meth:`Database.read_rows` transaction: the user owning the token with hash
+    ``digest`` if unexpired at ``now``."""
+    found = rows(_TOKEN_OWNER, {"h": digest})
+    if not found:
         return None
-    return int(row.user_id)
+    user_id, expires = found[0]
+    return None if expires <= now else int(user_id)
 
 
 def _row(r: Any) -> UserRow:
@@ -122,7 +124,7 @@ class UserStore:
 
     async def user_for_token(self, token: str) -> int | None:
         """The user id owning an unexpired ``token``, else None."""
-        return await self._db.read(token_owner, token_hash(token), now_ms())
+        return await self._db.read_rows(token_owner, token_hash(token), now_ms())
 
     async def revoke_token(self, token: str) -> None:
         await self._db.execute(delete(tokens).where(tokens.c.token_hash == token_hash(token)))

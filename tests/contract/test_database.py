@@ -1,0 +1,42 @@
+"""Database.read_rows, run against SQLite (plain sqlite3 on a reader thread, statements
+compiled once) and PostgreSQL (the async engine): the same rows either way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select
+
+from imhub.store.db import Database, Rows
+from imhub.store.tables import contacts
+from imhub.store.users import UserStore
+
+# Two bind parameters, listed in the opposite order of their use in the SQL: the SQLite
+# path binds them by the compiled statement's order, not the dict's.
+_BETWEEN = (
+    select(contacts.c.owner_id, contacts.c.dst_id)
+    .where(contacts.c.owner_id == bindparam("owner"), contacts.c.dst_id > bindparam("above"))
+    .order_by(contacts.c.dst_id)
+)
+
+
+def _two_queries(rows: Rows, owner: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    return rows(_BETWEEN, {"above": 2, "owner": owner}), rows(_BETWEEN, {"above": 0, "owner": owner + 1})
+
+
+async def test_read_rows_binds_by_name_and_returns_tuples(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        ids = [(await UserStore(db).create(mobile=f"1380000000{i}", passwd_hash="h")).id for i in range(1, 5)]
+        assert ids == [1, 2, 3, 4]
+        links = [(1, 2), (1, 3), (1, 4), (2, 1)]
+        await db.execute(insert(contacts), [{"owner_id": a, "dst_id": b, "created": 0} for a, b in links])
+        first, second = await db.read_rows(_two_queries, 1)
+        assert first == [(1, 3), (1, 4)]
+        assert second == [(2, 1)]
+        assert all(type(r) is tuple for r in first + second)
+        # again: the SQLite path reuses its compiled statement and its thread's connection
+        assert await db.read_rows(_two_queries, 1) == (first, second)
+        assert await db.read_rows(_two_queries, 7) == ([], [])
+    finally:
+        await db.dispose()
