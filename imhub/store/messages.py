@@ -63,21 +63,22 @@ class MessageStore:
             # The common case: every draft has its own new cid.
             return [(m, False) for m in self._insert_fresh(ops, drafts)]
         fresh: list[Draft] = []
+        fresh_at: set[int] = set()  # positions in ``drafts`` (one Draft may be listed twice)
         first_of_cid: set[tuple[int, str]] = set()
-        for d in drafts:
+        for at, d in enumerate(drafts):
             key = (d.userid, d.cid) if d.cid else None
             if key and (key in existing or key in first_of_cid):
                 continue
             if key:
                 first_of_cid.add(key)
             fresh.append(d)
+            fresh_at.add(at)
         stored = self._insert_fresh(ops, fresh)
         by_cid = {**existing, **{(m.userid, m.cid): m for m in stored if m.cid}}
         results: list[tuple[Message, bool]] = []
         fresh_iter = iter(stored)
-        fresh_ids = {id(d) for d in fresh}
-        for d in drafts:
-            if id(d) in fresh_ids:
+        for at, d in enumerate(drafts):
+            if at in fresh_at:
                 results.append((next(fresh_iter), False))
             else:
                 assert d.cid is not None
@@ -92,10 +93,8 @@ class MessageStore:
         per_conv: dict[str, int] = {}
         for conv in convs:
             per_conv[conv] = per_conv.get(conv, 0) + 1
-        next_seq: dict[str, int] = {}
-        for conv in sorted(per_conv):  # sorted: a fixed lock order across writers
-            n = per_conv[conv]
-            next_seq[conv] = ops.bump_seq(conv, n) - n + 1
+        last_seq = ops.bump_seqs(per_conv)
+        next_seq = {conv: last_seq[conv] - n + 1 for conv, n in per_conv.items()}
         ts = now_ms()
         rows: list[MessageRow] = []
         # A sender has read their own message: it never counts as unread on their
