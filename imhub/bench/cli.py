@@ -193,6 +193,10 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
         )
         out.append(f"ack latency ms {s['ack_latency_ms']}")
         out.append(f"send->receive ms {s['send_to_receive_ms']}")
+        if "after_warmup" in s:
+            w = s["after_warmup"]
+            out.append(f"after the first {w['warmup_seconds']}s: ack latency ms {w['ack_latency_ms']}")
+            out.append(f"after the first {w['warmup_seconds']}s: send->receive ms {w['send_to_receive_ms']}")
         if s["error_kinds"]:
             out.append(f"errors: {s['error_kinds']}")
     if r.get("verify", {}).get("examples"):
@@ -241,6 +245,9 @@ def fanout(**kw: Any) -> None:
 @click.option("--pairs", type=click.IntRange(1, 100_000), default=500, show_default=True)
 @click.option("--rate", type=float, default=1000.0, show_default=True, help="Messages per second, all pairs.")
 @click.option("--duration", type=float, default=10.0, show_default=True, help="Seconds of sending.")
+@click.option("--warmup", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Also report latencies without the messages sent in the first N seconds (all are still "
+                   "verified; the plain figures keep every sample).")
 @_scenario("chat")
 def chat(**kw: Any) -> None:
     """1:1 friend pairs sending at a target rate; ack and send->receive latency."""
@@ -262,6 +269,9 @@ def chat(**kw: Any) -> None:
 @click.option("--group-senders", type=click.IntRange(1), default=2, show_default=True,
               help="Members of each group who send.")
 @click.option("--duration", type=float, default=30.0, show_default=True, help="Seconds of sending.")
+@click.option("--warmup", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Also report latencies without the messages sent in the first N seconds (all are still "
+                   "verified; the plain figures keep every sample).")
 @_scenario("mixed")
 def mixed(**kw: Any) -> None:
     """Everything at once: N online with heartbeats, 1:1 pairs and groups at rates."""

@@ -82,6 +82,7 @@ class Options:
     groups: int = 2  # mixed: groups receiving messages
     group_rate: float = 10.0  # mixed: group messages/s in total
     group_senders: int = 2  # mixed: members of each group who send
+    warmup: float = 0.0  # chat, mixed: seconds of sending left out of the "after warm-up" latencies
     ack_timeout: float = 60.0
     settle_timeout: float = 60.0
     max_seconds: float = 900.0
@@ -751,7 +752,8 @@ class Coordinator:
         self.phase = "send"
         s0, c0 = self.server_sample(), self.client_sample()
         t = time.monotonic()
-        self.broadcast("send", self.worker_sends)
+        warm_until = time.monotonic_ns() + int(o.warmup * 1e9)  # CLOCK_MONOTONIC: one clock for every process
+        self.broadcast("send", [{**w, "warmup_until_ns": warm_until} for w in self.worker_sends])
         paced = p.send["kind"] != "fanout"
         sent = self.collect("sent", timeout=o.ack_timeout + (o.duration if paced else 0) + 30)
         t_acked = time.monotonic() - t
@@ -816,6 +818,12 @@ class Coordinator:
             "by_kind": by_kind,
             "t_start": round(t - self.t0, 2),  # on the timeline's clock
         }
+        if o.warmup > 0:
+            result["send"]["after_warmup"] = {
+                "warmup_seconds": o.warmup,
+                "ack_latency_ms": _percentiles([x for r in sent for x in r["ack_lat_steady_ms"]]),
+                "send_to_receive_ms": _percentiles([x for r in ver for x in r["recv_lat_steady_ms"]]),
+            }
         # Log-binned histograms of every sample, for the report's CDFs.
         result["latency"] = {"ack_ms": _histogram(ack_lat), "send_to_receive_ms": _histogram(recv_lat)}
         result["verify"] = {

@@ -105,6 +105,10 @@ class Worker:
         self.recv: dict[tuple[int, str], array[int]] = {}
         self.received = 0
         self.recv_lat_ms: array[float] = array("f")
+        # --warmup: the samples of messages sent from this monotonic time on, kept apart
+        self.warm_until_ns = 0
+        self.recv_lat_steady_ms: array[float] = array("f")
+        self.ack_lat_steady_ms: array[float] = array("f")
         self.hb_sent = 0
         self.hb_replies = 0
         self.other: Counter[int] = Counter()
@@ -142,7 +146,11 @@ class Worker:
             content = obj.get("content", "")
             if content[:2] == "b ":
                 with contextlib.suppress(ValueError):
-                    self.recv_lat_ms.append((time.monotonic_ns() - int(content[2:])) / 1e6)
+                    t_sent = int(content[2:])
+                    lat = (time.monotonic_ns() - t_sent) / 1e6
+                    self.recv_lat_ms.append(lat)
+                    if t_sent >= self.warm_until_ns:
+                        self.recv_lat_steady_ms.append(lat)
         elif cmd == 1:
             entry = self.pending.pop(obj.get("cid", ""), None)
             if entry is None:
@@ -153,7 +161,10 @@ class Worker:
                 self.errors["duplicate_cid"] += 1
                 return
             self.acked += 1
-            self.ack_lat_ms.append((time.monotonic_ns() - entry[1]) / 1e6)
+            lat = (time.monotonic_ns() - entry[1]) / 1e6
+            self.ack_lat_ms.append(lat)
+            if entry[1] >= self.warm_until_ns:
+                self.ack_lat_steady_ms.append(lat)
             self.acked_by_conv.setdefault(obj["conv"], []).append((int(obj["seq"]), entry[0]))
         elif cmd == 2:
             if self.pending.pop(obj.get("cid", ""), None) is not None:
@@ -343,6 +354,7 @@ class Worker:
         stream sends at its ``rate`` (messages/s, this worker's share), round-robin
         over its senders, for ``duration`` seconds. Then wait for the acks."""
         self.phase = "send"
+        self.warm_until_ns = int(plan.get("warmup_until_ns", 0))
         # The clients and their buffers live for the whole run: never scan them again,
         # so a collector pause here does not show up as server latency.
         gc.collect()
@@ -386,6 +398,7 @@ class Worker:
                 "ack_seconds": loop.time() - t0,
                 "acked_by_conv": self.acked_by_conv,
                 "ack_lat_ms": self.ack_lat_ms,
+                "ack_lat_steady_ms": self.ack_lat_steady_ms,
             },
         )
 
@@ -450,6 +463,7 @@ class Worker:
                 "unexpected": unexpected,
                 "examples": worst,
                 "recv_lat_ms": self.recv_lat_ms,
+                "recv_lat_steady_ms": self.recv_lat_steady_ms,
                 "received": self.received,
                 "other_frames": dict(self.other),
                 "bad_frames": self.bad_frames,

@@ -86,12 +86,17 @@ def test_fanout_to_a_50_member_group(server: ServerProcess, seed_file: Path, tmp
 
 def test_short_chat_run(server: ServerProcess, seed_file: Path, tmp_path: Path) -> None:
     result, (sent, acked, delivered, expected, lost, dup, ooo) = run_bench(
-        server, seed_file, tmp_path, "chat", "--pairs", "50", "--rate", "200", "--duration", "2"
+        server, seed_file, tmp_path, "chat", "--pairs", "50", "--rate", "200", "--duration", "2", "--warmup", "1"
     )
     assert sent >= 300 and acked == sent
     assert delivered == expected == sent
     assert (lost, dup, ooo) == (0, 0, 0)
     assert result["send"]["ack_latency_ms"]["n"] == sent
+    # --warmup: the second half of the sends (200/s for 2 s, the first 1 s left out)
+    steady = result["send"]["after_warmup"]
+    assert steady["warmup_seconds"] == 1.0
+    assert 0.3 * sent < steady["ack_latency_ms"]["n"] < 0.7 * sent
+    assert steady["send_to_receive_ms"]["n"] == steady["ack_latency_ms"]["n"]
 
 
 def test_mixed_load_and_its_report(server: ServerProcess, seed_file: Path, tmp_path: Path) -> None:
