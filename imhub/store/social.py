@@ -61,6 +61,10 @@ _MEMBER_IDS = (
 )
 
 
+def _friends_in(rows: Rows, a: int, b: int) -> bool:
+    return bool(rows(_ARE_FRIENDS, {"a": a, "b": b}))
+
+
 def circles_of(rows: Rows, user_id: int) -> tuple[list[int], list[int]]:
     """In a :meth:`Database.read_rows` transaction: (group ids, friend ids) of ``user_id``."""
     groups = [int(r[0]) for r in rows(_GROUP_IDS_OF, {"u": user_id})]
@@ -98,7 +102,7 @@ class SocialStore:
         return bool(removed)
 
     async def are_friends(self, a: int, b: int) -> bool:
-        return bool(await self._db.fetch(_ARE_FRIENDS, {"a": a, "b": b}))
+        return await self._db.read_rows(_friends_in, a, b)
 
     async def friend_ids(self, user_id: int) -> list[int]:
         """Ids of ``user_id``'s friends, oldest friendship first."""

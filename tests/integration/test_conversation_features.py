@@ -262,6 +262,35 @@ async def test_logout_and_password_change_close_sockets(client) -> None:
     assert msg.type.name == "CLOSE" and msg.data == 4001
 
 
+async def test_friends_read_at_the_handshake_need_no_query_to_message(client, monkeypatch) -> None:
+    """The handshake reads the user's friends; the first message to one of them is
+    authorized from that, without a friendship query per pair (a reconnect storm
+    followed by a burst of messages would otherwise run one query per pair)."""
+    from imhub.app import SERVICES
+
+    a, b, c = await make_user(client), await make_user(client), await make_user(client)
+    await befriend(client, a, b)
+    social = client.app[SERVICES].social
+    asked: list[tuple[int, int]] = []
+    are_friends = social.are_friends
+
+    async def counting(x: int, y: int) -> bool:
+        asked.append((x, y))
+        return await are_friends(x, y)
+
+    monkeypatch.setattr(social, "are_friends", counting)
+    sa = await connect(client, a)
+    await sa.send(cmd=10, dstid=b.id, media=1, content="hi", cid="f1")
+    assert (await sa.reply())["cmd"] == 1
+    assert asked == []
+    await befriend(client, a, c)  # after the handshake: asked once, then cached
+    asked.clear()  # (the friend's profile in the addfriend answer asked too)
+    for cid in ("f2", "f3"):
+        await sa.send(cmd=10, dstid=c.id, media=1, content="hi", cid=cid)
+        assert (await sa.reply())["cmd"] == 1
+    assert asked == [(a.id, c.id)]
+
+
 async def test_unfriended_cannot_message(client) -> None:
     from tests.integration.chatkit import api
 
