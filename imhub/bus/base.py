@@ -27,6 +27,9 @@ class Envelope:
     password change and bans reach every process this way. ``membership`` (a group id,
     negative for leaving) tells the processes holding ``users``' sockets to start or stop
     routing that group to them: a join on one node takes effect on every node at once.
+    ``unfriended`` (with ``conv`` the pair's 1:1 conversation): the two users are no
+    longer friends; every process holding one of their sockets forgets that it had
+    found them friends, so neither can message the other from any node.
     """
 
     users: tuple[int, ...]
@@ -39,6 +42,7 @@ class Envelope:
     sender: int = 0
     revoke: str = ""
     membership: int = 0
+    unfriended: bool = False
 
 
 Deliver = Callable[[Envelope], None]

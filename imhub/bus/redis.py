@@ -57,7 +57,8 @@ _published = metrics.bus_published.labels("redis")
 _received = metrics.bus_received.labels("redis")
 
 WIRE_VERSION = 2  # 2: + membership
-_HEADER = struct.Struct("!BBHHHQQqqIq")
+_HEADER = struct.Struct("!BBHHHQQqqIq")  # the 5th field (once reserved, 0) holds _FLAG_* bits
+_FLAG_UNFRIENDED = 1
 _BUS_ID_LEN = 8
 
 # Channels per SUBSCRIBE/UNSUBSCRIBE command: keeps one command well below Redis's
@@ -85,7 +86,7 @@ def encode(env: Envelope, bus_id: bytes, users: tuple[int, ...] | None = None) -
     conv = env.conv.encode()
     revoke = env.revoke.encode()
     header = _HEADER.pack(
-        WIRE_VERSION, len(node), len(conv), len(revoke), 0,
+        WIRE_VERSION, len(node), len(conv), len(revoke), _FLAG_UNFRIENDED if env.unfriended else 0,
         env.origin, env.seq, env.sender, env.group, len(targets), env.membership,
     )
     return b"".join(
@@ -97,7 +98,9 @@ def decode(data: bytes) -> tuple[bytes, Envelope]:
     """``(bus id, envelope)``; ValueError for anything malformed or of another version."""
     if len(data) < _HEADER.size + _BUS_ID_LEN:
         raise ValueError("envelope too short")
-    version, n_node, n_conv, n_revoke, _, origin, seq, sender, group, n_users, membership = _HEADER.unpack_from(data)
+    version, n_node, n_conv, n_revoke, flags, origin, seq, sender, group, n_users, membership = (
+        _HEADER.unpack_from(data)
+    )
     if version != WIRE_VERSION:
         raise ValueError(f"unknown envelope version {version}")
     pos = _HEADER.size
@@ -115,7 +118,7 @@ def decode(data: bytes) -> tuple[bytes, Envelope]:
     users = struct.unpack_from(f"!{n_users}q", data, pos)
     env = Envelope(
         users=users, group=group, frame=data[end_users:], conv=conv, seq=seq, origin=origin, node=node,
-        sender=sender, revoke=revoke, membership=membership,
+        sender=sender, revoke=revoke, membership=membership, unfriended=bool(flags & _FLAG_UNFRIENDED),
     )
     return bus_id, env
 

@@ -41,6 +41,8 @@ class Hub:
         # Set by the messaging service: (users, group id, negative for leaving) when a
         # membership change reaches this process.
         self.on_membership: Callable[[tuple[int, ...], int], None] | None = None
+        # (the pair's conversation id) two users stopped being friends
+        self.on_unfriended: Callable[[str], None] | None = None
         # Start times of this loop turn's fan-outs, observed once the turn's writes ran.
         self._fanout_started: list[float] = []
 
@@ -121,6 +123,10 @@ class Hub:
         if env.membership:
             if self.on_membership is not None:
                 self.on_membership(env.users, env.membership)
+            return
+        if env.unfriended:
+            if self.on_unfriended is not None:
+                self.on_unfriended(env.conv)
             return
         origin = env.origin if env.node == self.node_id else 0
         key_conv = env.conv

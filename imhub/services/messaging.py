@@ -100,9 +100,10 @@ class MessagingService:
         self._publishing: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         # Positive authorization caches. Memberships that end are evicted on every
-        # node by the membership envelope; friendships expire (below).
-        # pair -> loop time until which the friendship is trusted without asking the
-        # database. Bounded so that unfriending on another node takes effect here too.
+        # node by the membership envelope, friendships by the unfriended one.
+        # pair -> monotonic time until which the friendship is trusted without asking
+        # the database (bounded too: should an unfriended envelope be lost in a bus
+        # outage, the pair is asked about again within FRIEND_CACHE_SECONDS).
         self._friends: dict[tuple[int, int], float] = {}
         self._members: set[tuple[int, int]] = set()
         self._receipts: list[tuple[int, bytes]] = []
@@ -112,6 +113,7 @@ class MessagingService:
         social.friendship_listeners.append(self.on_friendship_change)
         hub.on_delivered = self.delivered_to
         hub.on_membership = self.apply_membership
+        hub.on_unfriended = self.forget_friendship
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -268,8 +270,23 @@ class MessagingService:
         await self.publish(message)
 
     async def on_friendship_change(self, a: int, b: int, added: bool) -> None:
-        if not added:
-            self._friends.pop((min(a, b), max(a, b)), None)
+        """An unfriending committed (on this process): every process holding a socket
+        of either user (this one included) forgets the friendship."""
+        if added:
+            return
+        conv = private_conv(a, b)
+        env = Envelope(users=(a, b), group=0, frame=b"", conv=conv, node=self.hub.node_id, unfriended=True)
+        try:
+            await self._bus.publish(env)
+        except Exception:
+            log.warning("bus publish failed for an unfriending; applying locally", users=(a, b))
+            self.forget_friendship(conv)
+
+    def forget_friendship(self, conv: str) -> None:
+        """Hub callback: the two users of this 1:1 conversation are no longer friends."""
+        ref = parse_conv(conv)
+        if ref is not None and ref.cmd == Cmd.PRIVATE:
+            self._friends.pop((min(ref.a, ref.b), max(ref.a, ref.b)), None)
 
     # --- sending -------------------------------------------------------------------
 

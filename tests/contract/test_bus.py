@@ -315,10 +315,11 @@ async def test_start_without_redis_does_not_hang_and_catches_up(tmp_path: Path) 
     sender=st.integers(-(2**63), 2**63 - 1),
     revoke=st.sampled_from(["", "*", "ab" * 32]),
     membership=st.integers(-(2**63), 2**63 - 1),
+    unfriended=st.booleans(),
 )
-def test_wire_round_trip(users, group, frame, conv, seq, origin, node, sender, revoke, membership) -> None:  # type: ignore[no-untyped-def]
+def test_wire_round_trip(users, group, frame, conv, seq, origin, node, sender, revoke, membership, unfriended) -> None:  # type: ignore[no-untyped-def]
     e = Envelope(users=users, group=group, frame=frame, conv=conv, seq=seq, origin=origin, node=node, sender=sender,
-                 revoke=revoke, membership=membership)
+                 revoke=revoke, membership=membership, unfriended=unfriended)
     bus_id, back = decode(encode(e, b"12345678"))
     assert bus_id == b"12345678" and back == e
 

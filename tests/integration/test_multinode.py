@@ -161,6 +161,23 @@ async def test_join_and_removal_on_one_node_take_effect_on_the_other(cluster: Cl
     await sm.close()
 
 
+async def test_unfriending_on_one_node_takes_effect_on_the_other(cluster: Cluster) -> None:
+    """a's socket is on node 0, which trusts the friendship it read at the handshake;
+    b unfriends a through node 1. a's next message must be refused at once, not when
+    node 0's friend cache expires."""
+    h1, h2 = cluster.http
+    a, b = await make_user(h1), await make_user(h1)  # type: ignore[arg-type]
+    await befriend(h1, a, b)  # type: ignore[arg-type]
+    sa = await connect(h1, a, autosync=0)  # type: ignore[arg-type]
+    await sa.send(cmd=10, dstid=b.id, media=1, content="hi", cid="f1")
+    assert (await sa.reply())["cmd"] == 1
+    assert (await api(h2, "/contact/delfriend", b, dstid=a.id))["code"] == 0  # type: ignore[arg-type]
+    await asyncio.sleep(0.5)  # the unfriended envelope crosses Redis
+    await sa.send(cmd=10, dstid=b.id, media=1, content="still there?", cid="f2")
+    assert (await sa.reply())["error"] == "not_friend"
+    await sa.close()
+
+
 async def test_concurrent_writers_on_two_nodes_keep_seqs_gapless(cluster: Cluster) -> None:
     h1, h2 = cluster.http
     a, b = await make_user(h1), await make_user(h2)  # type: ignore[arg-type]
