@@ -1,11 +1,12 @@
 """Every Prometheus metric of imhub, in one place (see docs/operations.md).
 
 Instrumented code makes one-line calls on these objects. The fan-out loop
-(:meth:`imhub.gateway.hub.Hub.deliver`) and the socket flush
-(:meth:`imhub.gateway.connection.Connection._flush`) are the hottest code in the server,
-so they never touch a prometheus object: they add to the plain integers of :data:`HOT`
-(one attribute add per envelope / per write), and :func:`sync_hot` moves the deltas into
-the real counters once a second and before every scrape.
+(:meth:`imhub.gateway.hub.Hub.deliver`), the socket flush
+(:meth:`imhub.gateway.connection.Connection._flush`) and the per-frame count of the
+socket handler are the hottest code in the server, so they never touch a prometheus
+object: they add to the plain integers of :data:`HOT` (one attribute or dict add per
+envelope / write / frame), and :func:`sync_hot` moves the deltas into the real counters
+once a second and before every scrape.
 
 Several workers (``imhub serve --workers N``): the supervisor points
 ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the workers start; each worker
@@ -97,13 +98,16 @@ draining = Gauge("imhub_draining", "1 while this worker drains for a restart.", 
 class Hot:
     """Plain integers bumped on the hot paths; :func:`sync_hot` exports them."""
 
-    __slots__ = ("deliveries", "delivery_bytes", "sent_bytes", "writes")
+    __slots__ = ("deliveries", "delivery_bytes", "frames_in", "sent_bytes", "writes")
 
     def __init__(self) -> None:
         self.deliveries = 0
         self.delivery_bytes = 0
         self.sent_bytes = 0
         self.writes = 0
+        # cmd label -> frames received (a labelled counter's .labels() per frame cost
+        # ~7 % of a worker answering heartbeats)
+        self.frames_in: dict[str, int] = {}
 
 
 HOT = Hot()
@@ -123,6 +127,11 @@ def sync_hot() -> None:
         if delta:
             counter.inc(delta)
             setattr(_exported, name, now)
+    for cmd, n in tuple(HOT.frames_in.items()):
+        delta = n - _exported.frames_in.get(cmd, 0)
+        if delta:
+            frames_in.labels(cmd).inc(delta)
+            _exported.frames_in[cmd] = n
 
 
 def observe_many(histogram: Histogram, values: list[float]) -> None:

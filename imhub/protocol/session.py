@@ -38,11 +38,14 @@ CLOSE_TOO_BIG = 1009
 
 
 
+_HEARTBEAT_REPLY = b'{"cmd":%d,"ts":%%d}' % int(Cmd.HEARTBEAT)  # the enum formatted once
+
+
 def heartbeat_reply(now: float) -> bytes:
     """``{"cmd":0,"ts":<ms>}``, the same bytes orjson would produce. Not orjson: its
     output keeps a ~4 KB buffer, and the last reply stays referenced by the socket's
     handler until its next frame, which is 4 KB per idle connection."""
-    return b'{"cmd":%d,"ts":%d}' % (Cmd.HEARTBEAT, int(now * 1000))
+    return _HEARTBEAT_REPLY % int(now * 1000)
 
 @dataclass(frozen=True, slots=True)
 class Reply:

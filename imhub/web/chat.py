@@ -163,13 +163,15 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if drain_state.draining:  # the drain began while this handshake was in flight
         conn.close(CLOSE_SERVICE_RESTART, "service restart: reconnect")
     reason = "client closed"
+    frames_counted = metrics.HOT.frames_in
     try:
         if conn.catching_up:
             await push_backlog(svc, conn)
         async for msg in ws:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 for action in session.receive(msg.data, loop.time()):
-                    metrics.frames_in.labels(frame_label(action)).inc()
+                    label = frame_label(action)
+                    frames_counted[label] = frames_counted.get(label, 0) + 1
                     if isinstance(action, Reply):
                         conn.push(text_frame(action.data))
                     elif isinstance(action, Execute):
