@@ -192,6 +192,33 @@ class SpawnedServer:
                 self.kill()
 
 
+def cleanup_redis(env: dict[str, str]) -> int:
+    """Delete what a spawned server left in Redis under the prefix the bench chose for
+    it (presence claims of crashed or slow-to-stop workers: a 100k run leaves ~180,000
+    keys, and a Redis full of them slowed the next runs down). Returns the count."""
+    prefix = env.get("IMHUB_REDIS_PREFIX", "")
+    if env.get("IMHUB_BUS") != "redis" or not prefix.startswith("imhub-bench-"):
+        return 0
+    import redis  # the server's own dependency
+
+    client = redis.Redis.from_url(env.get("IMHUB_REDIS_URL", "redis://127.0.0.1:6379/0"), socket_timeout=10)
+    deleted = 0
+    try:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += int(client.delete(*batch))
+                batch = []
+        if batch:
+            deleted += int(client.delete(*batch))
+    except redis.RedisError:
+        pass  # best effort: the keys expire from the presence view anyway
+    finally:
+        client.close()
+    return deleted
+
+
 async def _migrate_and_seed(database_url: str, seed_kwargs: dict[str, Any]) -> Seeded:
     from imhub.store.engine import create_engine
     from imhub.store.migrate import migrate
@@ -548,7 +575,11 @@ class Coordinator:
         if o.spawn:
             data_dir = o.data_dir or Path(tempfile.mkdtemp(prefix="imhub-bench-"))
             data_dir.mkdir(parents=True, exist_ok=True)
-            self.server = SpawnedServer(data_dir, o.server_workers, o.server_log_level, o.server_env)
+            env = dict(o.server_env)
+            if env.get("IMHUB_BUS") == "redis" and "IMHUB_REDIS_PREFIX" not in env:
+                # Keys of this run only, deleted when it ends (see cleanup_redis).
+                env["IMHUB_REDIS_PREFIX"] = f"imhub-bench-{os.urandom(4).hex()}"
+            self.server = SpawnedServer(data_dir, o.server_workers, o.server_log_level, env)
             self.phase = "seeding"
             t = time.monotonic()
             seeded = asyncio.run(
@@ -629,6 +660,8 @@ class Coordinator:
             }
             if self.server is not None:
                 result["server"]["data_dir"] = str(self.server.data_dir)
+                if "IMHUB_REDIS_PREFIX" in self.server.env:
+                    result["server"]["redis_prefix"] = self.server.env["IMHUB_REDIS_PREFIX"]
             base = self.server_sample()
             self.start_workers(host, port, p)
             result["clients"] = {"workers": len(self.procs), "source_ips": self.source_ips}
@@ -730,6 +763,9 @@ class Coordinator:
             end = self.server_sample() if self.server_pids else None
             if self.server is not None:
                 self.server.stop()
+                deleted = cleanup_redis(self.server.env)
+                if deleted and "server" in result:
+                    result["server"]["redis_keys_deleted"] = deleted
             result["timeline"] = {
                 "columns": TIMELINE_COLUMNS,
                 "rows": self.timeline,

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.conftest import port_open, service_unavailable
 from tests.serverproc import ServerProcess
@@ -167,9 +168,9 @@ def test_mixed_on_two_workers_with_redis(tmp_path: Path) -> None:
     if not port_open("127.0.0.1", 6379):
         service_unavailable("Redis", "nothing listens on 127.0.0.1:6379")
     out = tmp_path / "mixed.json"
-    prefix = f"IMHUB_REDIS_PREFIX=bench-smoke-{uuid.uuid4().hex[:8]}"
+    # No IMHUB_REDIS_PREFIX: the bench picks one of its own and deletes its keys after.
     r = imhub("bench", "mixed", "--spawn", "--data-dir", str(tmp_path / "data"), "--server-workers", "2",
-              "--server-env", "IMHUB_BUS=redis", "--server-env", prefix,
+              "--server-env", "IMHUB_BUS=redis",
               "--count", "200", "--chat-fraction", "0.5", "--chat-rate", "100", "--groups", "1", "--group-size", "50",
               "--group-rate", "10", "--group-senders", "2", "--duration", "3", "--heartbeat", "0.5", "1",
               "--json", str(out), "--quiet", "--max-seconds", "90")
@@ -182,3 +183,31 @@ def test_mixed_on_two_workers_with_redis(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     procs = [p["label"] for p in result["timeline"]["server_procs"].values()]
     assert sum(label.startswith("worker") for label in procs) == 2, procs
+    prefix = result["server"]["redis_prefix"]
+    assert prefix.startswith("imhub-bench-")
+    left = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        assert list(left.scan_iter(match=f"{prefix}:*")) == []
+    finally:
+        left.close()
+
+
+def test_cleanup_deletes_only_the_keys_of_the_benchs_own_prefix() -> None:
+    if not port_open("127.0.0.1", 6379):
+        service_unavailable("Redis", "nothing listens on 127.0.0.1:6379")
+    from imhub.bench.runner import cleanup_redis
+
+    mine, theirs = f"imhub-bench-{uuid.uuid4().hex[:8]}", f"someone-{uuid.uuid4().hex[:8]}"
+    r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        r.mset({f"{mine}:p:{i}": 1 for i in range(2500)} | {f"{theirs}:p:1": 1, f"{mine}x:p:1": 1})
+        env = {"IMHUB_BUS": "redis", "IMHUB_REDIS_PREFIX": mine}
+        assert cleanup_redis(env) == 2500
+        assert list(r.scan_iter(match=f"{mine}:*")) == []
+        assert r.exists(f"{theirs}:p:1", f"{mine}x:p:1") == 2
+        # a prefix the user chose is theirs to keep
+        assert cleanup_redis({"IMHUB_BUS": "redis", "IMHUB_REDIS_PREFIX": theirs}) == 0
+        assert r.exists(f"{theirs}:p:1") == 1
+    finally:
+        r.delete(f"{theirs}:p:1", f"{mine}x:p:1")
+        r.close()
