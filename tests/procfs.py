@@ -6,24 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from imhub.bench.procstat import children
+
+__all__ = ["accepted_count", "children", "owner_of", "socket_inodes"]
+
 ESTABLISHED = "01"
-
-
-def children(pid: int) -> set[int]:
-    """Live (not zombie) child pids of ``pid``."""
-    out = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.add(int(entry))
-    return out
 
 
 def socket_inodes(pid: int) -> set[str]:

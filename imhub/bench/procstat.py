@@ -79,6 +79,17 @@ def _pss(pid: int) -> int:
     return _rss(pid) if pss is None else pss
 
 
+def children(pid: int) -> set[int]:
+    """Live (not zombie) child processes of ``pid``."""
+    out = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            fields = _stat_fields(int(name))
+            if fields is not None and int(fields[1]) == pid and fields[0] != "Z":
+                out.add(int(name))
+    return out
+
+
 def descendants(roots: Iterable[int]) -> list[int]:
     """``roots`` and every live process below them."""
     children: dict[int, list[int]] = {}

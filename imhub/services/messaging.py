@@ -156,11 +156,8 @@ class MessagingService:
             self._bus.watch_group(gid)
         # The handshake read the friends: their first messages need no friendship query
         # (which made the first second of a chat burst ~300 ms slow: one read per pair).
-        now, uid = time.monotonic(), conn.user_id
-        if len(self._friends) + len(friend_ids) > FRIEND_CACHE_MAX:
-            self._friends.clear()
-        for f in friend_ids:
-            self._friends[(min(uid, f), max(uid, f))] = friend_cache_expiry(now)
+        uid = conn.user_id
+        self._trust_friendships([(min(uid, f), max(uid, f)) for f in friend_ids], time.monotonic())
         if self.hub.add(conn, group_ids):
             self._bus.watch_user(conn.user_id)
         if await self._presence.connected(conn.user_id):
@@ -282,6 +279,14 @@ class MessagingService:
             log.warning("bus publish failed for an unfriending; applying locally", users=(a, b))
             self.forget_friendship(conv)
 
+    def _trust_friendships(self, pairs: list[tuple[int, int]], now: float) -> None:
+        """Cache these (low id, high id) pairs as friends; the cache is bounded by
+        starting over when full."""
+        if len(self._friends) + len(pairs) > FRIEND_CACHE_MAX:
+            self._friends.clear()
+        for pair in pairs:
+            self._friends[pair] = friend_cache_expiry(now)
+
     def forget_friendship(self, conv: str) -> None:
         """Hub callback: the two users of this 1:1 conversation are no longer friends."""
         ref = parse_conv(conv)
@@ -392,9 +397,7 @@ class MessagingService:
             if self._friends.get(pair, 0.0) > now:
                 return
             if await self._social.are_friends(d.userid, d.dstid):
-                if len(self._friends) > FRIEND_CACHE_MAX:
-                    self._friends.clear()
-                self._friends[pair] = friend_cache_expiry(now)
+                self._trust_friendships([pair], now)
                 return
             if await self._users.get(d.dstid) is None:
                 raise FrameError(ErrorCode.UNKNOWN_TARGET, f"no user {d.dstid}", cid=d.cid)

@@ -11,6 +11,7 @@ several times what SQLite itself spends, and this is the path every chat message
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -105,6 +106,13 @@ class CoreAppendOps:
         self._conn.execute(stmt, [{"user_id": u, "conv": c, "delivered_seq": s, "read_seq": s} for u, c, s in marks])
 
 
+@functools.cache
+def _multi_row_sql(template: str, width: int, size: int) -> str:
+    """``template`` with ``size`` groups of ``width`` placeholders (a handful of texts)."""
+    group = "(" + ", ".join("?" * width) + ")"
+    return template.format(", ".join([group] * size))
+
+
 class SqliteAppendOps:
     """A handful of SQLite statements per batch, whatever its size.
 
@@ -151,14 +159,11 @@ class SqliteAppendOps:
         if not rows:
             return out
         width = len(rows[0])
-        group = "(" + ", ".join("?" * width) + ")"
         at = 0
         for size in CHUNK_SIZES:
-            if size * width > self._max_params and size > 1:
+            if (size * width > self._max_params and size > 1) or len(rows) - at < size:
                 continue
-            if len(rows) - at < size:
-                continue
-            sql = template.format(", ".join([group] * size))
+            sql = _multi_row_sql(template, width, size)
             while len(rows) - at >= size:
                 chunk = rows[at : at + size]
                 out.extend(self._cur.execute(sql, [v for row in chunk for v in row]).fetchall())

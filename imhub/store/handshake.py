@@ -1,6 +1,6 @@
 """What every WebSocket handshake reads, in one read transaction (one thread hop on
 SQLite instead of two, and plain ``sqlite3`` statements: ~270 µs of server CPU per
-connect down to ~50 µs): who owns the token, and that user's groups and friends (for
+connect down to 50–90 µs): who owns the token, and that user's groups and friends (for
 routing and presence)."""
 
 from __future__ import annotations

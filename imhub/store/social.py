@@ -153,10 +153,6 @@ class SocialStore:
     async def group_ids_of(self, user_id: int) -> list[int]:
         return [int(r[0]) for r in await self._db.fetch(_GROUP_IDS_OF, {"u": user_id})]
 
-    async def circles(self, user_id: int) -> tuple[list[int], list[int]]:
-        """(group ids, friend ids) of a user in one read transaction."""
-        return await self._db.read_rows(circles_of, user_id)
-
     async def count_owned(self, ownerid: int) -> int:
         rows = await self._db.fetch(
             select(func.count()).select_from(communities).where(communities.c.ownerid == ownerid)

@@ -8,7 +8,7 @@ import pytest
 
 from imhub.store.db import Database
 from imhub.store.handshake import open_session
-from imhub.store.social import AlreadyFriends, AlreadyMember, GroupRow, SocialStore, TooManyGroups
+from imhub.store.social import AlreadyFriends, AlreadyMember, GroupRow, SocialStore, TooManyGroups, circles_of
 from imhub.store.users import UserStore
 
 
@@ -118,9 +118,10 @@ async def test_circles_are_groups_and_friends(env) -> None:
     await store.add_friendship(a, c)
     g = await store.create_group(ownerid=a, name="g")
     await store.add_member(g.id, b)
-    assert await store.circles(a) == ([g.id], [b, c])
-    assert await store.circles(b) == ([g.id], [a])
-    assert await store.circles(c) == ([], [a])
+    db = store._db
+    assert await db.read_rows(circles_of, a) == ([g.id], [b, c])
+    assert await db.read_rows(circles_of, b) == ([g.id], [a])
+    assert await db.read_rows(circles_of, c) == ([], [a])
 
 
 async def test_open_session_reads_token_groups_and_friends_at_once(env) -> None:
