@@ -8,15 +8,11 @@ from typing import Any
 
 import click
 
-from imhub.config import Settings, SettingsError, load_settings
+from imhub.config import Settings, settings_or_exit
 
 
 def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except SettingsError as exc:
-        click.echo(f"imhub: {exc}", err=True)
-        sys.exit(2)
+    return settings_or_exit(**overrides)
 
 
 @click.group()

@@ -11,6 +11,7 @@ import structlog
 import uvloop
 from aiohttp import web
 
+from imhub import supervisor
 from imhub.config import Settings
 from imhub.logs import configure_logging
 
@@ -37,12 +38,10 @@ def run(settings: Settings, *, migrate_first: bool = True) -> None:
     # multiprocess metrics; alembic only when migrating.
     configure_logging(settings.log_format, settings.log_level)
     if settings.workers > 1:
-        from imhub import supervisor
-
         supervisor.check_settings(settings)
         if migrate_first:  # once, before any worker starts
             _migrate(settings)
-        raise SystemExit(supervisor.run(settings))
+        raise SystemExit(supervisor.run(settings, serve_forever))
     if migrate_first:
         _migrate(settings)
     serve_forever(settings)

@@ -38,6 +38,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -106,8 +107,11 @@ class Worker:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, serve_worker: Callable[[Settings], None]) -> None:
         self.settings = settings
+        # What each forked worker runs (imhub.server.serve_forever): passed in, so this
+        # module does not import the server that imports it.
+        self.serve_worker = serve_worker
         self.workers = [Worker(i) for i in range(settings.workers)]
         self._stopping = False
         self.metrics_dir = ""
@@ -131,9 +135,7 @@ class Supervisor:
                 _die_with_parent()
             if os.getppid() != self.pid:  # the supervisor died before prctl took effect
                 return 1
-            from imhub import server
-
-            server.serve_forever(self.settings.model_copy(update={"workers": 1}))
+            self.serve_worker(self.settings.model_copy(update={"workers": 1}))
             return 0
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else 1
@@ -234,5 +236,5 @@ class Supervisor:
         log.info("all workers stopped")
 
 
-def run(settings: Settings) -> int:
-    return Supervisor(settings).run()
+def run(settings: Settings, serve_worker: Callable[[Settings], None]) -> int:
+    return Supervisor(settings, serve_worker).run()

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from imhub.bench.summary import summary_lines
+
 MiB = 2**20
 RATE_WINDOW = 2.0  # seconds: throughput and CPU% are slopes over this window
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -315,7 +317,6 @@ figcaption { color: #555; font-size: .9em; }
 
 
 def render(result: dict[str, Any]) -> str:
-    from imhub.bench.cli import summary_lines
 
     scenario = str(result.get("scenario", "?"))
     code = result.get("exit_code")

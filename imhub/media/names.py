@@ -64,3 +64,8 @@ def serving_headers(name: str) -> dict[str, str]:
     if ext not in INLINE_EXTENSIONS:
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return headers
+
+
+def join_url(base: str, name: str) -> str:
+    """The public URL of stored media ``name`` under ``base``."""
+    return base.rstrip("/") + "/" + name

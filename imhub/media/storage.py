@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from imhub.config import Settings
+from imhub.media.storage_local import LocalStorage
 
 
 class Storage(Protocol):
@@ -29,13 +30,7 @@ class Storage(Protocol):
 
 def build_storage(settings: Settings) -> Storage:
     if settings.media_backend == "s3":
-        from imhub.media.storage_s3 import S3Storage
+        from imhub.media.storage_s3 import S3Storage  # boto3 only when configured
 
         return S3Storage.from_settings(settings)
-    from imhub.media.storage_local import LocalStorage
-
     return LocalStorage(settings.effective_media_dir, settings.media_base_url)
-
-
-def join_url(base: str, name: str) -> str:
-    return base.rstrip("/") + "/" + name

@@ -13,8 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from imhub.media.names import is_valid_name
-from imhub.media.storage import join_url
+from imhub.media.names import is_valid_name, join_url
 
 
 class LocalStorage:

@@ -16,8 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from imhub.config import Settings
-from imhub.media.names import is_valid_name, serving_headers
-from imhub.media.storage import join_url
+from imhub.media.names import is_valid_name, join_url, serving_headers
 
 
 class S3Storage:
