@@ -1,54 +1,37 @@
-"""Composition root: ``build_app(settings)`` wires the store, bus, hub, services and
-web routes together. Nothing else constructs long-lived objects."""
+"""Composition root: ``build_services(settings)`` wires the store, bus, services and
+gateway node together, ``build_app(settings)`` adds the web routes. Nothing else
+constructs long-lived objects, and every listener is registered here."""
 
 from __future__ import annotations
 
 import os
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from imhub.bus.base import Bus
 from imhub.bus.local import LocalBus
+from imhub.bus.presence import LocalPresence, Presence
+from imhub.bus.presence_redis import RedisPresence
+from imhub.bus.redis import RedisBus
 from imhub.config import Settings
-from imhub.gateway.hub import Hub
+from imhub.gateway.node import GatewayNode
 from imhub.media.service import MediaService
 from imhub.services.accounts import AccountService
+from imhub.services.admin import AdminService
+from imhub.services.authz import Authorizer
+from imhub.services.conversations import ConversationService
 from imhub.services.messaging import MessagingService
-from imhub.services.presence import LocalPresence, Presence, RedisPresence
 from imhub.services.social import SocialService
 from imhub.store.db import Database
 from imhub.store.messages import MessageStore
 from imhub.store.social import SocialStore
 from imhub.store.users import UserStore
+from imhub.web import middleware, routes
+from imhub.web.context import SERVICES, Services
 
-
-@dataclass
-class Services:
-    """Everything a request handler may need, built once per process."""
-
-    settings: Settings
-    db: Database
-    engine: AsyncEngine  # db.async_engine: for health checks, admin and bulk tools
-    users: UserStore
-    social_store: SocialStore
-    accounts: AccountService
-    social: SocialService
-    media: MediaService
-    presence: Presence
-    bus: Bus
-    hub: Hub
-    messaging: MessagingService
-
-
-SERVICES = web.AppKey("services", Services)
-
-
-def services(request: web.Request) -> Services:
-    return request.app[SERVICES]
+__all__ = ["SERVICES", "Services", "build_app", "build_services"]
 
 
 def node_id() -> str:
@@ -59,9 +42,7 @@ def node_id() -> str:
 def build_bus(settings: Settings) -> Bus:
     """``local``: this process only. ``redis``: every process and node on one Redis."""
     if settings.bus == "redis":
-        from imhub.bus.redis import RedisBus
-
-        return RedisBus(settings.redis_url, prefix=settings.redis_prefix)
+        return RedisBus(settings.redis_url, prefix=settings.redis_prefix, wire_version=settings.bus_wire_version)
     return LocalBus()
 
 
@@ -76,14 +57,22 @@ def build_services(settings: Settings) -> Services:
     db = Database(settings.effective_database_url, settings.db_pool_size)
     users = UserStore(db)
     social_store = SocialStore(db)
+    messages = MessageStore(db)
     social = SocialService(settings, users, social_store)
     node = node_id()
     presence = build_presence(settings, node)
     bus = build_bus(settings)
-    hub = Hub(node)
     accounts = AccountService(settings, users)
-    messaging = MessagingService(settings, MessageStore(db), users, social, presence, bus, hub)
+    authz = Authorizer(social, users)
+    messaging = MessagingService(settings, messages, social, authz, bus, node)
+    conversations = ConversationService(settings, messages, social, authz)
+    gateway = GatewayNode(node, bus, presence, authz, social, users, messages, messaging, conversations)
+
     accounts.revocation_listeners.append(messaging.revoke_sessions)
+    social.membership_listeners.append(messaging.on_membership_change)
+    social.group_change_listeners.append(messaging.on_group_change)
+    social.friendship_listeners.append(messaging.on_friendship_change)
+
     return Services(
         settings=settings,
         db=db,
@@ -95,14 +84,14 @@ def build_services(settings: Settings) -> Services:
         media=MediaService(settings),
         presence=presence,
         bus=bus,
-        hub=hub,
         messaging=messaging,
+        conversations=conversations,
+        admin=AdminService(settings, db.async_engine, users, social, presence, messaging, gateway),
+        node=gateway,
     )
 
 
 def build_app(settings: Settings) -> web.Application:
-    from imhub.web import middleware, routes
-
     svc = build_services(settings)
     app = web.Application(
         client_max_size=max(settings.max_body_bytes, settings.max_upload_bytes + 64 * 1024),
@@ -113,9 +102,11 @@ def build_app(settings: Settings) -> web.Application:
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await svc.presence.start()
-        await svc.messaging.start()
+        await svc.node.start()
+        svc.messaging.start()
         yield
         await svc.messaging.stop()
+        await svc.node.stop()
         await svc.presence.close()
         await svc.db.dispose()
 

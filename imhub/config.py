@@ -9,8 +9,9 @@ step. Invalid values stop start-up with a message that names the setting
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -77,6 +78,10 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(
         "imhub", pattern=r"^[A-Za-z0-9_.-]{1,40}$",
         description="Prefix of every Redis channel and key (several deployments can share one Redis).",
+    )
+    bus_wire_version: int = Field(
+        3, ge=2, le=3,
+        description="Redis bus wire format written (2 and 3 are read): 2 while nodes that read only 2 still run.",
     )
 
     # --- media ---------------------------------------------------------------------
@@ -181,3 +186,13 @@ def load_settings(**overrides: object) -> Settings:
             name = ".".join(str(p) for p in err["loc"])
             lines.append(f"IMHUB_{name.upper()}: {err['msg']} (got {err.get('input')!r})")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    """:func:`load_settings` for the command line: an invalid setting ends the command
+    with its message (exit status 2) instead of a traceback."""
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        print(f"imhub: {exc}", file=sys.stderr)
+        sys.exit(2)

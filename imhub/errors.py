@@ -1,34 +1,100 @@
-"""The error every layer raises for a refused request; the web layer renders it as
-the seed's ``{code:-1,msg}`` envelope with ``status`` as the HTTP status."""
+"""The one error type every layer raises for a refused request.
+
+:class:`Refused` carries a stable :class:`ErrorCode` (number and name, documented in
+docs/protocol.md), a human-readable message, and the HTTP status it maps to. Services
+raise it without knowing who asked: ``imhub.web.responses`` renders it as the seed's
+``{code:-1,msg}`` envelope with ``status``; ``imhub.protocol.frames.encode_error``
+renders it as a cmd 99 error frame. The subclasses are shorthands for common cases.
+"""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 
-class ApiError(Exception):
-    def __init__(self, msg: str, status: int = 200, **extra: Any) -> None:
+class ErrorCode(Enum):
+    """(numeric code, name) pairs; both are stable and documented."""
+
+    BAD_JSON = (4000, "bad_json")
+    BAD_FRAME = (4001, "bad_frame")
+    UNKNOWN_CMD = (4002, "unknown_cmd")
+    UNKNOWN_MEDIA = (4003, "unknown_media")
+    FRAME_TOO_LARGE = (4004, "frame_too_large")
+    FORGED_USERID = (4005, "forged_userid")
+    BAD_QUERY = (4006, "bad_query")
+    # A business refusal without a more specific code (HTTP routes of the seed's API:
+    # "mobile already registered", "wrong password", ...): ``msg`` says what.
+    REFUSED = (4009, "refused")
+    UNAUTHORIZED = (4010, "unauthorized")
+    NOT_FRIEND = (4030, "not_friend")
+    NOT_MEMBER = (4031, "not_member")
+    NOT_YOURS = (4032, "not_yours")
+    RECALL_EXPIRED = (4033, "recall_window_passed")
+    NOT_IN_CONVERSATION = (4034, "not_in_conversation")
+    FORBIDDEN = (4035, "forbidden")
+    UNKNOWN_TARGET = (4040, "unknown_target")
+    UNKNOWN_MESSAGE = (4041, "unknown_message")
+    NOT_FOUND = (4042, "not_found")
+    SEQ_BEYOND_END = (4220, "seq_beyond_end")
+    RATE_LIMITED = (4290, "rate_limited")
+    INTERNAL = (5000, "internal")
+
+    @property
+    def number(self) -> int:
+        return self.value[0]
+
+    @property
+    def label(self) -> str:
+        return self.value[1]
+
+
+class Refused(Exception):
+    """A refused request: ``code`` and ``msg`` for every client; ``status`` for HTTP;
+    ``cid``/``rid`` tie a WebSocket error frame to the request; ``extra`` fields are
+    added to the HTTP envelope (e.g. ``retry_after``)."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        msg: str,
+        *,
+        status: int = 200,
+        cid: str | None = None,
+        rid: str | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(msg)
+        self.code = code
         self.msg = msg
         self.status = status
+        self.cid = cid
+        self.rid = rid
         self.extra = extra
 
 
-class Unauthorized(ApiError):
+class ApiError(Refused):
+    """A business refusal of an HTTP route (``code`` REFUSED, HTTP 200 unless given)."""
+
+    def __init__(self, msg: str, status: int = 200, **extra: Any) -> None:
+        super().__init__(ErrorCode.REFUSED, msg, status=status, **extra)
+
+
+class Unauthorized(Refused):
     def __init__(self, msg: str = "not logged in or token expired") -> None:
-        super().__init__(msg, status=401)
+        super().__init__(ErrorCode.UNAUTHORIZED, msg, status=401)
 
 
-class Forbidden(ApiError):
+class Forbidden(Refused):
     def __init__(self, msg: str) -> None:
-        super().__init__(msg, status=403)
+        super().__init__(ErrorCode.FORBIDDEN, msg, status=403)
 
 
-class NotFound(ApiError):
+class NotFound(Refused):
     def __init__(self, msg: str) -> None:
-        super().__init__(msg, status=200)
+        super().__init__(ErrorCode.NOT_FOUND, msg, status=404)
 
 
-class RateLimited(ApiError):
+class RateLimited(Refused):
     def __init__(self, msg: str = "too many attempts, try again later", retry_after: int = 60) -> None:
-        super().__init__(msg, status=429, retry_after=retry_after)
+        super().__init__(ErrorCode.RATE_LIMITED, msg, status=429, retry_after=retry_after)

@@ -1,8 +1,16 @@
 """The bus between server processes: a best-effort doorbell, never the truth.
 
 Every message is stored before it is published, so a lost publish only delays a
-client until it syncs. Backends (``local``, ``redis``) only move :class:`Envelope`s;
-all routing to sockets happens in :mod:`imhub.gateway.hub`.
+client until it syncs. Backends (``local``, ``redis``) move two kinds of bus messages
+and hand each to its own handler (as centrifuge's broker handlers and control channel):
+
+- :class:`Delivery`: a frame for sockets (a chat message, or an event such as a
+  receipt, typing, presence or a recall). The gateway node fans it out.
+- :data:`Control`: an instruction to the processes holding some users' sockets
+  (:class:`Revoke`, :class:`Membership`, :class:`Unfriended`). Never written to a socket
+  as such.
+
+All routing to sockets happens in :mod:`imhub.gateway`.
 """
 
 from __future__ import annotations
@@ -13,53 +21,95 @@ from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
-class Envelope:
-    """One published event.
+class Delivery:
+    """A frame for sockets.
 
-    ``users``: deliver ``frame`` to every connection of these users. ``group``: to every
-    local connection of the group's members. ``frame`` is a complete WebSocket frame
-    (header + JSON), encoded once by the publisher and written as-is to every socket.
-    ``conv``/``seq`` identify a message (empty/0 for other events); ``origin`` is the
-    publishing connection's id on node ``node``, which gets an ack instead of a copy.
-    ``sender`` is set on 1:1 messages: reaching the recipient triggers a 'delivered'
-    receipt back to the sender. ``revoke`` (a token hash, or ``*`` for all) closes the
-    matching connections of ``users`` with code 4001 after writing ``frame``: logout,
-    password change and bans reach every process this way. ``membership`` (a group id,
-    negative for leaving) tells the processes holding ``users``' sockets to start or stop
-    routing that group to them: a join on one node takes effect on every node at once.
-    ``unfriended`` (with ``conv`` the pair's 1:1 conversation): the two users are no
-    longer friends; every process holding one of their sockets forgets that it had
-    found them friends, so neither can message the other from any node.
+    ``users``: every connection of these users; ``group``: every local connection of the
+    group's members. ``frame`` is a complete WebSocket frame (header + JSON), encoded
+    once by the publisher and written as-is to every socket. ``conv``/``seq`` identify a
+    message (empty/0 for events); ``origin`` is the publishing connection's id on node
+    ``node``, which gets an ack instead of a copy. ``sender`` is set on 1:1 messages:
+    reaching the recipient sends a 'delivered' receipt back to the sender. ``ts`` is the
+    message's server time in ms (0 for events), for the bus lag metric.
     """
 
-    users: tuple[int, ...]
-    group: int
     frame: bytes
+    users: tuple[int, ...] = ()
+    group: int = 0
     conv: str = ""
     seq: int = 0
     origin: int = 0
     node: str = ""
     sender: int = 0
-    revoke: str = ""
-    membership: int = 0
-    unfriended: bool = False
+    ts: int = 0
 
 
-Deliver = Callable[[Envelope], None]
-Resync = Callable[[], None]
+# ``Revoke.which`` of an admin kick: close every connection of the users with 4002
+# (they may reconnect; no token is revoked). Token hashes are hex, never this.
+KICK = "kick"
+
+
+@dataclass(frozen=True, slots=True)
+class Revoke:
+    """Close ``users``' connections opened with token hash ``which`` (``*``: all of
+    them; ``kick``: all, with 4002 and no token revoked), after writing ``frame`` if
+    given. Logout, password change, bans and kicks reach every process this way."""
+
+    users: tuple[int, ...]
+    which: str
+    frame: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """``user`` joined (or left) ``group``: processes holding the user's sockets start
+    (or stop) routing the group to them. A join on one node takes effect on all."""
+
+    user: int
+    group: int
+    joined: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Unfriended:
+    """``a`` and ``b`` are no longer friends: every process holding a socket of either
+    forgets that it had found them friends, so neither can message the other."""
+
+    a: int
+    b: int
+
+
+Control = Revoke | Membership | Unfriended
+BusMessage = Delivery | Control
+
+OnDelivery = Callable[[Delivery], None]
+OnControl = Callable[[Control], None]
+OnResync = Callable[[], None]
+
+
+def audience(message: BusMessage) -> tuple[tuple[int, ...], int]:
+    """``(users, group)`` whose processes must receive ``message``."""
+    if isinstance(message, Delivery):
+        return message.users, message.group
+    if isinstance(message, Revoke):
+        return message.users, 0
+    if isinstance(message, Membership):
+        return (message.user,), 0
+    return (message.a, message.b), 0
 
 
 class Bus(Protocol):
-    async def start(self, deliver: Deliver, on_resync: Resync | None = None) -> None:
-        """Begin delivering envelopes (from this and other processes) to ``deliver``.
+    async def start(self, on_delivery: OnDelivery, on_control: OnControl, on_resync: OnResync | None = None) -> None:
+        """Begin handing bus messages (from this and other processes) to the handlers.
 
         ``on_resync`` is called after the bus comes back from an outage (once the
-        subscriptions are active again): envelopes published meanwhile are lost, so
+        subscriptions are active again): deliveries published meanwhile are lost, so
         every local client must be told to sync. Never called by a bus that cannot fail.
         """
 
-    async def publish(self, envelope: Envelope) -> None:
-        """At most once: may be lost during an outage (clients then resync)."""
+    async def publish(self, message: BusMessage) -> None:
+        """At most once: may be lost during an outage (clients then resync). The local
+        handlers get it before this returns: local sockets never wait for the bus."""
 
     def watch_user(self, user_id: int) -> None:
         """This process has a connection of ``user_id``: route its topic here."""

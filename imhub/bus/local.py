@@ -1,25 +1,30 @@
-"""The in-process bus: publish hands the envelope straight to this process's hub."""
+"""The in-process bus: publish hands the message straight to this process's handlers."""
 
 from __future__ import annotations
 
 from imhub import metrics
-from imhub.bus.base import Deliver, Envelope, Resync
+from imhub.bus.base import BusMessage, Delivery, OnControl, OnDelivery, OnResync
 
 _published = metrics.bus_published.labels("local")
 
 
 class LocalBus:
     def __init__(self) -> None:
-        self._deliver: Deliver | None = None
+        self._on_delivery: OnDelivery | None = None
+        self._on_control: OnControl | None = None
 
-    async def start(self, deliver: Deliver, on_resync: Resync | None = None) -> None:
+    async def start(self, on_delivery: OnDelivery, on_control: OnControl, on_resync: OnResync | None = None) -> None:
         # Nothing between publisher and subscriber can fail: on_resync is never called.
-        self._deliver = deliver
+        self._on_delivery = on_delivery
+        self._on_control = on_control
 
-    async def publish(self, envelope: Envelope) -> None:
+    async def publish(self, message: BusMessage) -> None:
         _published.inc()
-        if self._deliver is not None:
-            self._deliver(envelope)
+        if isinstance(message, Delivery):
+            if self._on_delivery is not None:
+                self._on_delivery(message)
+        elif self._on_control is not None:
+            self._on_control(message)
 
     # One process sees everything already; interest needs no bookkeeping.
     def watch_user(self, user_id: int) -> None:
@@ -35,7 +40,8 @@ class LocalBus:
         pass
 
     async def close(self) -> None:
-        self._deliver = None
+        self._on_delivery = None
+        self._on_control = None
 
     async def ping(self) -> bool:
         return True  # nothing between publisher and subscriber

@@ -2,33 +2,26 @@
 
 Topics are Redis channels, one per user (``imhub:u:<id>``) and per group
 (``imhub:g:<id>``). A process subscribes only to the topics of its local connections
-(the messaging service calls :meth:`RedisBus.watch_user` & co. as sockets come and go),
-so each envelope reaches each interested process once, and that process fans out to
+(the gateway node calls :meth:`RedisBus.watch_user` & co. as sockets come and go),
+so each bus message reaches each interested process once, and that process fans out to
 its own sockets.
 
 Guarantees (see :class:`imhub.bus.base.Bus`):
 
 - **At most once.** A publish during an outage is lost; the message is in the database
   already, and clients are told to sync (``on_resync``) when the subscription comes back.
-- **Local first.** :meth:`publish` hands the envelope to this process's ``deliver``
-  at once (its own sockets never wait for Redis, and keep working in an outage); the
-  copy that comes back from Redis is recognised by the bus id on the wire and dropped.
-- **Once per process.** A ``users`` envelope is published to each user's channel with
-  ``users`` narrowed to that user, so a process hosting several of the targets gets one
-  envelope per target, never the full list twice.
+- **Local first.** :meth:`publish` hands the message to this process's handlers at
+  once (its own sockets never wait for Redis, and keep working in an outage); the copy
+  that comes back from Redis is recognised by the bus id on the wire and dropped.
+- **Once per process.** A message for ``users`` is published to each user's channel
+  with ``users`` narrowed to that user (:func:`imhub.bus.wire.narrowed`), so a process
+  hosting several of the targets gets one copy per target, never the full list twice.
 - **Own reconnect loop.** redis-py's pub/sub does not reconnect by itself; here one task
   owns the subscriber connection: capped exponential backoff with jitter, then every
   watched channel is subscribed again, and once Redis confirms (a PING answered after the
   SUBSCRIBEs), ``on_resync`` runs.
 
-Wire format (all integers big-endian), see :func:`encode` / :func:`decode`::
-
-    header  !B B H H H Q Q q q I   version, len(node), len(conv), len(revoke), reserved,
-                                   origin, seq, sender, group, number of users
-    bus id  8 bytes                the publishing bus instance (echo suppression)
-    node, conv, revoke             UTF-8
-    users   q * n
-    frame   the rest               the complete WebSocket frame, as published
+Wire format: :mod:`imhub.bus.wire` (versioned, with a kind byte per bus message).
 """
 
 from __future__ import annotations
@@ -50,16 +43,12 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from imhub import metrics
-from imhub.bus.base import Deliver, Envelope, Resync
+from imhub.bus.base import BusMessage, Delivery, OnControl, OnDelivery, OnResync, Unfriended, audience
+from imhub.bus.wire import BUS_ID_LEN, CURRENT_VERSION, decode, encode, narrowed
 
 log = structlog.get_logger("imhub.bus.redis")
 _published = metrics.bus_published.labels("redis")
 _received = metrics.bus_received.labels("redis")
-
-WIRE_VERSION = 2  # 2: + membership
-_HEADER = struct.Struct("!BBHHHQQqqIq")  # the 5th field (once reserved, 0) holds _FLAG_* bits
-_FLAG_UNFRIENDED = 1
-_BUS_ID_LEN = 8
 
 # Channels per SUBSCRIBE/UNSUBSCRIBE command: keeps one command well below Redis's
 # query buffer limits when a worker re-subscribes ~15k users after an outage.
@@ -74,53 +63,6 @@ def user_channel(prefix: str, user_id: int) -> bytes:
 
 def group_channel(prefix: str, group_id: int) -> bytes:
     return f"{prefix}:g:{group_id}".encode()
-
-
-# --- wire format -------------------------------------------------------------------
-
-
-def encode(env: Envelope, bus_id: bytes, users: tuple[int, ...] | None = None) -> bytes:
-    """One envelope as bytes; ``users`` overrides ``env.users`` (per-user narrowing)."""
-    targets = env.users if users is None else users
-    node = env.node.encode()
-    conv = env.conv.encode()
-    revoke = env.revoke.encode()
-    header = _HEADER.pack(
-        WIRE_VERSION, len(node), len(conv), len(revoke), _FLAG_UNFRIENDED if env.unfriended else 0,
-        env.origin, env.seq, env.sender, env.group, len(targets), env.membership,
-    )
-    return b"".join(
-        (header, bus_id, node, conv, revoke, struct.pack(f"!{len(targets)}q", *targets), env.frame)
-    )
-
-
-def decode(data: bytes) -> tuple[bytes, Envelope]:
-    """``(bus id, envelope)``; ValueError for anything malformed or of another version."""
-    if len(data) < _HEADER.size + _BUS_ID_LEN:
-        raise ValueError("envelope too short")
-    version, n_node, n_conv, n_revoke, flags, origin, seq, sender, group, n_users, membership = (
-        _HEADER.unpack_from(data)
-    )
-    if version != WIRE_VERSION:
-        raise ValueError(f"unknown envelope version {version}")
-    pos = _HEADER.size
-    bus_id = data[pos : pos + _BUS_ID_LEN]
-    pos += _BUS_ID_LEN
-    node = data[pos : pos + n_node].decode()
-    pos += n_node
-    conv = data[pos : pos + n_conv].decode()
-    pos += n_conv
-    revoke = data[pos : pos + n_revoke].decode()
-    pos += n_revoke
-    end_users = pos + 8 * n_users
-    if end_users > len(data):
-        raise ValueError("envelope truncated")
-    users = struct.unpack_from(f"!{n_users}q", data, pos)
-    env = Envelope(
-        users=users, group=group, frame=data[end_users:], conv=conv, seq=seq, origin=origin, node=node,
-        sender=sender, revoke=revoke, membership=membership, unfriended=bool(flags & _FLAG_UNFRIENDED),
-    )
-    return bus_id, env
 
 
 def _chunks(items: Iterable[bytes], size: int) -> Iterable[list[bytes]]:
@@ -149,16 +91,19 @@ class RedisBus:
         backoff_cap: float = 5.0,
         keepalive: float = 10.0,
         timeout: float = 3.0,
+        wire_version: int = CURRENT_VERSION,
     ) -> None:
         self.url = url
         self.prefix = prefix
-        self.bus_id = os.urandom(_BUS_ID_LEN)
+        self.bus_id = os.urandom(BUS_ID_LEN)
+        self.wire_version = wire_version
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._keepalive = keepalive
         self._timeout = timeout
-        self._deliver: Deliver | None = None
-        self._on_resync: Resync | None = None
+        self._on_delivery: OnDelivery | None = None
+        self._on_control: OnControl | None = None
+        self._on_resync: OnResync | None = None
         self._want: set[bytes] = set()  # channels local connections need
         self._subscribed: set[bytes] = set()  # channels asked of the current connection
         self._dirty = asyncio.Event()
@@ -174,11 +119,12 @@ class RedisBus:
 
     # --- lifecycle -------------------------------------------------------------------
 
-    async def start(self, deliver: Deliver, on_resync: Resync | None = None) -> None:
+    async def start(self, on_delivery: OnDelivery, on_control: OnControl, on_resync: OnResync | None = None) -> None:
         """Connect and subscribe; waits up to ``timeout`` for Redis, then carries on in
         the background (local delivery works meanwhile; ``on_resync`` fires when the
         subscription finally comes up)."""
-        self._deliver = deliver
+        self._on_delivery = on_delivery
+        self._on_control = on_control
         self._on_resync = on_resync
         # One retry: a pooled connection may have died with a Redis restart. A publish
         # is at most once by contract, so no retry loop beyond that.
@@ -215,7 +161,8 @@ class RedisBus:
         if self._sub_pool is not None:
             await self._sub_pool.disconnect()
             self._sub_pool = None
-        self._deliver = None
+        self._on_delivery = None
+        self._on_control = None
 
     @property
     def ready(self) -> bool:
@@ -234,24 +181,38 @@ class RedisBus:
 
     # --- publishing --------------------------------------------------------------------
 
-    async def publish(self, envelope: Envelope) -> None:
-        if self._deliver is not None:
-            self._deliver(envelope)
+    async def publish(self, message: BusMessage) -> None:
+        self._hand_over(message)
         publisher = self._publisher
         if publisher is None:
             return
         _published.inc()
-        if envelope.group:
-            await publisher.publish(group_channel(self.prefix, envelope.group), encode(envelope, self.bus_id))
+        users, group = audience(message)
+        if group:
+            await publisher.publish(group_channel(self.prefix, group), self._encode(message))
             return
-        users = tuple(dict.fromkeys(envelope.users))  # keep order, drop repeats
+        users = tuple(dict.fromkeys(users))  # keep order, drop repeats
         if len(users) == 1:
-            await publisher.publish(user_channel(self.prefix, users[0]), encode(envelope, self.bus_id))
+            await publisher.publish(user_channel(self.prefix, users[0]), self._encode(message))
             return
+        # An unfriending names both users on purpose: either one's process must learn
+        # of both. Everything else is narrowed to the channel's user.
+        whole = self._encode(message) if isinstance(message, Unfriended) else b""
         async with publisher.pipeline(transaction=False) as pipe:
             for uid in users:
-                pipe.publish(user_channel(self.prefix, uid), encode(envelope, self.bus_id, (uid,)))
+                pipe.publish(user_channel(self.prefix, uid), whole or self._encode(narrowed(message, uid)))
             await pipe.execute()
+
+    def _encode(self, message: BusMessage) -> bytes:
+        return encode(message, self.bus_id, self.wire_version)
+
+    def _hand_over(self, message: BusMessage) -> None:
+        """Give ``message`` to this process's handlers."""
+        if isinstance(message, Delivery):
+            if self._on_delivery is not None:
+                self._on_delivery(message)
+        elif self._on_control is not None:
+            self._on_control(message)
 
     # --- interest ----------------------------------------------------------------------
 
@@ -390,33 +351,19 @@ class RedisBus:
 
     def _on_message(self, data: bytes) -> None:
         try:
-            bus_id, env = decode(data)
+            bus_id, message = decode(data)
         except (ValueError, struct.error, UnicodeDecodeError):
-            log.warning("malformed envelope dropped", size=len(data))
+            log.warning("malformed bus message dropped", size=len(data))
             return
-        if bus_id == self.bus_id or self._deliver is None:
-            return  # our own echo: delivered locally at publish time
+        if bus_id == self.bus_id:
+            return  # our own echo: handed over locally at publish time
         _received.inc()
-        if env.seq:
-            _observe_lag(env.frame)
+        if isinstance(message, Delivery) and message.ts:
+            metrics.bus_lag_seconds.observe(max(0.0, time.time() - message.ts / 1000))
         try:
-            self._deliver(env)
+            self._hand_over(message)
         except Exception:
-            log.exception("delivering an envelope failed")
-
-
-def _observe_lag(frame: bytes) -> None:
-    """Bus lag of a message: now minus its server ``ts`` (read from the frame's JSON;
-    the envelope itself carries no time)."""
-    at = frame.find(b'"ts":')
-    if at < 0:
-        return
-    end = at + 5
-    while end < len(frame) and 48 <= frame[end] <= 57:
-        end += 1
-    if end > at + 5:
-        lag = time.time() - int(frame[at + 5 : end]) / 1000
-        metrics.bus_lag_seconds.observe(max(0.0, lag))
+            log.exception("handling a bus message failed")
 
 
 def _safe_url(url: str) -> str:
@@ -427,4 +374,4 @@ def _safe_url(url: str) -> str:
     return url
 
 
-__all__ = ["RedisBus", "decode", "encode", "group_channel", "user_channel"]
+__all__ = ["RedisBus", "group_channel", "user_channel"]

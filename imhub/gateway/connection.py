@@ -21,7 +21,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from imhub import metrics
+from imhub.domain.model import Message
+from imhub.errors import Refused
+from imhub.protocol.frames import encode_ack, encode_error
 from imhub.protocol.session import CLOSE_SLOW_CONSUMER
+from imhub.protocol.wsframe import text_frame
 
 _ids = itertools.count(1)
 _HOT = metrics.HOT
@@ -143,13 +147,15 @@ class Connection:
                 self.push(frame)
         self._held = []
 
-    def flush(self) -> None:
-        """Write what is pending now instead of at the end of this loop turn (an ack
-        should not wait behind a large fan-out running in the same turn)."""
-        self._flush()
+    # The messaging service's AckSink: the outcome of a message this socket sent.
+    def acked(self, message: Message, duplicate: bool) -> None:
+        self.push(text_frame(encode_ack(message, duplicate)))
+
+    def failed(self, error: Refused) -> None:
+        self.push(text_frame(encode_error(error)))
 
     def _flush(self) -> None:
-        # Also called directly (flush()); the flusher's later call then finds nothing.
+        # Also called by flush_now(); the flusher's later call then finds nothing.
         self._flush_scheduled = False
         if self.closed or not self.pending:
             return

@@ -3,25 +3,22 @@
 ``users``: user id -> that user's connections here. ``groups``: group id -> the ids of
 members with a connection here, kept current by :meth:`join` / :meth:`leave` when a
 connected user joins or leaves. Fan-out walks only local sockets; the bus brings each
-envelope to each process once.
+delivery to each process once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 from imhub import metrics
-from imhub.bus.base import Envelope
+from imhub.bus.base import KICK, Delivery, Revoke
 from imhub.gateway.connection import Connection
 from imhub.protocol.session import CLOSE_REVOKED
 
-# ``Envelope.revoke`` value of an admin kick: close every connection of the users with
-# 4002 (they may reconnect; no token is revoked). Token hashes are hex, never this.
-KICK = "kick"
 CLOSE_KICKED = 4002
 _HOT = metrics.HOT
+_NOBODY: tuple[int, ...] = ()
 
 
 class Hub:
@@ -31,18 +28,10 @@ class Hub:
         self.groups: dict[int, set[int]] = {}
         self._groups_of: dict[int, set[int]] = {}
         # (user, conv) -> highest seq handed to one of the user's sockets, not yet
-        # saved; drained by the messaging service into the delivered cursors.
+        # saved; drained by the gateway node into the delivered cursors.
         self._delivered: dict[tuple[int, str], int] = {}
         # group id -> highest seq fanned out here (for members' delivered cursors).
         self.group_seq: dict[int, int] = {}
-        # Set by the messaging service: (recipient, sender, conv, seq) when a 1:1
-        # message reached a recipient's socket here.
-        self.on_delivered: Callable[[int, int, str, int], None] | None = None
-        # Set by the messaging service: (users, group id, negative for leaving) when a
-        # membership change reaches this process.
-        self.on_membership: Callable[[tuple[int, ...], int], None] | None = None
-        # (the pair's conversation id) two users stopped being friends
-        self.on_unfriended: Callable[[str], None] | None = None
         # Start times of this loop turn's fan-outs, observed once the turn's writes ran.
         self._fanout_started: list[float] = []
 
@@ -115,58 +104,51 @@ class Hub:
 
     # --- fan-out -------------------------------------------------------------------
 
-    def deliver(self, env: Envelope) -> None:
-        """Push ``env.frame`` to every local socket it is for (not to its origin)."""
-        if env.revoke:
-            self._revoke(env)
-            return
-        if env.membership:
-            if self.on_membership is not None:
-                self.on_membership(env.users, env.membership)
-            return
-        if env.unfriended:
-            if self.on_unfriended is not None:
-                self.on_unfriended(env.conv)
-            return
-        origin = env.origin if env.node == self.node_id else 0
-        key_conv = env.conv
+    def deliver(self, d: Delivery) -> tuple[int, ...]:
+        """Push ``d.frame`` to every local socket it is for (not to its origin). Returns
+        the recipients of a 1:1 message (``d.sender`` set) it reached here, other than
+        the sender: they owe the sender a 'delivered' receipt."""
+        origin = d.origin if d.node == self.node_id else 0
+        conv, seq, frame = d.conv, d.seq, d.frame
         pushed = 0
-        if env.group:
+        reached = _NOBODY
+        if d.group:
             # Group messages: no per-member bookkeeping in the fan-out loop (10k
             # members x every message). Members online here get the whole stream;
             # their delivered cursor is set from group_seq when they disconnect.
-            if env.seq > self.group_seq.get(env.group, 0):
-                self.group_seq[env.group] = env.seq
-            for uid in tuple(self.groups.get(env.group, ())):
+            if seq > self.group_seq.get(d.group, 0):
+                self.group_seq[d.group] = seq
+            for uid in tuple(self.groups.get(d.group, ())):
                 for conn in self.users.get(uid, ()):
                     if conn.id != origin:
-                        conn.push(env.frame, key_conv, env.seq)
+                        conn.push(frame, conv, seq)
                         pushed += 1
         else:
             delivered = self._delivered
-            for uid in env.users:
+            for uid in d.users:
                 conns = self.users.get(uid)
                 if not conns:
                     continue
                 for conn in conns:
                     if conn.id != origin:
-                        conn.push(env.frame, key_conv, env.seq)
+                        conn.push(frame, conv, seq)
                         pushed += 1
-                if env.seq:
-                    key = (uid, key_conv)
-                    if delivered.get(key, 0) < env.seq:
-                        delivered[key] = env.seq
-                    if env.sender and uid != env.sender and self.on_delivered is not None:
-                        self.on_delivered(uid, env.sender, key_conv, env.seq)
-        if pushed and env.seq:
-            # Once per envelope, never per socket. The flushes were scheduled above,
+                if seq:
+                    key = (uid, conv)
+                    if delivered.get(key, 0) < seq:
+                        delivered[key] = seq
+                    if d.sender and uid != d.sender:
+                        reached = (*reached, uid)
+        if pushed and seq:
+            # Once per delivery, never per socket. The flushes were scheduled above,
             # so the callback runs after the socket writes of this fan-out; one
-            # callback per loop turn for all of the turn's envelopes.
+            # callback per loop turn for all of the turn's deliveries.
             _HOT.deliveries += pushed
-            _HOT.delivery_bytes += pushed * len(env.frame)
+            _HOT.delivery_bytes += pushed * len(frame)
             self._fanout_started.append(time.perf_counter())
             if len(self._fanout_started) == 1:
                 asyncio.get_running_loop().call_soon(self._observe_fanouts)
+        return reached
 
     def _observe_fanouts(self) -> None:
         started, self._fanout_started = self._fanout_started, []
@@ -178,14 +160,15 @@ class Hub:
         if self._delivered.get(key, 0) < seq:
             self._delivered[key] = seq
 
-    def _revoke(self, env: Envelope) -> None:
-        for uid in env.users:
+    def revoke(self, r: Revoke) -> None:
+        """Close the sockets ``r`` names (see :class:`~imhub.bus.base.Revoke`)."""
+        for uid in r.users:
             for conn in list(self.users.get(uid, ())):
-                if env.revoke == KICK:
+                if r.which == KICK:
                     conn.close(CLOSE_KICKED, "disconnected by an administrator")
-                elif env.revoke == "*" or conn.token_hash == env.revoke:
-                    if env.frame:
-                        conn.push(env.frame)
+                elif r.which == "*" or conn.token_hash == r.which:
+                    if r.frame:
+                        conn.push(r.frame)
                     conn.close(CLOSE_REVOKED, "logged out")
 
     def broadcast(self, frame: bytes) -> None:

@@ -7,15 +7,15 @@ third process first. Clients would see 6 before 5 (measured: 4.6 % of deliveries
 of order in a 20k-user mixed run on 2 workers). The protocol lets a client repair that
 by syncing on a gap, but an IM should just deliver in order.
 
-So every envelope passes through here. Per conversation this process remembers the
+So every delivery passes through here. Per conversation this process remembers the
 last seq it let through; a message that skips ahead is held until the missing ones
 arrive (normally within milliseconds: the other worker's publish is in flight) or
 :data:`GAP_WAIT_SECONDS` passes — a real gap (a publish lost while the bus was down,
 which also sends everyone cmd 37) then goes out as it is, and clients sync. When this
 process stops receiving a group (its last member here left), the group is forgotten,
 so its next message starts afresh; a 1:1 conversation that went on while neither side
-was connected here costs its first message here one wait. Non-message events
-(receipts, typing, presence, membership, revocations) are never held.
+was connected here costs its first message here one wait. Events (receipts,
+typing, presence, recalls) are never held; controls never come here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Callable
 import structlog
 
 from imhub import metrics
-from imhub.bus.base import Envelope
+from imhub.bus.base import Delivery
 
 log = structlog.get_logger("imhub.gateway")
 
@@ -37,13 +37,13 @@ MAX_TRACKED = 200_000
 
 
 class Sequencer:
-    def __init__(self, deliver: Callable[[Envelope], None]) -> None:
+    def __init__(self, deliver: Callable[[Delivery], None]) -> None:
         self._deliver = deliver
         self._last: dict[str, int] = {}  # conv -> the seq let through last
-        self._held: dict[str, dict[int, Envelope]] = {}
+        self._held: dict[str, dict[int, Delivery]] = {}
         self.released_on_timeout = 0  # messages let through with a gap still open
 
-    def submit(self, env: Envelope) -> None:
+    def submit(self, env: Delivery) -> None:
         conv, seq = env.conv, env.seq
         if not seq or not conv:
             self._deliver(env)
@@ -66,7 +66,7 @@ class Sequencer:
         """This process stops receiving ``conv`` (e.g. a group's last member here left)."""
         self._last.pop(conv, None)
 
-    def _pass(self, conv: str, env: Envelope) -> None:
+    def _pass(self, conv: str, env: Delivery) -> None:
         if len(self._last) >= MAX_TRACKED:
             self._last.clear()
         self._last[conv] = env.seq
@@ -83,7 +83,7 @@ class Sequencer:
         if not held:
             del self._held[conv]
 
-    def _give_up(self, conv: str, held: dict[int, Envelope]) -> None:
+    def _give_up(self, conv: str, held: dict[int, Delivery]) -> None:
         if self._held.get(conv) is not held:
             return  # released in order meanwhile (a newer wait may be running)
         del self._held[conv]

@@ -1,14 +1,13 @@
 """Decoding client frames and encoding server frames (docs/protocol.md).
 
-Decoding validates everything a client controls and raises :class:`FrameError` with a
-stable code. Encoding returns bytes: a message frame is encoded once and the same
+Decoding validates everything a client controls and raises
+:class:`~imhub.errors.Refused` with a stable code. Encoding returns bytes: a message frame is encoded once and the same
 bytes go to every recipient.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import orjson
@@ -24,46 +23,7 @@ from imhub.domain.model import (
     Message,
 )
 from imhub.domain.ngrams import MAX_QUERY_CHARS
-
-
-class ErrorCode(Enum):
-    """(numeric code, name) pairs; both are stable and documented."""
-
-    BAD_JSON = (4000, "bad_json")
-    BAD_FRAME = (4001, "bad_frame")
-    UNKNOWN_CMD = (4002, "unknown_cmd")
-    UNKNOWN_MEDIA = (4003, "unknown_media")
-    FRAME_TOO_LARGE = (4004, "frame_too_large")
-    FORGED_USERID = (4005, "forged_userid")
-    BAD_QUERY = (4006, "bad_query")
-    NOT_FRIEND = (4030, "not_friend")
-    NOT_MEMBER = (4031, "not_member")
-    NOT_YOURS = (4032, "not_yours")
-    RECALL_EXPIRED = (4033, "recall_window_passed")
-    NOT_IN_CONVERSATION = (4034, "not_in_conversation")
-    UNKNOWN_TARGET = (4040, "unknown_target")
-    UNKNOWN_MESSAGE = (4041, "unknown_message")
-    SEQ_BEYOND_END = (4220, "seq_beyond_end")
-    RATE_LIMITED = (4290, "rate_limited")
-    INTERNAL = (5000, "internal")
-
-    @property
-    def number(self) -> int:
-        return self.value[0]
-
-    @property
-    def label(self) -> str:
-        return self.value[1]
-
-
-class FrameError(Exception):
-    def __init__(self, code: ErrorCode, msg: str, *, cid: str | None = None, rid: str | None = None) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-        self.cid = cid
-        self.rid = rid
-
+from imhub.errors import ErrorCode, Refused
 
 # --- requests a client can make -------------------------------------------------------
 
@@ -149,14 +109,14 @@ _MAX_ID = 2**63 - 1
 def _int(obj: dict[str, Any], name: str, *, default: int | None = None, lo: int = 0, hi: int = _MAX_ID) -> int:
     value = obj.get(name, default)
     if value is None:
-        raise FrameError(ErrorCode.BAD_FRAME, f"{name} is required")
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} is required")
     # Accept numeric strings: the seed's form-minded clients sometimes send "12".
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise FrameError(ErrorCode.BAD_FRAME, f"{name} must be an integer")
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} must be an integer")
     if not lo <= value <= hi:
-        raise FrameError(ErrorCode.BAD_FRAME, f"{name} is out of range")
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} is out of range")
     return value
 
 
@@ -165,9 +125,9 @@ def _str(obj: dict[str, Any], name: str, max_len: int) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise FrameError(ErrorCode.BAD_FRAME, f"{name} must be a string")
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} must be a string")
     if len(value) > max_len:
-        raise FrameError(ErrorCode.BAD_FRAME, f"{name} is too long (at most {max_len} characters)")
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} is too long (at most {max_len} characters)")
     return value
 
 
@@ -176,7 +136,7 @@ def _rid(obj: dict[str, Any]) -> str | None:
     if rid is None:
         return None
     if not isinstance(rid, (str, int)) or isinstance(rid, bool) or len(str(rid)) > 64:
-        raise FrameError(ErrorCode.BAD_FRAME, "rid must be a short string")
+        raise Refused(ErrorCode.BAD_FRAME, "rid must be a short string")
     return str(rid)
 
 
@@ -185,9 +145,9 @@ def decode(data: str | bytes, user_id: int, *, max_page: int) -> Request:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
-        raise FrameError(ErrorCode.BAD_JSON, "frame is not valid JSON") from None
+        raise Refused(ErrorCode.BAD_JSON, "frame is not valid JSON") from None
     if not isinstance(obj, dict):
-        raise FrameError(ErrorCode.BAD_JSON, "frame must be a JSON object")
+        raise Refused(ErrorCode.BAD_JSON, "frame must be a JSON object")
     cmd = obj.get("cmd")
     if type(cmd) is int and cmd in _SENDABLE:
         draft = _plain_draft(obj, cmd, user_id)
@@ -195,7 +155,7 @@ def decode(data: str | bytes, user_id: int, *, max_page: int) -> Request:
             return SendMessage(draft)
     cid = obj.get("cid")
     if cid is not None and (not isinstance(cid, str) or not 0 < len(cid) <= MAX_CID_CHARS):
-        raise FrameError(ErrorCode.BAD_FRAME, f"cid must be a string of 1-{MAX_CID_CHARS} characters")
+        raise Refused(ErrorCode.BAD_FRAME, f"cid must be a string of 1-{MAX_CID_CHARS} characters")
     try:
         cmd = _int(obj, "cmd", default=0, hi=1000)
         if cmd == Cmd.HEARTBEAT:
@@ -224,11 +184,11 @@ def decode(data: str | bytes, user_id: int, *, max_page: int) -> Request:
                 _rid(obj), _query(obj), _int(obj, "before", default=_MAX_ID, lo=1),
                 _int(obj, "limit", default=20, lo=1, hi=100),
             )
-    except FrameError as exc:
+    except Refused as exc:
         exc.cid = exc.cid or cid
         exc.rid = exc.rid or (obj.get("rid") if isinstance(obj.get("rid"), str) else None)
         raise
-    raise FrameError(ErrorCode.UNKNOWN_CMD, f"unknown cmd {cmd}", cid=cid)
+    raise Refused(ErrorCode.UNKNOWN_CMD, f"unknown cmd {cmd}", cid=cid)
 
 
 _TEXT_FIELDS = (
@@ -275,10 +235,10 @@ def _plain_draft(obj: dict[str, Any], cmd: int, user_id: int) -> Draft | None:
 def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None) -> Draft:
     claimed = obj.get("userid")
     if claimed not in (None, 0, "", user_id, str(user_id)):
-        raise FrameError(ErrorCode.FORGED_USERID, "userid is not the connected user")
+        raise Refused(ErrorCode.FORGED_USERID, "userid is not the connected user")
     media = _int(obj, "media", default=1, hi=1000)
     if media not in CLIENT_MEDIA:
-        raise FrameError(ErrorCode.UNKNOWN_MEDIA, f"unknown media {media}")
+        raise Refused(ErrorCode.UNKNOWN_MEDIA, f"unknown media {media}")
     draft = Draft(
         userid=user_id,
         cmd=cmd,
@@ -292,36 +252,36 @@ def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None) -> Draf
         cid=cid,
     )
     if cmd == Cmd.PRIVATE and draft.dstid == user_id:
-        raise FrameError(ErrorCode.BAD_FRAME, "cannot send a private message to yourself")
+        raise Refused(ErrorCode.BAD_FRAME, "cannot send a private message to yourself")
     if media == Media.TEXT and not draft.content.strip():
-        raise FrameError(ErrorCode.BAD_FRAME, "a text message needs content")
+        raise Refused(ErrorCode.BAD_FRAME, "a text message needs content")
     return draft
 
 
 def _conv(obj: dict[str, Any]) -> str:
     conv = obj.get("conv")
     if not isinstance(conv, str) or not 1 < len(conv) <= 48:
-        raise FrameError(ErrorCode.BAD_FRAME, "conv must be a conversation id like p1_2 or g3")
+        raise Refused(ErrorCode.BAD_FRAME, "conv must be a conversation id like p1_2 or g3")
     return conv
 
 
 def _query(obj: dict[str, Any]) -> str:
     q = obj.get("q")
     if not isinstance(q, str) or not q.strip():
-        raise FrameError(ErrorCode.BAD_QUERY, "q must be a non-empty search text")
+        raise Refused(ErrorCode.BAD_QUERY, "q must be a non-empty search text")
     if len(q) > MAX_QUERY_CHARS:
-        raise FrameError(ErrorCode.BAD_QUERY, f"q is too long (at most {MAX_QUERY_CHARS} characters)")
+        raise Refused(ErrorCode.BAD_QUERY, f"q is too long (at most {MAX_QUERY_CHARS} characters)")
     return q.strip()
 
 
 def _after_map(obj: dict[str, Any]) -> dict[str, int]:
     after = obj.get("after", {})
     if not isinstance(after, dict) or len(after) > 10000:
-        raise FrameError(ErrorCode.BAD_FRAME, "after must be an object of conversation -> seq")
+        raise Refused(ErrorCode.BAD_FRAME, "after must be an object of conversation -> seq")
     out: dict[str, int] = {}
     for conv, seq in after.items():
         if len(conv) > 48 or isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= _MAX_ID:
-            raise FrameError(ErrorCode.BAD_FRAME, "after must map conversation ids to seqs >= 0")
+            raise Refused(ErrorCode.BAD_FRAME, "after must map conversation ids to seqs >= 0")
         out[conv] = seq
     return out
 
@@ -353,7 +313,7 @@ def encode_ack(m: Message, duplicate: bool) -> bytes:
     return orjson.dumps(ack)
 
 
-def encode_error(err: FrameError) -> bytes:
+def encode_error(err: Refused) -> bytes:
     frame: dict[str, Any] = {"cmd": Cmd.ERROR, "code": err.code.number, "error": err.code.label, "msg": err.msg}
     if err.cid:
         frame["cid"] = err.cid

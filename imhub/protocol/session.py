@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from imhub.domain.model import Cmd
+from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import (
-    ErrorCode,
-    FrameError,
     Heartbeat,
     Request,
     SendMessage,
@@ -147,18 +146,18 @@ class Session:
             if self._oversize_strikes >= self.limits.max_oversize_strikes:
                 return self._close(CLOSE_TOO_BIG, "repeated oversize frames")
             return self._refuse(
-                FrameError(ErrorCode.FRAME_TOO_LARGE, f"frame over {self.limits.max_frame_bytes} bytes")
+                Refused(ErrorCode.FRAME_TOO_LARGE, f"frame over {self.limits.max_frame_bytes} bytes")
             )
         try:
             request = decode(data, self.user_id, max_page=self.limits.max_page)
-        except FrameError as err:
+        except Refused as err:
             return self._refuse(err)
         if isinstance(request, Heartbeat):
             self._error_streak = 0
             return [Reply(heartbeat_reply(now))]
         if isinstance(request, SendMessage) and self.bucket is not None and not self.bucket.take(now):
             return self._refuse(
-                FrameError(ErrorCode.RATE_LIMITED, "sending too fast, slow down", cid=request.draft.cid)
+                Refused(ErrorCode.RATE_LIMITED, "sending too fast, slow down", cid=request.draft.cid)
             )
         self._error_streak = 0
         if isinstance(request, TypingRequest) and not self._typing_allowed(request.conv, now):
@@ -184,7 +183,7 @@ class Session:
 
     # --- internals -----------------------------------------------------------------
 
-    def _refuse(self, err: FrameError) -> list[Action]:
+    def _refuse(self, err: Refused) -> list[Action]:
         self._error_streak += 1
         if self._error_streak >= self.limits.max_error_streak:
             return self._close(CLOSE_POLICY, "too many refused frames")

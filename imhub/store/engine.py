@@ -1,7 +1,9 @@
-"""Engine creation and the few places SQLite and PostgreSQL differ.
+"""Engine creation: URLs, connection settings per dialect, and the dialect's upsert.
 
-Everything dialect-specific lives here (the Synapse idea of a tiny engine class), so
-stores can be written once in SQLAlchemy Core.
+Stores are written once in SQLAlchemy Core. Where the dialects differ beyond this
+module it is on purpose and measured: the plain-sqlite3 fast paths (db.py's writer and
+reader threads, append_ops.SqliteAppendOps) and full-text search (search.py: FTS5 on
+SQLite, tsvector on PostgreSQL).
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.app import services
 from imhub.web.auth import (
     caller,
     clear_session_cookie,
@@ -17,6 +16,7 @@ from imhub.web.auth import (
     request_token,
     set_session_cookie,
 )
+from imhub.web.context import services
 from imhub.web.params import read_params
 from imhub.web.people import visible_user
 from imhub.web.responses import ApiError, ok

@@ -12,13 +12,13 @@ import re
 import orjson
 from aiohttp import BodyPartReader, web
 
-from imhub.app import services
 from imhub.media.errors import MediaRejected, MediaTooLarge
 from imhub.media.names import is_valid_name, serving_headers
 from imhub.media.service import MediaService
 from imhub.media.sniff import HEAD_BYTES, Sniffed
 from imhub.media.storage_local import LocalStorage
 from imhub.web.auth import current_user
+from imhub.web.context import services
 
 CHUNK = 64 * 1024
 MAX_PARTS = 8  # file, filetype and a few fields some clients add

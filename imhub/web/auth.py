@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.app import services
 from imhub.errors import Forbidden, Unauthorized
+from imhub.web.context import services
 from imhub.web.params import Params, read_params
 
 COOKIE_NAME = "imhub_token"

@@ -1,7 +1,8 @@
-"""``GET /chat``: the WebSocket gateway. Authenticates the handshake, then glues the
-socket to a sans-I/O :class:`~imhub.protocol.session.Session` and the messaging
-service. All decisions are made in the session and the services; this file only moves
-bytes and runs actions."""
+"""``GET /chat``: the WebSocket endpoint. Authenticates the handshake, then glues the
+socket to a sans-I/O :class:`~imhub.protocol.session.Session`, the gateway node (which
+registers the connection and delivers to it) and the services (which answer its
+requests). All decisions are made in the session and the services; this file only
+moves bytes and runs actions."""
 
 from __future__ import annotations
 
@@ -15,14 +16,11 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from imhub import metrics
-from imhub.app import SERVICES, Services, services
 from imhub.domain.model import Cmd
-from imhub.errors import ApiError, Forbidden, RateLimited, Unauthorized
+from imhub.errors import ApiError, Forbidden, RateLimited, Refused, Unauthorized
 from imhub.gateway.connection import Connection
-from imhub.gateway.wsframe import text_frame
 from imhub.protocol.frames import (
     ConversationsRequest,
-    FrameError,
     HistoryRequest,
     ReadRequest,
     RecallRequest,
@@ -34,13 +32,14 @@ from imhub.protocol.frames import (
     TypingRequest,
     encode,
     encode_error,
-    encode_message,
     message_dict,
 )
 from imhub.protocol.session import Close, Execute, Limits, Ping, Reply, SendBucket, Session
+from imhub.protocol.wsframe import text_frame
 from imhub.store.handshake import Opening
 from imhub.store.users import token_hash
 from imhub.web.auth import client_address, request_token
+from imhub.web.context import SERVICES, Services, services
 from imhub.web.ops import CLOSE_SERVICE_RESTART, DRAIN, drain, frame_label
 
 log = structlog.get_logger("imhub.gateway")
@@ -85,7 +84,7 @@ def session_limits(svc: Services) -> Limits:
     )
 
 
-def refuse(reason: str, error: ApiError, **fields: object) -> ApiError:
+def refuse(reason: str, error: Refused, **fields: object) -> Refused:
     """Count and log a refused handshake; returns the error to raise."""
     metrics.handshakes_refused.labels(reason).inc()
     log.info("handshake refused", reason=reason, status=error.status, **fields)
@@ -152,9 +151,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if bucket is None:
         bucket = buckets[user_id] = SendBucket(svc.settings.send_rate_per_second, svc.settings.send_burst)
     session = Session(user_id, session_limits(svc), loop.time(), bucket=bucket)
-    messaging = svc.messaging
+    node = svc.node
     conn.catching_up = request.query.get("autosync", "1") != "0"
-    await messaging.connect(conn, opening.group_ids, opening.friend_ids)
+    await node.connect(conn, opening)
     sessions = request.app[SESSIONS]
     sessions[conn] = session
     log.info("connection open", user=user_id, conn=conn.id)
@@ -166,7 +165,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     frames_counted = metrics.HOT.frames_in
     try:
         if conn.catching_up:
-            await push_backlog(svc, conn)
+            await node.push_backlog(conn)
         async for msg in ws:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 for action in session.receive(msg.data, loop.time()):
@@ -200,7 +199,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         else:
             per_ip.pop(address, None)
         conn.closed = True
-        messaging.disconnect(conn)
+        node.disconnect(conn)
         metrics.connections_open.dec()
         code = sent_close[0] if sent_close else ws.close_code
         metrics.connections_closed.labels(metrics.close_reason(code)).inc()
@@ -210,51 +209,32 @@ async def chat(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def push_backlog(svc: Services, conn: Connection) -> None:
-    """Old clients never sync: push what the user missed, in order, before anything live."""
-    try:
-        messages, truncated = await svc.messaging.backlog(conn.user_id)
-    except Exception:
-        log.exception("backlog failed", user=conn.user_id)
-        conn.finish_catch_up([text_frame(encode(Cmd.RESYNC, reason="backlog_failed"))], {})
-        return
-    seen: dict[str, int] = {}
-    frames = []
-    for m in messages:
-        frames.append(text_frame(encode_message(m)))
-        seen[m.conv] = max(seen.get(m.conv, 0), m.seq)
-        svc.messaging.hub.note_delivered(conn.user_id, m.conv, m.seq)
-    if truncated:
-        frames.append(text_frame(encode(Cmd.RESYNC, reason="backlog_truncated")))
-    conn.finish_catch_up(frames, seen)
-
-
 async def execute(svc: Services, conn: Connection, request: Request) -> None:
     """Run one validated request and push its reply (or error) to ``conn``."""
     try:
         reply = await answer(svc, conn, request)
-    except FrameError as err:
+    except Refused as err:
         reply = encode_error(err)
     if reply is not None:
         conn.push(text_frame(reply))
 
 
 async def answer(svc: Services, conn: Connection, request: Request) -> bytes | None:
-    messaging, uid = svc.messaging, conn.user_id
+    messaging, conversations, uid = svc.messaging, svc.conversations, conn.user_id
     match request:
         case SendMessage(draft):
-            # Not awaited here: the socket goes on reading, so a burst from one client
-            # is committed in one batch; the ack is pushed after the commit.
-            await messaging.send_from(conn, draft)
+            # Only authorized and queued: the socket goes on reading, so a burst from
+            # one client is committed in one batch; the ack comes after the commit.
+            await messaging.send(conn, draft)
             return None
         case SyncRequest(rid, after, limit):
-            page = await messaging.sync(uid, after, limit)
+            page = await conversations.sync(uid, after, limit)
             synced = [message_dict(m) for m in page.messages]
             return encode(Cmd.SYNC_PAGE, rid=rid, msgs=synced, after=page.after, more=page.more, denied=page.denied)
         case ConversationsRequest(rid):
-            return encode(Cmd.CONVERSATION_LIST, rid=rid, convs=await messaging.conversations(uid))
+            return encode(Cmd.CONVERSATION_LIST, rid=rid, convs=await conversations.conversations(uid))
         case HistoryRequest(rid, conv, before, limit):
-            msgs, more = await messaging.history(uid, conv, before, limit)
+            msgs, more = await conversations.history(uid, conv, before, limit)
             return encode(Cmd.HISTORY_PAGE, rid=rid, conv=conv, msgs=[message_dict(m) for m in msgs], more=more)
         case ReadRequest(conv, seq):
             await messaging.mark_read(uid, conv, seq, origin=conn.id)
@@ -266,9 +246,9 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
             m = await messaging.recall(uid, message_id, origin=conn.id)
             return encode(Cmd.RECALLED, rid=rid, conv=m.conv, id=m.id, seq=m.seq, userid=uid)
         case ReceiptsRequest(rid, conv):
-            return encode(Cmd.RECEIPT_LIST, rid=rid, conv=conv, cursors=await messaging.receipts(uid, conv))
+            return encode(Cmd.RECEIPT_LIST, rid=rid, conv=conv, cursors=await conversations.receipts(uid, conv))
         case SearchRequest(rid, q, before, limit):
-            hits, more = await messaging.search(uid, q, before, limit)
+            hits, more = await conversations.search(uid, q, before, limit)
             return encode(Cmd.SEARCH_RESULTS, rid=rid, hits=[message_dict(m) for m in hits], more=more)
     return None
 

@@ -1,30 +1,19 @@
 """HTTP twins of the WebSocket requests (docs/protocol.md): for clients that are not
 connected, scripts and tests. Same services, same rules, seed-style envelopes; a
-refusal carries the frame error's stable name in ``error``."""
+refusal carries its stable error name in ``error`` (imhub.web.responses.refused)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
-
 from aiohttp import web
 
-from imhub.app import services
 from imhub.domain.ngrams import MAX_QUERY_CHARS
 from imhub.errors import ApiError
-from imhub.protocol.frames import FrameError, message_dict
+from imhub.protocol.frames import message_dict
 from imhub.web.auth import caller
+from imhub.web.context import services
 from imhub.web.responses import ok, rows
 
-T = TypeVar("T")
 _MAX_SEQ = 2**63 - 1
-
-
-async def _refusals_as_api_errors(call: Awaitable[T]) -> T:
-    try:
-        return await call
-    except FrameError as err:
-        raise ApiError(err.msg, error=err.code.label, errcode=err.code.number) from None
 
 
 def _after_param(text: str) -> dict[str, int]:
@@ -40,7 +29,7 @@ def _after_param(text: str) -> dict[str, int]:
 
 async def conversations(request: web.Request) -> web.Response:
     user_id, _ = await caller(request)
-    convs = await services(request).messaging.conversations(user_id)
+    convs = await services(request).conversations.conversations(user_id)
     return rows(convs)
 
 
@@ -49,7 +38,7 @@ async def sync(request: web.Request) -> web.Response:
     svc = services(request)
     limit = min(p.number("limit", required=False, default=svc.settings.sync_page_size, min_value=1),
                 svc.settings.sync_page_size)
-    page = await svc.messaging.sync(user_id, _after_param(p.text("after", max_len=60000)), limit)
+    page = await svc.conversations.sync(user_id, _after_param(p.text("after", max_len=60000)), limit)
     return rows([message_dict(m) for m in page.messages], after=page.after, more=page.more, denied=page.denied)
 
 
@@ -58,9 +47,7 @@ async def history(request: web.Request) -> web.Response:
     svc = services(request)
     limit = min(p.number("limit", required=False, default=50, min_value=1), svc.settings.sync_page_size)
     before = p.number("before", required=False, default=_MAX_SEQ, min_value=1)
-    msgs, more = await _refusals_as_api_errors(
-        svc.messaging.history(user_id, p.text("conv", max_len=48), before, limit)
-    )
+    msgs, more = await svc.conversations.history(user_id, p.text("conv", max_len=48), before, limit)
     return rows([message_dict(m) for m in msgs], more=more)
 
 
@@ -69,29 +56,27 @@ async def search(request: web.Request) -> web.Response:
     q = p.text("q", max_len=MAX_QUERY_CHARS)
     limit = min(p.number("limit", required=False, default=20, min_value=1), 100)
     before = p.number("before", required=False, default=_MAX_SEQ, min_value=1)
-    hits, more = await _refusals_as_api_errors(services(request).messaging.search(user_id, q, before, limit))
+    hits, more = await services(request).conversations.search(user_id, q, before, limit)
     return rows([message_dict(m) for m in hits], more=more)
 
 
 async def read(request: web.Request) -> web.Response:
     user_id, p = await caller(request)
-    delivered, read_seq = await _refusals_as_api_errors(
-        services(request).messaging.mark_read(user_id, p.text("conv", max_len=48), p.number("seq", min_value=0))
+    delivered, read_seq = await services(request).messaging.mark_read(
+        user_id, p.text("conv", max_len=48), p.number("seq", min_value=0)
     )
     return ok({"delivered_seq": delivered, "read_seq": read_seq})
 
 
 async def recall(request: web.Request) -> web.Response:
     user_id, p = await caller(request)
-    m = await _refusals_as_api_errors(services(request).messaging.recall(user_id, p.ident("id")))
+    m = await services(request).messaging.recall(user_id, p.ident("id"))
     return ok(message_dict(m), msg="recalled")
 
 
 async def receipts(request: web.Request) -> web.Response:
     user_id, p = await caller(request)
-    cursors = await _refusals_as_api_errors(
-        services(request).messaging.receipts(user_id, p.text("conv", max_len=48))
-    )
+    cursors = await services(request).conversations.receipts(user_id, p.text("conv", max_len=48))
     return rows(cursors)
 
 

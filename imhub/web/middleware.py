@@ -1,6 +1,6 @@
 """Cross-cutting HTTP behaviour: the access log (query-string tokens redacted), the
 error envelope, body-size limits and security headers. Handlers raise
-:class:`ApiError`; nothing here ever returns a traceback."""
+:class:`~imhub.errors.Refused`; nothing here ever returns a traceback."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from imhub.logs import redact
-from imhub.web.responses import ApiError, fail
+from imhub.web.responses import Refused, fail, refused
 
 log = structlog.get_logger("imhub.http")
 access_log = structlog.get_logger("imhub.access")
@@ -50,10 +50,10 @@ def edge_middleware(max_body_bytes: int) -> Middleware:
             else:
                 try:
                     response = await handler(request)
-                except ApiError as exc:
+                except Refused as exc:
                     if exc.status >= 400:
                         log.info("request refused", path=request.path, status=exc.status, msg=exc.msg)
-                    response = fail(exc.msg, status=exc.status, **exc.extra)
+                    response = refused(exc)
                 except web.HTTPRequestEntityTooLarge:
                     response = fail("request body too large", status=413)
                 except HttpProcessingError as exc:

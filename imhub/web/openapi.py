@@ -239,8 +239,11 @@ ERROR_SCHEMA: dict[str, Any] = {
         "code": {"const": -1},
         "msg": {"type": "string", "minLength": 1},
         "retry_after": {"type": "integer", "description": "Seconds to wait (429 only)."},
-        "error": {"type": "string", "description": "Stable error name (message routes; docs/protocol.md)."},
-        "errcode": {"type": "integer", "description": "Stable error number (message routes)."},
+        "error": {
+            "type": "string",
+            "description": "Stable error name (docs/protocol.md); absent on the generic refusals of the seed's routes.",
+        },
+        "errcode": {"type": "integer", "description": "Stable error number (docs/protocol.md)."},
     },
 }
 

@@ -23,7 +23,6 @@ from aiohttp import web
 from sqlalchemy import text
 
 from imhub import metrics
-from imhub.app import SERVICES, Services, services
 from imhub.errors import ApiError, Unauthorized
 from imhub.protocol.frames import (
     ConversationsRequest,
@@ -37,6 +36,7 @@ from imhub.protocol.frames import (
     TypingRequest,
 )
 from imhub.protocol.session import Action, Close, Execute, Reply
+from imhub.web.context import SERVICES, Services, services
 from imhub.web.responses import ok
 
 log = structlog.get_logger("imhub.ops")
@@ -176,7 +176,7 @@ async def drain(app: web.Application) -> None:
     loop = asyncio.get_running_loop()
     state.draining = True
     metrics.draining.set(1)
-    hub = svc.messaging.hub
+    hub = svc.node.hub
     began = loop.time()
     deadline = began + svc.settings.drain_seconds
     log.info("draining", connections=hub.connection_count(), inflight=state.inflight,
@@ -195,8 +195,8 @@ async def drain(app: web.Application) -> None:
 
 
 def _acks_pending(svc: Services) -> int:
-    """Tasks the messaging service still runs (e.g. acks waiting for their commit)."""
-    return svc.messaging.pending_work()
+    """Work still running: acks waiting for their commit, publishes, receipts."""
+    return svc.messaging.pending_work() + svc.node.pending_work()
 
 
 # --- admin API ----------------------------------------------------------------------------
@@ -241,48 +241,34 @@ async def _text(request: web.Request) -> str:
 
 
 async def admin_online(request: web.Request) -> dict[str, Any]:
-    from imhub.admin import AdminService
-
-    users = await AdminService(services(request)).online()
+    users = await services(request).admin.online()
     return {"count": len(users), "users": users}
 
 
 async def admin_stats(request: web.Request) -> dict[str, Any]:
-    from imhub.admin import AdminService
-
-    stats = await AdminService(services(request)).stats()
+    stats = await services(request).admin.stats()
     stats["draining"] = request.app[DRAIN].draining
     return stats
 
 
 async def admin_kick(request: web.Request) -> dict[str, Any]:
-    from imhub.admin import AdminService
-
-    return await AdminService(services(request)).kick(_id(request))
+    return await services(request).admin.kick(_id(request))
 
 
 async def admin_ban(request: web.Request) -> dict[str, Any]:
-    from imhub.admin import AdminService
-
-    return await AdminService(services(request)).ban(_id(request), True)
+    return await services(request).admin.ban(_id(request), True)
 
 
 async def admin_unban(request: web.Request) -> dict[str, Any]:
-    from imhub.admin import AdminService
-
-    return await AdminService(services(request)).ban(_id(request), False)
+    return await services(request).admin.ban(_id(request), False)
 
 
 async def admin_notice_user(request: web.Request) -> dict[str, Any]:
-    from imhub.admin import AdminService
-
-    return await AdminService(services(request)).notice_user(_id(request), await _text(request))
+    return await services(request).admin.notice_user(_id(request), await _text(request))
 
 
 async def admin_notice_group(request: web.Request) -> dict[str, Any]:
-    from imhub.admin import AdminService
-
-    return await AdminService(services(request)).notice_group(_id(request), await _text(request))
+    return await services(request).admin.notice_group(_id(request), await _text(request))
 
 
 def setup(app: web.Application) -> None:

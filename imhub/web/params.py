@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from imhub.app import services
+from imhub.web.context import services
 from imhub.web.responses import ApiError
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from imhub.app import services
 from imhub.store.users import UserRow
+from imhub.web.context import services
 from imhub.web.views import user_json
 
 

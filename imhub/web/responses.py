@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from imhub.errors import ApiError, Forbidden, RateLimited, Unauthorized
+from imhub.errors import ApiError, ErrorCode, Forbidden, RateLimited, Refused, Unauthorized
 
-__all__ = ["ApiError", "Forbidden", "RateLimited", "Unauthorized", "fail", "ok", "rows"]
+__all__ = ["ApiError", "Forbidden", "RateLimited", "Refused", "Unauthorized", "fail", "ok", "refused", "rows"]
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -36,3 +36,13 @@ def rows(items: list[Any], total: int | None = None, msg: str = "", **extra: Any
 
 def fail(msg: str, status: int = 200, **extra: Any) -> web.Response:
     return json_response({"code": -1, "msg": msg, **extra}, status=status)
+
+
+def refused(exc: Refused) -> web.Response:
+    """A refusal from any layer: its HTTP status and the seed's envelope, plus the stable
+    error name and number (docs/protocol.md) unless it is the generic ``refused``."""
+    extra = dict(exc.extra)
+    if exc.code is not ErrorCode.REFUSED:
+        extra.setdefault("error", exc.code.label)
+        extra.setdefault("errcode", exc.code.number)
+    return fail(exc.msg, status=exc.status, **extra)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.app import services
 from imhub.web.auth import caller
+from imhub.web.context import services
 from imhub.web.people import visible_user, visible_users
 from imhub.web.responses import ok, rows
 from imhub.web.views import community_json

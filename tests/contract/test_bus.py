@@ -18,10 +18,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imhub.bus.base import Bus, Envelope
+from imhub.bus.base import Bus, BusMessage, Delivery, Membership, Revoke, Unfriended, audience
 from imhub.bus.local import LocalBus
-from imhub.bus.redis import RedisBus, decode, encode, user_channel
+from imhub.bus.redis import RedisBus, user_channel
+from imhub.bus.wire import decode, encode, narrowed
 from tests.conftest import REDIS_URL, port_open, service_unavailable
+from tests.contract import bus_wire_v2 as old
 from tests.redisproc import RedisServer
 
 ALL = ["local", "redis"]
@@ -31,15 +33,15 @@ DISTRIBUTED = ["redis"]
 @dataclass
 class Node:
     bus: Bus
-    got: list[Envelope] = field(default_factory=list)
+    got: list[BusMessage] = field(default_factory=list)
     resyncs: int = 0
 
     def resynced(self) -> None:
         self.resyncs += 1
 
     def targets(self) -> Counter[int]:
-        """How many envelopes reached this node per target user."""
-        return Counter(u for env in self.got for u in env.users)
+        """How many bus messages reached this node per target user."""
+        return Counter(u for message in self.got for u in audience(message)[0])
 
 
 class Fabric:
@@ -56,7 +58,7 @@ class Fabric:
         else:
             bus = RedisBus(self.url, prefix=self.prefix, backoff_base=0.05, backoff_cap=0.5, keepalive=1.0)
         n = Node(bus)
-        await bus.start(n.got.append, n.resynced)
+        await bus.start(n.got.append, n.got.append, n.resynced)
         self.nodes.append(n)
         return n
 
@@ -120,12 +122,13 @@ async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def env(users: tuple[int, ...] = (), group: int = 0, **kw: object) -> Envelope:
+def env(users: tuple[int, ...] = (), group: int = 0, **kw: object) -> Delivery:
     base: dict[str, object] = {
         "frame": b"\x81\x05hello", "conv": "p1_2", "seq": 7, "origin": 42, "node": "node-a", "sender": 1,
+        "ts": 1_700_000_000_000,
     }
     base.update(kw)
-    return Envelope(users=users, group=group, **base)  # type: ignore[arg-type]
+    return Delivery(users=users, group=group, **base)  # type: ignore[arg-type]
 
 
 # --- every backend -----------------------------------------------------------------
@@ -220,11 +223,13 @@ async def test_frames_and_ids_survive_the_wire(cluster: Fabric) -> None:
     await cluster.settle()
     big = bytes(range(256)) * 300
     sent = env((2**40,), frame=big, conv="p1_1099511627776", seq=2**40, origin=2**50, node="höst:1:ab", sender=3)
-    revoke = env((2**40,), frame=b"", revoke="*")
-    await a.bus.publish(sent)
-    await a.bus.publish(revoke)
-    await until(lambda: len(b.got) >= 2)
-    assert b.got == [sent, revoke]
+    revoke = Revoke((2**40,), "*")
+    joined = Membership(2**40, 5, True)
+    unfriended = Unfriended(3, 2**40)
+    for message in (sent, revoke, joined, unfriended):
+        await a.bus.publish(message)
+    await until(lambda: len(b.got) >= 4)
+    assert b.got == [sent, revoke, joined, unfriended]
 
 
 # --- outages ---------------------------------------------------------------------------
@@ -289,7 +294,7 @@ async def test_start_without_redis_does_not_hang_and_catches_up(tmp_path: Path) 
     server = RedisServer(tmp_path / "redis")  # not started yet
     bus = RedisBus(server.url, prefix="late", backoff_base=0.05, backoff_cap=0.3, timeout=0.5)
     node = Node(bus)
-    await asyncio.wait_for(bus.start(node.got.append, node.resynced), 5)
+    await asyncio.wait_for(bus.start(node.got.append, node.got.append, node.resynced), 5)
     try:
         assert not bus.ready
         bus.watch_user(1)
@@ -303,25 +308,31 @@ async def test_start_without_redis_does_not_hang_and_catches_up(tmp_path: Path) 
 
 # --- wire format -----------------------------------------------------------------------
 
-
-@given(
-    users=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=5).map(tuple),
-    group=st.integers(0, 2**63 - 1),
+_ids = st.integers(-(2**63), 2**63 - 1)
+deliveries = st.builds(
+    Delivery,
     frame=st.binary(max_size=300),
+    users=st.lists(_ids, max_size=5).map(tuple),
+    group=st.integers(0, 2**63 - 1),
     conv=st.text(max_size=40),
     seq=st.integers(0, 2**64 - 1),
     origin=st.integers(0, 2**64 - 1),
     node=st.text(max_size=60),
-    sender=st.integers(-(2**63), 2**63 - 1),
-    revoke=st.sampled_from(["", "*", "ab" * 32]),
-    membership=st.integers(-(2**63), 2**63 - 1),
-    unfriended=st.booleans(),
+    sender=_ids,
+    ts=st.integers(0, 2**63 - 1),
 )
-def test_wire_round_trip(users, group, frame, conv, seq, origin, node, sender, revoke, membership, unfriended) -> None:  # type: ignore[no-untyped-def]
-    e = Envelope(users=users, group=group, frame=frame, conv=conv, seq=seq, origin=origin, node=node, sender=sender,
-                 revoke=revoke, membership=membership, unfriended=unfriended)
-    bus_id, back = decode(encode(e, b"12345678"))
-    assert bus_id == b"12345678" and back == e
+controls = st.one_of(
+    st.builds(Revoke, users=st.lists(_ids, min_size=1, max_size=5).map(tuple),
+              which=st.sampled_from(["*", "kick", "ab" * 32]), frame=st.binary(max_size=50)),
+    st.builds(Membership, user=_ids, group=st.integers(1, 2**63 - 1), joined=st.booleans()),
+    st.builds(Unfriended, a=st.integers(1, 2**40), b=st.integers(1, 2**40)),
+)
+
+
+@given(message=st.one_of(deliveries, controls))
+def test_wire_round_trip(message: BusMessage) -> None:
+    bus_id, back = decode(encode(message, b"12345678"))
+    assert bus_id == b"12345678" and back == message
 
 
 def test_wire_rejects_garbage() -> None:
@@ -329,4 +340,56 @@ def test_wire_rejects_garbage() -> None:
         decode(b"\x01short")
     with pytest.raises(ValueError):
         decode(b"\x09" + bytes(60))
+    with pytest.raises(ValueError):
+        decode(b"")
     assert user_channel("imhub", 5) == b"imhub:u:5"
+
+
+# --- rolling upgrade: version 2 nodes (tests/contract/bus_wire_v2.py) and new ones -----
+
+# What an old node published for each kind, and the typed message a new node must read.
+_OLD_AND_NEW = [
+    (old.Envelope(users=(2,), group=0, frame=b"\x81\x02hi", conv="p1_2", seq=5, origin=9, node="n", sender=1),
+     Delivery(b"\x81\x02hi", (2,), 0, "p1_2", 5, 9, "n", 1)),
+    (old.Envelope(users=(), group=7, frame=b"\x81\x01x", conv="g7", seq=3, node="n"),
+     Delivery(b"\x81\x01x", (), 7, "g7", 3, 0, "n")),
+    (old.Envelope(users=(4,), group=0, frame=b"", revoke="*"), Revoke((4,), "*")),
+    (old.Envelope(users=(4,), group=0, frame=b"", revoke="kick"), Revoke((4,), "kick")),
+    (old.Envelope(users=(4,), group=0, frame=b"", membership=12), Membership(4, 12, True)),
+    (old.Envelope(users=(4,), group=0, frame=b"", membership=-12), Membership(4, 12, False)),
+    # Old nodes narrowed an unfriending to each user's channel; the pair is in conv.
+    (old.Envelope(users=(3,), group=0, frame=b"", conv="p3_8", unfriended=True), Unfriended(3, 8)),
+]
+
+
+@pytest.mark.parametrize(("old_env", "new_message"), _OLD_AND_NEW)
+def test_old_node_to_new_node(old_env: old.Envelope, new_message: BusMessage) -> None:
+    bus_id, back = decode(old.encode(old_env, b"oldnode!"))
+    assert bus_id == b"oldnode!" and back == new_message
+
+
+@pytest.mark.parametrize(("old_env", "new_message"), _OLD_AND_NEW)
+def test_new_node_in_v2_mode_to_old_node(old_env: old.Envelope, new_message: BusMessage) -> None:
+    """With IMHUB_BUS_WIRE_VERSION=2 a new node writes what old nodes read, with the
+    same meaning (as published on one user's channel)."""
+    sent = new_message
+    if isinstance(sent, Unfriended):
+        sent = Unfriended(3, 8)
+    bus_id, back = old.decode(encode(sent, b"newnode!", version=2))
+    assert bus_id == b"newnode!"
+    if isinstance(sent, Unfriended):
+        assert back.unfriended and back.conv == "p3_8" and set(back.users) == {3, 8}
+    else:
+        assert back == old_env
+
+
+def test_old_decoder_drops_version_3() -> None:
+    """Why the upgrade needs the v2 mode: an old node refuses what a new one writes."""
+    with pytest.raises(ValueError):
+        old.decode(encode(Delivery(b"x", (1,)), b"newnode!"))
+
+
+def test_narrowed_keeps_everything_but_the_other_users() -> None:
+    d = env((1, 2, 3))
+    assert narrowed(d, 2) == Delivery(d.frame, (2,), 0, d.conv, d.seq, d.origin, d.node, d.sender, d.ts)
+    assert narrowed(Revoke((1, 2), "*"), 1) == Revoke((1,), "*")

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from imhub.services.presence import RedisPresence
+from imhub.bus.presence_redis import RedisPresence
 from tests.conftest import REDIS_URL, port_open, service_unavailable
 
 pytestmark = pytest.mark.redis

@@ -6,8 +6,8 @@ from __future__ import annotations
 import orjson
 
 from imhub.domain.model import Cmd, Message
-from imhub.gateway.wsframe import text_frame
 from imhub.protocol.frames import Heartbeat, SendMessage, SyncRequest, decode, encode_ack, encode_message
+from imhub.protocol.wsframe import text_frame
 
 CHAT = b'{"cmd":10,"dstid":2,"media":1,"content":"hello there, how are you?","cid":"a1b2c3d4-17"}'
 GROUP = b'{"cmd":11,"dstid":7,"media":1,"content":"meeting at 10","cid":"a1b2c3d4-18","userid":1}'

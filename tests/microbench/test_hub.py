@@ -9,12 +9,12 @@ import asyncio
 
 import pytest
 
-from imhub.bus.base import Envelope
+from imhub.bus.base import Delivery
 from imhub.domain.model import Cmd, Message
 from imhub.gateway.connection import Connection
 from imhub.gateway.hub import Hub
-from imhub.gateway.wsframe import text_frame
 from imhub.protocol.frames import encode_message
+from imhub.protocol.wsframe import text_frame
 from tests.microbench.conftest import LoopRunner
 
 MEMBERS = 1000
@@ -69,7 +69,7 @@ def test_group_fanout_to_1000_connections(benchmark, run: LoopRunner, hub) -> No
     rounds = 0
 
     async def one(seq: int) -> None:
-        h.deliver(Envelope(users=(), group=GROUP, frame=frame, conv=f"g{GROUP}", seq=seq, origin=sender.id,
+        h.deliver(Delivery(frame, group=GROUP, conv=f"g{GROUP}", seq=seq, origin=sender.id,
                            node=NODE))
         await asyncio.sleep(0)  # the flush scheduled by the pushes runs before this resumes
 
@@ -96,7 +96,7 @@ def test_group_burst_of_20_is_coalesced(benchmark, run: LoopRunner, hub) -> None
 
     async def burst(base: int) -> None:
         for i, frame in enumerate(frames):
-            h.deliver(Envelope(users=(), group=GROUP, frame=frame, conv=f"g{GROUP}", seq=base + i + 1, node="other"))
+            h.deliver(Delivery(frame, group=GROUP, conv=f"g{GROUP}", seq=base + i + 1, node="other"))
         await asyncio.sleep(0)
 
     def go() -> None:
@@ -119,7 +119,7 @@ def test_private_delivery_to_three_tabs(benchmark, run: LoopRunner, hub) -> None
     rounds = 0
 
     async def one(seq: int) -> None:
-        h.deliver(Envelope(users=(5000,), group=0, frame=frame, conv="p1_5000", seq=seq, node="other", sender=1))
+        h.deliver(Delivery(frame, (5000,), conv="p1_5000", seq=seq, node="other", sender=1))
         await asyncio.sleep(0)
 
     def go() -> None:

@@ -1,0 +1,235 @@
+"""This process as a gateway node: the connection side of messaging.
+
+It owns the hub (who is connected here), the sequencer (deliveries back in seq order)
+and the bus subscription: deliveries go sequencer -> hub -> sockets, controls change
+the routing and the authorization caches, an outage ends with every socket told to
+sync. It registers and unregisters connections (bus interest, presence announcements,
+the delivered cursors), sends 'delivered' receipts for 1:1 messages that reached a
+socket here, and pushes the offline backlog to old clients.
+
+The message path reads one way: socket -> session -> services -> store -> bus -> this
+node -> sockets. Services never call into the gateway; they publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+from imhub.bus.base import Bus, Control, Delivery, Membership, Revoke, Unfriended
+from imhub.bus.presence import Presence
+from imhub.clock import now_ms
+from imhub.domain.model import Cmd, group_conv
+from imhub.gateway.connection import Connection
+from imhub.gateway.hub import Hub
+from imhub.gateway.sequencer import Sequencer
+from imhub.protocol.frames import encode, encode_message
+from imhub.protocol.wsframe import text_frame
+from imhub.services.authz import Authorizer
+from imhub.services.conversations import ConversationService
+from imhub.services.messaging import MessagingService
+from imhub.services.social import SocialService
+from imhub.store.handshake import Opening
+from imhub.store.messages import MessageStore
+from imhub.store.users import UserStore
+
+log = structlog.get_logger("imhub.gateway")
+
+# How often delivered cursors are saved. A crash loses at most this much of them,
+# which only means an old client may be shown a few messages twice.
+CURSOR_FLUSH_SECONDS = 1.0
+
+
+class GatewayNode:
+    def __init__(
+        self,
+        node_id: str,
+        bus: Bus,
+        presence: Presence,
+        authz: Authorizer,
+        social: SocialService,
+        users: UserStore,
+        store: MessageStore,
+        messaging: MessagingService,
+        conversations: ConversationService,
+    ) -> None:
+        self.node_id = node_id
+        self.hub = Hub(node_id)
+        self.sequencer = Sequencer(self._fan_out)
+        self._bus = bus
+        self._presence = presence
+        self._authz = authz
+        self._social = social
+        self._users = users
+        self._store = store
+        self._messaging = messaging
+        self._conversations = conversations
+        self._receipts: list[tuple[int, bytes]] = []  # (sender, frame), published next turn
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._flusher: asyncio.Task[None] | None = None
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._bus.start(self.sequencer.submit, self.on_control, self._bus_reconnected)
+        self._flusher = asyncio.create_task(self._flush_cursors_forever(), name="imhub-cursor-flush")
+
+    async def stop(self) -> None:
+        """After the messaging service stopped: finish the node's own work, save the
+        delivered cursors, leave the bus."""
+        if self._receipts:
+            await self._publish_receipts()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._flusher:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush_cursors()
+        await self._bus.close()
+
+    def users_here(self) -> list[int]:
+        return list(self.hub.users)
+
+    def counts(self) -> dict[str, int]:
+        hub = self.hub
+        return {"connections_here": hub.connection_count(), "users_here": len(hub.users),
+                "groups_here": len(hub.groups)}
+
+    def pending_work(self) -> int:
+        """Presence updates and receipts still running."""
+        return len(self._tasks)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush_cursors_forever(self) -> None:
+        while True:
+            await asyncio.sleep(CURSOR_FLUSH_SECONDS)
+            try:
+                await self.flush_cursors()
+            except Exception:
+                log.exception("saving delivered cursors failed; will retry")
+
+    async def flush_cursors(self) -> None:
+        marks = self.hub.take_delivered()
+        if marks:
+            await self._store.advance_delivered(marks)
+
+    # --- connections ---------------------------------------------------------------
+
+    async def connect(self, conn: Connection, opening: Opening) -> None:
+        """Register ``conn``, with the user's groups and friends (the handshake read
+        them together with the token: imhub.store.handshake)."""
+        uid = conn.user_id
+        for gid in opening.group_ids:
+            self._authz.member_joined(gid, uid)
+            self._bus.watch_group(gid)
+        self._authz.trust_friends(uid, opening.friend_ids)
+        if self.hub.add(conn, opening.group_ids):
+            self._bus.watch_user(uid)
+        if await self._presence.connected(uid):
+            await self._announce_presence(uid, online=True, last_seen=now_ms(), friends=opening.friend_ids)
+
+    def disconnect(self, conn: Connection) -> None:
+        """Unregister ``conn``. Synchronous on purpose: it runs in the socket handler's
+        ``finally``, which aiohttp may be cancelling; the follow-up I/O (last seen,
+        presence to friends) runs as a task of its own."""
+        groups = set(self.hub.groups_of(conn.user_id))
+        if self.hub.remove(conn):
+            self._bus.unwatch_user(conn.user_id)
+            for gid in groups:
+                if gid not in self.hub.groups:
+                    self._bus.unwatch_group(gid)
+                    self.sequencer.forget(group_conv(gid))
+        self._spawn(self._went_offline(conn.user_id, now_ms()))
+
+    async def _went_offline(self, user_id: int, when: int) -> None:
+        try:
+            if not await self._presence.disconnected(user_id):
+                return
+            await self._users.touch_last_seen(user_id, when)
+            await self._announce_presence(user_id, online=False, last_seen=when)
+        except Exception:
+            log.exception("presence update failed", user=user_id)
+
+    async def _announce_presence(
+        self, user_id: int, *, online: bool, last_seen: int, friends: list[int] | None = None
+    ) -> None:
+        if friends is None:
+            friends = await self._social.friend_ids(user_id)
+        if friends:
+            frame = encode(Cmd.PRESENCE, userid=user_id, online=online, last_seen=last_seen)
+            await self._messaging.publish_event(tuple(friends), 0, frame)
+
+    async def push_backlog(self, conn: Connection) -> None:
+        """Old clients never sync: push what the user missed, in order, before anything
+        live (the connection holds live frames until this is done)."""
+        try:
+            await self.flush_cursors()  # what this process delivered must count first
+            messages, truncated = await self._conversations.backlog(conn.user_id)
+        except Exception:
+            log.exception("backlog failed", user=conn.user_id)
+            conn.finish_catch_up([text_frame(encode(Cmd.RESYNC, reason="backlog_failed"))], {})
+            return
+        seen: dict[str, int] = {}
+        frames = []
+        for m in messages:
+            frames.append(text_frame(encode_message(m)))
+            seen[m.conv] = max(seen.get(m.conv, 0), m.seq)
+            self.hub.note_delivered(conn.user_id, m.conv, m.seq)
+        if truncated:
+            frames.append(text_frame(encode(Cmd.RESYNC, reason="backlog_truncated")))
+        conn.finish_catch_up(frames, seen)
+
+    # --- from the bus --------------------------------------------------------------
+
+    def _fan_out(self, d: Delivery) -> None:
+        """Sequencer output: to the sockets; 1:1 messages that reached their recipient
+        here send the sender a 'delivered' receipt (published in bulk next turn)."""
+        reached = self.hub.deliver(d)
+        for recipient in reached:
+            frame = encode(Cmd.RECEIPT, conv=d.conv, userid=recipient, delivered_seq=d.seq)
+            self._receipts.append((d.sender, frame))
+            if len(self._receipts) == 1:
+                asyncio.get_running_loop().call_soon(self._flush_receipts)
+
+    def _flush_receipts(self) -> None:
+        if self._receipts:
+            self._spawn(self._publish_receipts())
+
+    async def _publish_receipts(self) -> None:
+        receipts, self._receipts = self._receipts, []
+        for sender, frame in receipts:
+            await self._messaging.publish_event((sender,), 0, frame)
+
+    def on_control(self, control: Control) -> None:
+        if isinstance(control, Revoke):
+            self.hub.revoke(control)
+        elif isinstance(control, Membership):
+            self._apply_membership(control)
+        elif isinstance(control, Unfriended):
+            self._authz.forget_friendship(control.a, control.b)
+
+    def _apply_membership(self, m: Membership) -> None:
+        """Start or stop routing a group to a user connected here."""
+        if m.joined:
+            self._authz.member_joined(m.group, m.user)
+            if self.hub.join(m.group, m.user):
+                self._bus.watch_group(m.group)
+        else:
+            self._authz.member_left(m.group, m.user)
+            if self.hub.leave(m.group, m.user):
+                self._bus.unwatch_group(m.group)
+                self.sequencer.forget(group_conv(m.group))
+
+    def _bus_reconnected(self) -> None:
+        """The bus was down: whatever it carried meanwhile is lost, so every local
+        client syncs (the database has it all)."""
+        self.hub.broadcast(text_frame(encode(Cmd.RESYNC, reason="bus_reconnected")))

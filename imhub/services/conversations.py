@@ -1,0 +1,148 @@
+"""The read side of messaging: sync, history, search, the conversation list, receipts
+and the offline backlog. Reads only; every answer is checked against the caller's
+conversations first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from imhub.config import Settings
+from imhub.domain.model import Cmd, Message, group_conv, parse_conv, private_conv
+from imhub.domain.ngrams import query_phrases
+from imhub.errors import ErrorCode, Refused
+from imhub.protocol.frames import message_dict
+from imhub.services.authz import Authorizer
+from imhub.services.social import SocialService
+from imhub.store.messages import MessageStore
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    messages: list[Message]
+    after: dict[str, int]
+    more: bool
+    denied: list[str]
+
+
+def readable(user_id: int, conv: str, groups: set[int]) -> bool:
+    """May ``user_id``, a member of ``groups``, read ``conv``?"""
+    ref = parse_conv(conv)
+    if ref is None:
+        return False
+    if ref.cmd == Cmd.PRIVATE:
+        return ref.includes_user(user_id)
+    return ref.a in groups
+
+
+class ConversationService:
+    def __init__(self, settings: Settings, store: MessageStore, social: SocialService, authz: Authorizer) -> None:
+        self._settings = settings
+        self._store = store
+        self._social = social
+        self._authz = authz
+
+    async def conversation_ids(self, user_id: int) -> list[str]:
+        friends = await self._social.friend_ids(user_id)
+        groups = await self._social.group_ids_of(user_id)
+        return [private_conv(user_id, f) for f in friends] + [group_conv(g) for g in groups]
+
+    async def sync(self, user_id: int, after: dict[str, int], limit: int) -> SyncPage:
+        """Up to ``limit`` messages after the given seq of each conversation, in
+        conversation then seq order; ``more`` if any conversation has more."""
+        groups = set(await self._social.group_ids_of(user_id))
+        out: list[Message] = []
+        cursor = dict(after)
+        denied: list[str] = []
+        more = False
+        for conv, seq in after.items():
+            if not readable(user_id, conv, groups):
+                denied.append(conv)
+                del cursor[conv]
+                continue
+            room = limit - len(out)
+            if room <= 0:
+                more = True
+                break
+            batch = await self._store.after(conv, seq, room + 1)
+            if len(batch) > room:
+                more = True
+                batch = batch[:room]
+            out.extend(batch)
+            if batch:
+                cursor[conv] = batch[-1].seq
+        return SyncPage(out, cursor, more, denied)
+
+    async def conversations(self, user_id: int) -> list[dict[str, Any]]:
+        """Every conversation of the user: last seq, read seq, unread, last message."""
+        convs = await self.conversation_ids(user_id)
+        last = await self._store.last_seqs(convs)
+        cursors = await self._store.cursors_of(user_id)
+        last_msgs = {m.conv: m for m in await self._store.by_conv_seq((c, s) for c, s in last.items() if s)}
+        out: list[dict[str, Any]] = []
+        for conv in convs:
+            ref = parse_conv(conv)
+            assert ref is not None
+            last_seq = last.get(conv, 0)
+            delivered, read = cursors.get(conv, (0, 0))
+            lm = last_msgs.get(conv)
+            out.append(
+                {
+                    "conv": conv,
+                    "cmd": ref.cmd,
+                    "dstid": ref.peer_of(user_id) if ref.cmd == Cmd.PRIVATE else ref.a,
+                    "last_seq": last_seq,
+                    "read_seq": read,
+                    "delivered_seq": delivered,
+                    "unread": max(0, last_seq - read),
+                    "last": message_dict(lm) if lm else None,
+                }
+            )
+        out.sort(key=lambda c: c["last"]["ts"] if c["last"] else 0, reverse=True)
+        return out
+
+    async def backlog(self, user_id: int) -> tuple[list[Message], bool]:
+        """What the user missed while offline: messages after the delivered cursor of
+        each conversation, oldest first per conversation. ``truncated`` when a
+        conversation had more than a sync page (the client should sync for the rest).
+        The caller saves the delivered cursors it holds first, so they count."""
+        convs = await self.conversation_ids(user_id)
+        last = await self._store.last_seqs(convs)
+        cursors = await self._store.cursors_of(user_id)
+        page = self._settings.sync_page_size
+        out: list[Message] = []
+        truncated = False
+        for conv, last_seq in last.items():
+            delivered = cursors.get(conv, (0, 0))[0]
+            if last_seq <= delivered:
+                continue
+            start = max(delivered, last_seq - page)
+            truncated = truncated or start > delivered
+            out.extend(await self._store.after(conv, start, page))
+        return out, truncated
+
+    async def history(self, user_id: int, conv: str, before: int, limit: int) -> tuple[list[Message], bool]:
+        """Up to ``limit`` messages before seq ``before``, ascending; ``more`` if older exist."""
+        await self._authz.audience(user_id, conv)
+        msgs = await self._store.before(conv, before, limit + 1)
+        more = len(msgs) > limit
+        return (msgs[1:] if more else msgs), more
+
+    async def receipts(self, user_id: int, conv: str) -> list[dict[str, int]]:
+        """Every member's delivered/read marker in ``conv`` (for 'read by N')."""
+        users, group = await self._authz.audience(user_id, conv)
+        members = await self._social.member_ids(group) if group else list(users)
+        cursors = await self._store.cursors_in(conv)
+        return [
+            {"userid": u, "delivered_seq": cursors.get(u, (0, 0))[0], "read_seq": cursors.get(u, (0, 0))[1]}
+            for u in members
+        ]
+
+    async def search(self, user_id: int, q: str, before: int, limit: int) -> tuple[list[Message], bool]:
+        """Messages matching ``q`` in the user's conversations, newest first."""
+        phrases = query_phrases(q)
+        if not phrases:
+            raise Refused(ErrorCode.BAD_QUERY, "the query has no searchable words")
+        convs = await self.conversation_ids(user_id)
+        hits = await self._store.search(convs, phrases, before, limit + 1)
+        return hits[:limit], len(hits) > limit

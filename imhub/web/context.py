@@ -1,0 +1,50 @@
+"""What request handlers reach: the :class:`Services` built once per process by
+:func:`imhub.app.build_services`, stored on the aiohttp application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from imhub.bus.base import Bus
+from imhub.bus.presence import Presence
+from imhub.config import Settings
+from imhub.gateway.node import GatewayNode
+from imhub.media.service import MediaService
+from imhub.services.accounts import AccountService
+from imhub.services.admin import AdminService
+from imhub.services.conversations import ConversationService
+from imhub.services.messaging import MessagingService
+from imhub.services.social import SocialService
+from imhub.store.db import Database
+from imhub.store.social import SocialStore
+from imhub.store.users import UserStore
+
+
+@dataclass
+class Services:
+    """Everything a request handler may need, built once per process."""
+
+    settings: Settings
+    db: Database
+    engine: AsyncEngine  # db.async_engine: for health checks, admin and bulk tools
+    users: UserStore
+    social_store: SocialStore
+    accounts: AccountService
+    social: SocialService
+    media: MediaService
+    presence: Presence
+    bus: Bus
+    messaging: MessagingService
+    conversations: ConversationService
+    admin: AdminService
+    node: GatewayNode
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
