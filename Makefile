@@ -56,6 +56,7 @@ nginx:
 
 lint: test-deps
 	$(BIN)/ruff check imhub tests
+	$(BIN)/lint-imports
 
 typecheck: test-deps
 	$(BIN)/mypy
