@@ -7,16 +7,16 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
-from imhub.bus.base import Envelope
+from imhub.bus.base import Delivery
 from imhub.gateway import sequencer as seqmod
 from imhub.gateway.sequencer import Sequencer
 
 
-def msg(conv: str, seq: int) -> Envelope:
-    return Envelope(users=(1,), group=0, frame=b"", conv=conv, seq=seq)
+def msg(conv: str, seq: int) -> Delivery:
+    return Delivery(b"", (1,), conv=conv, seq=seq)
 
 
-def run(envs: list[Envelope]) -> tuple[Sequencer, list[tuple[str, int]]]:
+def run(envs: list[Delivery]) -> tuple[Sequencer, list[tuple[str, int]]]:
     out: list[tuple[str, int]] = []
     s = Sequencer(lambda e: out.append((e.conv, e.seq)))
     for e in envs:
@@ -25,7 +25,7 @@ def run(envs: list[Envelope]) -> tuple[Sequencer, list[tuple[str, int]]]:
 
 
 async def test_in_order_and_events_pass_at_once() -> None:
-    event = Envelope(users=(1,), group=0, frame=b"typing")
+    event = Delivery(b"typing", (1,))
     _, out = run([msg("g1", 5), msg("g1", 6), event, msg("p1_2", 9), msg("g1", 7)])
     assert out == [("g1", 5), ("g1", 6), ("", 0), ("p1_2", 9), ("g1", 7)]
 
@@ -81,7 +81,7 @@ async def test_a_failing_delivery_after_the_wait_does_not_stop_the_rest(monkeypa
     monkeypatch.setattr(seqmod, "GAP_WAIT_SECONDS", 0.05)
     out: list[int] = []
 
-    def deliver(e: Envelope) -> None:
+    def deliver(e: Delivery) -> None:
         if e.seq == 3:
             raise RuntimeError("socket gone")
         out.append(e.seq)

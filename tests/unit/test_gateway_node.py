@@ -1,0 +1,187 @@
+"""The message path in one process, without sockets: the messaging service on the
+local bus, the gateway node and its hub, with fake transports standing in for
+sockets. Real SQLite store underneath."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import pytest
+
+from imhub.app import build_services
+from imhub.bus.base import Delivery, Membership, Unfriended
+from imhub.config import Settings
+from imhub.domain.model import Cmd, Draft, Media
+from imhub.errors import ErrorCode, Refused
+from imhub.gateway.connection import Connection
+from imhub.protocol.wsframe import text_frame
+from imhub.store.handshake import Opening
+from imhub.store.migrate import migrate
+from imhub.web.context import Services
+
+
+@dataclass
+class FakeTransport:
+    writes: list[bytes] = field(default_factory=list)
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def frames(self) -> list[dict[str, object]]:
+        """Every JSON frame written (the writes are unmasked server text frames)."""
+        data = b"".join(self.writes)
+        out, pos = [], 0
+        while pos < len(data):
+            n = data[pos + 1]
+            pos += 2
+            if n == 126:
+                n = int.from_bytes(data[pos:pos + 2], "big")
+                pos += 2
+            out.append(orjson.loads(data[pos:pos + n]))
+            pos += n
+        return out
+
+
+@pytest.fixture
+async def svc(tmp_path: Path) -> AsyncIterator[Services]:
+    settings = Settings(data_dir=tmp_path / "data")
+    await migrate(settings.effective_database_url)
+    s = build_services(settings)
+    await s.presence.start()
+    await s.node.start()
+    s.messaging.start()
+    yield s
+    await s.messaging.stop()
+    await s.node.stop()
+    await s.presence.close()
+    await s.db.dispose()
+
+
+async def user(svc: Services, n: int) -> int:
+    return (await svc.users.create(mobile=f"1390000{n:04d}", passwd_hash="h")).id
+
+
+async def connect(svc: Services, user_id: int) -> tuple[Connection, FakeTransport]:
+    t = FakeTransport()
+    conn = Connection(user_id, t, lambda code, reason: None, 1 << 20, asyncio.get_running_loop())
+    await svc.node.connect(conn, Opening(user_id, await svc.social_store.group_ids_of(user_id),
+                                         await svc.social_store.friend_ids(user_id)))
+    return conn, t
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+
+
+def text(sender: int, to: int, body: str, cid: str, cmd: int = Cmd.PRIVATE) -> Draft:
+    return Draft(userid=sender, cmd=cmd, dstid=to, media=Media.TEXT, content=body, cid=cid)
+
+
+async def test_send_acks_the_sender_delivers_to_the_peer_and_receipts_back(svc: Services) -> None:
+    a, b = await user(svc, 1), await user(svc, 2)
+    await svc.social_store.add_friendship(a, b)
+    conn_a, ta = await connect(svc, a)
+    _, ta2 = await connect(svc, a)  # a second tab of the sender
+    _, tb = await connect(svc, b)
+    await settle()
+    ta.writes.clear()
+    await svc.messaging.send(conn_a, text(a, b, "hi", "c1"))
+    await settle()
+    sender = ta.frames()
+    assert sender[0]["cmd"] == Cmd.ACK and sender[0]["cid"] == "c1"  # the ack first
+    assert not any(f.get("content") == "hi" for f in sender)  # no echo to the origin socket
+    assert any(f.get("content") == "hi" for f in ta2.frames())  # but the other tab gets it
+    assert [f["content"] for f in tb.frames() if f.get("cmd") == Cmd.PRIVATE] == ["hi"]
+    assert {"cmd": Cmd.RECEIPT, "conv": f"p{min(a, b)}_{max(a, b)}", "userid": b, "delivered_seq": 1} in sender
+
+
+async def test_a_resent_cid_is_acked_as_duplicate_and_not_delivered_again(svc: Services) -> None:
+    a, b = await user(svc, 1), await user(svc, 2)
+    await svc.social_store.add_friendship(a, b)
+    conn_a, ta = await connect(svc, a)
+    _, tb = await connect(svc, b)
+    await svc.messaging.send(conn_a, text(a, b, "once", "same"))
+    await settle()
+    await svc.messaging.send(conn_a, text(a, b, "once", "same"))
+    await settle()
+    acks = [f for f in ta.frames() if f.get("cmd") == Cmd.ACK]
+    assert [bool(f.get("dup")) for f in acks] == [False, True]
+    assert [f["content"] for f in tb.frames() if f.get("cmd") == Cmd.PRIVATE] == ["once"]
+
+
+async def test_refusals_are_domain_errors_and_queue_nothing(svc: Services) -> None:
+    a, b = await user(svc, 1), await user(svc, 2)
+    conn_a, _ = await connect(svc, a)
+    with pytest.raises(Refused) as not_friend:
+        await svc.messaging.send(conn_a, text(a, b, "hi", "c1"))
+    assert not_friend.value.code is ErrorCode.NOT_FRIEND
+    with pytest.raises(Refused) as unknown:
+        await svc.messaging.send(conn_a, text(a, 999, "hi", "c2"))
+    assert unknown.value.code is ErrorCode.UNKNOWN_TARGET
+    assert svc.messaging.pending_work() == 0
+
+
+async def test_unfriended_control_evicts_the_cached_friendship(svc: Services) -> None:
+    a, b = await user(svc, 1), await user(svc, 2)
+    await svc.social_store.add_friendship(a, b)
+    conn_a, _ = await connect(svc, a)  # the handshake primed the friendship cache
+    await svc.social_store.remove_friendship(a, b)
+    await svc.messaging.send(conn_a, text(a, b, "still cached", "c1"))  # the cache answers
+    await svc.bus.publish(Unfriended(a, b))
+    with pytest.raises(Refused) as refused:
+        await svc.messaging.send(conn_a, text(a, b, "now refused", "c2"))
+    assert refused.value.code is ErrorCode.NOT_FRIEND
+
+
+async def test_membership_control_starts_and_stops_routing_a_group(svc: Services) -> None:
+    owner, other = await user(svc, 1), await user(svc, 2)
+    group = await svc.social_store.create_group(ownerid=owner, name="g")
+    gid = group.id
+    conn_o, _ = await connect(svc, owner)
+    _, t_other = await connect(svc, other)  # connected before joining
+    await svc.social_store.add_member(gid, other)
+    await svc.bus.publish(Membership(other, gid, True))
+    await svc.messaging.send(conn_o, text(owner, gid, "welcome", "g1", Cmd.GROUP))
+    await settle()
+    assert [f["content"] for f in t_other.frames() if f.get("cmd") == Cmd.GROUP] == ["welcome"]
+    await svc.social_store.remove_member(gid, other)
+    await svc.bus.publish(Membership(other, gid, False))
+    await svc.messaging.send(conn_o, text(owner, gid, "bye", "g2", Cmd.GROUP))
+    await settle()
+    assert [f["content"] for f in t_other.frames() if f.get("cmd") == Cmd.GROUP] == ["welcome"]
+
+
+async def test_frames_held_during_catch_up_follow_the_backlog_without_repeats(svc: Services) -> None:
+    a = await user(svc, 1)
+    t = FakeTransport()
+    conn = Connection(a, t, lambda code, reason: None, 1 << 20, asyncio.get_running_loop())
+    conn.catching_up = True
+    frame = text_frame(b'{"cmd":10,"conv":"p1_2","seq":2}')
+    conn.push(text_frame(b'{"cmd":10,"conv":"p1_2","seq":1}'), "p1_2", 1)  # also in the backlog
+    conn.push(frame, "p1_2", 2)
+    await settle()
+    assert t.writes == []  # nothing live before the backlog
+    conn.finish_catch_up([text_frame(b'{"cmd":10,"conv":"p1_2","seq":1}')], {"p1_2": 1})
+    await settle()
+    assert [f["seq"] for f in t.frames()] == [1, 2]
+
+
+async def test_hub_skips_only_the_origin_socket_of_its_own_node(svc: Services) -> None:
+    a = await user(svc, 1)
+    conn, t = await connect(svc, a)
+    hub = svc.node.hub
+    hub.deliver(Delivery(text_frame(b'{"n":1}'), (a,), origin=conn.id, node=svc.node.node_id))
+    hub.deliver(Delivery(text_frame(b'{"n":2}'), (a,), origin=conn.id, node="another-node"))
+    await settle()
+    assert [f["n"] for f in t.frames()] == [2]
