@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 STATIC_DIR = Path(__file__).parent / "static" / "app"
+FAVICON = Path(__file__).parent / "static" / "favicon.ico"  # in the source tree, not built
 ASSET_PREFIX = "/asset/"
 
 # The seed's pages, then the client's history-mode routes (frontend/src/router.js).
@@ -54,6 +55,11 @@ async def index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Cache-Control": "no-cache", "Content-Type": "text/html; charset=utf-8"})
 
 
+async def favicon(_request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(FAVICON, headers={"Cache-Control": "public, max-age=86400",
+                                              "Content-Type": "image/x-icon"})
+
+
 async def root(_request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/user/login.shtml")
 
@@ -74,6 +80,7 @@ def setup(app: web.Application, static_dir: Path | None = None) -> None:
     if static_dir is not None:
         app[STATIC_DIR_KEY] = static_dir
     app.router.add_get("/", root)
+    app.router.add_get("/favicon.ico", favicon)
     for path in (*PAGE_PATHS, *PAGE_PREFIXES):
         app.router.add_get(path, index)
     app.router.add_get(ASSET_PREFIX + "{path:.+}", asset)

@@ -52,6 +52,12 @@ async def test_root_redirects_to_login(web: TestClient) -> None:
     assert resp.headers["Location"] == "/user/login.shtml"
 
 
+async def test_favicon_is_served_even_without_a_build(unbuilt: TestClient) -> None:
+    resp = await unbuilt.get("/favicon.ico")
+    assert resp.status == 200 and resp.headers["Content-Type"] == "image/x-icon"
+    assert (await resp.read())[:4] == b"\x00\x00\x01\x00"  # an ICO header
+
+
 @pytest.mark.parametrize(
     "path",
     ["/user/login.shtml", "/user/register.shtml", "/chat/index.shtml", "/login", "/chats", "/chat/p1_2", "/me",
