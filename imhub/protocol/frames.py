@@ -30,7 +30,7 @@ from imhub.errors import ErrorCode, Refused
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    pass
+    rid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +131,19 @@ def _str(obj: dict[str, Any], name: str, max_len: int) -> str:
     return value
 
 
+def _limit(obj: dict[str, Any], default: int, cap: int) -> int:
+    """A page size: at least 1; above ``cap`` it is capped (as the HTTP twins do)."""
+    return min(_int(obj, "limit", default=default, lo=1), cap)
+
+
+def _echo_rid(obj: dict[str, Any]) -> str | None:
+    """The frame's ``rid`` for an error reply, if it is a usable one."""
+    rid = obj.get("rid")
+    if isinstance(rid, (str, int)) and not isinstance(rid, bool) and len(str(rid)) <= 64:
+        return str(rid)
+    return None
+
+
 def _rid(obj: dict[str, Any]) -> str | None:
     rid = obj.get("rid")
     if rid is None:
@@ -159,17 +172,17 @@ def decode(data: str | bytes, user_id: int, *, max_page: int) -> Request:
     try:
         cmd = _int(obj, "cmd", default=0, hi=1000)
         if cmd == Cmd.HEARTBEAT:
-            return Heartbeat()
+            return Heartbeat(_rid(obj))
         if cmd in _SENDABLE:
             return SendMessage(_draft(obj, cmd, user_id, cid))
         if cmd == Cmd.SYNC:
-            return SyncRequest(_rid(obj), _after_map(obj), _int(obj, "limit", default=max_page, lo=1, hi=max_page))
+            return SyncRequest(_rid(obj), _after_map(obj), _limit(obj, max_page, max_page))
         if cmd == Cmd.CONVERSATIONS:
             return ConversationsRequest(_rid(obj))
         if cmd == Cmd.HISTORY:
             return HistoryRequest(
                 _rid(obj), _conv(obj), _int(obj, "before", default=_MAX_ID, lo=1),
-                _int(obj, "limit", default=max_page // 4 or 1, lo=1, hi=max_page),
+                _limit(obj, max_page // 4 or 1, max_page),
             )
         if cmd == Cmd.READ:
             return ReadRequest(_conv(obj), _int(obj, "seq", lo=0))
@@ -182,13 +195,13 @@ def decode(data: str | bytes, user_id: int, *, max_page: int) -> Request:
         if cmd == Cmd.SEARCH:
             return SearchRequest(
                 _rid(obj), _query(obj), _int(obj, "before", default=_MAX_ID, lo=1),
-                _int(obj, "limit", default=20, lo=1, hi=100),
+                _limit(obj, 20, 100),
             )
     except Refused as exc:
         exc.cid = exc.cid or cid
-        exc.rid = exc.rid or (obj.get("rid") if isinstance(obj.get("rid"), str) else None)
+        exc.rid = exc.rid or _echo_rid(obj)
         raise
-    raise Refused(ErrorCode.UNKNOWN_CMD, f"unknown cmd {cmd}", cid=cid)
+    raise Refused(ErrorCode.UNKNOWN_CMD, f"unknown cmd {cmd}", cid=cid, rid=_echo_rid(obj))
 
 
 _TEXT_FIELDS = (

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
+
+from imhub.clock import now_ms
 from imhub.domain.model import Cmd
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import (
@@ -40,15 +43,22 @@ CLOSE_TOO_BIG = 1009
 _HEARTBEAT_REPLY = b'{"cmd":%d,"ts":%%d}' % int(Cmd.HEARTBEAT)  # the enum formatted once
 
 
-def heartbeat_reply(now: float) -> bytes:
-    """``{"cmd":0,"ts":<ms>}``, the same bytes orjson would produce. Not orjson: its
-    output keeps a ~4 KB buffer, and the last reply stays referenced by the socket's
-    handler until its next frame, which is 4 KB per idle connection."""
-    return _HEARTBEAT_REPLY % int(now * 1000)
+def heartbeat_reply(rid: str | None = None) -> bytes:
+    """``{"cmd":0,"ts":<epoch ms>}`` (with the request's ``rid`` if it had one), the same
+    bytes orjson would produce. Not orjson on the common path: its output keeps a ~4 KB
+    buffer, and the last reply stays referenced by the socket's handler until its next
+    frame, which is 4 KB per idle connection."""
+    if rid is not None:
+        return orjson.dumps({"cmd": int(Cmd.HEARTBEAT), "ts": now_ms(), "rid": rid})
+    return _HEARTBEAT_REPLY % now_ms()
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """A frame for the client. ``answers_request``: it answers a frame that carried a
+    ``cid`` or ``rid`` (only those reach a seed client)."""
+
     data: bytes
+    answers_request: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +147,7 @@ class Session:
             # The commonest frame by far (every client, every ~20 s): answered without
             # JSON decoding. Other spellings take the normal path below.
             self._error_streak = 0
-            return [Reply(heartbeat_reply(now))]
+            return [Reply(heartbeat_reply())]
         size = len(data)
         if isinstance(data, str) and size * 4 > self.limits.max_frame_bytes:
             size = len(data.encode())  # a character is 1-4 bytes: only count when it matters
@@ -154,7 +164,7 @@ class Session:
             return self._refuse(err)
         if isinstance(request, Heartbeat):
             self._error_streak = 0
-            return [Reply(heartbeat_reply(now))]
+            return [Reply(heartbeat_reply(request.rid), request.rid is not None)]
         if isinstance(request, SendMessage) and self.bucket is not None and not self.bucket.take(now):
             return self._refuse(
                 Refused(ErrorCode.RATE_LIMITED, "sending too fast, slow down", cid=request.draft.cid)
@@ -187,7 +197,7 @@ class Session:
         self._error_streak += 1
         if self._error_streak >= self.limits.max_error_streak:
             return self._close(CLOSE_POLICY, "too many refused frames")
-        return [Reply(encode_error(err))]
+        return [Reply(encode_error(err), bool(err.cid or err.rid))]
 
     def _close(self, code: int, reason: str) -> list[Action]:
         self.closed = True

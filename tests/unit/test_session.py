@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import orjson
 from hypothesis import given, settings
@@ -51,10 +52,23 @@ def test_userid_missing_is_stamped_and_forged_refused() -> None:
     assert error_of(s.receive('{"cmd":10,"userid":8,"dstid":9,"media":1,"content":"x"}', 1.0))["code"] == 4005
 
 
-def test_heartbeat_answered() -> None:
+def test_heartbeat_answered_with_epoch_ms_and_the_rid() -> None:
     s = new_session()
+    before = int(time.time() * 1000)
     (action,) = s.receive('{"cmd":0}', 2.5)
-    assert isinstance(action, Reply) and orjson.loads(action.data) == {"cmd": 0, "ts": 2500}
+    reply = orjson.loads(action.data)  # type: ignore[union-attr]
+    assert isinstance(action, Reply) and reply["cmd"] == 0 and not action.answers_request
+    assert before <= reply["ts"] <= int(time.time() * 1000)  # the epoch clock, not the loop's
+    (echoed,) = s.receive('{"cmd":0,"rid":"hb-1"}', 3.0)
+    assert isinstance(echoed, Reply) and echoed.answers_request
+    assert orjson.loads(echoed.data)["rid"] == "hb-1"
+
+
+def test_errors_echo_the_rid_of_any_request() -> None:
+    s = new_session()
+    for frame in ('{"cmd":22,"rid":"h","conv":5}', '{"cmd":99,"rid":"u"}', '{"cmd":26,"rid":7}'):
+        err = error_of(s.receive(frame, 0))
+        assert err["rid"] == str(orjson.loads(frame)["rid"]), frame
 
 
 def test_sync_and_conversation_requests() -> None:
@@ -63,7 +77,8 @@ def test_sync_and_conversation_requests() -> None:
     assert isinstance(a, Execute) and a.request == SyncRequest("r", {"p1_7": 3}, 50)
     (b,) = s.receive('{"cmd":21,"rid":"x"}', 0)
     assert isinstance(b, Execute) and b.request == ConversationsRequest("x")
-    assert error_of(s.receive('{"cmd":20,"limit":51}', 0))["error"] == "bad_frame"
+    (capped,) = s.receive('{"cmd":20,"limit":51}', 0)  # capped at the page size, as over HTTP
+    assert isinstance(capped, Execute) and capped.request.limit == LIMITS.max_page  # type: ignore[union-attr]
     assert error_of(s.receive('{"cmd":20,"after":{"p1_7":-1}}', 0))["error"] == "bad_frame"
 
 
