@@ -66,7 +66,10 @@ def build_services(settings: Settings) -> Services:
     authz = Authorizer(social, users)
     messaging = MessagingService(settings, messages, social, authz, bus, node)
     conversations = ConversationService(settings, messages, social, authz)
-    gateway = GatewayNode(node, bus, presence, authz, social, users, messages, messaging, conversations)
+    gateway = GatewayNode(
+        node, bus, presence, authz, social, users, messages, messaging, conversations,
+        page_size=settings.sync_page_size, seed_group_events=settings.seed_group_events,
+    )
 
     accounts.revocation_listeners.append(messaging.revoke_sessions)
     social.membership_listeners.append(messaging.on_membership_change)

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         1024 * 1024, ge=4096, description="Unsent bytes one connection may hold before it is closed as a slow consumer."
     )
     sync_page_size: int = Field(200, ge=1, le=1000, description="Messages per sync/history page.")
+    seed_group_events: bool = Field(
+        False, description="Send group events (joins, leaves, renames) to seed clients as text messages."
+    )
     recall_window_seconds: int = Field(120, ge=0, description="How long a sender may recall a message.")
     bus: Literal["local", "redis"] = Field("local", description="Message bus between processes.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL for the redis bus.")

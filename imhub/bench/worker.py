@@ -271,7 +271,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         sem = asyncio.Semaphore(cfg.concurrency)
         interval = 1.0 / cfg.connect_rate if cfg.connect_rate > 0 else 0.0
-        query = {"autosync": "1" if cfg.autosync else "0"}
+        query = {"v": "2", "autosync": "1" if cfg.autosync else "0"}
         t0 = loop.time()
         tasks: list[asyncio.Task[None]] = []
         for i, (uid, token) in enumerate(cfg.users):

@@ -81,18 +81,33 @@ def flush_now(loop: asyncio.AbstractEventLoop | None = None) -> None:
         f.run()
 
 
+# Live frames held during a catch-up, at most: past this the held ones are dropped and
+# the catch-up reads the store once more (they are all stored), so memory stays bounded.
+MAX_HELD_FRAMES = 5000
+# A catch-up writes its next page only when the socket's buffer is below this share of
+# the slow-consumer bound.
+BACKLOG_DRAIN_SHARE = 4
+
+
 class Connection:
+    """One client socket. ``seed``: a client that declared no capabilities (the seed's
+    own client, docs/protocol.md "Seed clients"): it gets chat messages only, in a form
+    it can draw, and no acks or errors it did not ask for."""
+
     __slots__ = (
         "_flush_scheduled",
         "_flusher",
         "_held",
+        "_sent_upto",
         "catching_up",
         "close_cb",
         "closed",
         "dropped_frames",
+        "held_overflow",
         "id",
         "max_buffer",
         "pending",
+        "seed",
         "token_hash",
         "transport",
         "user_id",
@@ -106,11 +121,13 @@ class Connection:
         max_buffer: int,
         loop: asyncio.AbstractEventLoop,
         token_hash: str = "",
+        seed: bool = False,
     ) -> None:
         self.id = next(_ids)
         self.user_id = user_id
         # Which login this socket belongs to, so logging out closes exactly it.
         self.token_hash = token_hash
+        self.seed = seed
         self.transport = transport
         self.close_cb = close_cb
         self.max_buffer = max_buffer
@@ -118,41 +135,89 @@ class Connection:
         self.closed = False
         # Set when frames were thrown away (slow consumer): nothing may be assumed delivered.
         self.dropped_frames = False
-        # While catching up (pushing what the user missed), live frames are held
-        # back with their (conv, seq) so the backlog goes out first and nothing twice.
+        # While catching up (pushing what the user missed), live message frames are
+        # held back as (conv, seq, sender, frame): the backlog goes out first, then the
+        # held frames it did not contain, so each message reaches the socket once.
         self.catching_up = False
-        self._held: list[tuple[str, int, bytes]] = []
+        self.held_overflow = False
+        self._held: list[tuple[str, int, int, bytes]] = []
+        # conv -> highest seq a catch-up wrote: a live copy at or below it (committed
+        # before the backlog was read, fanned out after) is not written again.
+        self._sent_upto: dict[str, int] | None = None
         self._flush_scheduled = False
         self._flusher = _flusher(loop)
 
-    def push(self, frame: bytes, conv: str = "", seq: int = 0) -> None:
-        """Queue a complete WebSocket frame; written at the end of this loop turn."""
+    def push(self, frame: bytes, conv: str = "", seq: int = 0, sender: int = 0) -> bool:
+        """Queue a complete WebSocket frame; written at the end of this loop turn.
+        False if it was not queued for writing: closed, held during a catch-up, or a
+        message the catch-up wrote already."""
         if self.closed:
-            return
-        if self.catching_up:
-            self._held.append((conv, seq, frame))
-            return
+            return False
+        if seq:
+            if self.catching_up:
+                if len(self._held) >= MAX_HELD_FRAMES:
+                    self.held_overflow = True
+                    self._held = []
+                if not self.held_overflow:
+                    self._held.append((conv, seq, sender, frame))
+                return False
+            sent = self._sent_upto
+            if sent is not None and seq <= sent.get(conv, 0):
+                return False
         self.pending.append(frame)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._flusher.add(self)
+        return True
 
-    def finish_catch_up(self, backlog: list[bytes], seen: dict[str, int]) -> None:
-        """Write the backlog, then the held live frames not already in it."""
-        self.catching_up = False
-        for frame in backlog:
+    def push_reply(self, frame: bytes, answers_request: bool = False) -> None:
+        """An answer to something this client sent (error, heartbeat, request reply).
+        A seed client only ever gets the ones to frames that carried a ``cid``/``rid``:
+        it takes any frame for a chat message."""
+        if not self.seed or answers_request:
             self.push(frame)
-        for conv, seq, frame in self._held:
-            if not (seq and seq <= seen.get(conv, 0)):
-                self.push(frame)
-        self._held = []
 
     # The messaging service's AckSink: the outcome of a message this socket sent.
     def acked(self, message: Message, duplicate: bool) -> None:
-        self.push(text_frame(encode_ack(message, duplicate)))
+        if not self.seed or message.cid:
+            self.push(text_frame(encode_ack(message, duplicate)))
 
     def failed(self, error: Refused) -> None:
-        self.push(text_frame(encode_error(error)))
+        self.push_reply(text_frame(encode_error(error)), bool(error.cid))
+
+    # --- catch-up ------------------------------------------------------------------
+
+    def write_backlog(self, frames: list[bytes], conv: str, upto: int) -> None:
+        """Write a page of missed messages of ``conv`` now, ahead of the held ones."""
+        if self.closed:
+            return
+        if self._sent_upto is None:
+            self._sent_upto = {}
+        if upto > self._sent_upto.get(conv, 0):
+            self._sent_upto[conv] = upto
+        self.pending.extend(frames)
+        self._flush()
+
+    def backlog_room(self) -> bool:
+        """True when the socket can take the next backlog page."""
+        return self.transport.get_write_buffer_size() * BACKLOG_DRAIN_SHARE <= self.max_buffer
+
+    def restart_catch_up(self) -> None:
+        """Too much arrived during the catch-up: drop what was held (it is stored) and
+        read the store again."""
+        self._held = []
+        self.held_overflow = False
+
+    def finish_catch_up(self) -> list[tuple[str, int, int]]:
+        """End the catch-up: write the held frames the backlog did not contain, in the
+        order they came. Returns their ``(conv, seq, sender)``."""
+        self.catching_up = False
+        held, self._held = self._held, []
+        written = []
+        for conv, seq, sender, frame in held:
+            if self.push(frame, conv, seq):
+                written.append((conv, seq, sender))
+        return written
 
     def _flush(self) -> None:
         # Also called by flush_now(); the flusher's later call then finds nothing.

@@ -14,16 +14,20 @@ import time
 from imhub import metrics
 from imhub.bus.base import KICK, Delivery, Revoke
 from imhub.gateway.connection import Connection
+from imhub.protocol.seed import seed_frame
 from imhub.protocol.session import CLOSE_REVOKED
 
 CLOSE_KICKED = 4002
 _HOT = metrics.HOT
 _NOBODY: tuple[int, ...] = ()
+_UNSET = b"unset"  # a seed view not worked out yet (None: seed clients get nothing)
 
 
 class Hub:
-    def __init__(self, node_id: str) -> None:
+    def __init__(self, node_id: str, seed_group_events: bool = False) -> None:
         self.node_id = node_id
+        # Whether seed clients get group events as a text message (else nothing).
+        self.seed_group_events = seed_group_events
         self.users: dict[int, list[Connection]] = {}
         self.groups: dict[int, set[int]] = {}
         self._groups_of: dict[int, set[int]] = {}
@@ -63,7 +67,7 @@ class Hub:
             # Everything of the group fanned out here while the user was online went
             # to their sockets — unless this one was dropped as a slow consumer.
             seq = self.group_seq.get(gid, 0)
-            if seq and not conn.dropped_frames:
+            if seq and not conn.dropped_frames and not conn.catching_up:
                 self.note_delivered(conn.user_id, f"g{gid}", seq)
         return True
 
@@ -106,10 +110,13 @@ class Hub:
 
     def deliver(self, d: Delivery) -> tuple[int, ...]:
         """Push ``d.frame`` to every local socket it is for (not to its origin). Returns
-        the recipients of a 1:1 message (``d.sender`` set) it reached here, other than
-        the sender: they owe the sender a 'delivered' receipt."""
+        the recipients of a 1:1 message (``d.sender`` set) whose socket here was given
+        it, other than the sender: they owe the sender a 'delivered' receipt. A socket
+        that is catching up holds the frame instead (the gateway node sends the receipt
+        when it is written)."""
         origin = d.origin if d.node == self.node_id else 0
-        conv, seq, frame = d.conv, d.seq, d.frame
+        conv, seq, frame, sender = d.conv, d.seq, d.frame, d.sender
+        seed: bytes | None = _UNSET
         pushed = 0
         reached = _NOBODY
         if d.group:
@@ -120,8 +127,14 @@ class Hub:
                 self.group_seq[d.group] = seq
             for uid in tuple(self.groups.get(d.group, ())):
                 for conn in self.users.get(uid, ()):
-                    if conn.id != origin:
-                        conn.push(frame, conv, seq)
+                    if conn.id == origin:
+                        continue
+                    if conn.seed:
+                        if seed is _UNSET:
+                            seed = self._seed_view(d)
+                        if seed is not None and conn.push(seed, conv, seq):
+                            pushed += 1
+                    elif conn.push(frame, conv, seq):
                         pushed += 1
         else:
             delivered = self._delivered
@@ -129,15 +142,24 @@ class Hub:
                 conns = self.users.get(uid)
                 if not conns:
                     continue
+                given = False
                 for conn in conns:
-                    if conn.id != origin:
-                        conn.push(frame, conv, seq)
+                    if conn.id == origin:
+                        continue
+                    if conn.seed:
+                        if seed is _UNSET:
+                            seed = self._seed_view(d)
+                        if seed is not None and conn.push(seed, conv, seq, sender):
+                            pushed += 1
+                            given = True
+                    elif conn.push(frame, conv, seq, sender):
                         pushed += 1
-                if seq:
+                        given = True
+                if seq and given:
                     key = (uid, conv)
                     if delivered.get(key, 0) < seq:
                         delivered[key] = seq
-                    if d.sender and uid != d.sender:
+                    if sender and uid != sender:
                         reached = (*reached, uid)
         if pushed and seq:
             # Once per delivery, never per socket. The flushes were scheduled above,
@@ -149,6 +171,12 @@ class Hub:
             if len(self._fanout_started) == 1:
                 asyncio.get_running_loop().call_soon(self._observe_fanouts)
         return reached
+
+    def _seed_view(self, d: Delivery) -> bytes | None:
+        """``d`` as seed clients get it: messages only (imhub.protocol.seed)."""
+        if not d.seq:
+            return None
+        return seed_frame(d.frame, self.seed_group_events)
 
     def _observe_fanouts(self) -> None:
         started, self._fanout_started = self._fanout_started, []
@@ -168,14 +196,20 @@ class Hub:
                     conn.close(CLOSE_KICKED, "disconnected by an administrator")
                 elif r.which == "*" or conn.token_hash == r.which:
                     if r.frame:
-                        conn.push(r.frame)
+                        conn.push_reply(r.frame)
                     conn.close(CLOSE_REVOKED, "logged out")
 
-    def broadcast(self, frame: bytes) -> None:
-        """Push ``frame`` to every socket of this process (e.g. "resync" after a bus outage)."""
+    def broadcast(self, frame: bytes) -> list[Connection]:
+        """Push ``frame`` to every modern socket of this process (e.g. "resync" after a
+        bus outage); returns the seed sockets, which cannot take it."""
+        seeds = []
         for conns in self.users.values():
             for conn in conns:
-                conn.push(frame)
+                if conn.seed:
+                    seeds.append(conn)
+                else:
+                    conn.push(frame)
+        return seeds
 
     def take_delivered(self) -> list[tuple[int, str, int]]:
         marks, self._delivered = self._delivered, {}

@@ -28,6 +28,7 @@ from imhub.gateway.connection import Connection
 from imhub.gateway.hub import Hub
 from imhub.gateway.sequencer import Sequencer
 from imhub.protocol.frames import encode, encode_message
+from imhub.protocol.seed import seed_message_frame
 from imhub.protocol.wsframe import text_frame
 from imhub.services.authz import Authorizer
 from imhub.services.conversations import ConversationService
@@ -42,6 +43,8 @@ log = structlog.get_logger("imhub.gateway")
 # How often delivered cursors are saved. A crash loses at most this much of them,
 # which only means an old client may be shown a few messages twice.
 CURSOR_FLUSH_SECONDS = 1.0
+# How often a catch-up looks whether the socket has room for its next page.
+BACKLOG_DRAIN_POLL_SECONDS = 0.005
 
 
 class GatewayNode:
@@ -56,9 +59,13 @@ class GatewayNode:
         store: MessageStore,
         messaging: MessagingService,
         conversations: ConversationService,
+        *,
+        page_size: int = 200,
+        seed_group_events: bool = False,
     ) -> None:
         self.node_id = node_id
-        self.hub = Hub(node_id)
+        self.hub = Hub(node_id, seed_group_events)
+        self._page_size = page_size
         self.sequencer = Sequencer(self._fan_out)
         self._bus = bus
         self._presence = presence
@@ -154,8 +161,10 @@ class GatewayNode:
         try:
             if not await self._presence.disconnected(user_id):
                 return
-            await self._users.touch_last_seen(user_id, when)
+            # Announced first: waiting for the write let a reconnect's 'online' overtake
+            # it. Clients drop a presence event older (by last_seen) than one applied.
             await self._announce_presence(user_id, online=False, last_seen=when)
+            await self._users.touch_last_seen(user_id, when)
         except Exception:
             log.exception("presence update failed", user=user_id)
 
@@ -169,36 +178,68 @@ class GatewayNode:
             await self._messaging.publish_event(tuple(friends), 0, frame)
 
     async def push_backlog(self, conn: Connection) -> None:
-        """Old clients never sync: push what the user missed, in order, before anything
-        live (the connection holds live frames until this is done)."""
+        """Autosync: push every message the user missed, oldest first per conversation,
+        page by page (memory stays bounded by a page and the socket's buffer), before
+        anything live. The connection holds live messages meanwhile; at the end it
+        writes those the backlog did not contain. The delivered cursor (and a 1:1
+        sender's 'delivered' receipt) moves only for what was written to the socket."""
+        conn.catching_up = True
         try:
-            await self.flush_cursors()  # what this process delivered must count first
-            messages, truncated = await self._conversations.backlog(conn.user_id)
+            while not conn.closed:
+                await self.flush_cursors()  # what this process delivered must count first
+                for conv, after in await self._conversations.backlog_plan(conn.user_id):
+                    await self._push_conversation(conn, conv, after)
+                if not conn.held_overflow:
+                    break
+                conn.restart_catch_up()  # the held frames are stored: read them too
         except Exception:
             log.exception("backlog failed", user=conn.user_id)
-            conn.finish_catch_up([text_frame(encode(Cmd.RESYNC, reason="backlog_failed"))], {})
-            return
-        seen: dict[str, int] = {}
-        frames = []
-        for m in messages:
-            frames.append(text_frame(encode_message(m)))
-            seen[m.conv] = max(seen.get(m.conv, 0), m.seq)
-            self.hub.note_delivered(conn.user_id, m.conv, m.seq)
-        if truncated:
-            frames.append(text_frame(encode(Cmd.RESYNC, reason="backlog_truncated")))
-        conn.finish_catch_up(frames, seen)
+            if not conn.seed:
+                conn.push(text_frame(encode(Cmd.RESYNC, reason="backlog_failed")))
+        for conv, seq, sender in conn.finish_catch_up():
+            self.hub.note_delivered(conn.user_id, conv, seq)
+            if sender and sender != conn.user_id:
+                self._receipt(conn.user_id, sender, conv, seq)
+
+    async def _push_conversation(self, conn: Connection, conv: str, after: int) -> None:
+        page_size = self._page_size
+        while not conn.closed:
+            page = await self._conversations.backlog_page(conn.user_id, conv, after, page_size)
+            if not page:
+                return
+            if conn.seed:
+                frames = [f for m in page if (f := seed_message_frame(m, self.hub.seed_group_events)) is not None]
+            else:
+                frames = [text_frame(encode_message(m)) for m in page]
+            after = page[-1].seq
+            conn.write_backlog(frames, conv, after)
+            if conn.closed:
+                return
+            self.hub.note_delivered(conn.user_id, conv, after)
+            for m in page:
+                if m.cmd == Cmd.PRIVATE and m.userid != conn.user_id:
+                    self._receipt(conn.user_id, m.userid, conv, m.seq)
+            if len(page) < page_size:
+                return
+            # The transport has no awaitable drain for us; its buffer size is all we see.
+            while not conn.backlog_room() and not conn.closed:  # noqa: ASYNC110
+                await asyncio.sleep(BACKLOG_DRAIN_POLL_SECONDS)
 
     # --- from the bus --------------------------------------------------------------
 
     def _fan_out(self, d: Delivery) -> None:
         """Sequencer output: to the sockets; 1:1 messages that reached their recipient
-        here send the sender a 'delivered' receipt (published in bulk next turn)."""
-        reached = self.hub.deliver(d)
-        for recipient in reached:
-            frame = encode(Cmd.RECEIPT, conv=d.conv, userid=recipient, delivered_seq=d.seq)
-            self._receipts.append((d.sender, frame))
-            if len(self._receipts) == 1:
-                asyncio.get_running_loop().call_soon(self._flush_receipts)
+        here send the sender a 'delivered' receipt."""
+        for recipient in self.hub.deliver(d):
+            self._receipt(recipient, d.sender, d.conv, d.seq)
+
+    def _receipt(self, recipient: int, sender: int, conv: str, seq: int) -> None:
+        """Tell the sender's devices that ``recipient`` got ``seq`` (published in bulk
+        on the next loop turn)."""
+        frame = encode(Cmd.RECEIPT, conv=conv, userid=recipient, delivered_seq=seq)
+        self._receipts.append((sender, frame))
+        if len(self._receipts) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_receipts)
 
     def _flush_receipts(self) -> None:
         if self._receipts:
@@ -231,5 +272,9 @@ class GatewayNode:
 
     def _bus_reconnected(self) -> None:
         """The bus was down: whatever it carried meanwhile is lost, so every local
-        client syncs (the database has it all)."""
-        self.hub.broadcast(text_frame(encode(Cmd.RESYNC, reason="bus_reconnected")))
+        client syncs (the database has it all); seed clients cannot, so they are
+        caught up again from their delivered cursors."""
+        for conn in self.hub.broadcast(text_frame(encode(Cmd.RESYNC, reason="bus_reconnected"))):
+            if not conn.catching_up:
+                conn.catching_up = True  # hold live frames from now on
+                self._spawn(self.push_backlog(conn))

@@ -16,3 +16,11 @@ def text_frame(payload: bytes) -> bytes:
     if n < 65536:
         return struct.pack("!BBH", _FIN_TEXT, 126, n) + payload
     return struct.pack("!BBQ", _FIN_TEXT, 127, n) + payload
+
+
+def payload_of(frame: bytes) -> bytes:
+    """The payload of an unmasked frame built by :func:`text_frame`."""
+    n = frame[1] & 0x7F
+    if n < 126:
+        return frame[2:]
+    return frame[4:] if n == 126 else frame[10:]

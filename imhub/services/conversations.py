@@ -101,25 +101,23 @@ class ConversationService:
         out.sort(key=lambda c: c["last"]["ts"] if c["last"] else 0, reverse=True)
         return out
 
-    async def backlog(self, user_id: int) -> tuple[list[Message], bool]:
-        """What the user missed while offline: messages after the delivered cursor of
-        each conversation, oldest first per conversation. ``truncated`` when a
-        conversation had more than a sync page (the client should sync for the rest).
-        The caller saves the delivered cursors it holds first, so they count."""
+    async def backlog_plan(self, user_id: int) -> list[tuple[str, int]]:
+        """What the user missed while offline: ``(conv, after seq)`` for each of their
+        conversations with messages after the delivered cursor. The caller saves the
+        delivered cursors it holds first, so they count."""
         convs = await self.conversation_ids(user_id)
         last = await self._store.last_seqs(convs)
         cursors = await self._store.cursors_of(user_id)
-        page = self._settings.sync_page_size
-        out: list[Message] = []
-        truncated = False
+        plan = []
         for conv, last_seq in last.items():
             delivered = cursors.get(conv, (0, 0))[0]
-            if last_seq <= delivered:
-                continue
-            start = max(delivered, last_seq - page)
-            truncated = truncated or start > delivered
-            out.extend(await self._store.after(conv, start, page))
-        return out, truncated
+            if last_seq > delivered:
+                plan.append((conv, delivered))
+        return plan
+
+    async def backlog_page(self, user_id: int, conv: str, after: int, limit: int) -> list[Message]:
+        """The next page of a :meth:`backlog_plan` entry, oldest first."""
+        return await self._store.after(conv, after, limit)
 
     async def history(self, user_id: int, conv: str, before: int, limit: int) -> tuple[list[Message], bool]:
         """Up to ``limit`` messages before seq ``before``, ascending; ``more`` if older exist."""

@@ -47,6 +47,9 @@ log = structlog.get_logger("imhub.gateway")
 # aiohttp drops (1009) anything beyond this outright; up to it, the session answers an
 # oversize frame with an error frame and keeps the connection.
 HARD_FRAME_FACTOR = 4
+# ``/chat?v=2``: a client that speaks docs/protocol.md (acks, receipts, events, sync).
+# Without it the connection is a seed client's (imhub.protocol.seed).
+PROTOCOL_VERSION = "2"
 PING_FRAME = bytes((0x89, 0))
 SESSIONS = web.AppKey("sessions", dict[Connection, Session])
 # After a server-side close, how long the handler waits for the client's close reply
@@ -144,6 +147,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     conn = Connection(
         user_id, transport, close_soon, svc.settings.send_buffer_bytes, loop,
         token_hash=token_hash(request_token(request, allow_query=True)),
+        seed=request.query.get("v", "") != PROTOCOL_VERSION,
     )
     # One send allowance per user in this process, however many tabs are open.
     buckets = request.app[SEND_BUCKETS]
@@ -172,7 +176,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
                     label = frame_label(action)
                     frames_counted[label] = frames_counted.get(label, 0) + 1
                     if isinstance(action, Reply):
-                        conn.push(text_frame(action.data))
+                        conn.push_reply(text_frame(action.data), action.answers_request)
                     elif isinstance(action, Execute):
                         if drain_state.draining:
                             continue  # not acked: the client resends it after reconnecting
@@ -214,9 +218,11 @@ async def execute(svc: Services, conn: Connection, request: Request) -> None:
     try:
         reply = await answer(svc, conn, request)
     except Refused as err:
+        if err.rid is None:
+            err.rid = getattr(request, "rid", None)
         reply = encode_error(err)
     if reply is not None:
-        conn.push(text_frame(reply))
+        conn.push_reply(text_frame(reply), getattr(request, "rid", None) is not None)
 
 
 async def answer(svc: Services, conn: Connection, request: Request) -> bytes | None:

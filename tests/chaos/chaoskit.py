@@ -112,7 +112,7 @@ class ChaosClient:
                     return
                 try:
                     ws = await http.ws_connect(
-                        "/chat", params={"id": str(self.user.id), "token": self.user.token, "autosync": "0"},
+                        "/chat", params={"id": str(self.user.id), "token": self.user.token, "autosync": "0", "v": "2"},
                         timeout=aiohttp.ClientWSTimeout(ws_close=2), heartbeat=None,
                     )
                 except (aiohttp.ClientError, OSError, TimeoutError):
@@ -348,7 +348,7 @@ class ChatLoad:
             return
         async with aiohttp.ClientSession(base_url=self.base_url) as http:
             ws = await http.ws_connect(
-                "/chat", params={"id": str(rx.user.id), "token": rx.user.token, "autosync": "0"})
+                "/chat", params={"id": str(rx.user.id), "token": rx.user.token, "autosync": "0", "v": "2"})
             rx.ws = ws
             reader = asyncio.create_task(rx._read(ws))
             rx._syncing = False

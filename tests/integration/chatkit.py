@@ -124,7 +124,9 @@ class Socket:
 
 
 async def connect(client: TestClient, user: User, **query: Any) -> Socket:
-    params = {"id": str(user.id), "token": user.token, **{k: str(v) for k, v in query.items()}}
+    """A modern client (``v=2``) unless the query says otherwise (``v=""``: a seed client)."""
+    params = {"id": str(user.id), "token": user.token, "v": "2", **{k: str(v) for k, v in query.items()}}
+    params = {k: v for k, v in params.items() if v != ""}
     ws = await client.ws_connect("/chat", params=params)
     sock = Socket(ws)
     await sock.ready()

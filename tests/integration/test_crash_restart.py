@@ -34,7 +34,7 @@ async def test_sigkill_loses_no_acked_message(tmp_path) -> None:
             ) as r:
                 body = await r.json()
                 assert body["code"] == 0, body
-            ws = await http.ws_connect(f"{server.url}/chat?id={a_id}&token={a_tok}")
+            ws = await http.ws_connect(f"{server.url}/chat?id={a_id}&token={a_tok}&v=2")
             acked: dict[str, int] = {}
 
             async def reader() -> None:
@@ -54,7 +54,7 @@ async def test_sigkill_loses_no_acked_message(tmp_path) -> None:
         assert acked, "some messages should have been acked before the kill"
         server.start()
         async with aiohttp.ClientSession() as http:
-            ws = await http.ws_connect(f"{server.url}/chat?id={b_id}&token={b_tok}&autosync=0")
+            ws = await http.ws_connect(f"{server.url}/chat?id={b_id}&token={b_tok}&autosync=0&v=2")
             conv = f"p{min(a_id, b_id)}_{max(a_id, b_id)}"
             await ws.send_str(orjson.dumps({"cmd": 20, "after": {conv: 0}, "limit": 200}).decode())
             stored: dict[str, int] = {}

@@ -161,7 +161,7 @@ async def test_nginx_in_front_of_two_nodes(tmp_path: Path, nodes: list[ServerPro
             await sa.close()
             await sb.close()
             # A browser's Origin matches: nginx passes Host with its port.
-            ws = await web.ws_connect("/chat", params={"id": str(a.id), "token": a.token, "autosync": "0"},
+            ws = await web.ws_connect("/chat", params={"id": str(a.id), "token": a.token, "autosync": "0", "v": "2"},
                                       headers={"Origin": base})
             await Socket(ws).ready()  # a heartbeat round trip: the socket is open and served
             await ws.close()

@@ -24,7 +24,8 @@ async def test_quiet_socket_is_pinged_then_closed_and_active_one_stays(client: T
     active = await connect(client, active_user, autosync=0)
     # aiohttp's client answers pings itself unless told otherwise: read them raw.
     ws = await client.ws_connect(
-        "/chat", params={"id": str(silent_user.id), "token": silent_user.token, "autosync": "0"}, autoping=False
+        "/chat", params={"id": str(silent_user.id), "token": silent_user.token, "autosync": "0", "v": "2"},
+        autoping=False,
     )
 
     async def keep_talking() -> None:

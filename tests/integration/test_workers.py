@@ -70,7 +70,8 @@ async def test_two_workers_serve_restart_and_stop(tmp_path: Path) -> None:
             owners: dict[int, list[aiohttp.ClientWebSocketResponse]] = {}
             socks = []
             for _ in range(24):
-                ws = await http.ws_connect("/chat", params={"id": str(a.id), "token": a.token, "autosync": "0"})
+                params = {"id": str(a.id), "token": a.token, "autosync": "0", "v": "2"}
+                ws = await http.ws_connect("/chat", params=params)
                 port = ws.get_extra_info("sockname")[1]
                 pid = await asyncio.to_thread(wait_for, lambda p=port: owner_of(p, server.port, workers), 5, "owner")
                 owners.setdefault(pid, []).append(ws)
@@ -106,7 +107,8 @@ async def test_two_workers_serve_restart_and_stop(tmp_path: Path) -> None:
         served = False
         async with aiohttp.ClientSession(base_url=server.url) as http:
             while time.monotonic() < deadline and not served:
-                ws = await http.ws_connect("/chat", params={"id": str(a.id), "token": a.token, "autosync": "0"})
+                params = {"id": str(a.id), "token": a.token, "autosync": "0", "v": "2"}
+                ws = await http.ws_connect("/chat", params=params)
                 port = ws.get_extra_info("sockname")[1]
                 pid = await asyncio.to_thread(wait_for, lambda p=port: owner_of(p, server.port, replaced), 5, "owner")
                 served = pid == new

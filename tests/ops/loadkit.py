@@ -29,7 +29,7 @@ class Sender:
             while True:
                 try:
                     ws = await http.ws_connect(
-                        "/chat", params={"id": str(self.user.id), "token": self.user.token, "autosync": "0"},
+                        "/chat", params={"id": str(self.user.id), "token": self.user.token, "autosync": "0", "v": "2"},
                         timeout=aiohttp.ClientWSTimeout(ws_close=2),
                     )
                 except (aiohttp.ClientError, OSError):
@@ -81,7 +81,7 @@ class Sender:
 
 async def stored_cids(http: aiohttp.ClientSession, user: User, conv: str) -> list[str]:
     """Every cid of ``user`` stored in ``conv``, by paging through sync (cmd 20)."""
-    ws = await http.ws_connect("/chat", params={"id": str(user.id), "token": user.token, "autosync": "0"})
+    ws = await http.ws_connect("/chat", params={"id": str(user.id), "token": user.token, "autosync": "0", "v": "2"})
     out: list[str] = []
     after = {conv: 0}
     try:

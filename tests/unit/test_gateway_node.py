@@ -54,7 +54,7 @@ class FakeTransport:
 
 @pytest.fixture
 async def svc(tmp_path: Path) -> AsyncIterator[Services]:
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", sync_page_size=3)
     await migrate(settings.effective_database_url)
     s = build_services(settings)
     await s.presence.start()
@@ -71,9 +71,9 @@ async def user(svc: Services, n: int) -> int:
     return (await svc.users.create(mobile=f"1390000{n:04d}", passwd_hash="h")).id
 
 
-async def connect(svc: Services, user_id: int) -> tuple[Connection, FakeTransport]:
+async def connect(svc: Services, user_id: int, seed: bool = False) -> tuple[Connection, FakeTransport]:
     t = FakeTransport()
-    conn = Connection(user_id, t, lambda code, reason: None, 1 << 20, asyncio.get_running_loop())
+    conn = Connection(user_id, t, lambda code, reason: None, 1 << 20, asyncio.get_running_loop(), seed=seed)
     await svc.node.connect(conn, Opening(user_id, await svc.social_store.group_ids_of(user_id),
                                          await svc.social_store.friend_ids(user_id)))
     return conn, t
@@ -172,9 +172,12 @@ async def test_frames_held_during_catch_up_follow_the_backlog_without_repeats(sv
     conn.push(frame, "p1_2", 2)
     await settle()
     assert t.writes == []  # nothing live before the backlog
-    conn.finish_catch_up([text_frame(b'{"cmd":10,"conv":"p1_2","seq":1}')], {"p1_2": 1})
+    conn.write_backlog([text_frame(b'{"cmd":10,"conv":"p1_2","seq":1}')], "p1_2", 1)
+    assert conn.finish_catch_up() == [("p1_2", 2, 0)]  # only the one the backlog lacked
     await settle()
     assert [f["seq"] for f in t.frames()] == [1, 2]
+    # A live copy of a message the backlog wrote (fanned out after the backlog read it).
+    assert not conn.push(text_frame(b'{"cmd":10,"conv":"p1_2","seq":1}'), "p1_2", 1)
 
 
 async def test_hub_skips_only_the_origin_socket_of_its_own_node(svc: Services) -> None:
@@ -185,3 +188,81 @@ async def test_hub_skips_only_the_origin_socket_of_its_own_node(svc: Services) -
     hub.deliver(Delivery(text_frame(b'{"n":2}'), (a,), origin=conn.id, node="another-node"))
     await settle()
     assert [f["n"] for f in t.frames()] == [2]
+
+
+# --- seed clients and the autosync backlog (issue #15) ----------------------------------
+
+
+async def test_a_seed_connection_gets_only_chat_messages_it_can_draw(svc: Services) -> None:
+    a, b = await user(svc, 1), await user(svc, 2)
+    await svc.social_store.add_friendship(a, b)
+    _, seed_t = await connect(svc, b, seed=True)
+    conn_a, _ = await connect(svc, a)  # presence of a reaches b's friends: not the seed socket
+    await svc.messaging.send(conn_a, text(a, b, "plain", "c1"))
+    link = Draft(userid=a, cmd=Cmd.PRIVATE, dstid=b, media=Media.LINK, content="Docs", url="https://x.test/d",
+                 cid="c2")
+    await svc.messaging.send(conn_a, link)
+    await settle()
+    await svc.messaging.mark_read(a, f"p{min(a, b)}_{max(a, b)}", 2)  # a receipt event
+    await svc.messaging.typing(a, f"p{min(a, b)}_{max(a, b)}")
+    await settle()
+    got = seed_t.frames()
+    assert [(f["cmd"], f["media"], f["content"], f["userid"]) for f in got] == [
+        (Cmd.PRIVATE, Media.TEXT, "plain", a),
+        (Cmd.PRIVATE, Media.TEXT, "[link] Docs https://x.test/d", a),
+    ]
+
+
+async def test_seed_connection_sending_without_cid_gets_no_ack_or_error(svc: Services) -> None:
+    a, b = await user(svc, 1), await user(svc, 2)
+    await svc.social_store.add_friendship(a, b)
+    conn, t = await connect(svc, a, seed=True)
+    await svc.messaging.send(conn, Draft(userid=a, cmd=Cmd.PRIVATE, dstid=b, media=Media.TEXT, content="x"))
+    await settle()
+    assert t.frames() == []  # stored (b gets it), but nothing the seed client would draw
+    conn.failed(Refused(ErrorCode.INTERNAL, "x"))
+    await settle()
+    assert t.frames() == []
+
+
+async def test_autosync_pushes_every_missed_message_page_by_page(svc: Services) -> None:
+    a, b, c = await user(svc, 1), await user(svc, 2), await user(svc, 3)
+    await svc.social_store.add_friendship(a, b)
+    await svc.social_store.add_friendship(c, b)
+    sender_a, ta = await connect(svc, a)
+    sender_c, _ = await connect(svc, c)
+    for n in range(8):  # b is offline; the page size is 3
+        await svc.messaging.send(sender_a, text(a, b, f"a{n}", f"a{n}"))
+        await svc.messaging.send(sender_c, text(c, b, f"c{n}", f"c{n}"))
+    await settle()
+    ta.writes.clear()
+    conn_b, tb = await connect(svc, b, seed=True)
+    await svc.node.push_backlog(conn_b)
+    await settle()
+    got = [f["content"] for f in tb.frames()]
+    assert sorted(got) == sorted([f"a{n}" for n in range(8)] + [f"c{n}" for n in range(8)])
+    assert [x for x in got if x.startswith("a")] == [f"a{n}" for n in range(8)]  # in order, once
+    assert [x for x in got if x.startswith("c")] == [f"c{n}" for n in range(8)]
+    receipts = [f["delivered_seq"] for f in ta.frames() if f.get("cmd") == Cmd.RECEIPT]
+    assert max(receipts) == 8
+    await svc.node.flush_cursors()
+    listed = {c["conv"]: c for c in await svc.conversations.conversations(b)}
+    assert listed[f"p{min(a, b)}_{max(a, b)}"]["delivered_seq"] == 8
+
+
+async def test_a_held_frame_gets_no_delivered_receipt_until_it_is_written(svc: Services) -> None:
+    a, b = await user(svc, 1), await user(svc, 2)
+    await svc.social_store.add_friendship(a, b)
+    conn_a, ta = await connect(svc, a)
+    conn_b, tb = await connect(svc, b)
+    await settle()
+    ta.writes.clear()
+    conn_b.catching_up = True  # as during an autosync
+    await svc.messaging.send(conn_a, text(a, b, "live", "l1"))
+    await settle()
+    assert not any(f.get("cmd") == Cmd.RECEIPT for f in ta.frames())
+    assert tb.frames() == [] or all(f.get("cmd") != Cmd.PRIVATE for f in tb.frames())
+    await svc.node.push_backlog(conn_b)  # the backlog has it: written once, then receipted
+    await settle()
+    assert [f["content"] for f in tb.frames() if f.get("cmd") == Cmd.PRIVATE] == ["live"]
+    assert [f["delivered_seq"] for f in ta.frames() if f.get("cmd") == Cmd.RECEIPT] == [1]

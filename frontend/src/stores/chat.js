@@ -36,7 +36,8 @@ export const useChat = defineStore('chat', () => {
 
   function wsUrl(session) {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:'
-    const q = new URLSearchParams({ id: String(session.id), token: session.token, autosync: '0' })
+    // v=2: the modern protocol (acks, receipts, events); autosync=0: it syncs itself.
+    const q = new URLSearchParams({ id: String(session.id), token: session.token, autosync: '0', v: '2' })
     return `${proto}//${location.host}/chat?${q}`
   }
 

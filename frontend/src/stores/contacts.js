@@ -49,10 +49,18 @@ export const useContacts = defineStore('contacts', () => {
     api.findById(id).then(remember).catch(() => {}).finally(() => pendingUsers.delete(id))
   }
 
-  /** cmd 35: a friend came online or went offline (`lastSeen` ms). */
+  // user id -> `last_seen` of the presence event applied last: events of one user can
+  // arrive out of order (an 'offline' published after a reconnect's 'online').
+  const presenceAt = new Map()
+
+  /** cmd 35: a friend came online or went offline (`lastSeen` ms); a stale one is dropped. */
   function setPresence(id, online, lastSeen) {
     id = Number(id)
     if (!id) return
+    if (lastSeen) {
+      if (lastSeen < (presenceAt.get(id) || 0)) return
+      presenceAt.set(id, lastSeen)
+    }
     const patch = { online: !!online }
     if (lastSeen) patch.last_seen = lastSeen
     users[id] = { ...(users[id] || { id }), ...patch }
@@ -120,6 +128,7 @@ export const useContacts = defineStore('contacts', () => {
     for (const k of Object.keys(users)) delete users[k]
     for (const k of Object.keys(groupById)) delete groupById[k]
     for (const k of Object.keys(members)) delete members[k]
+    presenceAt.clear()
   }
 
   return {
