@@ -10,9 +10,13 @@ Guarantees (see :class:`imhub.bus.base.Bus`):
 
 - **At most once.** A publish during an outage is lost; the message is in the database
   already, and clients are told to sync (``on_resync``) when the subscription comes back.
-- **Local first.** :meth:`publish` hands the message to this process's handlers at
-  once (its own sockets never wait for Redis, and keep working in an outage); the copy
-  that comes back from Redis is recognised by the bus id on the wire and dropped.
+- **Local first, never waiting.** :meth:`publish` hands the message to this process's
+  handlers at once and queues it for Redis in an outbox that one task sends, in order,
+  in pipelined batches: neither the caller nor later publishes wait for a slow or hung
+  Redis (its own sockets keep working in an outage). While Redis is unreachable the
+  outbox keeps up to :data:`OUTBOX_MAX` messages and sends them when it is back; past
+  that the oldest are dropped (stored already: their recipients sync after the outage).
+  The copy that comes back from Redis is recognised by the bus id and dropped.
 - **Once per process.** A message for ``users`` is published to each user's channel
   with ``users`` narrowed to that user (:func:`imhub.bus.wire.narrowed`), so a process
   hosting several of the targets gets one copy per target, never the full list twice.
@@ -32,6 +36,7 @@ import os
 import random
 import struct
 import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -53,6 +58,9 @@ _received = metrics.bus_received.labels("redis")
 # Channels per SUBSCRIBE/UNSUBSCRIBE command: keeps one command well below Redis's
 # query buffer limits when a worker re-subscribes ~15k users after an outage.
 SUBSCRIBE_CHUNK = 1000
+# Bus messages waiting for Redis at most (~a few hundred bytes each), and per pipeline.
+OUTBOX_MAX = 100_000
+OUTBOX_BATCH = 512
 _READY = b"imhub-ready"
 _KEEPALIVE = b"imhub-keepalive"
 
@@ -112,6 +120,11 @@ class RedisBus:
         self._closing = False
         self._publisher: Redis | None = None
         self._sub_pool: ConnectionPool | None = None
+        self._outbox: deque[tuple[bytes, bytes]] = deque()  # (channel, payload), in publish order
+        self._outbox_wakeup = asyncio.Event()
+        self._outbox_sent = asyncio.Event()  # set while nothing waits to be sent
+        self._outbox_sent.set()
+        self._sender: asyncio.Task[None] | None = None
         self.connects = 0  # successful subscriber connections (1 + outages survived)
         # Set when clients may have missed something: any lost connection, or no
         # connection by the end of start() (clients connect while we retry).
@@ -142,6 +155,7 @@ class RedisBus:
             protocol=2,
         )
         self._task = asyncio.create_task(self._run(), name="imhub-redis-bus")
+        self._sender = asyncio.create_task(self._send_forever(), name="imhub-redis-bus-outbox")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready.wait(), self._timeout)
         if not self._ready.is_set():
@@ -150,6 +164,14 @@ class RedisBus:
 
     async def close(self) -> None:
         self._closing = True
+        if self._sender is not None:
+            # What was published before the close goes out if Redis takes it soon.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_drained(), self._timeout)
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+            self._sender = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -182,26 +204,67 @@ class RedisBus:
     # --- publishing --------------------------------------------------------------------
 
     async def publish(self, message: BusMessage) -> None:
+        """Hand ``message`` to this process's handlers and queue it for Redis; returns
+        without waiting for Redis."""
         self._hand_over(message)
-        publisher = self._publisher
-        if publisher is None:
+        if self._sender is None:
             return
         _published.inc()
         users, group = audience(message)
+        out = self._outbox
         if group:
-            await publisher.publish(group_channel(self.prefix, group), self._encode(message))
-            return
-        users = tuple(dict.fromkeys(users))  # keep order, drop repeats
-        if len(users) == 1:
-            await publisher.publish(user_channel(self.prefix, users[0]), self._encode(message))
-            return
-        # An unfriending names both users on purpose: either one's process must learn
-        # of both. Everything else is narrowed to the channel's user.
-        whole = self._encode(message) if isinstance(message, Unfriended) else b""
-        async with publisher.pipeline(transaction=False) as pipe:
+            out.append((group_channel(self.prefix, group), self._encode(message)))
+        else:
+            users = tuple(dict.fromkeys(users))  # keep order, drop repeats
+            # An unfriending names both users on purpose: either one's process must
+            # learn of both. Everything else is narrowed to the channel's user.
+            whole = self._encode(message) if len(users) == 1 or isinstance(message, Unfriended) else b""
             for uid in users:
-                pipe.publish(user_channel(self.prefix, uid), whole or self._encode(narrowed(message, uid)))
-            await pipe.execute()
+                out.append((user_channel(self.prefix, uid), whole or self._encode(narrowed(message, uid))))
+        if len(out) > OUTBOX_MAX:
+            dropped = len(out) - OUTBOX_MAX
+            for _ in range(dropped):
+                out.popleft()
+            metrics.bus_outbox_dropped.inc(dropped)
+        self._outbox_sent.clear()
+        self._outbox_wakeup.set()
+
+    async def _outbox_drained(self) -> None:
+        await self._outbox_sent.wait()
+
+    async def _send_forever(self) -> None:
+        """The outbox's only sender: batches in publish order; on a failure the batch
+        goes back to the front and is retried with backoff, so order is kept."""
+        failures = 0
+        out = self._outbox
+        while True:
+            if not out:
+                self._outbox_sent.set()
+                self._outbox_wakeup.clear()
+                await self._outbox_wakeup.wait()
+                continue
+            publisher = self._publisher
+            if publisher is None:
+                return
+            batch = [out.popleft() for _ in range(min(len(out), OUTBOX_BATCH))]
+            try:
+                async with publisher.pipeline(transaction=False) as pipe:
+                    for channel, payload in batch:
+                        pipe.publish(channel, payload)
+                    await pipe.execute()
+            except (RedisError, OSError, TimeoutError) as exc:
+                out.extendleft(reversed(batch))
+                failures += 1
+                if failures == 1:
+                    metrics.bus_publish_failures.inc()
+                    log.warning("redis bus publish failing; queueing until it answers", error=repr(exc),
+                                queued=len(out))
+                delay = min(self._backoff_cap, self._backoff_base * 2 ** min(failures, 16))
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                continue
+            if failures:
+                log.warning("redis bus publishing again", failed_attempts=failures, queued=len(out))
+                failures = 0
 
     def _encode(self, message: BusMessage) -> bytes:
         return encode(message, self.bus_id, self.wire_version)

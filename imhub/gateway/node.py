@@ -26,7 +26,7 @@ from imhub.clock import now_ms
 from imhub.domain.model import Cmd, group_conv
 from imhub.gateway.connection import Connection
 from imhub.gateway.hub import Hub
-from imhub.gateway.sequencer import Sequencer
+from imhub.gateway.sequencer import FIRST_SIGHT_SECONDS, Sequencer
 from imhub.protocol.frames import encode, encode_message
 from imhub.protocol.seed import seed_message_frame
 from imhub.protocol.wsframe import text_frame
@@ -66,7 +66,7 @@ class GatewayNode:
         self.node_id = node_id
         self.hub = Hub(node_id, seed_group_events)
         self._page_size = page_size
-        self.sequencer = Sequencer(self._fan_out)
+        self.sequencer = Sequencer(self._fan_out, self._settled_seq)
         self._bus = bus
         self._presence = presence
         self._authz = authz
@@ -226,6 +226,10 @@ class GatewayNode:
                 await asyncio.sleep(BACKLOG_DRAIN_POLL_SECONDS)
 
     # --- from the bus --------------------------------------------------------------
+
+    async def _settled_seq(self, conv: str) -> int:
+        """The sequencer's baseline for a conversation it sees first."""
+        return await self._store.settled_seq(conv, now_ms() - int(FIRST_SIGHT_SECONDS * 1000))
 
     def _fan_out(self, d: Delivery) -> None:
         """Sequencer output: to the sockets; 1:1 messages that reached their recipient

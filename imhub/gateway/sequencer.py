@@ -11,17 +11,24 @@ So every delivery passes through here. Per conversation this process remembers t
 last seq it let through; a message that skips ahead is held until the missing ones
 arrive (normally within milliseconds: the other worker's publish is in flight) or
 :data:`GAP_WAIT_SECONDS` passes — a real gap (a publish lost while the bus was down,
-which also sends everyone cmd 37) then goes out as it is, and clients sync. When this
-process stops receiving a group (its last member here left), the group is forgotten,
-so its next message starts afresh; a 1:1 conversation that went on while neither side
-was connected here costs its first message here one wait. Events (receipts,
-typing, presence, recalls) are never held; controls never come here.
+which also sends everyone cmd 37) then goes out as it is, and clients sync.
+
+The first message of a conversation this process has no baseline for (a fresh or idle
+worker, a group whose last local member had left) is held too, while the baseline is
+read from the store (``settled``): the highest seq stored more than
+:data:`FIRST_SIGHT_SECONDS` ago, which must have reached this process already or never
+will. Messages after it go out in order, waiting at most that long for any still in
+flight. (Without a
+store, the first message is the baseline: the old behaviour, kept for tests.) A
+conversation's baseline is forgotten when this process stops receiving it, but never
+while some of its messages are held. Events (receipts, typing, presence, recalls) are
+never held; controls never come here.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -31,16 +38,27 @@ from imhub.bus.base import Delivery
 log = structlog.get_logger("imhub.gateway")
 
 GAP_WAIT_SECONDS = 1.0
+# A conversation seen for the first time here: messages stored longer ago than this have
+# reached this process or never will, so they form the baseline; the first message
+# waits at most this long for newer ones still in flight (a publish takes milliseconds;
+# those committed before this process subscribed never come).
+FIRST_SIGHT_SECONDS = 0.25
 # Conversations remembered at most; past that the memory is dropped (harmless: each
 # conversation's next message becomes its new starting point).
 MAX_TRACKED = 200_000
 
 
+# (conv) -> the highest seq stored more than FIRST_SIGHT_SECONDS ago.
+Settled = Callable[[str], Awaitable[int]]
+
+
 class Sequencer:
-    def __init__(self, deliver: Callable[[Delivery], None]) -> None:
+    def __init__(self, deliver: Callable[[Delivery], None], settled: Settled | None = None) -> None:
         self._deliver = deliver
+        self._settled = settled
         self._last: dict[str, int] = {}  # conv -> the seq let through last
         self._held: dict[str, dict[int, Delivery]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # baseline lookups
         self.released_on_timeout = 0  # messages let through with a gap still open
 
     def submit(self, env: Delivery) -> None:
@@ -49,22 +67,51 @@ class Sequencer:
             self._deliver(env)
             return
         last = self._last.get(conv)
-        if last is None or seq == last + 1:
+        if last is None and self._settled is not None:
+            first = conv not in self._held
+            self._hold(conv, env, FIRST_SIGHT_SECONDS)
+            if first:
+                task = asyncio.get_running_loop().create_task(self._find_baseline(conv))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        elif last is None or seq == last + 1:
             self._pass(conv, env)
             self._release_consecutive(conv)
         elif seq <= last:
             self._deliver(env)  # late, after its gap was given up on: still deliver it
         else:
+            self._hold(conv, env, GAP_WAIT_SECONDS)
+
+    def _hold(self, conv: str, env: Delivery, wait: float) -> None:
+        held = self._held.get(conv)
+        if held is None:
+            held = self._held[conv] = {}
+            asyncio.get_running_loop().call_later(wait, self._give_up, conv, held)
+        held[env.seq] = env
+        metrics.messages_held.inc()
+
+    async def _find_baseline(self, conv: str) -> None:
+        assert self._settled is not None
+        try:
+            baseline = await self._settled(conv)
+        except Exception:
+            log.exception("reading a conversation's baseline failed; using its first message", conv=conv)
             held = self._held.get(conv)
-            if held is None:
-                held = self._held[conv] = {}
-                asyncio.get_running_loop().call_later(GAP_WAIT_SECONDS, self._give_up, conv, held)
-            held[seq] = env
-            metrics.messages_held.inc()
+            baseline = min(held) - 1 if held else 0
+        if conv in self._last:
+            return  # the wait ran out first
+        held = self._held.get(conv, {})
+        for seq in sorted(s for s in held if s <= baseline):  # older than the baseline: late
+            self._deliver(held.pop(seq))
+        if not held:
+            self._held.pop(conv, None)
+        self._last[conv] = baseline
+        self._release_consecutive(conv)
 
     def forget(self, conv: str) -> None:
         """This process stops receiving ``conv`` (e.g. a group's last member here left)."""
-        self._last.pop(conv, None)
+        if conv not in self._held:
+            self._last.pop(conv, None)
 
     def _pass(self, conv: str, env: Delivery) -> None:
         if len(self._last) >= MAX_TRACKED:

@@ -68,9 +68,6 @@ class MessagingService:
         self._bus = bus
         self._node = node_id
         self._writer = BatchWriter(store, settings.db_batch_max, self._committed)
-        # The last after-commit task: the next one publishes only after it, so
-        # messages reach the bus in commit order even when a publish has to wait.
-        self._publishing: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -----------------------------------------------------------------
@@ -117,14 +114,12 @@ class MessagingService:
         return message
 
     def _committed(self, done: Committed) -> None:
-        """Writer callback, once per commit: ack and publish, in one task per batch."""
-        previous = self._publishing
-        task = asyncio.get_running_loop().create_task(self._after_commit(done, previous))
-        self._publishing = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Writer callback, once per commit: ack and publish, in one task per batch.
+        Batches publish in commit order: no publish waits for the bus (a Redis bus
+        queues what it cannot send yet), so each task runs through in its turn."""
+        self.spawn(self._after_commit(done))
 
-    async def _after_commit(self, done: Committed, previous: asyncio.Task[None] | None) -> None:
+    async def _after_commit(self, done: Committed) -> None:
         """Acks first (their sockets write them at the end of this loop turn, together
         with whatever else they get in it: with the in-process bus, the 1:1 deliveries),
         then the 1:1 messages, then — one loop turn later, so the acks are written
@@ -143,9 +138,6 @@ class MessagingService:
             if not duplicate:
                 (groups if message.cmd == Cmd.GROUP else private).append((message, sink.id))
         metrics.observe_many(metrics.send_ack_seconds, waited)
-        if previous is not None and not previous.done():
-            # Publish in commit order (only a bus that can block, e.g. Redis, gets here).
-            await asyncio.wait([previous])
         for message, origin in private:
             await self.publish(message, origin)
         if groups:

@@ -142,6 +142,15 @@ class MessageStore:
         )
         return await self._db.read(_messages_of, stmt)
 
+    async def settled_seq(self, conv: str, before_ts: int) -> int:
+        """The highest seq of ``conv`` stored before ``before_ts`` (ms), 0 if none: what
+        a process starting to receive ``conv`` takes as already delivered."""
+        stmt = (
+            select(messages.c.seq).where(messages.c.conv == conv, messages.c.ts < before_ts)
+            .order_by(messages.c.seq.desc()).limit(1)
+        )
+        return int(await self._db.read(_scalar_or_zero, stmt))
+
     async def before(self, conv: str, seq: int, limit: int) -> list[Message]:
         """History: up to ``limit`` messages of ``conv`` with seq < ``seq``, ascending."""
         stmt = (
@@ -284,3 +293,7 @@ def _advance_delivered_sqlite(cur: sqlite3.Cursor, marks: list[tuple[int, str, i
 def _messages_of(conn: Connection, stmt: Select[Any]) -> list[Message]:
     return [_message(r) for r in conn.execute(stmt)]
 
+
+def _scalar_or_zero(conn: Connection, stmt: Select[Any]) -> int:
+    value = conn.execute(stmt).scalar()
+    return int(value) if value is not None else 0

@@ -91,3 +91,58 @@ async def test_a_failing_delivery_after_the_wait_does_not_stop_the_rest(monkeypa
         s.submit(msg("g1", seq))
     await asyncio.sleep(0.1)
     assert out == [1, 4] and s.released_on_timeout == 2
+
+
+# --- baselines from the store (issue #22: live order on fresh and idle workers) ---------
+
+
+def with_store(settled: dict[str, int]) -> tuple[Sequencer, list[tuple[str, int]], list[str]]:
+    """A sequencer whose baselines come from ``settled`` (conv -> settled seq)."""
+    out: list[tuple[str, int]] = []
+    asked: list[str] = []
+
+    async def lookup(conv: str) -> int:
+        asked.append(conv)
+        await asyncio.sleep(0.01)  # a store read takes a moment: more may arrive meanwhile
+        return settled[conv]
+
+    return Sequencer(lambda e: out.append((e.conv, e.seq)), lookup), out, asked
+
+
+async def test_first_sight_waits_for_messages_in_flight_after_the_stored_baseline() -> None:
+    """The reported case: an idle worker got g2 466 first, then 463-465."""
+    s, out, asked = with_store({"g2": 462})
+    s.submit(msg("g2", 466))
+    s.submit(msg("g2", 464))
+    assert out == []  # held while the baseline is read
+    s.submit(msg("g2", 463))
+    s.submit(msg("g2", 465))
+    await asyncio.sleep(0.05)
+    assert out == [("g2", 463), ("g2", 464), ("g2", 465), ("g2", 466)] and asked == ["g2"]
+
+
+async def test_first_sight_right_after_the_baseline_goes_out_after_one_lookup() -> None:
+    s, out, _ = with_store({"p1_2": 9})
+    s.submit(msg("p1_2", 10))
+    await asyncio.sleep(0.05)
+    s.submit(msg("p1_2", 11))
+    assert out == [("p1_2", 10), ("p1_2", 11)] and s.released_on_timeout == 0
+
+
+async def test_first_sight_gives_up_on_what_never_comes(monkeypatch) -> None:
+    monkeypatch.setattr(seqmod, "FIRST_SIGHT_SECONDS", 0.05)
+    s, out, _ = with_store({"g2": 400})  # 401-465 were sent before this worker subscribed
+    s.submit(msg("g2", 466))
+    s.submit(msg("g2", 467))
+    await asyncio.sleep(0.1)
+    assert out == [("g2", 466), ("g2", 467)]
+    s.submit(msg("g2", 468))
+    assert out[-1] == ("g2", 468)  # in step again
+
+
+async def test_a_baseline_is_not_forgotten_while_messages_are_held(monkeypatch) -> None:
+    monkeypatch.setattr(seqmod, "GAP_WAIT_SECONDS", 0.05)
+    s, out = run([msg("g1", 5), msg("g1", 7)])
+    s.forget("g1")  # the last local member left while 7 waits for 6
+    s.submit(msg("g1", 6))
+    assert out == [("g1", 5), ("g1", 6), ("g1", 7)]
