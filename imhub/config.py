@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(64 * 1024, ge=256, description="Largest WebSocket frame accepted.")
     send_rate_per_second: float = Field(20.0, gt=0, description="Messages one user may send per second (per worker).")
     send_burst: int = Field(60, ge=1, description="Messages one user may send at once before the rate applies.")
+    request_rate_per_second: float = Field(
+        20.0, gt=0, description="Request units (sync, history, search...) one user may spend per second (per worker)."
+    )
+    request_burst: int = Field(100, ge=1, description="Request units one user may spend at once.")
     max_connections_per_ip: int = Field(
         1000, ge=0, description="Open WebSockets one client address may hold per worker process (0: no limit)."
     )

@@ -21,9 +21,16 @@ from imhub.clock import now_ms
 from imhub.domain.model import Cmd
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import (
+    ConversationsRequest,
     Heartbeat,
+    HistoryRequest,
+    ReadRequest,
+    RecallRequest,
+    ReceiptsRequest,
     Request,
+    SearchRequest,
     SendMessage,
+    SyncRequest,
     TypingRequest,
     decode,
     encode_error,
@@ -89,6 +96,9 @@ class Limits:
     # Messages per second a connection may send, with a burst allowance.
     send_rate: float = 20.0
     send_burst: float = 60.0
+    # Request units (REQUEST_COST) per second for everything but sends, with a burst.
+    request_rate: float = 20.0
+    request_burst: float = 100.0
     # Abuse: this many oversize frames, or refused frames in a row, closes the socket.
     max_oversize_strikes: int = 3
     max_error_streak: int = 100
@@ -107,15 +117,43 @@ class SendBucket:
     tokens: float = -1.0
     last: float = 0.0
 
-    def take(self, now: float) -> bool:
+    def take(self, now: float, cost: float = 1.0) -> bool:
         if self.tokens < 0:
             self.tokens, self.last = self.burst, now
         self.tokens = min(self.burst, self.tokens + max(0.0, now - self.last) * self.rate)
         self.last = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        if self.tokens >= cost:
+            self.tokens -= cost
             return True
         return False
+
+
+# What a request costs from the user's request allowance: reads that touch many rows
+# cost more. A sync also pays per conversation it names (a 56 KB cmd 20 naming 4,400
+# conversations cost ~1.5 s of CPU when requests were free).
+REQUEST_COST: dict[type, float] = {
+    SyncRequest: 1.0, ConversationsRequest: 2.0, HistoryRequest: 1.0, ReadRequest: 0.25, TypingRequest: 0.25,
+    RecallRequest: 1.0, ReceiptsRequest: 1.0, SearchRequest: 3.0,
+}
+SYNC_CONVERSATIONS_PER_UNIT = 50
+
+
+def request_cost(request: Request) -> float:
+    cost = REQUEST_COST.get(type(request), 1.0)
+    if isinstance(request, SyncRequest):
+        cost += len(request.after) / SYNC_CONVERSATIONS_PER_UNIT
+    return cost
+
+
+class Allowance:
+    """One user's allowances in a process, shared by all their sessions (more tabs buy
+    no more): messages sent, and request units."""
+
+    __slots__ = ("__weakref__", "requests", "send")
+
+    def __init__(self, limits: Limits) -> None:
+        self.send = SendBucket(limits.send_rate, limits.send_burst)
+        self.requests = SendBucket(limits.request_rate, limits.request_burst)
 
 
 @dataclass
@@ -126,15 +164,15 @@ class Session:
     last_seen: float = field(init=False)
     last_ping: float = field(init=False)
     closed: bool = field(init=False, default=False)
-    bucket: SendBucket | None = None
+    allowance: Allowance | None = None
     _oversize_strikes: int = field(init=False, default=0)
     _error_streak: int = field(init=False, default=0)
     _typing: dict[str, float] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.last_seen = self.last_ping = self.now
-        if self.bucket is None:
-            self.bucket = SendBucket(self.limits.send_rate, self.limits.send_burst)
+        if self.allowance is None:
+            self.allowance = Allowance(self.limits)
 
     # --- input ---------------------------------------------------------------------
 
@@ -165,9 +203,15 @@ class Session:
         if isinstance(request, Heartbeat):
             self._error_streak = 0
             return [Reply(heartbeat_reply(request.rid), request.rid is not None)]
-        if isinstance(request, SendMessage) and self.bucket is not None and not self.bucket.take(now):
+        assert self.allowance is not None
+        if isinstance(request, SendMessage):
+            if not self.allowance.send.take(now):
+                return self._refuse(
+                    Refused(ErrorCode.RATE_LIMITED, "sending too fast, slow down", cid=request.draft.cid)
+                )
+        elif not self.allowance.requests.take(now, request_cost(request)):
             return self._refuse(
-                Refused(ErrorCode.RATE_LIMITED, "sending too fast, slow down", cid=request.draft.cid)
+                Refused(ErrorCode.RATE_LIMITED, "too many requests, slow down", rid=getattr(request, "rid", None))
             )
         self._error_streak = 0
         if isinstance(request, TypingRequest) and not self._typing_allowed(request.conv, now):

@@ -49,16 +49,19 @@ class ConversationService:
 
     async def sync(self, user_id: int, after: dict[str, int], limit: int) -> SyncPage:
         """Up to ``limit`` messages after the given seq of each conversation, in
-        conversation then seq order; ``more`` if any conversation has more."""
+        conversation then seq order; ``more`` if any conversation has more.
+        Conversations the user is not in are refused before any query, and one query
+        finds those with anything new: only they are read."""
         groups = set(await self._social.group_ids_of(user_id))
-        out: list[Message] = []
         cursor = dict(after)
-        denied: list[str] = []
+        denied = [conv for conv in after if not readable(user_id, conv, groups)]
+        for conv in denied:
+            del cursor[conv]
+        last = await self._store.last_seqs(list(cursor)) if cursor else {}
+        out: list[Message] = []
         more = False
-        for conv, seq in after.items():
-            if not readable(user_id, conv, groups):
-                denied.append(conv)
-                del cursor[conv]
+        for conv, seq in cursor.items():
+            if last.get(conv, 0) <= seq:
                 continue
             room = limit - len(out)
             if room <= 0:

@@ -34,7 +34,7 @@ from imhub.protocol.frames import (
     encode_error,
     message_dict,
 )
-from imhub.protocol.session import Close, Execute, Limits, Ping, Reply, SendBucket, Session
+from imhub.protocol.session import Allowance, Close, Execute, Limits, Ping, Reply, Session
 from imhub.protocol.wsframe import text_frame
 from imhub.store.handshake import Opening
 from imhub.store.users import token_hash
@@ -57,7 +57,7 @@ SESSIONS = web.AppKey("sessions", dict[Connection, Session])
 CLOSE_REPLY_SECONDS = 5.0
 CONNECTIONS_PER_IP = web.AppKey("connections_per_ip", dict[str, int])
 # Held by the sessions that use them: a user's bucket goes when their last socket does.
-SEND_BUCKETS = web.AppKey("send_buckets", weakref.WeakValueDictionary[int, SendBucket])
+ALLOWANCES = web.AppKey("allowances", weakref.WeakValueDictionary[int, Allowance])
 
 
 def origin_allowed(request: web.Request, svc: Services) -> bool:
@@ -84,6 +84,8 @@ def session_limits(svc: Services) -> Limits:
         max_page=s.sync_page_size,
         send_rate=s.send_rate_per_second,
         send_burst=s.send_burst,
+        request_rate=s.request_rate_per_second,
+        request_burst=s.request_burst,
     )
 
 
@@ -149,12 +151,13 @@ async def chat(request: web.Request) -> web.StreamResponse:
         token_hash=token_hash(request_token(request, allow_query=True)),
         seed=request.query.get("v", "") != PROTOCOL_VERSION,
     )
-    # One send allowance per user in this process, however many tabs are open.
-    buckets = request.app[SEND_BUCKETS]
-    bucket = buckets.get(user_id)
-    if bucket is None:
-        bucket = buckets[user_id] = SendBucket(svc.settings.send_rate_per_second, svc.settings.send_burst)
-    session = Session(user_id, session_limits(svc), loop.time(), bucket=bucket)
+    # One allowance per user in this process, however many tabs are open.
+    limits = session_limits(svc)
+    allowances = request.app[ALLOWANCES]
+    allowance = allowances.get(user_id)
+    if allowance is None:
+        allowance = allowances[user_id] = Allowance(limits)
+    session = Session(user_id, limits, loop.time(), allowance=allowance)
     node = svc.node
     conn.catching_up = request.query.get("autosync", "1") != "0"
     await node.connect(conn, opening)
@@ -180,6 +183,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
                     elif isinstance(action, Execute):
                         if drain_state.draining:
                             continue  # not acked: the client resends it after reconnecting
+                        if conn.closed or transport.is_closing():
+                            break  # the client is gone: its queued requests are dropped
                         drain_state.inflight += 1
                         try:
                             await execute(svc, conn, action.request)
@@ -293,7 +298,7 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     app[SESSIONS] = {}
     app[CONNECTIONS_PER_IP] = {}
-    app[SEND_BUCKETS] = weakref.WeakValueDictionary()
+    app[ALLOWANCES] = weakref.WeakValueDictionary()
     app.router.add_get("/chat", chat)
     app.cleanup_ctx.append(_sweeper)
     # Shutdown (SIGTERM): finish in-flight requests, then close every socket with 1012.

@@ -180,3 +180,20 @@ def test_arbitrary_frames_get_execute_or_error(frame: dict) -> None:
         assert isinstance(action, Reply)
         body = orjson.loads(action.data)
         assert body["cmd"] in (0, 2)
+
+
+def test_requests_spend_a_shared_allowance_heavier_ones_more() -> None:
+    """Issue #16 (5): only sends were limited; a 56 KB cmd 20 naming 4,400
+    conversations could be sent again and again."""
+    limits = Limits(request_rate=1.0, request_burst=10.0, max_frame_bytes=1 << 20)
+    s = Session(user_id=7, limits=limits, now=0)
+    other_tab = Session(user_id=7, limits=limits, now=0, allowance=s.allowance)
+    after = {f"g{n}": 0 for n in range(400)}  # 1 + 400/50 = 9 units
+    frame = orjson.dumps({"cmd": 20, "rid": "big", "after": after})
+    (first,) = s.receive(frame, 0.0)
+    assert isinstance(first, Execute)
+    err = error_of(other_tab.receive(frame, 0.1))  # the same user's other tab shares it
+    assert (err["error"], err["rid"]) == ("rate_limited", "big")
+    assert isinstance(s.receive('{"cmd":21,"rid":"x"}', 0.2)[0], Reply)  # 2 units: 1 left
+    (later,) = s.receive('{"cmd":21,"rid":"y"}', 3.0)  # refilled at 1 unit/s
+    assert isinstance(later, Execute)
