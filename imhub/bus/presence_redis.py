@@ -84,27 +84,25 @@ class RedisPresence:
     async def connected(self, user_id: int) -> bool:
         if not self._counts.up(user_id):
             return False  # already had a connection here: online before, claim held
-        key = self._key(user_id)
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(key, self.node_id)
-                pipe.sadd(self._mine, user_id)
-                pipe.smembers(key)
-                pipe.zrangebyscore(self._nodes, f"({_now_ms()}", "+inf")
-                _, _, holders, live = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            log.warning("presence: redis unavailable; answering from this process", error=repr(exc))
-            return True
-        return not self._alive(holders, live, besides_me=True)
+        return await self._claim(user_id, holding=True)
 
     async def disconnected(self, user_id: int) -> bool:
         if not self._counts.down(user_id):
             return False
+        return await self._claim(user_id, holding=False)
+
+    async def _claim(self, user_id: int, *, holding: bool) -> bool:
+        """Add (or withdraw) this node's claim on ``user_id``; True if no other live
+        node holds one, i.e. the user just came online (or went offline) everywhere."""
         key = self._key(user_id)
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.srem(key, self.node_id)
-                pipe.srem(self._mine, user_id)
+                if holding:
+                    pipe.sadd(key, self.node_id)
+                    pipe.sadd(self._mine, user_id)
+                else:
+                    pipe.srem(key, self.node_id)
+                    pipe.srem(self._mine, user_id)
                 pipe.smembers(key)
                 pipe.zrangebyscore(self._nodes, f"({_now_ms()}", "+inf")
                 _, _, holders, live = await pipe.execute()
