@@ -15,11 +15,11 @@ export function setUnauthorizedHandler(fn) {
 }
 
 async function parse(res) {
-  let body = null
+  let body
   try {
     body = await res.json()
   } catch {
-    body = null
+    body = null // not JSON (a proxy's error page)
   }
   if (res.status === 401) {
     onUnauthorized()
