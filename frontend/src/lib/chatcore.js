@@ -19,8 +19,9 @@ export { RECEIPT, SEND_STATE } from './chat/state.js'
 /** @typedef {import('./chat/state.js').Conv} Conv */
 /** @typedef {import('./chat/state.js').Msg} Msg */
 /** @typedef {import('./chat/state.js').Request} Request */
+/** @typedef {import('./chat/state.js').CoreState} CoreState */
 
-/** @implements {import('./chat/state.js').CoreState} */
+/** @implements {CoreState} */
 export class ChatCore {
   /**
    * @param {object} o

@@ -90,6 +90,9 @@ const zh = {
 
 export const dicts = { en, zh }
 
+/**
+ * @param {readonly string[]} languages  navigator.languages
+ */
 export function pickLang(languages) {
   for (const l of languages || []) {
     const s = String(l).toLowerCase()
@@ -103,6 +106,11 @@ export const lang = pickLang(
   globalThis.navigator ? (navigator.languages?.length ? navigator.languages : [navigator.language]) : [],
 )
 
+/**
+ * @param {string} key
+ * @param {Record<string, unknown>} [params]
+ * @returns {string}
+ */
 export function t(key, params) {
   return tIn(lang, key, params)
 }
@@ -110,6 +118,10 @@ export function t(key, params) {
 /**
  * `t` in a given language. Placeholders are filled in one pass, so a value that
  * contains `{name}` or `$&` (a user's nickname, a group name) stays as it is.
+ * @param {string} l  language
+ * @param {string} key
+ * @param {Record<string, unknown>} [params]
+ * @returns {string}
  */
 export function tIn(l, key, params) {
   const s = dicts[l]?.[key] ?? dicts.en[key] ?? key
@@ -117,7 +129,11 @@ export function tIn(l, key, params) {
   return s.replace(/\{(\w+)\}/g, (m, k) => (Object.hasOwn(params, k) ? String(params[k]) : m))
 }
 
-/** "14:05" today, "Yesterday 14:05", "03-21 14:05" this year, else "2024-03-21". */
+/**
+ * "14:05" today, "Yesterday 14:05", "03-21 14:05" this year, else "2024-03-21".
+ * @param {number} ms
+ * @param {number} [now]
+ */
 export function formatTime(ms, now = Date.now()) {
   if (!ms) return ''
   const d = new Date(ms)

@@ -14,6 +14,8 @@ function load() {
   return null
 }
 
+/** @typedef {import('./contacts.js').User} User */
+
 export const useSession = defineStore('session', () => {
   const saved = load()
   const id = ref(saved?.id || 0)
@@ -27,6 +29,10 @@ export const useSession = defineStore('session', () => {
     else localStorage.setItem(KEY, JSON.stringify({ id: id.value, token: token.value, user: user.value }))
   }
 
+  /**
+   * @param {string} mobile
+   * @param {string} passwd
+   */
   async function login(mobile, passwd) {
     const u = await api.login(mobile, passwd)
     id.value = Number(u.id)
@@ -36,6 +42,9 @@ export const useSession = defineStore('session', () => {
     return u
   }
 
+  /**
+   * @param {Partial<User> | null | undefined} u
+   */
   function setUser(u) {
     if (!u) return
     user.value = { ...(user.value || {}), ...u, token: undefined }
