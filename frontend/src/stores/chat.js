@@ -40,7 +40,9 @@ export const useChat = defineStore('chat', () => {
   function wsUrl(session) {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:'
     // v=2: the modern protocol (acks, receipts, events); autosync=0: it syncs itself.
-    const q = new URLSearchParams({ id: String(session.id), token: session.token, autosync: '0', v: '2' })
+    // No token here: the session cookie authenticates the handshake (same origin), and
+    // a URL ends up in proxies' logs and the console's errors.
+    const q = new URLSearchParams({ id: String(session.id), autosync: '0', v: '2' })
     return `${proto}//${location.host}/chat?${q}`
   }
 
