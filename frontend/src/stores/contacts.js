@@ -1,8 +1,9 @@
 // Friends, groups and a cache of the people and groups messages mention.
 import { defineStore } from 'pinia'
 import { reactive, ref } from 'vue'
-import { api } from '../lib/api.js'
+import { ApiError, api } from '../lib/api.js'
 import { t } from '../lib/i18n.js'
+import { parseUserQuery } from '../lib/mobile.js'
 import { useSession } from './session.js'
 
 /** @typedef {{id: number, mobile?: string, nickname?: string, avatar?: string, online?: boolean, last_seen?: number} & Record<string, any>} User */
@@ -107,10 +108,17 @@ export const useContacts = defineStore('contacts', () => {
    */
   async function addFriend(query) {
     const s = useSession()
-    const q = String(query).trim()
-    let dstid
-    if (/^\d+$/.test(q) && q.length < 7) dstid = Number(q)
-    else dstid = (await api.findByMobile(q)).id
+    const q = parseUserQuery(query)
+    if (!q) throw new Error(t('badMobileOrId'))
+    let dstid = q.id
+    if (q.mobile) {
+      try {
+        dstid = (await api.findByMobile(q.mobile)).id
+      } catch (err) {
+        // No one has this number (a refusal, not a limit or the network): it may be an id.
+        if (!q.id || !(err instanceof ApiError) || err.status !== 200) throw err
+      }
+    }
     await api.addFriend(s.id, dstid)
     await loadFriends()
     return dstid
