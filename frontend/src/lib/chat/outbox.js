@@ -130,7 +130,7 @@ export function onAck(s, frame) {
   delete acked.error
   if (seq && c.seen[seq]) return acked // already arrived through a sync page
   if (seq) {
-    if (!c.loaded) startWindow(c, seq)
+    if (!c.loaded) startWindow(c, seq, !s.listLoaded)
     c.seen[seq] = true
     insertBySeq(c.msgs, acked)
     advanceContig(c)

@@ -44,6 +44,8 @@ export const RECEIPT = Object.freeze({ NONE: '', SENT: 'sent', DELIVERED: 'deliv
  * @property {Record<string, boolean>} seen  seq (or "id:<id>") → true, for dedupe
  * @property {Msg[]} pending        local messages without seq yet
  * @property {boolean} loaded       floor/contig are meaningful
+ * @property {boolean} provisional  the window was started by a message that came before the
+ *   conversation list (after a reload): the list still sets the initial window
  * @property {number} floor         messages with seq <= floor are not loaded
  * @property {number} contig        every seq in (floor, contig] is loaded
  * @property {number} lastSeq       highest seq known to exist
@@ -104,6 +106,7 @@ export function ensureConv(s, conv) {
       seen: {},
       pending: [],
       loaded: false,
+      provisional: false,
       floor: 0,
       contig: 0,
       lastSeq: 0,
@@ -138,9 +141,11 @@ export function isShown(s, conv) {
  * The loaded window of a conversation not loaded before starts just below `seq`.
  * @param {Conv} c
  * @param {number} seq
+ * @param {boolean} provisional  no conversation list yet (see Conv.provisional)
  */
-export function startWindow(c, seq) {
+export function startWindow(c, seq, provisional) {
   c.loaded = true
+  c.provisional = provisional
   c.floor = seq - 1
   c.contig = seq - 1
 }

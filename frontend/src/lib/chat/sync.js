@@ -4,7 +4,7 @@
 
 import { convListFrame, newRid, syncFrame } from '../protocol.js'
 import { cursor, markRead } from './receipts.js'
-import { SEND_STATE, ensureConv, isShown } from './state.js'
+import { SEND_STATE, advanceContig, ensureConv, isShown } from './state.js'
 import { receive } from './window.js'
 
 /** @typedef {import('./state.js').CoreState} CoreState */
@@ -57,11 +57,17 @@ export function applyConvList(s, frame) {
       c.unread = Math.max(0, Math.min(serverUnread, lastSeq - c.readSeq))
     }
     c.unreadBase = Math.max(c.unreadBase, lastSeq)
-    if (!c.loaded) {
+    // The initial window: the last `initialWindow` messages, also when a live message
+    // that beat this list (a reload while the peer writes) started a narrower one, which
+    // would leave the chat showing only that message.
+    const initialFloor = Math.max(0, lastSeq - s.initialWindow)
+    if (!c.loaded || (c.provisional && c.floor > initialFloor)) {
       c.loaded = true
-      c.floor = Math.max(0, lastSeq - s.initialWindow)
-      c.contig = c.floor
+      c.floor = initialFloor
+      c.contig = initialFloor
+      advanceContig(c)
     }
+    c.provisional = false
     if (lastSeq > c.contig) after[item.conv] = c.contig
   }
   if (!Object.keys(after).length) {

@@ -41,7 +41,7 @@ export function receive(s, frame, { live = true } = {}) {
   let gap = false
   if (!c.loaded) {
     // First sight of this conversation: start the loaded window here.
-    startWindow(c, seq)
+    startWindow(c, seq, !s.listLoaded)
   } else if (live && seq > c.contig + 1 && seq > c.floor + 1) {
     gap = true
   }
