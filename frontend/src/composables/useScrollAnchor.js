@@ -1,7 +1,8 @@
 // Where a message list stays while its content changes: at the bottom when the user is
 // there (or just sent), still when older messages are prepended above, and untouched
-// while a search hit is being scrolled into view.
-import { nextTick, watch } from 'vue'
+// while a search hit is being scrolled into view. Older pages load when the user scrolls
+// to the top, and by themselves while the list is too short to scroll.
+import { nextTick, onMounted, watch } from 'vue'
 
 const NEAR_BOTTOM_PX = 120 // "at the bottom" with some slack (a partly shown last bubble)
 const LOAD_OLDER_PX = 40 // scrolled this close to the top: fetch the page above
@@ -17,6 +18,7 @@ const LOAD_OLDER_PX = 40 // scrolled this close to the top: fetch the page above
 export function useScrollAnchor(list, messages, o) {
   let anchor = null // distance from the bottom to keep while older messages are prepended
   let jumping = false
+  let filledAt = -1 // how many messages there were when fill() last asked for a page
 
   function nearBottom() {
     const el = list.value
@@ -42,7 +44,28 @@ export function useScrollAnchor(list, messages, o) {
       } else if (stick && !jumping) {
         scrollToBottom()
       }
+      fill()
     })
+
+  /**
+   * A list too short to scroll cannot be scrolled up to ask for older messages: load
+   * pages until it overflows or the conversation's start is reached. A page that added
+   * nothing stops it (no loop on an odd reply).
+   */
+  function fill() {
+    const el = list.value
+    if (!el || jumping || !el.clientHeight || el.scrollHeight > el.clientHeight) return
+    if (!o.canLoadOlder() || messages.value.length === filledAt) return
+    filledAt = messages.value.length
+    anchor = el.scrollHeight - el.scrollTop
+    if (!o.loadOlder()) {
+      anchor = null
+      filledAt = -1
+    }
+  }
+  // The window became loaded, or a page finished (loaded or not): maybe fill again.
+  watch(() => o.canLoadOlder(), (can) => { if (can) nextTick(fill) })
+  onMounted(() => nextTick(fill))
 
   function onScroll() {
     const el = list.value
