@@ -189,6 +189,25 @@ describe('sync', () => {
     expect(core.convs.g5.unread).toBe(0)
   })
 
+  it('a live message before the list does not narrow the initial window (reload race)', () => {
+    const { core } = setup()
+    core.requestConvList()
+    core.receive(msg(41)) // the peer wrote while the list reply was on its way
+    expect(core.convs.p3_7.floor).toBe(40)
+    const s = core.applyConvList({ cmd: 31, convs: [{ conv: 'p3_7', cmd: 10, dstid: 7, last_seq: 41, read_seq: 40 }] })
+    expect(s.after).toEqual({ p3_7: 11 })
+    const page = Array.from({ length: 30 }, (_, i) => msg(12 + i))
+    expect(core.applySyncPage({ cmd: 30, rid: s.rid, msgs: page, more: false })).toBeNull()
+    const c = core.convs.p3_7
+    expect(c.msgs.map((m) => m.seq)).toEqual(Array.from({ length: 30 }, (_, i) => 12 + i))
+    expect([c.floor, c.contig]).toEqual([11, 41])
+    // After the list, a window a live message starts is the real one (reconnects keep it).
+    core.receive({ ...msg(50), conv: 'g9', cmd: 11, dstid: 9 })
+    expect(core.applyConvList({ cmd: 31, convs: [{ conv: 'g9', cmd: 11, dstid: 9, last_seq: 50, read_seq: 50 }] }))
+      .toBeNull()
+    expect(core.convs.g9.floor).toBe(49)
+  })
+
   it('nothing to sync when up to date', () => {
     const { core } = setup()
     core.receive(msg(1))

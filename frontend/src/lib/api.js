@@ -10,16 +10,19 @@ export class ApiError extends Error {
 }
 
 let onUnauthorized = () => {}
+/**
+ * @param {() => void} fn  called on any HTTP 401
+ */
 export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn
 }
 
 async function parse(res) {
-  let body = null
+  let body
   try {
     body = await res.json()
   } catch {
-    body = null
+    body = null // not JSON (a proxy's error page)
   }
   if (res.status === 401) {
     onUnauthorized()
@@ -30,6 +33,11 @@ async function parse(res) {
   return body
 }
 
+/**
+ * @param {string} path
+ * @param {Record<string, unknown>} [params]
+ * @returns {Promise<{code: number, msg?: string, data?: any, rows?: any[], total?: number}>}
+ */
 export async function post(path, params = {}) {
   const form = new URLSearchParams()
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) form.append(k, String(v))
@@ -47,7 +55,13 @@ export async function post(path, params = {}) {
   return parse(res)
 }
 
-/** Upload one file; resolves to `{url, kind, thumb, width, height, duration, ...}`. */
+/**
+ * Upload one file; resolves to `{url, kind, thumb, width, height, duration, ...}`.
+ * @param {Blob & {name?: string}} file
+ * @param {string} filename
+ * @param {string} filetype  a hint (voice clips: the container)
+ * @returns {Promise<{url: string} & Record<string, any>>}
+ */
 export async function upload(file, filename, filetype) {
   const form = new FormData()
   form.append('file', file, filename || file.name || 'file')

@@ -14,15 +14,23 @@ export const STATE = Object.freeze({
   CLOSED: 'closed', // stopped (logout, or token refused)
 })
 
+/** @typedef {typeof STATE[keyof typeof STATE]} State */
+/** @typedef {{attempt: number, nextRetryAt: number, closeCode: number}} StateInfo */
+
 export class Connection {
   /**
    * @param {object} o
    * @param {() => string} o.url            WebSocket URL, asked again on each attempt
-   * @param {Function} [o.WebSocketImpl]    defaults to globalThis.WebSocket
-   * @param {(frame: object) => void} [o.onFrame]
-   * @param {(state: string, info: object) => void} [o.onState]
+   * @param {new (url: string) => WebSocket} [o.WebSocketImpl]  defaults to globalThis.WebSocket
+   * @param {(frame: any) => void} [o.onFrame]
+   * @param {(state: State, info: StateInfo) => void} [o.onState]
    * @param {() => void} [o.onOpen]
    * @param {(code: number) => void} [o.onLoggedOut]
+   * @param {number} [o.heartbeatMs]        a heartbeat goes out this often
+   * @param {number} [o.deadMs]             nothing received for this long: the socket is dead
+   * @param {number} [o.connectTimeoutMs]   an attempt not open after this is dropped
+   * @param {{base?: number, max?: number, random?: () => number}} [o.backoff]  see backoff.js
+   * @param {() => number} [o.now]
    */
   constructor(o) {
     this.url = o.url
@@ -36,6 +44,7 @@ export class Connection {
     this.connectTimeoutMs = o.connectTimeoutMs ?? 10000
     this.backoff = o.backoff || {}
     this.now = o.now || (() => Date.now())
+    /** @type {State} */
     this.state = STATE.IDLE
     this.attempt = 0
     this.ws = null
@@ -47,6 +56,7 @@ export class Connection {
     this._connectTimer = null
   }
 
+  /** @param {State} state */
   _set(state) {
     this.state = state
     this.onState(state, { attempt: this.attempt, nextRetryAt: this.nextRetryAt, closeCode: this.closeCode })

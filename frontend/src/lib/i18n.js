@@ -7,7 +7,9 @@ const en = {
   registered: 'Account created, please log in', required: 'Required', passwordShort: 'At least 6 characters',
   chats: 'Chats', contacts: 'Contacts', groups: 'Groups', me: 'Me', noChats: 'No conversations yet',
   noChatsHint: 'Add a friend or join a group to start chatting',
-  addFriend: 'Add friend', addFriendHint: 'User id or mobile number', add: 'Add', friendAdded: 'Friend added',
+  addFriend: 'Add friend', addFriendHint: 'User id or mobile number',
+  badMobile: 'A mobile number has 5 to 20 digits', badMobileOrId: 'Enter a user id or a mobile number',
+  add: 'Add', friendAdded: 'Friend added',
   noFriends: 'No friends yet', online: 'Online', offline: 'Offline',
   createGroup: 'Create group', joinGroup: 'Join group', groupName: 'Group name', groupMemo: 'Description',
   groupIcon: 'Icon', groupId: 'Group id', create: 'Create', join: 'Join', joined: 'Joined the group',
@@ -51,7 +53,8 @@ const zh = {
   registered: '注册成功，请登录', required: '必填', passwordShort: '至少 6 位',
   chats: '消息', contacts: '通讯录', groups: '群聊', me: '我', noChats: '还没有会话',
   noChatsHint: '添加好友或加入群聊开始聊天',
-  addFriend: '添加好友', addFriendHint: '用户 ID 或手机号', add: '添加', friendAdded: '已添加好友',
+  addFriend: '添加好友', addFriendHint: '用户 ID 或手机号',
+  badMobile: '手机号应为 5 到 20 位数字', badMobileOrId: '请输入用户 ID 或手机号', add: '添加', friendAdded: '已添加好友',
   noFriends: '还没有好友', online: '在线', offline: '离线',
   createGroup: '创建群聊', joinGroup: '加入群聊', groupName: '群名称', groupMemo: '群简介',
   groupIcon: '群头像', groupId: '群号', create: '创建', join: '加入', joined: '已加入群聊',
@@ -90,6 +93,9 @@ const zh = {
 
 export const dicts = { en, zh }
 
+/**
+ * @param {readonly string[]} languages  navigator.languages
+ */
 export function pickLang(languages) {
   for (const l of languages || []) {
     const s = String(l).toLowerCase()
@@ -103,6 +109,11 @@ export const lang = pickLang(
   globalThis.navigator ? (navigator.languages?.length ? navigator.languages : [navigator.language]) : [],
 )
 
+/**
+ * @param {string} key
+ * @param {Record<string, unknown>} [params]
+ * @returns {string}
+ */
 export function t(key, params) {
   return tIn(lang, key, params)
 }
@@ -110,6 +121,10 @@ export function t(key, params) {
 /**
  * `t` in a given language. Placeholders are filled in one pass, so a value that
  * contains `{name}` or `$&` (a user's nickname, a group name) stays as it is.
+ * @param {string} l  language
+ * @param {string} key
+ * @param {Record<string, unknown>} [params]
+ * @returns {string}
  */
 export function tIn(l, key, params) {
   const s = dicts[l]?.[key] ?? dicts.en[key] ?? key
@@ -117,7 +132,11 @@ export function tIn(l, key, params) {
   return s.replace(/\{(\w+)\}/g, (m, k) => (Object.hasOwn(params, k) ? String(params[k]) : m))
 }
 
-/** "14:05" today, "Yesterday 14:05", "03-21 14:05" this year, else "2024-03-21". */
+/**
+ * "14:05" today, "Yesterday 14:05", "03-21 14:05" this year, else "2024-03-21".
+ * @param {number} ms
+ * @param {number} [now]
+ */
 export function formatTime(ms, now = Date.now()) {
   if (!ms) return ''
   const d = new Date(ms)

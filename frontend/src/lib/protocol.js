@@ -49,7 +49,13 @@ export const TYPING_INTERVAL_MS = 2000
 // Close codes after which reconnecting with the same token is pointless.
 export const CLOSE_LOGGED_OUT = 4001
 
-/** Conversation id: `p<lo>_<hi>` for a 1:1 pair, `g<groupid>` for a group. */
+/**
+ * Conversation id: `p<lo>_<hi>` for a 1:1 pair, `g<groupid>` for a group.
+ * @param {number} cmd
+ * @param {number} selfId
+ * @param {number | string} dstid
+ * @returns {string}
+ */
 export function convId(cmd, selfId, dstid) {
   if (Number(cmd) === CMD.GROUP) return `g${Number(dstid)}`
   const a = Number(selfId)
@@ -57,7 +63,12 @@ export function convId(cmd, selfId, dstid) {
   return a < b ? `p${a}_${b}` : `p${b}_${a}`
 }
 
-/** `{cmd, dstid}` of a conversation seen from `selfId` (the peer for 1:1, the group). */
+/**
+ * `{cmd, dstid}` of a conversation seen from `selfId` (the peer for 1:1, the group).
+ * @param {string} conv
+ * @param {number} selfId
+ * @returns {{cmd: number, dstid: number} | null}
+ */
 export function parseConv(conv, selfId) {
   if (typeof conv !== 'string') return null
   let m = /^g(\d+)$/.exec(conv)
@@ -69,7 +80,12 @@ export function parseConv(conv, selfId) {
   return { cmd: CMD.PRIVATE, dstid: lo === Number(selfId) ? hi : lo }
 }
 
-/** Conversation of an incoming message frame (uses `conv` when the server sent it). */
+/**
+ * Conversation of an incoming message frame (uses `conv` when the server sent it).
+ * @param {Record<string, any>} msg
+ * @param {number} selfId
+ * @returns {string}
+ */
 export function messageConv(msg, selfId) {
   if (msg.conv) return msg.conv
   if (Number(msg.cmd) === CMD.GROUP) return convId(CMD.GROUP, selfId, msg.dstid)
@@ -79,7 +95,11 @@ export function messageConv(msg, selfId) {
 
 let cidCounter = 0
 
-/** A client message id (≤ 64 chars), unique per tab. */
+/**
+ * A client message id (≤ 64 chars), unique per tab.
+ * @param {number} [now]
+ * @param {() => number} [rand]
+ */
 export function newCid(now = Date.now(), rand = Math.random) {
   cidCounter = (cidCounter + 1) % 1e6
   return `c-${now.toString(36)}-${cidCounter.toString(36)}-${Math.floor(rand() * 2 ** 32).toString(36)}`
@@ -87,7 +107,11 @@ export function newCid(now = Date.now(), rand = Math.random) {
 
 const BODY_FIELDS = ['content', 'pic', 'url', 'memo', 'amount']
 
-/** A message frame for cmd 10/11. Only seed fields plus `cid` go on the wire. */
+/**
+ * A message frame for cmd 10/11. Only seed fields plus `cid` go on the wire.
+ * @param {{cmd: number, dstid: number | string, media: number, cid?: string} & Record<string, any>} msg
+ * @returns {Record<string, any>}
+ */
 export function buildMessageFrame({ cmd, dstid, media, cid, ...body }) {
   if (cmd !== CMD.PRIVATE && cmd !== CMD.GROUP) throw new Error(`not a message cmd: ${cmd}`)
   if (!(media >= 1 && media <= 9)) throw new Error(`unknown media: ${media}`)
@@ -101,6 +125,9 @@ export function buildMessageFrame({ cmd, dstid, media, cid, ...body }) {
 }
 
 let ridCounter = 0
+/**
+ * @param {string} [prefix]
+ */
 export function newRid(prefix = 'r') {
   ridCounter += 1
   return `${prefix}${ridCounter}`
@@ -110,17 +137,31 @@ export function heartbeatFrame() {
   return { cmd: CMD.HEARTBEAT }
 }
 
+/**
+ * @param {Record<string, number>} after  conv → seq to sync after
+ * @param {number} limit
+ * @param {string} [rid]
+ */
 export function syncFrame(after, limit, rid = newRid('s')) {
   const frame = { cmd: CMD.SYNC, rid, after: { ...after } }
   if (limit) frame.limit = limit
   return frame
 }
 
+/**
+ * @param {string} [rid]
+ */
 export function convListFrame(rid = newRid('l')) {
   return { cmd: CMD.CONV_LIST, rid }
 }
 
-/** cmd 22: up to `limit` messages of `conv` with seq < `before` (omitted: the newest). */
+/**
+ * cmd 22: up to `limit` messages of `conv` with seq < `before` (omitted: the newest).
+ * @param {string} conv
+ * @param {number} before
+ * @param {number} limit
+ * @param {string} [rid]
+ */
 export function historyFrame(conv, before, limit, rid = newRid('h')) {
   const frame = { cmd: CMD.HISTORY, rid, conv }
   if (before) frame.before = before
@@ -128,29 +169,55 @@ export function historyFrame(conv, before, limit, rid = newRid('h')) {
   return frame
 }
 
+/**
+ * @param {string} conv
+ * @param {number} seq
+ */
 export function readFrame(conv, seq) {
   return { cmd: CMD.READ, conv, seq }
 }
 
+/**
+ * @param {string} conv
+ */
 export function typingFrame(conv) {
   return { cmd: CMD.TYPING, conv }
 }
 
+/**
+ * @param {number} id  the message's server id
+ * @param {string} [rid]
+ */
 export function recallFrame(id, rid = newRid('x')) {
   return { cmd: CMD.RECALL, rid, id: Number(id) }
 }
 
+/**
+ * @param {string} conv
+ * @param {string} [rid]
+ */
 export function receiptsFrame(conv, rid = newRid('r')) {
   return { cmd: CMD.RECEIPTS, rid, conv }
 }
 
+/**
+ * @param {string} q
+ * @param {number} before  message id to continue below (0: newest)
+ * @param {number} [limit]
+ * @param {string} [rid]
+ */
 export function searchFrame(q, before, limit = 20, rid = newRid('q')) {
   const frame = { cmd: CMD.SEARCH, rid, q: String(q).trim(), limit }
   if (before) frame.before = before
   return frame
 }
 
-/** Text parts of `text` with every case-insensitive occurrence of `q` marked (for hits). */
+/**
+ * Text parts of `text` with every case-insensitive occurrence of `q` marked (for hits).
+ * @param {string} text
+ * @param {string} q
+ * @returns {Array<{text: string, hit?: boolean}>}
+ */
 export function highlight(text, q) {
   const s = String(text ?? '')
   const words = String(q ?? '').trim().split(/\s+/).filter(Boolean).map((w) => w.toLowerCase())
@@ -177,7 +244,9 @@ export function highlight(text, q) {
 /**
  * The line a group event (media 10) shows: `content` is the kind, `userid` did it,
  * `amount` is the member concerned, `memo` the (new) group name.
- * @param {(id: number, role: 'subject'|'object') => string} name  a user's display name
+ * @param {Record<string, any>} msg
+ * @param {(key: string, params?: Record<string, unknown>) => string} [t]
+ * @param {(id: number, role?: 'subject'|'object') => string} [name]  a user's display name
  *   (`role` lets "You" become "you" where the user is the object: "Bob removed you")
  */
 export function eventText(msg, t = (k) => k, name = (id) => `#${id}`) {
@@ -196,7 +265,11 @@ export function eventText(msg, t = (k) => k, name = (id) => `#${id}`) {
   }
 }
 
-/** Only http(s) links are ever made clickable. */
+/**
+ * Only http(s) links are ever made clickable.
+ * @param {unknown} url
+ * @returns {string} the absolute URL (a relative one resolves against the page), or '' unless http(s)
+ */
 export function safeUrl(url) {
   if (typeof url !== 'string' || !url) return ''
   try {
@@ -207,7 +280,10 @@ export function safeUrl(url) {
   }
 }
 
-/** Split text into plain and http(s)-link parts for rendering as text nodes. */
+/**
+ * Split text into plain and http(s)-link parts for rendering as text nodes.
+ * @param {string} text
+ */
 export function linkify(text) {
   const parts = []
   const re = /\bhttps?:\/\/[^\s<>"'\u3000-\u303f\uff00-\uffef]+/gi
@@ -224,7 +300,12 @@ export function linkify(text) {
   return parts
 }
 
-/** One-line summary of a message for lists and notifications. */
+/**
+ * One-line summary of a message for lists and notifications.
+ * @param {Record<string, any>} msg
+ * @param {(key: string, params?: object) => string} [t]
+ * @param {(id: number) => string} [name]
+ */
 export function summary(msg, t = (k) => k, name = undefined) {
   if (!msg) return ''
   if (msg.recalled) return t('recalled')

@@ -14,7 +14,13 @@ export function pickMime(isSupported = (m) => globalThis.MediaRecorder?.isTypeSu
 }
 
 export class VoiceRecorder {
-  constructor({ maxSeconds = 60, minSeconds = 1, onAutoStop } = {}) {
+  /**
+   * @param {object} [o]
+   * @param {number} [o.maxSeconds]  stops by itself after this (onAutoStop)
+   * @param {number} [o.minSeconds]  shorter clips resolve as `tooShort`
+   * @param {() => void} [o.onAutoStop]
+   */
+  constructor({ maxSeconds = 60, minSeconds = 1, onAutoStop = undefined } = {}) {
     this.maxSeconds = maxSeconds
     this.minSeconds = minSeconds
     this.onAutoStop = onAutoStop || (() => {})

@@ -12,18 +12,21 @@ import { CMD, MEDIA, TYPING_INTERVAL_MS, searchFrame, summary } from '../lib/pro
 import { useContacts } from './contacts.js'
 import { useSession } from './session.js'
 
+/** @typedef {import('../lib/chatcore.js').Msg} Msg */
+
 const READ_DEBOUNCE_MS = 400
 const REQUEST_TIMEOUT_MS = 15000
 
 export const useChat = defineStore('chat', () => {
   const core = shallowRef(null) // reactive ChatCore, replaced per login
-  const state = ref(STATE.IDLE)
+  const state = ref(/** @type {import('../lib/connection.js').State} */ (STATE.IDLE))
   const nextRetryAt = ref(0)
   const lastError = ref('')
   const notice = ref(null) // latest system notice (cmd 40), shown by App.vue
   let conn = null
   let timers = []
   let unwatch = []
+  /** @type {(code?: number) => void} */
   let onLoggedOut = () => {}
   let readTimer = null
   let typingTimer = null
@@ -37,14 +40,24 @@ export const useChat = defineStore('chat', () => {
   function wsUrl(session) {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:'
     // v=2: the modern protocol (acks, receipts, events); autosync=0: it syncs itself.
-    const q = new URLSearchParams({ id: String(session.id), token: session.token, autosync: '0', v: '2' })
+    // No token here: the session cookie authenticates the handshake (same origin), and
+    // a URL ends up in proxies' logs and the console's errors.
+    const q = new URLSearchParams({ id: String(session.id), autosync: '0', v: '2' })
     return `${proto}//${location.host}/chat?${q}`
   }
 
+  /**
+   * @param {Record<string, any> | null} frame
+   * @returns {boolean} false when offline (or no frame)
+   */
   function send(frame) {
     return frame ? !!conn?.send(frame) : false
   }
 
+  /**
+   * @param {Record<string, any>} msg
+   * @param {string} conv
+   */
   function notify(msg, conv) {
     if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return
     if (!document.hidden) return
@@ -61,9 +74,14 @@ export const useChat = defineStore('chat', () => {
       }
     } catch { /* some browsers only allow notifications from a service worker */ }
   }
+  /** @type {(conv: string) => void} */
   let onNotificationClick = () => {}
 
-  /** Send `frame` and wait for the reply carrying its rid (cmd 2 rejects). */
+  /**
+   * Send `frame` and wait for the reply carrying its rid (cmd 2 rejects).
+   * @param {{rid: string} & Record<string, any>} frame
+   * @returns {Promise<Record<string, any>>}
+   */
   function request(frame) {
     return new Promise((resolve, reject) => {
       if (!send(frame)) {
@@ -78,13 +96,17 @@ export const useChat = defineStore('chat', () => {
     })
   }
 
+  /**
+   * @param {Record<string, any>} frame
+   * @returns {boolean} whether a request was waiting for it
+   */
   function settle(frame) {
     const w = frame.rid !== undefined && waiting.get(frame.rid)
     if (!w) return false
     waiting.delete(frame.rid)
     clearTimeout(w.timer)
     if (frame.cmd === CMD.ERROR) {
-      const err = new Error(errorText(frame))
+      const err = /** @type {Error & {code?: string}} */ (new Error(errorText(frame)))
       err.code = frame.error
       w.reject(err)
     } else {
@@ -128,6 +150,9 @@ export const useChat = defineStore('chat', () => {
     if (Number(m.media) === MEDIA.EVENT) onGroupEvent(m)
   }
 
+  /**
+   * @param {Record<string, any>} frame  any server frame
+   */
   function onFrame(frame) {
     const c = core.value
     switch (frame.cmd) {
@@ -221,6 +246,9 @@ export const useChat = defineStore('chat', () => {
     }
   }
 
+  /**
+   * @param {{onLoggedOut?: (code?: number) => void, onNotificationClick?: (conv: string) => void}} [handlers]
+   */
   function start(handlers = {}) {
     stop()
     const session = useSession()
@@ -300,18 +328,32 @@ export const useChat = defineStore('chat', () => {
   }
 
   // ---- actions used by the views ----------------------------------------------------
+  /**
+   * @param {number} cmd
+   * @param {number} dstid
+   * @param {{media: number} & Record<string, any>} body
+   */
   function sendMessage(cmd, dstid, body) {
     return core.value.compose({ cmd, dstid, ...body })
   }
 
+  /**
+   * @param {string} cid
+   */
   function retry(cid) {
     core.value.retry(cid)
   }
 
+  /**
+   * @param {string} cid
+   */
   function discard(cid) {
     core.value.discard(cid)
   }
 
+  /**
+   * @param {string} conv
+   */
   function openConv(conv) {
     const c = core.value.open(conv)
     scheduleReads()
@@ -319,10 +361,17 @@ export const useChat = defineStore('chat', () => {
     return c
   }
 
+  /**
+   * @param {string} conv
+   */
   function closeConv(conv) {
     core.value?.close(conv)
   }
 
+  /**
+   * @param {string} conv
+   * @returns {boolean} whether a page was asked for
+   */
   function loadOlder(conv) {
     const frame = core.value.olderFrame(conv)
     if (!frame) return false
@@ -333,7 +382,12 @@ export const useChat = defineStore('chat', () => {
     return true
   }
 
-  /** Resolves once `pred()` holds (or after `ms`). */
+  /**
+   * Resolves once `pred()` holds (or after `ms`).
+   * @param {() => boolean} pred
+   * @param {number} [ms]
+   * @returns {Promise<boolean>}
+   */
   function until(pred, ms = REQUEST_TIMEOUT_MS) {
     if (pred()) return Promise.resolve(true)
     return new Promise((resolve) => {
@@ -350,6 +404,8 @@ export const useChat = defineStore('chat', () => {
   /**
    * Load history down to `seq` (a search hit) so the chat can show it; the follow-up
    * pages go out from onFrame (applyHistory). Resolves to whether `seq` is loaded.
+   * @param {string} conv
+   * @param {number} seq
    */
   async function loadUntil(conv, seq) {
     const c = core.value
@@ -370,6 +426,8 @@ export const useChat = defineStore('chat', () => {
    * The user is typing in `conv`: tell the others (at most every 2 s). A keystroke
    * inside the 2 s window is not lost: one trailing cmd 24 goes out when the window
    * ends, if `stillTyping()` then.
+   * @param {string} conv
+   * @param {() => boolean} [stillTyping]
    */
   function typing(conv, stillTyping = () => true) {
     const c = core.value
@@ -387,17 +445,27 @@ export const useChat = defineStore('chat', () => {
     }, wait)
   }
 
+  /**
+   * @param {Msg} msg
+   */
   function canRecall(msg) {
     return !!core.value?.canRecall(msg)
   }
 
+  /**
+   * @param {Msg} msg
+   */
   async function recall(msg) {
     const reply = await request(core.value.recallRequest(msg))
     core.value.applyRecalled(reply)
     return reply
   }
 
-  /** cmd 27: a new search (`more` false) or its next page. */
+  /**
+   * cmd 27: a new search (`more` false) or its next page.
+   * @param {string} q
+   * @param {boolean} [more]
+   */
   async function runSearch(q, more = false) {
     q = String(q || '').trim()
     if (!q) {

@@ -1,9 +1,12 @@
 // Friends, groups and a cache of the people and groups messages mention.
 import { defineStore } from 'pinia'
 import { reactive, ref } from 'vue'
-import { api } from '../lib/api.js'
+import { ApiError, api } from '../lib/api.js'
 import { t } from '../lib/i18n.js'
+import { parseUserQuery } from '../lib/mobile.js'
 import { useSession } from './session.js'
+
+/** @typedef {{id: number, mobile?: string, nickname?: string, avatar?: string, online?: boolean, last_seen?: number} & Record<string, any>} User */
 
 export const useContacts = defineStore('contacts', () => {
   const friends = ref([])
@@ -13,6 +16,9 @@ export const useContacts = defineStore('contacts', () => {
   const members = reactive({}) // group id → [User]
   const pendingUsers = new Set()
 
+  /**
+   * @param {User | null | undefined} u
+   */
   function remember(u) {
     if (u && u.id) users[u.id] = { ...(users[u.id] || {}), ...u }
   }
@@ -33,6 +39,9 @@ export const useContacts = defineStore('contacts', () => {
     return rows
   }
 
+  /**
+   * @param {number | string} groupId
+   */
   async function loadMembers(groupId) {
     const s = useSession()
     const rows = await api.members(s.id, groupId)
@@ -41,7 +50,10 @@ export const useContacts = defineStore('contacts', () => {
     return rows
   }
 
-  /** Look a user up once (for senders in groups who are not friends). */
+  /**
+   * Look a user up once (for senders in groups who are not friends).
+   * @param {number | string} id
+   */
   function ensureUser(id) {
     id = Number(id)
     if (!id || users[id] || pendingUsers.has(id)) return
@@ -53,7 +65,12 @@ export const useContacts = defineStore('contacts', () => {
   // arrive out of order (an 'offline' published after a reconnect's 'online').
   const presenceAt = new Map()
 
-  /** cmd 35: a friend came online or went offline (`lastSeen` ms); a stale one is dropped. */
+  /**
+   * cmd 35: a friend came online or went offline (`lastSeen` ms); a stale one is dropped.
+   * @param {number | string} id
+   * @param {boolean} online
+   * @param {number} lastSeen
+   */
   function setPresence(id, online, lastSeen) {
     id = Number(id)
     if (!id) return
@@ -67,6 +84,10 @@ export const useContacts = defineStore('contacts', () => {
     for (const f of friends.value) if (Number(f.id) === id) Object.assign(f, patch)
   }
 
+  /**
+   * @param {number | string} id
+   * @returns {string}
+   */
   function userName(id) {
     const s = useSession()
     if (Number(id) === Number(s.id)) return s.user?.nickname || s.user?.mobile || t('me')
@@ -74,16 +95,30 @@ export const useContacts = defineStore('contacts', () => {
     return u?.nickname || u?.mobile || t('unknownUser', { id })
   }
 
+  /**
+   * @param {number | string} id
+   * @returns {string}
+   */
   function groupName(id) {
     return groupById[id]?.name || t('unknownGroup', { id })
   }
 
+  /**
+   * @param {string} query  a user id or a mobile number
+   */
   async function addFriend(query) {
     const s = useSession()
-    const q = String(query).trim()
-    let dstid
-    if (/^\d+$/.test(q) && q.length < 7) dstid = Number(q)
-    else dstid = (await api.findByMobile(q)).id
+    const q = parseUserQuery(query)
+    if (!q) throw new Error(t('badMobileOrId'))
+    let dstid = q.id
+    if (q.mobile) {
+      try {
+        dstid = (await api.findByMobile(q.mobile)).id
+      } catch (err) {
+        // No one has this number (a refusal, not a limit or the network): it may be an id.
+        if (!q.id || !(err instanceof ApiError) || err.status !== 200) throw err
+      }
+    }
     await api.addFriend(s.id, dstid)
     await loadFriends()
     return dstid
@@ -96,18 +131,28 @@ export const useContacts = defineStore('contacts', () => {
     return g
   }
 
+  /**
+   * @param {number | string} id
+   */
   async function joinGroup(id) {
     const s = useSession()
     await api.joinGroup(s.id, id)
     await loadGroups()
   }
 
+  /**
+   * @param {number | string} id
+   */
   async function leaveGroup(id) {
     const s = useSession()
     await api.leaveGroup(s.id, id)
     await loadGroups()
   }
 
+  /**
+   * @param {number | string} id
+   * @param {string} name
+   */
   async function renameGroup(id, name) {
     const s = useSession()
     const g = await api.renameGroup(s.id, id, name)
@@ -116,6 +161,10 @@ export const useContacts = defineStore('contacts', () => {
     return g
   }
 
+  /**
+   * @param {number | string} id
+   * @param {number | string} memberid
+   */
   async function removeMember(id, memberid) {
     const s = useSession()
     await api.removeMember(s.id, id, memberid)

@@ -1,5 +1,6 @@
-// Who is logged in. The session cookie is HttpOnly, so the token and id the login reply
-// carries are also kept in localStorage for the WebSocket URL.
+// Who is logged in. The session token lives only in the HttpOnly cookie set at login,
+// which authenticates the HTTP calls and the WebSocket alike; localStorage keeps the
+// user's id and profile (not secret) so a reload knows who it is before asking.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { api } from '../lib/api.js'
@@ -9,33 +10,44 @@ const KEY = 'imhub.session'
 function load() {
   try {
     const s = JSON.parse(localStorage.getItem(KEY) || 'null')
-    if (s && s.id && s.token) return s
+    if (s && s.id) {
+      // Saved by an older client, which kept the token here too: forget it.
+      if ('token' in s) localStorage.setItem(KEY, JSON.stringify({ id: s.id, user: s.user || null }))
+      return s
+    }
   } catch { /* corrupted: start over */ }
   return null
 }
 
+/** @typedef {import('./contacts.js').User} User */
+
 export const useSession = defineStore('session', () => {
   const saved = load()
   const id = ref(saved?.id || 0)
-  const token = ref(saved?.token || '')
   const user = ref(saved?.user || null)
 
-  const loggedIn = computed(() => !!(id.value && token.value))
+  const loggedIn = computed(() => !!id.value)
 
   function persist() {
     if (!id.value) localStorage.removeItem(KEY)
-    else localStorage.setItem(KEY, JSON.stringify({ id: id.value, token: token.value, user: user.value }))
+    else localStorage.setItem(KEY, JSON.stringify({ id: id.value, user: user.value }))
   }
 
+  /**
+   * @param {string} mobile
+   * @param {string} passwd
+   */
   async function login(mobile, passwd) {
     const u = await api.login(mobile, passwd)
     id.value = Number(u.id)
-    token.value = u.token
     user.value = { ...u, token: undefined }
     persist()
     return u
   }
 
+  /**
+   * @param {Partial<User> | null | undefined} u
+   */
   function setUser(u) {
     if (!u) return
     user.value = { ...(user.value || {}), ...u, token: undefined }
@@ -48,7 +60,6 @@ export const useSession = defineStore('session', () => {
 
   function clear() {
     id.value = 0
-    token.value = ''
     user.value = null
     persist()
   }
@@ -60,5 +71,5 @@ export const useSession = defineStore('session', () => {
     clear()
   }
 
-  return { id, token, user, loggedIn, login, logout, clear, refresh, setUser }
+  return { id, user, loggedIn, login, logout, clear, refresh, setUser }
 })

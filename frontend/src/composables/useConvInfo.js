@@ -1,6 +1,6 @@
 // Small helpers shared by views: how a conversation is named and pictured.
-import { CMD } from './lib/protocol.js'
-import { useContacts } from './stores/contacts.js'
+import { CMD } from '../lib/protocol.js'
+import { useContacts } from '../stores/contacts.js'
 
 export function useConvInfo() {
   const contacts = useContacts()
