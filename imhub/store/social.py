@@ -14,8 +14,8 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from imhub.clock import now_ms
-from imhub.store.db import Database, Rows
 from imhub.domain.model import group_conv
+from imhub.store.db import Database, Rows
 from imhub.store.tables import communities, contacts, conversations, join_requests, members, past_members
 
 
@@ -90,6 +90,10 @@ def circles_of(rows: Rows, user_id: int) -> tuple[list[int], list[int]]:
 class SocialStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @property
+    def db(self) -> Database:
+        return self._db
 
     # --- friends -------------------------------------------------------------------
 

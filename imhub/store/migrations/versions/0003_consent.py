@@ -49,7 +49,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["group_id"], ["communities.id"], name=op.f("fk_past_members_group_id_communities"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_past_members_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_past_members_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("group_id", "user_id", name=op.f("pk_past_members")),
     )
     op.create_table(
@@ -61,7 +63,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["group_id"], ["communities.id"], name=op.f("fk_group_bans_group_id_communities"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_group_bans_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_group_bans_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("group_id", "user_id", name=op.f("pk_group_bans")),
     )
     op.create_table(
@@ -94,7 +98,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["group_id"], ["communities.id"], name=op.f("fk_join_requests_group_id_communities"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_join_requests_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_join_requests_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("group_id", "user_id", name=op.f("pk_join_requests")),
     )
     op.create_table(
@@ -110,7 +116,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["from_id"], ["users.id"], name=op.f("fk_friend_requests_from_id_users"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(["to_id"], ["users.id"], name=op.f("fk_friend_requests_to_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["to_id"], ["users.id"], name=op.f("fk_friend_requests_to_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_friend_requests")),
     )
     op.create_index("ix_friend_requests_to", "friend_requests", ["to_id", "status"])
@@ -137,7 +145,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("privacy", "blocks", "friend_requests", "join_requests", "group_invites", "group_bans", "past_members"):
+    tables = ("privacy", "blocks", "friend_requests", "join_requests", "group_invites", "group_bans", "past_members")
+    for table in tables:
         op.drop_table(table)
     with op.batch_alter_table("members") as batch:
         batch.drop_column("join_seq")
