@@ -88,14 +88,29 @@ class GroupAdminStore:
         return await self._db.read(visible_range_in, group_id, user_id)
 
     async def visible_ranges(self, group_ids: list[int], user_id: int) -> dict[int, SeqRange]:
-        """:func:`visible_range_in` for several groups in one transaction (readable ones only)."""
+        """:func:`visible_range_in` for several groups (readable ones only), in two
+        queries whatever their number: a sync or search asks for all of a user's groups."""
+        if not group_ids:
+            return {}
+        ids = list(set(group_ids))
 
         def txn(conn: Connection) -> dict[int, SeqRange]:
-            out = {}
-            for gid in group_ids:
-                r = visible_range_in(conn, gid, user_id)
-                if r is not None:
-                    out[gid] = r
+            joined = communities.c.history_visibility == "joined"
+            out: dict[int, SeqRange] = {}
+            past = conn.execute(
+                select(past_members.c.group_id, past_members.c.join_seq, past_members.c.leave_seq, joined)
+                .join(communities, communities.c.id == past_members.c.group_id)
+                .where(past_members.c.user_id == user_id, past_members.c.group_id.in_(ids))
+            )
+            for gid, join_seq, leave_seq, only_joined in past:
+                out[int(gid)] = SeqRange(int(join_seq) if only_joined else 0, int(leave_seq))
+            current = conn.execute(
+                select(members.c.group_id, members.c.join_seq, joined)
+                .join(communities, communities.c.id == members.c.group_id)
+                .where(members.c.user_id == user_id, members.c.group_id.in_(ids))
+            )
+            for gid, join_seq, only_joined in current:  # a member's range wins over a stale past row
+                out[int(gid)] = SeqRange(int(join_seq) if only_joined else 0, NO_END)
             return out
 
         return await self._db.read(txn)
