@@ -167,7 +167,6 @@ class GroupService:
         if not await self._admin.has_join_request(group_id, user_id):
             raise refuse(Refusal.NO_JOIN_REQUEST, "that user has not asked to join")
         if await self._admin.is_banned(group_id, user_id):
-            await self._admin.drop_join_request(group_id, user_id)
             raise refuse(Refusal.BANNED, "that user is banned from this group; unban them first")
         await self._add(group, user_id, actor)  # deletes the request in the same transaction
         await self._tell_admins(group_id, {"event": "join_approved", "groupid": group_id, "userid": user_id}, user_id)
