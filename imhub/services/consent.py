@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from imhub.clock import now_ms
 from imhub.config import Settings
 from imhub.domain.model import Cmd
+from imhub.errors import ErrorCode
 from imhub.ratelimit import SlidingWindowLimiter
 from imhub.services.accounts import check_printable
-from imhub.services.refusals import Refusal, rate_limited, refuse
+from imhub.services.refusals import rate_limited, refuse
 from imhub.services.social import SocialService
 from imhub.store.consent import ConsentStore, FriendRequest, Privacy, RequestNotPending
 from imhub.store.users import UserRow, UserStore
@@ -89,24 +90,24 @@ class ConsentService:
 
     async def _target(self, user_id: int, dst_id: int, what: str) -> UserRow:
         if dst_id == user_id:
-            raise refuse(Refusal.SELF_REQUEST, f"you cannot {what} yourself")
+            raise refuse(ErrorCode.SELF_REQUEST, f"you cannot {what} yourself")
         target = await self._users.get(dst_id)
         if target is None:
-            raise refuse(Refusal.UNKNOWN_USER, "no such user")
+            raise refuse(ErrorCode.UNKNOWN_USER, "no such user")
         return target
 
     async def add_friend(self, user_id: int, dst_id: int, *, memo: str = "", ip: str = "") -> AddOutcome:
         target = await self._target(user_id, dst_id, "add")
         if len(memo) > REQUEST_MEMO_MAX:
-            raise refuse(Refusal.BAD_PARAM, f"memo is too long (at most {REQUEST_MEMO_MAX} characters)")
+            raise refuse(ErrorCode.BAD_PARAM, f"memo is too long (at most {REQUEST_MEMO_MAX} characters)")
         check_printable(memo, "memo")
         if await self._social.are_friends(user_id, dst_id):
-            raise refuse(Refusal.ALREADY_FRIENDS, "you are already friends")
+            raise refuse(ErrorCode.ALREADY_FRIENDS, "you are already friends")
         if await self._store.has_blocked(user_id, dst_id):
-            raise refuse(Refusal.YOU_BLOCKED, "you blocked this user; unblock them first")
+            raise refuse(ErrorCode.YOU_BLOCKED, "you blocked this user; unblock them first")
         mine = await self._store.latest_between(user_id, dst_id)
         if mine is not None and mine.status == "pending":
-            raise refuse(Refusal.DUPLICATE_REQUEST, "you already sent this user a request; wait for their answer")
+            raise refuse(ErrorCode.DUPLICATE_REQUEST, "you already sent this user a request; wait for their answer")
         if mine is not None and mine.status == "declined":
             wait_ms = mine.decided + self._settings.friend_rerequest_seconds * 1000 - now_ms()
             if wait_ms > 0:
@@ -149,7 +150,7 @@ class ConsentService:
             or request.to_id != user_id
             or await self._store.has_blocked(user_id, request.from_id)
         ):
-            raise refuse(Refusal.UNKNOWN_REQUEST, "no such friend request")
+            raise refuse(ErrorCode.UNKNOWN_REQUEST, "no such friend request")
         if request.status != "pending":
             raise _not_pending(request.status)
         return request
@@ -159,7 +160,7 @@ class ConsentService:
         request = await self._incoming(user_id, request_id)
         friend = await self._users.get(request.from_id)
         if friend is None:
-            raise refuse(Refusal.UNKNOWN_USER, "no such user")
+            raise refuse(ErrorCode.UNKNOWN_USER, "no such user")
         await self._accepted(await self._decide(request, "accepted", befriend=True))
         return friend
 
@@ -170,7 +171,7 @@ class ConsentService:
     async def cancel(self, user_id: int, request_id: int) -> None:
         request = await self._store.get_request(request_id)
         if request is None or request.from_id != user_id:
-            raise refuse(Refusal.UNKNOWN_REQUEST, "no such friend request")
+            raise refuse(ErrorCode.UNKNOWN_REQUEST, "no such friend request")
         if request.status != "pending":
             raise _not_pending(request.status)
         request = await self._decide(request, "cancelled")
@@ -199,7 +200,7 @@ class ConsentService:
 
     async def unblock(self, user_id: int, dst_id: int) -> None:
         if not await self._store.unblock(user_id, dst_id):
-            raise refuse(Refusal.NOT_BLOCKED, "you have not blocked this user")
+            raise refuse(ErrorCode.NOT_BLOCKED, "you have not blocked this user")
 
     async def blocked(self, user_id: int) -> list[UserRow]:
         ids = await self._store.blocked_ids(user_id)
@@ -214,7 +215,7 @@ class ConsentService:
         """Change the settings given (None: leave as is)."""
         current = await self._store.privacy_of(user_id)
         if add_policy is not None and add_policy not in ADD_POLICIES:
-            raise refuse(Refusal.BAD_PARAM, "addpolicy must be nobody or anyone")
+            raise refuse(ErrorCode.BAD_PARAM, "addpolicy must be nobody or anyone")
         updated = Privacy(
             add_policy=current.add_policy if add_policy is None else add_policy,
             findable_by_mobile=current.findable_by_mobile if findable is None else findable,
@@ -227,7 +228,7 @@ class ConsentService:
 
 def _not_pending(status: str) -> Exception:
     if status == "expired":
-        return refuse(Refusal.REQUEST_EXPIRED, "this friend request has expired")
+        return refuse(ErrorCode.REQUEST_EXPIRED, "this friend request has expired")
     if status in ("unknown",):
-        return refuse(Refusal.UNKNOWN_REQUEST, "no such friend request")
-    return refuse(Refusal.REQUEST_DECIDED, f"this friend request was already {status}")
+        return refuse(ErrorCode.UNKNOWN_REQUEST, "no such friend request")
+    return refuse(ErrorCode.REQUEST_DECIDED, f"this friend request was already {status}")

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from imhub.clock import now_ms
 from imhub.config import Settings
 from imhub.domain.model import Cmd
+from imhub.errors import ErrorCode
 from imhub.ratelimit import SlidingWindowLimiter
 from imhub.services.consent import PER_ADDRESS_FACTOR
-from imhub.services.refusals import Refusal, rate_limited, refuse
+from imhub.services.refusals import rate_limited, refuse
 from imhub.services.social import GroupChange, SocialService, check_group_settings
 from imhub.store.groups import AlreadyRequested, GroupAdminStore, Invite
 from imhub.store.social import AlreadyMember, GroupFull, GroupRow, SocialStore
@@ -78,7 +79,7 @@ class GroupService:
     async def _group(self, group_id: int) -> GroupRow:
         group = await self._store.get_group(group_id)
         if group is None:
-            raise refuse(Refusal.UNKNOWN_GROUP, "no such group")
+            raise refuse(ErrorCode.UNKNOWN_GROUP, "no such group")
         return group
 
     async def _require(self, actor: int, group_id: int, roles: tuple[str, ...]) -> tuple[GroupRow, str]:
@@ -86,16 +87,16 @@ class GroupService:
         group = await self._group(group_id)
         role = await self._admin.role_of(group_id, actor)
         if role is None:
-            raise refuse(Refusal.NOT_MEMBER, "you are not a member of this group")
+            raise refuse(ErrorCode.NOT_MEMBER, "you are not a member of this group")
         if role not in roles:
             who = "the group owner" if roles == OWNER else "the group owner or an admin"
-            raise refuse(Refusal.ROLE_REQUIRED, f"only {who} may do this")
+            raise refuse(ErrorCode.ROLE_REQUIRED, f"only {who} may do this")
         return group, role
 
     async def _user(self, user_id: int) -> UserRow:
         user = await self._users.get(user_id)
         if user is None:
-            raise refuse(Refusal.UNKNOWN_USER, "no such user")
+            raise refuse(ErrorCode.UNKNOWN_USER, "no such user")
         return user
 
     async def _tell_admins(self, group_id: int, body: dict[str, object], *also: int) -> None:
@@ -106,10 +107,10 @@ class GroupService:
         try:
             await self._store.add_member(group.id, user_id, max_members=self._settings.max_group_members)
         except AlreadyMember:
-            raise refuse(Refusal.ALREADY_MEMBER, "already a member of this group") from None
+            raise refuse(ErrorCode.ALREADY_MEMBER, "already a member of this group") from None
         except GroupFull:
             raise refuse(
-                Refusal.GROUP_FULL, f"the group is full ({self._settings.max_group_members} members)"
+                ErrorCode.GROUP_FULL, f"the group is full ({self._settings.max_group_members} members)"
             ) from None
         await self._social.announce(GroupChange(group.id, "joined", actor, user_id))
 
@@ -118,11 +119,11 @@ class GroupService:
     async def _usable_invite(self, token: str, group_id: int | None) -> Invite:
         invite = await self._admin.invite_by_token(invite_token_hash(token)) if token else None
         if invite is None or (group_id is not None and invite.group_id != group_id):
-            raise refuse(Refusal.UNKNOWN_INVITE, "this invitation does not exist")
+            raise refuse(ErrorCode.UNKNOWN_INVITE, "this invitation does not exist")
         if invite.revoked:
-            raise refuse(Refusal.INVITE_REVOKED, "this invitation was revoked")
+            raise refuse(ErrorCode.INVITE_REVOKED, "this invitation was revoked")
         if invite.expires <= now_ms():
-            raise refuse(Refusal.INVITE_EXPIRED, "this invitation has expired")
+            raise refuse(ErrorCode.INVITE_EXPIRED, "this invitation has expired")
         return invite
 
     async def join(self, user_id: int, group_id: int | None, *, token: str = "", ip: str = "") -> JoinOutcome:
@@ -131,9 +132,9 @@ class GroupService:
         link = await self._usable_invite(token, group_id) if token else None
         group = await self._group(link.group_id if link else group_id or 0)
         if await self._admin.role_of(group.id, user_id) is not None:
-            raise refuse(Refusal.ALREADY_MEMBER, "you are already a member of this group")
+            raise refuse(ErrorCode.ALREADY_MEMBER, "you are already a member of this group")
         if await self._admin.is_banned(group.id, user_id):
-            raise refuse(Refusal.BANNED, "you are banned from this group")
+            raise refuse(ErrorCode.BANNED, "you are banned from this group")
         self._limit(self.join_limiter_user, self.join_limiter_ip, user_id, ip, "group joins")
         personal = None if link else await self._admin.personal_invite(group.id, user_id)
         if group.join_policy == "open" or link or personal:
@@ -142,18 +143,18 @@ class GroupService:
                 await self._admin.use_invite((link or personal).id)  # type: ignore[union-attr]
             return JoinOutcome(group, True)
         if group.join_policy == "invite":
-            raise refuse(Refusal.INVITE_REQUIRED, "this group can only be joined with an invitation")
+            raise refuse(ErrorCode.INVITE_REQUIRED, "this group can only be joined with an invitation")
         try:
             await self._admin.request_join(group.id, user_id)
         except AlreadyRequested:
-            raise refuse(Refusal.ALREADY_REQUESTED, "you already asked to join this group") from None
+            raise refuse(ErrorCode.ALREADY_REQUESTED, "you already asked to join this group") from None
         await self._tell_admins(group.id, {"event": "join_request", "groupid": group.id, "userid": user_id}, user_id)
         return JoinOutcome(group, False)
 
     async def cancel_join(self, user_id: int, group_id: int) -> None:
         await self._group(group_id)
         if not await self._admin.drop_join_request(group_id, user_id):
-            raise refuse(Refusal.NO_JOIN_REQUEST, "you have not asked to join this group")
+            raise refuse(ErrorCode.NO_JOIN_REQUEST, "you have not asked to join this group")
         await self._tell_admins(group_id, {"event": "join_cancelled", "groupid": group_id, "userid": user_id}, user_id)
 
     async def join_requests(self, actor: int, group_id: int) -> list[tuple[UserRow, int]]:
@@ -165,28 +166,28 @@ class GroupService:
     async def approve(self, actor: int, group_id: int, user_id: int) -> None:
         group, _ = await self._require(actor, group_id, ADMINS)
         if not await self._admin.has_join_request(group_id, user_id):
-            raise refuse(Refusal.NO_JOIN_REQUEST, "that user has not asked to join")
+            raise refuse(ErrorCode.NO_JOIN_REQUEST, "that user has not asked to join")
         if await self._admin.is_banned(group_id, user_id):
-            raise refuse(Refusal.BANNED, "that user is banned from this group; unban them first")
+            raise refuse(ErrorCode.BANNED, "that user is banned from this group; unban them first")
         await self._add(group, user_id, actor)  # deletes the request in the same transaction
         await self._tell_admins(group_id, {"event": "join_approved", "groupid": group_id, "userid": user_id}, user_id)
 
     async def decline(self, actor: int, group_id: int, user_id: int) -> None:
         await self._require(actor, group_id, ADMINS)
         if not await self._admin.drop_join_request(group_id, user_id):
-            raise refuse(Refusal.NO_JOIN_REQUEST, "that user has not asked to join")
+            raise refuse(ErrorCode.NO_JOIN_REQUEST, "that user has not asked to join")
         await self._tell_admins(group_id, {"event": "join_declined", "groupid": group_id, "userid": user_id}, user_id)
 
     # --- roles, settings, removal, bans ---------------------------------------------
 
     async def set_role(self, actor: int, group_id: int, member_id: int, role: str) -> None:
         if role not in ("admin", "member"):
-            raise refuse(Refusal.BAD_PARAM, "role must be admin or member")
+            raise refuse(ErrorCode.BAD_PARAM, "role must be admin or member")
         group, _ = await self._require(actor, group_id, OWNER)
         if member_id == group.ownerid:
-            raise refuse(Refusal.OWNER_FIXED, "the owner's role cannot be changed")
+            raise refuse(ErrorCode.OWNER_FIXED, "the owner's role cannot be changed")
         if not await self._admin.set_role(group_id, member_id, role):
-            raise refuse(Refusal.NOT_MEMBER, "that user is not a member of this group", status=200)
+            raise refuse(ErrorCode.NOT_MEMBER, "that user is not a member of this group", status=200)
 
     async def update_settings(
         self, actor: int, group_id: int, *, join_policy: str | None, history_visibility: str | None
@@ -202,15 +203,15 @@ class GroupService:
         """An owner or admin removes ``member_id`` and bans them from rejoining."""
         group, role = await self._require(actor, group_id, ADMINS)
         if member_id == group.ownerid:
-            raise refuse(Refusal.OWNER_FIXED, "the owner cannot be removed from the group")
+            raise refuse(ErrorCode.OWNER_FIXED, "the owner cannot be removed from the group")
         target_role = await self._admin.role_of(group_id, member_id)
         if target_role is None:
-            raise refuse(Refusal.NOT_MEMBER, "that user is not a member of this group", status=200)
+            raise refuse(ErrorCode.NOT_MEMBER, "that user is not a member of this group", status=200)
         if target_role == "admin" and role != "owner":
-            raise refuse(Refusal.ROLE_REQUIRED, "only the group owner may remove an admin")
+            raise refuse(ErrorCode.ROLE_REQUIRED, "only the group owner may remove an admin")
         await self._admin.ban(group_id, member_id, actor)
         if not await self._store.remove_member(group_id, member_id):
-            raise refuse(Refusal.NOT_MEMBER, "that user is not a member of this group", status=200)
+            raise refuse(ErrorCode.NOT_MEMBER, "that user is not a member of this group", status=200)
         await self._social.announce(GroupChange(group_id, "removed", actor, member_id))
 
     async def bans(self, actor: int, group_id: int) -> list[tuple[UserRow, int, int]]:
@@ -222,7 +223,7 @@ class GroupService:
     async def unban(self, actor: int, group_id: int, user_id: int) -> None:
         await self._require(actor, group_id, ADMINS)
         if not await self._admin.unban(group_id, user_id):
-            raise refuse(Refusal.NOT_BANNED, "that user is not banned from this group")
+            raise refuse(ErrorCode.NOT_BANNED, "that user is not banned from this group")
 
     async def roles(self, group_id: int) -> dict[int, str]:
         return await self._admin.roles(group_id)
@@ -235,7 +236,7 @@ class GroupService:
     def _ttl(self, ttl_seconds: int) -> int:
         ttl = ttl_seconds or self._settings.invite_ttl_seconds
         if not 60 <= ttl <= MAX_INVITE_TTL_SECONDS:
-            raise refuse(Refusal.BAD_PARAM, f"ttl must be 60 to {MAX_INVITE_TTL_SECONDS} seconds")
+            raise refuse(ErrorCode.BAD_PARAM, f"ttl must be 60 to {MAX_INVITE_TTL_SECONDS} seconds")
         return ttl * 1000
 
     async def invite_user(self, actor: int, group_id: int, invitee_id: int, *, ip: str = "") -> Invite:
@@ -244,9 +245,9 @@ class GroupService:
         await self._require(actor, group_id, ADMINS)
         await self._user(invitee_id)
         if await self._admin.role_of(group_id, invitee_id) is not None:
-            raise refuse(Refusal.ALREADY_MEMBER, "that user is already a member of this group")
+            raise refuse(ErrorCode.ALREADY_MEMBER, "that user is already a member of this group")
         if await self._admin.is_banned(group_id, invitee_id):
-            raise refuse(Refusal.BANNED, "that user is banned from this group; unban them first")
+            raise refuse(ErrorCode.BANNED, "that user is banned from this group; unban them first")
         self._limit(self.invite_limiter_user, self.invite_limiter_ip, actor, ip, "invitations")
         invite = await self._admin.create_invite(
             group_id, actor, ttl_ms=self._ttl(0), invitee_id=invitee_id
@@ -274,6 +275,6 @@ class GroupService:
         await self._require(actor, group_id, ADMINS)
         invite = await self._admin.get_invite(invite_id)
         if invite is None or invite.group_id != group_id:
-            raise refuse(Refusal.UNKNOWN_INVITE, "this invitation does not exist")
+            raise refuse(ErrorCode.UNKNOWN_INVITE, "this invitation does not exist")
         if not await self._admin.revoke_invite(invite_id):
-            raise refuse(Refusal.INVITE_REVOKED, "this invitation was revoked already")
+            raise refuse(ErrorCode.INVITE_REVOKED, "this invitation was revoked already")

@@ -13,9 +13,6 @@ from imhub.errors import ErrorCode, Refused
 # Authorization failures are 403; everything else is a business outcome (HTTP 200).
 _FORBIDDEN = frozenset({ErrorCode.NOT_MEMBER, ErrorCode.ROLE_REQUIRED})
 
-Refusal = ErrorCode  # the codes this module refuses with are ordinary ErrorCodes
-
-
 def refuse(code: ErrorCode, msg: str, *, status: int | None = None, **extra: Any) -> Refused:
     """The error to raise: ``raise refuse(ErrorCode.SELF_REQUEST, "...")``; ``status``
     overrides the usual one (e.g. "not a member" on one's own leave is a business

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import structlog
 
 from imhub.config import Settings
-from imhub.errors import ApiError
+from imhub.errors import ApiError, ErrorCode
 from imhub.services.accounts import check_printable
-from imhub.services.refusals import Refusal, refuse
+from imhub.services.refusals import refuse
 from imhub.store.groups import GroupAdminStore, SeqRange
 from imhub.store.social import AlreadyFriends, GroupRow, SocialStore, TooManyGroups
 from imhub.store.users import UserRow, UserStore
@@ -54,9 +54,9 @@ GROUP_TEXT_MAX = 512  # communities.icon / memo are String(512)
 
 def check_group_settings(join_policy: str, history_visibility: str) -> None:
     if join_policy not in JOIN_POLICIES:
-        raise refuse(Refusal.BAD_PARAM, "joinpolicy must be open, approval or invite")
+        raise refuse(ErrorCode.BAD_PARAM, "joinpolicy must be open, approval or invite")
     if history_visibility not in HISTORY_VISIBILITIES:
-        raise refuse(Refusal.BAD_PARAM, "visibility must be joined or shared")
+        raise refuse(ErrorCode.BAD_PARAM, "visibility must be joined or shared")
 
 
 def validate_group_name(name: str) -> str:
@@ -128,12 +128,12 @@ class SocialService:
         try:
             await self._store.add_friendship(user_id, dst_id)
         except AlreadyFriends:
-            raise refuse(Refusal.ALREADY_FRIENDS, "you are already friends") from None
+            raise refuse(ErrorCode.ALREADY_FRIENDS, "you are already friends") from None
         await self._call_all(self.friendship_listeners, user_id, dst_id, True)
 
     async def remove_friend(self, user_id: int, dst_id: int) -> None:
         if not await self._store.remove_friendship(user_id, dst_id):
-            raise refuse(Refusal.NOT_FRIENDS, "you are not friends")
+            raise refuse(ErrorCode.NOT_FRIENDS, "you are not friends")
         await self._call_all(self.friendship_listeners, user_id, dst_id, False)
 
     async def friends(self, user_id: int) -> list[UserRow]:
@@ -146,7 +146,7 @@ class SocialService:
     async def _group_or_fail(self, group_id: int) -> GroupRow:
         group = await self._store.get_group(group_id)
         if group is None:
-            raise refuse(Refusal.UNKNOWN_GROUP, "no such group")
+            raise refuse(ErrorCode.UNKNOWN_GROUP, "no such group")
         return group
 
     @staticmethod
@@ -200,16 +200,16 @@ class SocialService:
                 join_policy=join_policy, history_visibility=history_visibility,
             )
         except TooManyGroups:
-            raise refuse(Refusal.TOO_MANY_GROUPS, f"you already own {limit} groups, the most allowed") from None
+            raise refuse(ErrorCode.TOO_MANY_GROUPS, f"you already own {limit} groups, the most allowed") from None
         await self._changed(GroupChange(group.id, "created", ownerid, ownerid, group.name))
         return group
 
     async def leave(self, user_id: int, group_id: int) -> None:
         group = await self._group_or_fail(group_id)
         if group.ownerid == user_id:
-            raise refuse(Refusal.OWNER_FIXED, "the owner cannot leave the group")
+            raise refuse(ErrorCode.OWNER_FIXED, "the owner cannot leave the group")
         if not await self._store.remove_member(group_id, user_id):
-            raise refuse(Refusal.NOT_MEMBER, "you are not a member of this group", status=200)
+            raise refuse(ErrorCode.NOT_MEMBER, "you are not a member of this group", status=200)
         await self._changed(GroupChange(group_id, "left", user_id, user_id))
 
     async def groups_of(self, user_id: int) -> list[GroupRow]:
@@ -220,20 +220,20 @@ class SocialService:
         await self._group_or_fail(group_id)
         ids = await self._store.member_ids(group_id)
         if user_id not in ids:
-            raise refuse(Refusal.NOT_MEMBER, "only members may list a group's members")
+            raise refuse(ErrorCode.NOT_MEMBER, "only members may list a group's members")
         by_id = {u.id: u for u in await self._users.get_many(ids)}
         return [by_id[i] for i in ids if i in by_id]
 
     async def _owned_group(self, user_id: int, group_id: int) -> GroupRow:
         group = await self._group_or_fail(group_id)
         if group.ownerid != user_id:
-            raise refuse(Refusal.ROLE_REQUIRED, "only the group owner may do this")
+            raise refuse(ErrorCode.ROLE_REQUIRED, "only the group owner may do this")
         return group
 
     async def rename(self, user_id: int, group_id: int, name: str) -> GroupRow:
         await self._owned_group(user_id, group_id)
         group = await self._store.rename_group(group_id, validate_group_name(name))
         if group is None:
-            raise refuse(Refusal.UNKNOWN_GROUP, "no such group")
+            raise refuse(ErrorCode.UNKNOWN_GROUP, "no such group")
         await self._changed(GroupChange(group_id, "renamed", user_id, user_id, group.name))
         return group

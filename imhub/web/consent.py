@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from imhub.errors import ErrorCode
 from imhub.services.consent import request_json
 from imhub.services.groups import invite_json
-from imhub.services.refusals import Refusal, refuse
+from imhub.services.refusals import refuse
 from imhub.store.consent import Privacy
 from imhub.web.auth import caller, client_address
 from imhub.web.context import services
@@ -27,7 +28,7 @@ async def friend_requests(request: web.Request) -> web.Response:
     user_id, p = await caller(request)
     box = p.text("box", required=False, default="incoming", max_len=8)
     if box not in ("incoming", "outgoing"):
-        raise refuse(Refusal.BAD_PARAM, "box must be incoming or outgoing")
+        raise refuse(ErrorCode.BAD_PARAM, "box must be incoming or outgoing")
     pending = await services(request).consent.requests(user_id, incoming=box == "incoming")
     shown = await visible_users(request, user_id, [u for _, u in pending])
     return rows([{**request_json(r), "user": u} for (r, _), u in zip(pending, shown, strict=True)])
@@ -83,7 +84,7 @@ def _flag(p: Params, name: str) -> bool | None:
         return True
     if value in ("0", "false", "no", "off"):
         return False
-    raise refuse(Refusal.BAD_PARAM, f"{name} must be 1 or 0")
+    raise refuse(ErrorCode.BAD_PARAM, f"{name} must be 1 or 0")
 
 
 def privacy_json(s: Privacy) -> dict[str, object]:
