@@ -21,9 +21,12 @@ from imhub.media.service import MediaService
 from imhub.services.accounts import AccountService
 from imhub.services.admin import AdminService
 from imhub.services.authz import Authorizer
+from imhub.services.consent import ConsentService
 from imhub.services.conversations import ConversationService
+from imhub.services.groups import GroupService
 from imhub.services.messaging import MessagingService
 from imhub.services.social import SocialService
+from imhub.store.consent import ConsentStore
 from imhub.store.db import Database
 from imhub.store.messages import MessageStore
 from imhub.store.social import SocialStore
@@ -59,6 +62,8 @@ def build_services(settings: Settings) -> Services:
     social_store = SocialStore(db)
     messages = MessageStore(db)
     social = SocialService(settings, users, social_store)
+    consent = ConsentService(settings, users, ConsentStore(db), social)
+    groups = GroupService(settings, users, social_store, social.groups_store, social)
     node = node_id()
     presence = build_presence(settings, node)
     bus = build_bus(settings)
@@ -75,6 +80,7 @@ def build_services(settings: Settings) -> Services:
     social.membership_listeners.append(messaging.on_membership_change)
     social.group_change_listeners.append(messaging.on_group_change)
     social.friendship_listeners.append(messaging.on_friendship_change)
+    social.event_listeners.append(messaging.on_social_event)
 
     return Services(
         settings=settings,
@@ -84,6 +90,8 @@ def build_services(settings: Settings) -> Services:
         social_store=social_store,
         accounts=accounts,
         social=social,
+        consent=consent,
+        groups=groups,
         media=MediaService(settings),
         presence=presence,
         bus=bus,

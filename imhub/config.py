@@ -56,6 +56,32 @@ class Settings(BaseSettings):
     max_groups_per_owner: int = Field(50, ge=1, description="Groups one user may own.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest non-upload HTTP request body.")
 
+    # --- consent and membership (docs/security.md "Who can see what") --------------
+    friend_policy: Literal["request", "open"] = Field(
+        "request", description="addfriend: request (the other user accepts) or open (mutual at once, the seed's way)."
+    )
+    friend_request_ttl_seconds: int = Field(30 * 24 * 3600, ge=60, description="Lifetime of a friend request.")
+    friend_rerequest_seconds: int = Field(
+        24 * 3600, ge=0, description="Wait before asking again someone who declined a friend request."
+    )
+    friend_requests_per_hour: int = Field(
+        30, ge=1, description="Friend requests one user may send per hour (an address: 5 times as many)."
+    )
+    group_join_policy: Literal["open", "approval", "invite"] = Field(
+        "approval", description="Join policy of groups created without one (the seed's createcommunity)."
+    )
+    group_history_visibility: Literal["joined", "shared"] = Field(
+        "joined", description="History visibility of groups created without one."
+    )
+    max_group_members: int = Field(2000, ge=2, description="Most members of one group.")
+    group_joins_per_hour: int = Field(
+        60, ge=1, description="Group joins and join requests one user may make per hour (an address: 5 times as many)."
+    )
+    invites_per_hour: int = Field(
+        60, ge=1, description="Group invitations one user may create per hour (an address: 5 times as many)."
+    )
+    invite_ttl_seconds: int = Field(7 * 24 * 3600, ge=60, description="Default lifetime of a group invitation.")
+
     # --- real-time -----------------------------------------------------------------
     max_frame_bytes: int = Field(64 * 1024, ge=256, description="Largest WebSocket frame accepted.")
     send_rate_per_second: float = Field(20.0, gt=0, description="Messages one user may send per second (per worker).")

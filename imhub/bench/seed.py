@@ -157,7 +157,7 @@ class BulkSeeder:
                  for i, ms in enumerate(member_lists)],
             )
             gids = [int(r.id) for r in result]
-            rows = [{"group_id": gid, "user_id": uid, "joined": now + j}
+            rows = [{"group_id": gid, "user_id": uid, "joined": now + j, "role": "owner" if j == 0 else "member"}
                     for gid, ms in zip(gids, member_lists, strict=True) for j, uid in enumerate(ms)]
             for chunk in _chunks(rows):
                 await conn.execute(insert(members), list(chunk))

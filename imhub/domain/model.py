@@ -35,6 +35,9 @@ class Cmd(IntEnum):
     RESYNC = 37
     RECEIPT_LIST = 38
     SEARCH_RESULTS = 39
+    # 40: operators' notice (imhub.admin)
+    FRIEND_REQUEST_EVENT = 41
+    GROUP_REQUEST_EVENT = 42
 
 
 class Media(IntEnum):

@@ -1,6 +1,8 @@
 """The read side of messaging: sync, history, search, the conversation list, receipts
 and the offline backlog. Reads only; every answer is checked against the caller's
-conversations first."""
+conversations first, and in groups against the one history-visibility rule
+(:meth:`SocialService.visible_ranges`: from the join under ``joined``, up to the
+leave for a former member)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,11 @@ from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import message_dict
 from imhub.services.authz import Authorizer
 from imhub.services.social import SocialService
+from imhub.store.groups import SeqRange
 from imhub.store.messages import MessageStore
+
+# Search pages are filled past hits the caller may not see, at most this many times.
+SEARCH_REFILLS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +32,29 @@ class SyncPage:
 
 
 def readable(user_id: int, conv: str, groups: set[int]) -> bool:
-    """May ``user_id``, a member of ``groups``, read ``conv``?"""
+    """May ``user_id``, who may read the groups ``groups`` (some of it), read ``conv``?"""
     ref = parse_conv(conv)
     if ref is None:
         return False
     if ref.cmd == Cmd.PRIVATE:
         return ref.includes_user(user_id)
     return ref.a in groups
+
+
+def _group_ids(convs: list[str]) -> list[int]:
+    refs = (parse_conv(c) for c in convs)
+    return [r.a for r in refs if r is not None and r.cmd == Cmd.GROUP]
+
+
+def _range_of(conv: str, ranges: dict[int, SeqRange]) -> SeqRange | None:
+    """The visible range of a group conversation (None: a 1:1 one, all of it)."""
+    ref = parse_conv(conv)
+    return ranges.get(ref.a) if ref is not None and ref.cmd == Cmd.GROUP else None
+
+
+def _visible(m: Message, ranges: dict[int, SeqRange]) -> bool:
+    rng = _range_of(m.conv, ranges)
+    return rng is None or m.seq in rng
 
 
 class ConversationService:
@@ -52,9 +74,9 @@ class ConversationService:
         conversation then seq order; ``more`` if any conversation has more.
         Conversations the user is not in are refused before any query, and one query
         finds those with anything new: only they are read."""
-        groups = set(await self._social.group_ids_of(user_id))
+        ranges = await self._social.visible_ranges(_group_ids(list(after)), user_id)
         cursor = dict(after)
-        denied = [conv for conv in after if not readable(user_id, conv, groups)]
+        denied = [conv for conv in after if not readable(user_id, conv, set(ranges))]
         for conv in denied:
             del cursor[conv]
         last = await self._store.last_seqs(list(cursor)) if cursor else {}
@@ -67,7 +89,11 @@ class ConversationService:
             if room <= 0:
                 more = True
                 break
-            batch = await self._store.after(conv, seq, room + 1)
+            rng = _range_of(conv, ranges)
+            if rng is None:
+                batch = await self._store.after(conv, seq, room + 1)
+            else:
+                batch = [m for m in await self._store.after(conv, max(seq, rng.lo), room + 1) if m.seq <= rng.hi]
             if len(batch) > room:
                 more = True
                 batch = batch[:room]
@@ -79,6 +105,7 @@ class ConversationService:
     async def conversations(self, user_id: int) -> list[dict[str, Any]]:
         """Every conversation of the user: last seq, read seq, unread, last message."""
         convs = await self.conversation_ids(user_id)
+        ranges = await self._social.visible_ranges(_group_ids(convs), user_id)
         last = await self._store.last_seqs(convs)
         cursors = await self._store.cursors_of(user_id)
         last_msgs = {m.conv: m for m in await self._store.by_conv_seq((c, s) for c, s in last.items() if s)}
@@ -89,6 +116,11 @@ class ConversationService:
             last_seq = last.get(conv, 0)
             delivered, read = cursors.get(conv, (0, 0))
             lm = last_msgs.get(conv)
+            rng = _range_of(conv, ranges)
+            if rng is not None:  # nothing from before the join: not as last message, not as unread
+                read = max(read, min(rng.lo, last_seq))
+                if lm is not None and lm.seq not in rng:
+                    lm = None
             out.append(
                 {
                     "conv": conv,
@@ -109,11 +141,13 @@ class ConversationService:
         conversations with messages after the delivered cursor. The caller saves the
         delivered cursors it holds first, so they count."""
         convs = await self.conversation_ids(user_id)
+        ranges = await self._social.visible_ranges(_group_ids(convs), user_id)
         last = await self._store.last_seqs(convs)
         cursors = await self._store.cursors_of(user_id)
         plan = []
         for conv, last_seq in last.items():
-            delivered = cursors.get(conv, (0, 0))[0]
+            rng = _range_of(conv, ranges)  # nothing from before the join
+            delivered = max(cursors.get(conv, (0, 0))[0], rng.lo if rng else 0)
             if last_seq > delivered:
                 plan.append((conv, delivered))
         return plan
@@ -124,8 +158,16 @@ class ConversationService:
 
     async def history(self, user_id: int, conv: str, before: int, limit: int) -> tuple[list[Message], bool]:
         """Up to ``limit`` messages before seq ``before``, ascending; ``more`` if older exist."""
-        await self._authz.audience(user_id, conv)
-        msgs = await self._store.before(conv, before, limit + 1)
+        ref = parse_conv(conv)
+        if ref is not None and ref.cmd == Cmd.GROUP:
+            # Members and former members: what the visibility rule allows.
+            rng = (await self._social.visible_ranges([ref.a], user_id)).get(ref.a)
+            if rng is None:
+                raise Refused(ErrorCode.NOT_IN_CONVERSATION, f"you are not in conversation {conv}")
+            msgs = [m for m in await self._store.before(conv, min(before, rng.hi + 1), limit + 1) if m.seq > rng.lo]
+        else:
+            await self._authz.audience(user_id, conv)
+            msgs = await self._store.before(conv, before, limit + 1)
         more = len(msgs) > limit
         return (msgs[1:] if more else msgs), more
 
@@ -145,5 +187,12 @@ class ConversationService:
         if not phrases:
             raise Refused(ErrorCode.BAD_QUERY, "the query has no searchable words")
         convs = await self.conversation_ids(user_id)
-        hits = await self._store.search(convs, phrases, before, limit + 1)
-        return hits[:limit], len(hits) > limit
+        ranges = await self._social.visible_ranges(_group_ids(convs), user_id)
+        hits: list[Message] = []
+        for _ in range(SEARCH_REFILLS):
+            found = await self._store.search(convs, phrases, before, limit + 1)
+            hits.extend(m for m in found if _visible(m, ranges))
+            if len(found) <= limit or len(hits) > limit:
+                return hits[:limit], len(hits) > limit
+            before = found[-1].id  # a page of hidden hits: look further back
+        return hits[:limit], True

@@ -167,6 +167,10 @@ class MessagingService:
         except Exception:
             log.warning("bus publish failed for an event", users=len(users), group=group)
 
+    async def on_social_event(self, users: tuple[int, ...], cmd: int, body: dict[str, Any]) -> None:
+        """A friend-request or group-request event (cmd 41/42) for these users' sockets."""
+        await self.publish_event(users, 0, encode(Cmd(cmd), **body))
+
     async def _control(self, control: BusMessage, what: str) -> None:
         """Publish a control; if the bus fails, this process still applies it (the bus
         hands every message to the local handlers before it can fail)."""
@@ -223,6 +227,10 @@ class MessagingService:
 
     async def typing(self, user_id: int, conv: str, origin: int = 0) -> None:
         users, group = await self._authz.audience(user_id, conv)
+        # Typing is live contact: only between friends (a former friend, or someone
+        # who blocked the typist, gets nothing), like messages.
+        if not group and not await self._social.are_friends(*users):
+            raise Refused(ErrorCode.NOT_FRIEND, "you can only message friends")
         frame = encode(Cmd.TYPING_EVENT, conv=conv, userid=user_id, ttl=TYPING_TTL_MS)
         await self.publish_event(users, group, frame, origin)
 

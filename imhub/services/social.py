@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import structlog
 
 from imhub.config import Settings
-from imhub.errors import ApiError, Forbidden
+from imhub.errors import ApiError, ErrorCode
 from imhub.services.accounts import check_printable
-from imhub.store.social import AlreadyFriends, AlreadyMember, GroupRow, SocialStore, TooManyGroups
+from imhub.services.refusals import refuse
+from imhub.store.groups import GroupAdminStore, SeqRange
+from imhub.store.social import AlreadyFriends, GroupRow, SocialStore, TooManyGroups
 from imhub.store.users import UserRow, UserStore
 
 log = structlog.get_logger("imhub.social")
@@ -39,9 +41,22 @@ class GroupChange:
 GroupChangeListener = Callable[[GroupChange], Awaitable[None]]
 # (a, b, added): a friendship was made or ended (after commit).
 FriendshipListener = Callable[[int, int, bool], Awaitable[None]]
+# (users, cmd, body): a live event for these users' sockets (friend requests, join
+# requests, invitations); the messaging layer publishes it on the bus.
+EventListener = Callable[[tuple[int, ...], int, dict[str, object]], Awaitable[None]]
+
+JOIN_POLICIES = ("open", "approval", "invite")
+HISTORY_VISIBILITIES = ("joined", "shared")
 
 GROUP_NAME_MAX = 64  # communities.name is String(64)
 GROUP_TEXT_MAX = 512  # communities.icon / memo are String(512)
+
+
+def check_group_settings(join_policy: str, history_visibility: str) -> None:
+    if join_policy not in JOIN_POLICIES:
+        raise refuse(ErrorCode.BAD_PARAM, "joinpolicy must be open, approval or invite")
+    if history_visibility not in HISTORY_VISIBILITIES:
+        raise refuse(ErrorCode.BAD_PARAM, "visibility must be joined or shared")
 
 
 def validate_group_name(name: str) -> str:
@@ -58,9 +73,11 @@ class SocialService:
         self._settings = settings
         self._users = users
         self._store = store
+        self.groups_store = GroupAdminStore(store.db)
         self.membership_listeners: list[MembershipListener] = []
         self.group_change_listeners: list[GroupChangeListener] = []
         self.friendship_listeners: list[FriendshipListener] = []
+        self.event_listeners: list[EventListener] = []
 
     # --- questions other layers ask (delegated to the store) ------------------------
 
@@ -82,25 +99,41 @@ class SocialService:
     async def get_group(self, group_id: int) -> GroupRow | None:
         return await self._store.get_group(group_id)
 
+    async def visible_range(self, group_id: int, user_id: int) -> SeqRange | None:
+        """The seqs of group ``group_id`` that ``user_id`` may read (None: none) — the
+        one history-visibility rule every read path applies."""
+        return await self.groups_store.visible_range(group_id, user_id)
+
+    async def visible_ranges(self, group_ids: list[int], user_id: int) -> dict[int, SeqRange]:
+        return await self.groups_store.visible_ranges(group_ids, user_id)
+
+    # --- telling others ------------------------------------------------------------
+
+    async def notify(self, users: tuple[int, ...], cmd: int, body: dict[str, object]) -> None:
+        """A live event to ``users``' sockets (after the change committed)."""
+        if users:
+            await self._call_all(self.event_listeners, users, cmd, body)
+
+    async def friendship_changed(self, a: int, b: int, added: bool) -> None:
+        await self._call_all(self.friendship_listeners, a, b, added)
+
+    async def announce(self, change: GroupChange) -> None:
+        await self._changed(change)
+
     # --- friends -------------------------------------------------------------------
 
-    async def add_friend(self, user_id: int, dst_id: int) -> UserRow:
-        """Make the two users friends (mutual, one transaction); returns the friend."""
-        if dst_id == user_id:
-            raise ApiError("you cannot add yourself as a friend")
-        friend = await self._users.get(dst_id)
-        if friend is None:
-            raise ApiError("no such user")
+    async def befriend(self, user_id: int, dst_id: int) -> None:
+        """Make the two users friends at once (mutual, one transaction). The consent
+        rules (imhub.services.consent) decide when this may happen."""
         try:
             await self._store.add_friendship(user_id, dst_id)
         except AlreadyFriends:
-            raise ApiError("you are already friends") from None
+            raise refuse(ErrorCode.ALREADY_FRIENDS, "you are already friends") from None
         await self._call_all(self.friendship_listeners, user_id, dst_id, True)
-        return friend
 
     async def remove_friend(self, user_id: int, dst_id: int) -> None:
         if not await self._store.remove_friendship(user_id, dst_id):
-            raise ApiError("you are not friends")
+            raise refuse(ErrorCode.NOT_FRIENDS, "you are not friends")
         await self._call_all(self.friendship_listeners, user_id, dst_id, False)
 
     async def friends(self, user_id: int) -> list[UserRow]:
@@ -113,7 +146,7 @@ class SocialService:
     async def _group_or_fail(self, group_id: int) -> GroupRow:
         group = await self._store.get_group(group_id)
         if group is None:
-            raise ApiError("no such group")
+            raise refuse(ErrorCode.UNKNOWN_GROUP, "no such group")
         return group
 
     @staticmethod
@@ -139,8 +172,21 @@ class SocialService:
             await self._call_all(self.group_change_listeners, change)
 
     async def create_group(
-        self, ownerid: int, *, name: str, icon: str = "", cate: int = 0, memo: str = ""
+        self,
+        ownerid: int,
+        *,
+        name: str,
+        icon: str = "",
+        cate: int = 0,
+        memo: str = "",
+        join_policy: str = "",
+        history_visibility: str = "",
     ) -> GroupRow:
+        """A new group; without a policy or visibility it gets the server's defaults
+        (``IMHUB_GROUP_JOIN_POLICY``, ``IMHUB_GROUP_HISTORY_VISIBILITY``)."""
+        join_policy = join_policy or self._settings.group_join_policy
+        history_visibility = history_visibility or self._settings.group_history_visibility
+        check_group_settings(join_policy, history_visibility)
         if len(icon) > GROUP_TEXT_MAX or len(memo) > GROUP_TEXT_MAX:
             raise ApiError(f"icon and memo are at most {GROUP_TEXT_MAX} characters")
         check_printable(icon, "icon")
@@ -150,28 +196,20 @@ class SocialService:
         limit = self._settings.max_groups_per_owner
         try:
             group = await self._store.create_group(
-                ownerid=ownerid, name=validate_group_name(name), icon=icon, cate=cate, memo=memo, max_owned=limit
+                ownerid=ownerid, name=validate_group_name(name), icon=icon, cate=cate, memo=memo, max_owned=limit,
+                join_policy=join_policy, history_visibility=history_visibility,
             )
         except TooManyGroups:
-            raise ApiError(f"you already own {limit} groups, the most allowed") from None
+            raise refuse(ErrorCode.TOO_MANY_GROUPS, f"you already own {limit} groups, the most allowed") from None
         await self._changed(GroupChange(group.id, "created", ownerid, ownerid, group.name))
-        return group
-
-    async def join(self, user_id: int, group_id: int) -> GroupRow:
-        group = await self._group_or_fail(group_id)
-        try:
-            await self._store.add_member(group_id, user_id)
-        except AlreadyMember:
-            raise ApiError("you are already a member of this group") from None
-        await self._changed(GroupChange(group_id, "joined", user_id, user_id))
         return group
 
     async def leave(self, user_id: int, group_id: int) -> None:
         group = await self._group_or_fail(group_id)
         if group.ownerid == user_id:
-            raise ApiError("the owner cannot leave the group")
+            raise refuse(ErrorCode.OWNER_FIXED, "the owner cannot leave the group")
         if not await self._store.remove_member(group_id, user_id):
-            raise ApiError("you are not a member of this group")
+            raise refuse(ErrorCode.NOT_MEMBER, "you are not a member of this group", status=200)
         await self._changed(GroupChange(group_id, "left", user_id, user_id))
 
     async def groups_of(self, user_id: int) -> list[GroupRow]:
@@ -182,29 +220,20 @@ class SocialService:
         await self._group_or_fail(group_id)
         ids = await self._store.member_ids(group_id)
         if user_id not in ids:
-            raise Forbidden("only members may list a group's members")
+            raise refuse(ErrorCode.NOT_MEMBER, "only members may list a group's members")
         by_id = {u.id: u for u in await self._users.get_many(ids)}
         return [by_id[i] for i in ids if i in by_id]
 
     async def _owned_group(self, user_id: int, group_id: int) -> GroupRow:
         group = await self._group_or_fail(group_id)
         if group.ownerid != user_id:
-            raise Forbidden("only the group owner may do this")
+            raise refuse(ErrorCode.ROLE_REQUIRED, "only the group owner may do this")
         return group
 
     async def rename(self, user_id: int, group_id: int, name: str) -> GroupRow:
         await self._owned_group(user_id, group_id)
         group = await self._store.rename_group(group_id, validate_group_name(name))
         if group is None:
-            raise ApiError("no such group")
+            raise refuse(ErrorCode.UNKNOWN_GROUP, "no such group")
         await self._changed(GroupChange(group_id, "renamed", user_id, user_id, group.name))
         return group
-
-    async def remove_member(self, user_id: int, group_id: int, member_id: int) -> None:
-        """The owner removes ``member_id`` (not themself: an owner cannot leave)."""
-        await self._owned_group(user_id, group_id)
-        if member_id == user_id:
-            raise ApiError("the owner cannot be removed from the group")
-        if not await self._store.remove_member(group_id, member_id):
-            raise ApiError("that user is not a member of this group")
-        await self._changed(GroupChange(group_id, "removed", user_id, member_id))

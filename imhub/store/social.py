@@ -14,8 +14,9 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from imhub.clock import now_ms
+from imhub.domain.model import group_conv
 from imhub.store.db import Database, Rows
-from imhub.store.tables import communities, contacts, members
+from imhub.store.tables import communities, contacts, conversations, join_requests, members, past_members
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,8 @@ class GroupRow:
     cate: int
     memo: str
     createat: int
+    join_policy: str = "open"
+    history_visibility: str = "shared"
 
 
 class AlreadyFriends(Exception):
@@ -39,6 +42,18 @@ class AlreadyMember(Exception):
 
 class TooManyGroups(Exception):
     """The owner already owns the most groups allowed."""
+
+
+class GroupFull(Exception):
+    """The group already has the most members allowed."""
+
+
+def _group_last_seq(conn: Connection, group_id: int) -> int:
+    """The group conversation's last seq: a joiner's ``join_seq``, a leaver's ``leave_seq``."""
+    last = conn.execute(
+        select(conversations.c.last_seq).where(conversations.c.conv == group_conv(group_id))
+    ).scalar()
+    return int(last or 0)
 
 
 def _group(r: Any) -> GroupRow:
@@ -76,6 +91,10 @@ class SocialStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @property
+    def db(self) -> Database:
+        return self._db
+
     # --- friends -------------------------------------------------------------------
 
     async def add_friendship(self, a: int, b: int) -> None:
@@ -111,7 +130,16 @@ class SocialStore:
     # --- groups --------------------------------------------------------------------
 
     async def create_group(
-        self, *, ownerid: int, name: str, icon: str = "", cate: int = 0, memo: str = "", max_owned: int | None = None
+        self,
+        *,
+        ownerid: int,
+        name: str,
+        icon: str = "",
+        cate: int = 0,
+        memo: str = "",
+        max_owned: int | None = None,
+        join_policy: str = "approval",
+        history_visibility: str = "joined",
     ) -> GroupRow:
         """Insert a group with its owner as first member, in one transaction.
 
@@ -120,7 +148,10 @@ class SocialStore:
         overshoot by one on PostgreSQL; the limit is an abuse guard, not an invariant.)
         """
         now = now_ms()
-        values = dict(name=name, ownerid=ownerid, icon=icon, cate=cate, memo=memo, createat=now)
+        values = dict(
+            name=name, ownerid=ownerid, icon=icon, cate=cate, memo=memo, createat=now,
+            join_policy=join_policy, history_visibility=history_visibility,
+        )
 
         def txn(conn: Connection) -> int:
             if max_owned is not None:
@@ -130,7 +161,7 @@ class SocialStore:
                 if owned >= max_owned:
                     raise TooManyGroups(str(ownerid))
             group_id = conn.execute(insert(communities).values(**values).returning(communities.c.id)).scalar_one()
-            conn.execute(insert(members).values(group_id=group_id, user_id=ownerid, joined=now))
+            conn.execute(insert(members).values(group_id=group_id, user_id=ownerid, joined=now, role="owner"))
             return int(group_id)
 
         group_id = await self._db.write(txn)
@@ -165,19 +196,55 @@ class SocialStore:
 
     # --- members -------------------------------------------------------------------
 
-    async def add_member(self, group_id: int, user_id: int) -> None:
-        """Raises :class:`AlreadyMember` if the row exists."""
+    async def add_member(self, group_id: int, user_id: int, *, max_members: int | None = None) -> int:
+        """Add a member at the group's current end (their ``join_seq``, returned); any
+        pending join request of theirs and their former-member row go.
+
+        Raises :class:`AlreadyMember` if the row exists, :class:`GroupFull` when the
+        group has ``max_members`` already (count-then-insert, like the owned-groups
+        limit: concurrent joins on PostgreSQL may overshoot by a few)."""
+
+        def txn(conn: Connection) -> int:
+            if max_members is not None:
+                count = conn.execute(
+                    select(func.count()).select_from(members).where(members.c.group_id == group_id)
+                ).scalar_one()
+                if count >= max_members:
+                    raise GroupFull(str(group_id))
+            join_seq = _group_last_seq(conn, group_id)
+            conn.execute(
+                insert(members).values(group_id=group_id, user_id=user_id, joined=now_ms(), join_seq=join_seq)
+            )
+            where = dict(group_id=group_id, user_id=user_id)
+            conn.execute(delete(join_requests).filter_by(**where))
+            conn.execute(delete(past_members).filter_by(**where))
+            return join_seq
+
         try:
-            await self._db.execute(insert(members).values(group_id=group_id, user_id=user_id, joined=now_ms()))
+            return await self._db.write(txn)
         except IntegrityError as exc:
             raise AlreadyMember(f"{group_id}/{user_id}") from exc
 
     async def remove_member(self, group_id: int, user_id: int) -> bool:
-        """True if ``user_id`` was a member and is not any more."""
-        removed = await self._db.execute(
-            delete(members).where(members.c.group_id == group_id, members.c.user_id == user_id)
-        )
-        return bool(removed)
+        """True if ``user_id`` was a member and is not any more. What they could see
+        stays readable to them (a ``past_members`` row up to the current last seq)."""
+
+        def txn(conn: Connection) -> bool:
+            row = conn.execute(
+                select(members.c.join_seq).where(members.c.group_id == group_id, members.c.user_id == user_id)
+            ).first()
+            if row is None:
+                return False
+            conn.execute(delete(members).where(members.c.group_id == group_id, members.c.user_id == user_id))
+            conn.execute(
+                insert(past_members).values(
+                    group_id=group_id, user_id=user_id, join_seq=int(row[0]),
+                    leave_seq=_group_last_seq(conn, group_id), left_at=now_ms(),
+                )
+            )
+            return True
+
+        return await self._db.write(txn)
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
         return bool(await self._db.fetch(_IS_MEMBER, {"g": group_id, "u": user_id}))

@@ -77,6 +77,12 @@ communities = Table(
     Column("cate", Integer, nullable=False, server_default="0"),
     Column("memo", String(512), nullable=False, server_default=""),
     Column("createat", BigInteger, nullable=False),
+    # open | approval | invite. The server defaults are what groups made before the
+    # consent model (migration 0003) get: the seed's behaviour; new groups are given
+    # their policy explicitly by the service.
+    Column("join_policy", String(12), nullable=False, server_default="open"),
+    # joined (members see from their join on) | shared (members see everything).
+    Column("history_visibility", String(12), nullable=False, server_default="shared"),
 )
 
 members = Table(
@@ -85,7 +91,98 @@ members = Table(
     Column("group_id", BigId, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("joined", BigInteger, nullable=False),
+    # owner | admin | member
+    Column("role", String(8), nullable=False, server_default="member"),
+    # The group conversation's last seq when the member joined: under history
+    # visibility "joined" they see seqs after it.
+    Column("join_seq", BigInteger, nullable=False, server_default="0"),
     Index("ix_members_user", "user_id"),
+)
+
+# Former members: what they may still read (seqs join_seq < seq <= leave_seq). A rejoin
+# deletes the row (the new membership's join_seq applies).
+past_members = Table(
+    "past_members",
+    metadata,
+    Column("group_id", BigId, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("join_seq", BigInteger, nullable=False),
+    Column("leave_seq", BigInteger, nullable=False),
+    Column("left_at", BigInteger, nullable=False),
+)
+
+# A removed member may not rejoin (by any route) until an owner or admin lifts the ban.
+group_bans = Table(
+    "group_bans",
+    metadata,
+    Column("group_id", BigId, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("by_id", BigId, nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+
+# Invitations: to one user (invitee_id, no token) or a link (token_hash of a random
+# token shown once to its creator; the token itself is never stored).
+group_invites = Table(
+    "group_invites",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("group_id", BigId, ForeignKey("communities.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=True, unique=True),
+    Column("invitee_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("created_by", BigId, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("revoked", Boolean, nullable=False, server_default="0"),
+    Column("uses", Integer, nullable=False, server_default="0"),
+)
+
+# Pending requests to join an "approval" group; approval or decline deletes the row.
+join_requests = Table(
+    "join_requests",
+    metadata,
+    Column("group_id", BigId, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created", BigInteger, nullable=False),
+)
+
+# Friend requests and their outcome: pending | accepted | declined | cancelled
+# (expired = pending past ``expires``, decided lazily). Declined rows stay so that
+# re-requesting can be rate-limited.
+friend_requests = Table(
+    "friend_requests",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("from_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("to_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(12), nullable=False, server_default="pending"),
+    Column("memo", String(128), nullable=False, server_default=""),
+    Column("created", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("decided", BigInteger, nullable=False, server_default="0"),
+    Index("ix_friend_requests_to", "to_id", "status"),
+    Index("ix_friend_requests_from", "from_id", "to_id"),
+)
+
+# owner blocked dst: nothing flows from dst to owner (docs/security.md).
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("owner_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("dst_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created", BigInteger, nullable=False),
+    Index("ix_blocks_dst", "dst_id"),
+)
+
+# Per-user privacy; a user without a row has the defaults below.
+privacy = Table(
+    "privacy",
+    metadata,
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    # Who may make me a friend without a request: nobody | anyone.
+    Column("add_policy", String(8), nullable=False, server_default="nobody"),
+    Column("findable_by_mobile", Boolean, nullable=False, server_default="1"),
+    Column("show_mobile", Boolean, nullable=False, server_default="0"),
 )
 
 # One row per conversation ("p<lo>_<hi>" for a 1:1 pair, "g<id>" for a group) holding

@@ -57,6 +57,10 @@ async def find(request: web.Request) -> web.Response:
         user = await accounts.get(p.ident("id"))
     elif "mobile" in p and p.text("mobile", required=False):
         user = await accounts.find_by_mobile(p.text("mobile", max_len=20), by=viewer)
+        # Users who opted out of being found by number (or blocked the caller) read
+        # exactly like a number nobody registered.
+        if not await services(request).consent.findable_by_mobile(user.id, viewer):
+            raise ApiError("no user with this mobile number")
     else:
         raise ApiError("id or mobile is required")
     return ok(await visible_user(request, viewer, user))

@@ -15,7 +15,9 @@ from imhub.gateway.node import GatewayNode
 from imhub.media.service import MediaService
 from imhub.services.accounts import AccountService
 from imhub.services.admin import AdminService
+from imhub.services.consent import ConsentService
 from imhub.services.conversations import ConversationService
+from imhub.services.groups import GroupService
 from imhub.services.messaging import MessagingService
 from imhub.services.social import SocialService
 from imhub.store.db import Database
@@ -34,6 +36,8 @@ class Services:
     social_store: SocialStore
     accounts: AccountService
     social: SocialService
+    consent: ConsentService
+    groups: GroupService
     media: MediaService
     presence: Presence
     bus: Bus

@@ -71,6 +71,11 @@ GROUP_NAME = Param("name", required=True, max_len=64)
 CONV = Param("conv", required=True, max_len=48, description="A conversation id: p<lo>_<hi> or g<group>.")
 LIMIT = Param("limit", "integer", minimum=1, description="Page size (capped by the server).")
 BEFORE = Param("before", "integer", minimum=1, description="Only older than this (seq for history, id for search).")
+REQUEST_ID = Param("id", "integer", required=True, minimum=1, description="The friend request's id.")
+MEMBERID = Param("memberid", "integer", required=True, minimum=1, description="The user acted on.")
+JOIN_POLICY = Param("joinpolicy", max_len=12, enum=("open", "approval", "invite"))
+VISIBILITY = Param("visibility", max_len=12, enum=("joined", "shared"), description="History visibility.")
+FLAG = ("1", "0", "true", "false")
 
 OPERATIONS: tuple[Operation, ...] = (
     # --- accounts --------------------------------------------------------------------
@@ -93,7 +98,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "/user/find", "Find a user by id or mobile", (
             Param("id", "integer", minimum=1), Param("mobile", max_len=20),
         ), "user", "accounts", rate_limited=True,
-        description="Send `id` or `mobile`. `mobile` and `online` are shown to the user and friends only. "
+        description="Send `id` or `mobile`. `mobile` is shown to the user (and to friends if they opted in), "
+        "`online` to the user and friends. By mobile only users who allow it (`findable`) are found. "
         "Lookups by mobile are limited to 30 a minute per caller (429).",
     ),
     Operation("/user/me", "The logged-in user", (USERID,), "user", "accounts"),
@@ -114,19 +120,104 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     # --- friends ---------------------------------------------------------------------
     Operation(
-        "/contact/addfriend", "Add a friend (mutual)", (USERID, DSTID_USER), "user", "friends",
-        description="Self, unknown user or already friends: code -1. `data` is the new friend.",
+        "/contact/addfriend", "Add a friend, or ask to", (
+            USERID, DSTID_USER, Param("memo", max_len=128, description="A note shown with the request."),
+        ), "user", "friends", rate_limited=True,
+        description="Friends at once (msg `friend added`) under IMHUB_FRIEND_POLICY=open, when the other user's "
+        "`addpolicy` is `anyone`, or when they had asked us; otherwise a friend request (msg `friend request "
+        "sent`, `data.request`). Refusals: `self_request`, `unknown_user`, `already_friends`, "
+        "`duplicate_request`, `you_blocked`; 429 `rate_limited` (per user and address, and after a decline).",
     ),
-    Operation("/contact/delfriend", "Remove a friend (both ways)", (USERID, DSTID_USER), "message", "friends"),
+    Operation(
+        "/contact/friendrequests", "My pending friend requests", (
+            USERID, Param("box", max_len=8, enum=("incoming", "outgoing"), description="Default incoming."),
+        ), "rows", "friends",
+        description="Rows: {id, fromid, toid, status, memo, created, expires, user}, newest first.",
+    ),
+    Operation(
+        "/contact/acceptfriend", "Accept a friend request", (USERID, REQUEST_ID), "user", "friends",
+        description="`unknown_request`, `request_decided` (cancelled, declined, accepted), `request_expired`.",
+    ),
+    Operation("/contact/declinefriend", "Decline a friend request", (USERID, REQUEST_ID), "message", "friends"),
+    Operation("/contact/cancelfriend", "Cancel my friend request", (USERID, REQUEST_ID), "message", "friends"),
+    Operation(
+        "/contact/delfriend", "Remove a friend (both ways)", (USERID, DSTID_USER), "message", "friends",
+        description="`not_friends` if they were not.",
+    ),
     Operation("/contact/loadfriend", "List my friends", (USERID,), "users", "friends"),
+    Operation(
+        "/contact/block", "Block a user", (USERID, DSTID_USER), "message", "friends",
+        description="Ends the friendship and pending requests; the blocked user is not told.",
+    ),
+    Operation(
+        "/contact/unblock", "Unblock a user", (USERID, DSTID_USER), "message", "friends",
+        description="`not_blocked` if they were not. The friendship does not come back.",
+    ),
+    Operation("/contact/loadblocks", "Users I blocked", (USERID,), "users", "friends"),
+    Operation(
+        "/user/privacy", "Read or change my privacy settings", (
+            USERID, Param("addpolicy", max_len=8, enum=("nobody", "anyone")),
+            Param("findable", max_len=5, enum=FLAG, description="Found by mobile (default 1)."),
+            Param("showmobile", max_len=5, enum=FLAG, description="Friends see my mobile (default 0)."),
+        ), "object", "accounts",
+        description="Only the settings sent change; `data` is all three.",
+    ),
     # --- groups ----------------------------------------------------------------------
     Operation(
         "/contact/createcommunity", "Create a group", (
             OWNERID, GROUP_NAME, Param("icon", max_len=512), Param("cate", "integer", minimum=0), MEMO,
+            JOIN_POLICY, VISIBILITY,
         ), "community", "groups",
-        description="The owner becomes its first member; at most IMHUB_MAX_GROUPS_PER_OWNER groups per owner.",
+        description="The owner becomes its first member; at most IMHUB_MAX_GROUPS_PER_OWNER groups per owner. "
+        "Without `joinpolicy`/`visibility`: IMHUB_GROUP_JOIN_POLICY / IMHUB_GROUP_HISTORY_VISIBILITY.",
     ),
-    Operation("/contact/joincommunity", "Join a group", (USERID, DSTID_GROUP), "community", "groups"),
+    Operation(
+        "/contact/joincommunity", "Join a group (or ask to)", (
+            USERID, Param("dstid", "integer", minimum=1, description="The group (not needed with `token`)."),
+            Param("token", max_len=64, description="An invite link's token."),
+        ), "community", "groups", rate_limited=True,
+        description="Joins an `open` group, or any group with an invitation (personal or `token`); in an "
+        "`approval` group files a join request (`data.pending`). Refusals: `unknown_group`, `already_member`, "
+        "`banned`, `invite_required`, `unknown_invite`, `invite_revoked`, `invite_expired`, `group_full`, "
+        "`already_requested`.",
+    ),
+    Operation("/contact/canceljoin", "Withdraw my join request", (USERID, DSTID_GROUP), "message", "groups"),
+    Operation(
+        "/contact/groupsettings", "Change join policy / history visibility (owner)", (
+            USERID, DSTID_GROUP, JOIN_POLICY, VISIBILITY,
+        ), "community", "groups",
+    ),
+    Operation(
+        "/contact/setrole", "Make a member admin or member (owner)", (
+            USERID, DSTID_GROUP, MEMBERID, Param("role", required=True, max_len=8, enum=("admin", "member")),
+        ), "message", "groups",
+    ),
+    Operation(
+        "/contact/joinrequests", "Pending join requests (owner, admins)", (USERID, DSTID_GROUP), "users", "groups",
+    ),
+    Operation("/contact/approvejoin", "Approve a join request (owner, admins)", (USERID, DSTID_GROUP, MEMBERID),
+              "message", "groups"),
+    Operation("/contact/declinejoin", "Decline a join request (owner, admins)", (USERID, DSTID_GROUP, MEMBERID),
+              "message", "groups"),
+    Operation(
+        "/contact/invite", "Invite a user (owner, admins)", (USERID, DSTID_GROUP, MEMBERID), "object", "groups",
+        rate_limited=True, description="They may then join whatever the policy; cmd 42 `invited` tells them.",
+    ),
+    Operation(
+        "/contact/invitelink", "Create an invite link (owner, admins)", (
+            USERID, DSTID_GROUP, Param("ttl", "integer", minimum=0, description="Seconds (60 to a year)."),
+        ), "object", "groups", rate_limited=True,
+        description="`data.token` and `data.url` are shown only in this reply.",
+    ),
+    Operation("/contact/loadinvites", "Invitations of a group (owner, admins)", (USERID, DSTID_GROUP), "rows",
+              "groups"),
+    Operation(
+        "/contact/revokeinvite", "Revoke an invitation (owner, admins)", (
+            USERID, DSTID_GROUP, Param("id", "integer", required=True, minimum=1),
+        ), "message", "groups",
+    ),
+    Operation("/contact/loadbans", "Banned users (owner, admins)", (USERID, DSTID_GROUP), "users", "groups"),
+    Operation("/contact/unban", "Lift a ban (owner, admins)", (USERID, DSTID_GROUP, MEMBERID), "message", "groups"),
     Operation(
         "/contact/leavecommunity", "Leave a group", (USERID, DSTID_GROUP), "message", "groups",
         description="The owner cannot leave.",
@@ -141,9 +232,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "groups",
     ),
     Operation(
-        "/contact/removemember", "Remove a member (owner)", (
-            USERID, DSTID_GROUP, Param("memberid", "integer", required=True, minimum=1),
-        ), "message", "groups",
+        "/contact/removemember", "Remove and ban a member (owner, admins)", (USERID, DSTID_GROUP, MEMBERID),
+        "message", "groups",
+        description="Admins cannot remove the owner (`owner_fixed`) or other admins (403 `role_required`).",
     ),
     # --- messages (HTTP twins of the WebSocket requests, docs/protocol.md) ------------
     Operation(
@@ -192,6 +283,11 @@ USER_SCHEMA: dict[str, Any] = {
         "token": {"type": "string", "description": "Only at login / password change, to the owner."},
         "memo": {"type": "string"},
         "createat": {"type": "string", "format": "date-time"},
+        "role": {"type": "string", "description": "Group member lists: owner, admin or member."},
+        "request": {"type": "object", "description": "addfriend: the friend request filed."},
+        "requested": {"type": "integer", "description": "Join request lists: when (ms)."},
+        "bannedby": {"type": "integer"},
+        "banned": {"type": "integer", "description": "Ban lists: when (ms)."},
     },
 }
 
@@ -207,6 +303,10 @@ COMMUNITY_SCHEMA: dict[str, Any] = {
         "cate": {"type": "integer"},
         "memo": {"type": "string"},
         "createat": {"type": "string", "format": "date-time"},
+        "joinpolicy": {"enum": ["open", "approval", "invite"]},
+        "visibility": {"enum": ["joined", "shared"]},
+        "role": {"enum": ["owner", "admin", "member"], "description": "The caller's role, where known."},
+        "pending": {"type": "boolean", "description": "joincommunity: a join request was filed."},
     },
 }
 

@@ -1,9 +1,11 @@
-"""What one user may see of others.
+"""What one user may see of others (docs/security.md "Who can see what").
 
 - yourself: everything (``mobile``, real ``online``); ``token`` only at login;
-- a friend: ``mobile`` and ``online`` too;
-- anyone else: public fields only — ``mobile`` is ``""`` and ``online`` is ``false``
-  (presence is for friends, SPEC §2), the rest (nickname, avatar, sex, memo) is public.
+- a friend: real ``online``; ``mobile`` only if they opted in (``/user/privacy``
+  ``showmobile=1``);
+- anyone else (group members included): public fields only — ``mobile`` is ``""``
+  and ``online`` is ``false`` (presence is for friends); nickname, avatar, sex and
+  memo are public.
 """
 
 from __future__ import annotations
@@ -19,12 +21,18 @@ from imhub.web.views import user_json
 
 async def visible_user(request: web.Request, viewer: int, user: UserRow) -> dict[str, Any]:
     svc = services(request)
-    close = user.id == viewer or await svc.social.are_friends(viewer, user.id)
-    return user_json(user, online=close and await svc.presence.is_online(user.id), private=close)
+    me = user.id == viewer
+    friend = not me and await svc.social.are_friends(viewer, user.id)
+    mobile = me or (friend and (await svc.consent.privacy_of(user.id)).show_mobile)
+    online = (me or friend) and await svc.presence.is_online(user.id)
+    return user_json(user, online=online, private=mobile)
 
 
 async def visible_users(request: web.Request, viewer: int, users: list[UserRow]) -> list[dict[str, Any]]:
     svc = services(request)
     close = set(await svc.social.friend_ids(viewer)) | {viewer}
-    online = await svc.presence.online_among([u.id for u in users if u.id in close])
-    return [user_json(u, online=u.id in online, private=u.id in close) for u in users]
+    shown = [u.id for u in users if u.id in close]
+    online = await svc.presence.online_among(shown)
+    privacy = await svc.consent.privacy_of_many([i for i in shown if i != viewer])
+    mobile = {viewer} | {i for i, p in privacy.items() if p.show_mobile}
+    return [user_json(u, online=u.id in online, private=u.id in mobile) for u in users]

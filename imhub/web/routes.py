@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.web import accounts, attach, chat, messages, openapi, ops, pages, social
+from imhub.web import accounts, attach, chat, consent, messages, openapi, ops, pages, social
 
 
 def setup(app: web.Application) -> None:
@@ -12,6 +12,7 @@ def setup(app: web.Application) -> None:
     accounts.setup(app)
     attach.setup(app)
     social.setup(app)
+    consent.setup(app)
     chat.setup(app)
     messages.setup(app)
     openapi.setup(app)

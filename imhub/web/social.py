@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.web.auth import caller
+from imhub.services.consent import request_json
+from imhub.web.auth import caller, client_address
 from imhub.web.context import services
 from imhub.web.people import visible_user, visible_users
 from imhub.web.responses import ok, rows
@@ -16,9 +17,17 @@ from imhub.web.views import community_json
 
 
 async def add_friend(request: web.Request) -> web.Response:
+    """Friends at once under the seed's open policy (``data``: the friend, as the seed
+    expects), else a friend request (``data``: the user with ``request``)."""
     user_id, p = await caller(request)
-    friend = await services(request).social.add_friend(user_id, p.ident("dstid"))
-    return ok(await visible_user(request, user_id, friend), msg="friend added")
+    outcome = await services(request).consent.add_friend(
+        user_id, p.ident("dstid"), memo=p.text("memo", required=False, max_len=128), ip=client_address(request)
+    )
+    data = await visible_user(request, user_id, outcome.user)
+    if outcome.added:
+        return ok(data, msg="friend added")
+    assert outcome.request is not None
+    return ok({**data, "request": request_json(outcome.request)}, msg="friend request sent")
 
 
 async def remove_friend(request: web.Request) -> web.Response:
@@ -44,14 +53,23 @@ async def create_community(request: web.Request) -> web.Response:
         icon=p.text("icon", required=False, max_len=512),
         cate=p.number("cate", required=False, default=0, min_value=0),
         memo=p.text("memo", required=False, max_len=512),
+        join_policy=p.text("joinpolicy", required=False, max_len=12),
+        history_visibility=p.text("visibility", required=False, max_len=12),
     )
-    return ok(community_json(group), msg="group created")
+    return ok(community_json(group, role="owner"), msg="group created")
 
 
 async def join_community(request: web.Request) -> web.Response:
+    """By id, with an invitation to the caller, or by invite link ``token``; in an
+    ``approval`` group without one it files a join request (``data.pending``)."""
     user_id, p = await caller(request)
-    group = await services(request).social.join(user_id, p.ident("dstid"))
-    return ok(community_json(group), msg="joined the group")
+    token = p.text("token", required=False, max_len=64)
+    outcome = await services(request).groups.join(
+        user_id, p.ident("dstid", required=not token) or None, token=token, ip=client_address(request)
+    )
+    if outcome.joined:
+        return ok(community_json(outcome.group, role="member"), msg="joined the group")
+    return ok({**community_json(outcome.group), "pending": True}, msg="join request sent")
 
 
 async def leave_community(request: web.Request) -> web.Response:
@@ -62,14 +80,21 @@ async def leave_community(request: web.Request) -> web.Response:
 
 async def load_communities(request: web.Request) -> web.Response:
     user_id, _ = await caller(request)
-    groups = await services(request).social.groups_of(user_id)
-    return rows([community_json(g) for g in groups])
+    svc = services(request)
+    groups = await svc.social.groups_of(user_id)
+    roles = await svc.groups.my_roles(user_id)
+    return rows([community_json(g, role=roles.get(g.id, "member")) for g in groups])
 
 
 async def members(request: web.Request) -> web.Response:
+    """Members (owner first), each with their ``role``."""
     user_id, p = await caller(request)
-    people = await services(request).social.members(user_id, p.ident("dstid"))
-    return rows(await visible_users(request, user_id, people))
+    svc = services(request)
+    group_id = p.ident("dstid")
+    people = await svc.social.members(user_id, group_id)
+    roles = await svc.groups.roles(group_id)
+    shown = await visible_users(request, user_id, people)
+    return rows([{**u, "role": roles.get(u["id"], "member")} for u in shown])
 
 
 async def rename_community(request: web.Request) -> web.Response:
@@ -80,8 +105,8 @@ async def rename_community(request: web.Request) -> web.Response:
 
 async def remove_member(request: web.Request) -> web.Response:
     user_id, p = await caller(request)
-    await services(request).social.remove_member(user_id, p.ident("dstid"), p.ident("memberid"))
-    return ok(msg="member removed")
+    await services(request).groups.remove_member(user_id, p.ident("dstid"), p.ident("memberid"))
+    return ok(msg="member removed and banned from rejoining")
 
 
 def setup(app: web.Application) -> None:

@@ -31,8 +31,10 @@ def user_json(user: UserRow, *, online: bool = False, token: str = "", private: 
     return data
 
 
-def community_json(group: GroupRow) -> dict[str, Any]:
-    return {
+def community_json(group: GroupRow, role: str = "") -> dict[str, Any]:
+    """The seed's Community plus the consent fields (old clients ignore them);
+    ``role`` is the viewer's, when known."""
+    data: dict[str, Any] = {
         "id": group.id,
         "name": group.name,
         "ownerid": group.ownerid,
@@ -40,4 +42,9 @@ def community_json(group: GroupRow) -> dict[str, Any]:
         "cate": group.cate,
         "memo": group.memo,
         "createat": iso_ms(group.createat),
+        "joinpolicy": group.join_policy,
+        "visibility": group.history_visibility,
     }
+    if role:
+        data["role"] = role
+    return data

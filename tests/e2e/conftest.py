@@ -61,6 +61,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, web_client_built: Path) -> 
         "IMHUB_DATA_DIR": str(data),
         "IMHUB_LOG_LEVEL": "warning",
         "IMHUB_LOGIN_MAX_ATTEMPTS": "1000",
+        # The web client's flows written before the consent model (instant friends,
+        # joining by id); test_consent_flow.py runs its own server with the defaults.
+        "IMHUB_FRIEND_POLICY": "open",
+        "IMHUB_GROUP_JOIN_POLICY": "open",
     }
     log = (data / "server.log").open("wb")
     proc = subprocess.Popen(

@@ -41,18 +41,33 @@ async def make_user(client: TestClient, nickname: str = "") -> User:
 
 
 async def befriend(client: TestClient, a: User, b: User) -> None:
+    """``a`` asks, ``b`` accepts (the default friend policy, ``request``)."""
     body = await api(client, "/contact/addfriend", a, userid=a.id, dstid=b.id)
-    assert body["code"] == 0, body
+    assert body["code"] == 0 and body["data"]["request"]["status"] == "pending", body
+    accepted = await api(client, "/contact/acceptfriend", b, id=body["data"]["request"]["id"])
+    assert accepted["code"] == 0 and accepted["data"]["id"] == a.id, accepted
 
 
-async def make_group(client: TestClient, owner: User, *members: User, name: str = "team") -> int:
-    body = await api(client, "/contact/createcommunity", owner, ownerid=owner.id, name=name)
+async def make_group(
+    client: TestClient, owner: User, *members: User, name: str = "team", **settings: str
+) -> int:
+    """A group (server defaults unless ``joinpolicy``/``visibility`` are given) with
+    ``members`` in it: each asks to join and the owner approves (or, in an ``open``
+    group, joins)."""
+    body = await api(client, "/contact/createcommunity", owner, ownerid=owner.id, name=name, **settings)
     assert body["code"] == 0, body
     gid = int(body["data"]["id"])
     for m in members:
-        joined = await api(client, "/contact/joincommunity", m, userid=m.id, dstid=gid)
-        assert joined["code"] == 0, joined
+        await join_group(client, owner, m, gid)
     return gid
+
+
+async def join_group(client: TestClient, owner: User, member: User, gid: int) -> None:
+    joined = await api(client, "/contact/joincommunity", member, userid=member.id, dstid=gid)
+    assert joined["code"] == 0, joined
+    if joined["data"].get("pending"):
+        approved = await api(client, "/contact/approvejoin", owner, dstid=gid, memberid=member.id)
+        assert approved["code"] == 0, approved
 
 
 class Socket:

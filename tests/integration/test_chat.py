@@ -119,10 +119,10 @@ async def test_sender_other_devices_receive_own_message(client) -> None:
 
 async def test_join_while_connected_receives_at_once(client) -> None:
     owner, late = await make_user(client), await make_user(client)
-    gid = await make_group(client, owner)
+    gid = await make_group(client, owner, joinpolicy="open")
     so, sl = await connect(client, owner), await connect(client, late)
     body = await api(client, "/contact/joincommunity", late, userid=late.id, dstid=gid)
-    assert body["code"] == 0
+    assert body["code"] == 0 and "pending" not in body["data"]
     await so.send(cmd=11, dstid=gid, media=1, content="welcome", cid="w")
     await so.reply()
     assert (await sl.recv_until(lambda f: is_msg(f) and f["media"] == 1))["content"] == "welcome"

@@ -206,7 +206,8 @@ async def test_group_events_are_messages_in_the_stream(client) -> None:
     from tests.integration.chatkit import api
 
     owner, m1, m2 = await make_user(client), await make_user(client), await make_user(client)
-    gid = await make_group(client, owner, m1)
+    # open + shared: the seed's groups, where a later member sees the whole stream.
+    gid = await make_group(client, owner, m1, joinpolicy="open", visibility="shared")
     so, s1 = await connect(client, owner), await connect(client, m1)
     assert (await api(client, "/contact/joincommunity", m2, dstid=gid))["code"] == 0
     joined = await so.recv_until(lambda f: is_event(f) and f["amount"] == m2.id)

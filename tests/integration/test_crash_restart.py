@@ -23,7 +23,8 @@ async def _user(http: aiohttp.ClientSession, base: str, mobile: str) -> tuple[in
 
 
 async def test_sigkill_loses_no_acked_message(tmp_path) -> None:
-    server = ServerProcess(tmp_path / "data").start()
+    # Open friend policy: this test is about durability, one addfriend is enough.
+    server = ServerProcess(tmp_path / "data", IMHUB_FRIEND_POLICY="open").start()
     try:
         async with aiohttp.ClientSession() as http:
             a_id, a_tok = await _user(http, server.url, "13700000001")

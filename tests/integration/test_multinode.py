@@ -133,7 +133,7 @@ async def test_join_and_removal_on_one_node_take_effect_on_the_other(cluster: Cl
     node 0. The group must reach the socket at once, and stop reaching it at once."""
     h1, h2 = cluster.http
     owner, member = await make_user(h1), await make_user(h1)  # type: ignore[arg-type]
-    gid = await make_group(h1, owner)  # type: ignore[arg-type]
+    gid = await make_group(h1, owner, joinpolicy="open")  # type: ignore[arg-type]
     so = await connect(h1, owner, autosync=0)  # type: ignore[arg-type]
     sm = await connect(h2, member, autosync=0)  # type: ignore[arg-type]
     assert (await api(h1, "/contact/joincommunity", member, dstid=gid))["code"] == 0  # type: ignore[arg-type]

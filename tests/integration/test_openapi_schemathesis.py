@@ -82,6 +82,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
         login = requests.post(f"{base}/user/login", data={"mobile": "13800000001", "passwd": "secret1"}, timeout=10)
         headers = {"Authorization": f"Bearer {login.json()['data']['token']}"}
         requests.post(f"{base}/contact/addfriend", data={"dstid": 2}, headers=headers, timeout=10)
+        login2 = requests.post(f"{base}/user/login", data={"mobile": "13800000002", "passwd": "secret1"}, timeout=10)
+        headers2 = {"Authorization": f"Bearer {login2.json()['data']['token']}"}
+        requests.post(f"{base}/contact/acceptfriend", data={"id": 1}, headers=headers2, timeout=10)
         requests.post(f"{base}/contact/createcommunity", data={"name": "g"}, headers=headers, timeout=10)
         yield base, headers
     finally:

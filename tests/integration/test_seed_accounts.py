@@ -135,9 +135,17 @@ async def test_find_by_id_and_mobile_privacy(client) -> None:
     assert body["data"]["mobile"] == "" and body["data"]["token"] == ""  # strangers
     body = await (await client.post("/user/find", data={"mobile": "13800000016"})).json()
     assert body["code"] == 0 and body["data"]["id"] == a["id"]
-    await client.post("/contact/addfriend", data={"userid": b["id"], "dstid": a["id"]})
+    sent = await (await client.post("/contact/addfriend", data={"userid": b["id"], "dstid": a["id"]})).json()
     body = await (await client.post("/user/find", data={"id": a["id"]})).json()
-    assert body["data"]["mobile"] == "13800000016"  # friends see it
+    assert body["data"]["mobile"] == ""  # a request reveals nothing
+    as_a = {"Authorization": f"Bearer {a['token']}"}
+    r = await client.post("/contact/acceptfriend", data={"id": sent["data"]["request"]["id"]}, headers=as_a)
+    assert (await r.json())["code"] == 0
+    body = await (await client.post("/user/find", data={"id": a["id"]})).json()
+    assert body["data"]["mobile"] == ""  # nor friendship: the mobile is private ...
+    await client.post("/user/privacy", data={"showmobile": "1"}, headers=as_a)
+    body = await (await client.post("/user/find", data={"id": a["id"]})).json()
+    assert body["data"]["mobile"] == "13800000016"  # ... until a lets friends see it
     for bad, msg in (({}, "id or mobile"), ({"id": "abc"}, "integer"), ({"id": 99999}, "no such user"),
                      ({"mobile": "13900000000"}, "no user")):
         body = await (await client.post("/user/find", data=bad)).json()

@@ -1,12 +1,27 @@
 """Friends and groups over HTTP, as the seed client calls them, plus the new group
-management routes. Each user gets a Bearer token so one test client can act as many."""
+management routes. Each user gets a Bearer token so one test client can act as many.
+
+The server runs with the seed-compatible policies here (IMHUB_FRIEND_POLICY=open,
+IMHUB_GROUP_JOIN_POLICY=open, README "Seed compatibility"); the consent model's own
+defaults are tested in test_consent_api.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from imhub.app import SERVICES
+from imhub.config import Settings
 
 USER_FIELDS = {"id", "mobile", "avatar", "sex", "nickname", "online", "token", "memo", "createat"}
-COMMUNITY_FIELDS = {"id", "name", "ownerid", "icon", "cate", "memo", "createat"}
+SEED_COMMUNITY_FIELDS = {"id", "name", "ownerid", "icon", "cate", "memo", "createat"}
+COMMUNITY_FIELDS = SEED_COMMUNITY_FIELDS | {"joinpolicy", "visibility", "role"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", friend_policy="open", group_join_policy="open")
 
 
 async def user(client, mobile: str, nickname: str = "") -> dict:
@@ -32,18 +47,23 @@ async def test_add_friend_mutual_and_load(client) -> None:
         assert body["code"] == 0 and body["total"] == 1
         (row,) = body["rows"]
         assert set(row) == USER_FIELDS and row["id"] == other["id"]
-        assert row["mobile"] == other["mobile"] and row["token"] == ""
+        # A friend's mobile is private unless they opt in (docs/security.md).
+        assert row["mobile"] == "" and row["token"] == ""
+    assert (await call(client, "/user/privacy", b, showmobile=1))["data"]["showmobile"] is True
+    (row,) = (await call(client, "/contact/loadfriend", a))["rows"]
+    assert row["mobile"] == b["mobile"]
 
 
 async def test_add_friend_refusals(client) -> None:
     a, b = await user(client, "13800000001"), await user(client, "13800000002")
     assert await call(client, "/contact/addfriend", a, userid=a["id"], dstid=a["id"]) == {
-        "code": -1, "msg": "you cannot add yourself as a friend"}
-    assert await call(client, "/contact/addfriend", a, dstid=99999) == {"code": -1, "msg": "no such user"}
+        "code": -1, "msg": "you cannot add yourself", "error": "self_request", "errcode": 4602}
+    assert await call(client, "/contact/addfriend", a, dstid=99999) == {
+        "code": -1, "msg": "no such user", "error": "unknown_user", "errcode": 4601}
     await call(client, "/contact/addfriend", a, dstid=b["id"])
     for who, dst in ((a, b), (b, a)):
         assert await call(client, "/contact/addfriend", who, dstid=dst["id"]) == {
-            "code": -1, "msg": "you are already friends"}
+            "code": -1, "msg": "you are already friends", "error": "already_friends", "errcode": 4603}
     assert (await call(client, "/contact/addfriend", a))["msg"] == "dstid is required"
     r = await client.post("/contact/addfriend", data={"userid": b["id"], "dstid": a["id"]}, headers=a["h"])
     assert r.status == 403
@@ -81,7 +101,9 @@ async def test_create_join_load_community(client) -> None:
     body = await call(client, "/contact/createcommunity", a, ownerid=a["id"], name="team", icon="/i.png",
                       cate=1, memo="hello")
     assert body["code"] == 0 and set(body["data"]) == COMMUNITY_FIELDS
-    g = body["data"]
+    assert (body["data"]["joinpolicy"], body["data"]["visibility"], body["data"]["role"]) == (
+        "open", "joined", "owner")
+    g = {k: v for k, v in body["data"].items() if k != "role"}
     assert g["ownerid"] == a["id"] and g["name"] == "team" and g["cate"] == 1 and g["createat"].endswith("Z")
     body = await call(client, "/contact/joincommunity", b, userid=b["id"], dstid=g["id"])
     assert body["code"] == 0
@@ -89,11 +111,12 @@ async def test_create_join_load_community(client) -> None:
     assert (await call(client, "/contact/joincommunity", b, dstid=g["id"]))["msg"] == (
         "you are already a member of this group")
     assert (await call(client, "/contact/joincommunity", b, dstid=99999))["msg"] == "no such group"
-    for who in (a, b):
+    for who, role in ((a, "owner"), (b, "member")):
         body = await call(client, "/contact/loadcommunity", who, userid=who["id"])
-        assert body["total"] == 1 and body["rows"][0] == g
+        assert body["total"] == 1 and body["rows"][0] == {**g, "role": role}
     body = await call(client, "/contact/members", b, dstid=g["id"])
     assert [m["id"] for m in body["rows"]] == [a["id"], b["id"]] and body["total"] == 2
+    assert [m["role"] for m in body["rows"]] == ["owner", "member"]
     # b and a are not friends: b does not see a's mobile.
     assert body["rows"][0]["mobile"] == "" and body["rows"][1]["mobile"] == b["mobile"]
     social = client.app[SERVICES].social

@@ -33,7 +33,8 @@ class Model:
 async def run_sequence(client, ops: list[tuple]) -> None:
     users = [await make_user(client) for _ in range(USERS)]
     await befriend(client, users[0], users[1])
-    gid = await make_group(client, users[0], users[1])
+    # shared: the model expects every member to sync the whole stream from seq 1.
+    gid = await make_group(client, users[0], users[1], visibility="shared")
     pconv = f"p{min(u.id for u in users)}_{max(u.id for u in users)}"
     gconv = f"g{gid}"
     socks: list[Socket] = [await connect(client, u, autosync=0) for u in users]

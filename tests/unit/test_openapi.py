@@ -28,7 +28,7 @@ def test_document_shape() -> None:
     assert "security" not in login and "429" in login["responses"]
     add = doc["paths"]["/contact/addfriend"]["post"]
     body = add["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
-    assert body["required"] == ["dstid"] and set(body["properties"]) == {"userid", "dstid"}
+    assert body["required"] == ["dstid"] and set(body["properties"]) == {"userid", "dstid", "memo"}
     assert {"401", "403", "413", "415"} <= set(add["responses"])
     user = doc["components"]["schemas"]["User"]
     assert set(user["required"]) == {"id", "mobile", "avatar", "sex", "nickname", "online", "token", "memo", "createat"}
