@@ -101,7 +101,11 @@ def build_app(settings: Settings) -> web.Application:
     svc = build_services(settings)
     app = web.Application(
         client_max_size=max(settings.max_body_bytes, settings.max_upload_bytes + 64 * 1024),
-        middlewares=[middleware.edge_middleware(settings.max_body_bytes)],
+        middlewares=[
+            middleware.edge_middleware(
+                settings.max_body_bytes, middleware.content_security_policy(settings.media_base_url)
+            )
+        ],
     )
     app[SERVICES] = svc
     routes.setup(app)
