@@ -10,6 +10,10 @@ forkserver that has Pillow and PyAV imported already, so a new one costs millise
 not an interpreter start. Each worker also has an address-space limit: an input that
 needs more fails there with MemoryError (refused), never in the server.
 
+Like every ``multiprocessing`` child, a worker imports the parent's main module (unless
+it is a package's ``__main__``, as with ``python -m imhub`` / the ``imhub`` script): a
+custom launcher script must guard its start-up with ``if __name__ == "__main__":``.
+
 Why a bound per user: one account uploading 50 images at once would otherwise hold
 every worker while others wait; beyond its share it gets 429 at once.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import multiprocessing
 import resource
 from collections.abc import Callable, Hashable
@@ -88,8 +93,15 @@ class DecodePool:
             async with self._slots:
                 self._waiting -= 1
                 waiting = False
+                future = asyncio.wrap_future(self._pool().submit(fn, *args))
                 try:
-                    return await asyncio.wrap_future(self._pool().submit(fn, *args))
+                    return await asyncio.shield(future)
+                except asyncio.CancelledError:
+                    # The worker goes on regardless: keep its slot until it is done, or
+                    # cancelled requests would let more decodes run than there are slots.
+                    with contextlib.suppress(BaseException):
+                        await future
+                    raise
                 except BrokenProcessPool:
                     # A worker died (killed, or crashed inside a codec): drop the pool,
                     # the next decode gets a new one.
