@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from imhub.store.db import Database
 from imhub.store.tables import media_objects as mo
@@ -31,8 +31,10 @@ class MediaLedger:
         return int(rows[0][0])
 
     async def claim(self, name: str, owner: int) -> bool:
-        """Give an unclaimed upload to ``owner`` (a registration that uses it as avatar)."""
-        stmt = update(mo).where(and_(mo.c.name == name, mo.c.owner_id.is_(None))).values(owner_id=owner)
+        """Give an unclaimed upload to ``owner`` (a registration that uses it, or its
+        thumbnail, as avatar)."""
+        named = or_(mo.c.name == name, mo.c.thumb == name)
+        stmt = update(mo).where(and_(named, mo.c.owner_id.is_(None))).values(owner_id=owner)
         return await self._db.execute(stmt) > 0
 
     async def take_unclaimed(self, created_before_ms: int, limit: int = 500) -> list[Unclaimed]:

@@ -64,12 +64,17 @@ async def test_unclaimed_uploads_swept_after_the_ttl(
     client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _s, used = await upload(client, image_bytes("PNG", (50, 50)), "used.png")
+    _s, thumb_used = await upload(client, image_bytes("PNG", (40, 40)), "thumb-used.png")
     _s, unused = await upload(client, image_bytes("PNG", (60, 60)), "unused.png")
     r = await client.post("/user/register", data={"mobile": "13800000078", "passwd": "secret1", "avatar": used["data"]})
     assert (await r.json())["code"] == 0
+    # the web client uses an upload's thumbnail as avatar: that claims the upload too
+    avatar = thumb_used["file"]["thumb"]
+    r = await client.post("/user/register", data={"mobile": "13800000079", "passwd": "secret1", "avatar": avatar})
+    assert (await r.json())["code"] == 0
     media = client.server.app[SERVICES].media
-    assert await media.sweep_unclaimed() == 0  # both younger than a day
-    assert len(stored_files(settings)) == 4
+    assert await media.sweep_unclaimed() == 0  # all younger than a day
+    assert len(stored_files(settings)) == 6
 
     day_later = int(time.time() * 1000) + settings.media_pending_ttl_seconds * 1000 + 1000
     monkeypatch.setattr(media_service, "now_ms", lambda: day_later)
@@ -77,4 +82,5 @@ async def test_unclaimed_uploads_swept_after_the_ttl(
     assert (await client.get(unused["data"])).status == 404
     assert (await client.get(unused["file"]["thumb"])).status == 404
     assert (await client.get(used["data"])).status == 200
-    assert len(stored_files(settings)) == 2
+    assert (await client.get(thumb_used["file"]["thumb"])).status == 200
+    assert len(stored_files(settings)) == 4
