@@ -4,6 +4,7 @@ constructs long-lived objects, and every listener is registered here."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -17,7 +18,9 @@ from imhub.bus.presence_redis import RedisPresence
 from imhub.bus.redis import RedisBus
 from imhub.config import Settings
 from imhub.gateway.node import GatewayNode
+from imhub.media.ledger import MediaLedger
 from imhub.media.service import MediaService
+from imhub.media.sweeper import run_sweeper
 from imhub.services.accounts import AccountService
 from imhub.services.admin import AdminService
 from imhub.services.authz import Authorizer
@@ -92,7 +95,7 @@ def build_services(settings: Settings) -> Services:
         social=social,
         consent=consent,
         groups=groups,
-        media=MediaService(settings),
+        media=MediaService(settings, ledger=MediaLedger(db)),
         presence=presence,
         bus=bus,
         messaging=messaging,
@@ -106,7 +109,11 @@ def build_app(settings: Settings) -> web.Application:
     svc = build_services(settings)
     app = web.Application(
         client_max_size=max(settings.max_body_bytes, settings.max_upload_bytes + 64 * 1024),
-        middlewares=[middleware.edge_middleware(settings.max_body_bytes)],
+        middlewares=[
+            middleware.edge_middleware(
+                settings.max_body_bytes, middleware.content_security_policy(settings.media_base_url)
+            )
+        ],
     )
     app[SERVICES] = svc
     routes.setup(app)
@@ -115,7 +122,11 @@ def build_app(settings: Settings) -> web.Application:
         await svc.presence.start()
         await svc.node.start()
         svc.messaging.start()
+        sweeper = asyncio.create_task(run_sweeper(svc.media))
         yield
+        sweeper.cancel()
+        await asyncio.gather(sweeper, return_exceptions=True)
+        svc.media.close()
         await svc.messaging.stop()
         await svc.node.stop()
         await svc.presence.close()

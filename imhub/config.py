@@ -130,8 +130,31 @@ class Settings(BaseSettings):
         default_factory=list, description="Other file kinds accepted besides images/voice/video (default none)."
     )
     # 89,478,485 is Pillow's own MAX_IMAGE_PIXELS, which stays in force as a second guard.
+    # 24 Mpx: what phones produce (a 48 Mpx sensor saves 12 Mpx by default), not more.
     media_image_max_pixels: int = Field(
-        40_000_000, ge=1, le=89_478_485, description="Largest image (width x height) decoded."
+        24_000_000, ge=1, le=89_478_485, description="Largest image (width x height) decoded."
+    )
+    media_decode_workers: int = Field(
+        2, ge=1, le=32, description="Images/voice/video processed at once per server process (worker processes)."
+    )
+    media_decode_per_user: int = Field(
+        3, ge=1, le=100, description="Uploads one user may have in processing at once (more: 429)."
+    )
+    media_decode_memory_mb: int = Field(
+        1024, ge=0, description="Address-space limit of a media worker process, MiB (0: no limit)."
+    )
+    media_uploads_per_minute: int = Field(30, ge=1, description="Uploads one user may make per minute (per worker).")
+    media_user_quota_bytes: int = Field(
+        1024 * 1024 * 1024, ge=0, description="Stored upload bytes one user may hold (0: no quota)."
+    )
+    media_anonymous_max_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="Largest image uploaded without a session (register page avatar)."
+    )
+    media_anonymous_uploads_per_hour: int = Field(
+        10, ge=0, description="Uploads without a session one client address may make per hour (0: none)."
+    )
+    media_pending_ttl_seconds: int = Field(
+        86400, ge=60, description="How long an avatar uploaded before registration waits to be used."
     )
     media_thumb_max_side: int = Field(320, ge=32, le=1024, description="Longest side of a thumbnail, px.")
     media_s3_bucket: str = Field("", validate_default=True, description="S3 bucket (media_backend=s3).")

@@ -23,6 +23,7 @@ class ErrorCode(Enum):
     FRAME_TOO_LARGE = (4004, "frame_too_large")
     FORGED_USERID = (4005, "forged_userid")
     BAD_QUERY = (4006, "bad_query")
+    BAD_URL = (4007, "bad_url")
     # A business refusal without a more specific code (HTTP routes of the seed's API:
     # "mobile already registered", "wrong password", ...): ``msg`` says what.
     REFUSED = (4009, "refused")

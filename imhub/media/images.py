@@ -1,5 +1,5 @@
-"""Image validation, re-encoding and thumbnails (Pillow). Blocking: call through
-``asyncio.to_thread``.
+"""Image validation, re-encoding and thumbnails (Pillow). Blocking and memory-hungry:
+the service runs it in a worker process of :mod:`imhub.media.decode_pool`.
 
 Every image is decoded in full and written anew, so what we store holds pixels only:
 EXIF (GPS, camera serials), XMP, comments and anything appended after the image data
@@ -25,9 +25,11 @@ from imhub.media.errors import MediaRejected
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 # Frames x pixels decoded for one animation, as a multiple of the still-image pixel cap:
-# a 480x480 sticker of 200 frames is 46 Mpx, fine; a 4000x4000 one of 200 frames is not.
-ANIMATION_PIXEL_FACTOR = 2
-MAX_FRAMES = 1000
+# every frame is held as RGBA until the encoder has them all, so this bounds memory and
+# CPU like the still cap does. A 480x480 sticker of 100 frames is 23 Mpx, fine; a
+# 1,000-frame GIF (3 s CPU, +400 MB when it was allowed) is not.
+ANIMATION_PIXEL_FACTOR = 1
+MAX_FRAMES = 500
 
 JPEG_QUALITY = 88  # re-encoded originals: visually lossless, usually smaller than a camera's
 THUMB_QUALITIES = (80, 70, 60, 50, 40)
@@ -62,6 +64,8 @@ def process_image(data: bytes, pillow_format: str, max_pixels: int, thumb_side: 
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise MediaRejected("image dimensions too large") from None
+    except MemoryError:  # the worker's address-space limit (decode_pool)
+        raise MediaRejected("image needs too much memory to process") from None
     except Exception:
         # Pillow reports damaged input with many exception types (OSError "truncated",
         # SyntaxError, ValueError, struct.error, EOFError...): all mean the same here.

@@ -23,6 +23,7 @@ from imhub.domain.model import (
     Message,
 )
 from imhub.domain.ngrams import MAX_QUERY_CHARS
+from imhub.domain.urls import DEFAULT_MEDIA_BASE, link_problem, media_ref_problem
 from imhub.errors import ErrorCode, Refused
 
 # --- requests a client can make -------------------------------------------------------
@@ -153,8 +154,9 @@ def _rid(obj: dict[str, Any]) -> str | None:
     return str(rid)
 
 
-def decode(data: str | bytes, user_id: int, *, max_page: int) -> Request:
-    """Parse and validate one client frame for the connection of ``user_id``."""
+def decode(data: str | bytes, user_id: int, *, max_page: int, media_base: str = DEFAULT_MEDIA_BASE) -> Request:
+    """Parse and validate one client frame for the connection of ``user_id``;
+    ``media_base`` is this server's media URL base (IMHUB_MEDIA_BASE_URL)."""
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -174,7 +176,7 @@ def decode(data: str | bytes, user_id: int, *, max_page: int) -> Request:
         if cmd == Cmd.HEARTBEAT:
             return Heartbeat(_rid(obj))
         if cmd in _SENDABLE:
-            return SendMessage(_draft(obj, cmd, user_id, cid))
+            return SendMessage(_draft(obj, cmd, user_id, cid, media_base))
         if cmd == Cmd.SYNC:
             return SyncRequest(_rid(obj), _after_map(obj), _limit(obj, max_page, max_page))
         if cmd == Cmd.CONVERSATIONS:
@@ -241,11 +243,26 @@ def _plain_draft(obj: dict[str, Any], cmd: int, user_id: int) -> Draft | None:
     content, pic, url, memo = texts
     if media == Media.TEXT and not content.strip():
         return None
+    if pic or url:
+        return None  # URLs are checked by the full validation
     return Draft(userid=user_id, cmd=int(cmd), dstid=dstid, media=media, content=content, pic=pic, url=url,
                  memo=memo, amount=amount, cid=cid)
 
 
-def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None) -> Draft:
+# Media whose ``url`` clients load by themselves (play, draw): only this server's media.
+# For the others ``url`` is a link the user clicks: any http(s) URL. ``pic`` is always
+# drawn (image, video poster, card picture, contact avatar): only this server's media.
+_LOADED_URL_MEDIA = frozenset({Media.VOICE, Media.IMAGE, Media.EMOJI, Media.VIDEO})
+
+
+def _check_urls(draft: Draft, media_base: str) -> None:
+    url_rule = media_ref_problem if draft.media in _LOADED_URL_MEDIA else link_problem
+    problem = media_ref_problem(draft.pic, "pic", media_base) or url_rule(draft.url, "url", media_base)
+    if problem:
+        raise Refused(ErrorCode.BAD_URL, problem)
+
+
+def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None, media_base: str) -> Draft:
     claimed = obj.get("userid")
     if claimed not in (None, 0, "", user_id, str(user_id)):
         raise Refused(ErrorCode.FORGED_USERID, "userid is not the connected user")
@@ -268,6 +285,7 @@ def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None) -> Draf
         raise Refused(ErrorCode.BAD_FRAME, "cannot send a private message to yourself")
     if media == Media.TEXT and not draft.content.strip():
         raise Refused(ErrorCode.BAD_FRAME, "a text message needs content")
+    _check_urls(draft, media_base)
     return draft
 
 

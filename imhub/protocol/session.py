@@ -93,6 +93,7 @@ class Limits:
     ping_interval: float = 25.0
     idle_timeout: float = 75.0
     max_page: int = 200
+    media_base: str = "/mnt/"  # IMHUB_MEDIA_BASE_URL: message media must come from here
     # Messages per second a connection may send, with a burst allowance.
     send_rate: float = 20.0
     send_burst: float = 60.0
@@ -197,7 +198,7 @@ class Session:
                 Refused(ErrorCode.FRAME_TOO_LARGE, f"frame over {self.limits.max_frame_bytes} bytes")
             )
         try:
-            request = decode(data, self.user_id, max_page=self.limits.max_page)
+            request = decode(data, self.user_id, max_page=self.limits.max_page, media_base=self.limits.media_base)
         except Refused as err:
             return self._refuse(err)
         if isinstance(request, Heartbeat):

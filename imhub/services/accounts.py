@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from imhub.config import Settings
+from imhub.domain.urls import media_ref_problem
 from imhub.errors import ApiError, RateLimited
 from imhub.ratelimit import SlidingWindowLimiter
 from imhub.store.handshake import Opening, open_session
@@ -33,8 +34,6 @@ MOBILE_RE = re.compile(r"^\+?[0-9]{5,20}$")
 SEXES = ("M", "W", "U")
 NICKNAME_MAX = 64  # users.nickname is String(64)
 TEXT_MAX = 512  # users.avatar / users.memo are String(512)
-# Avatars are shown as <img src>: only our own paths or web URLs, never javascript:/data:.
-AVATAR_RE = re.compile(r"^(/[^\s]*|https?://[^\s]+)$")
 
 # Finding users by phone number is how friends are added, and also how an account
 # could harvest which numbers are registered: allow a person's pace, not a script's.
@@ -101,11 +100,14 @@ def validate_nickname(nickname: str) -> str:
     return check_printable(nickname, "nickname")
 
 
-def validate_avatar(avatar: str) -> str:
+def validate_avatar(avatar: str, media_base: str) -> str:
     if len(avatar) > TEXT_MAX:
         raise ApiError(f"avatar is too long (at most {TEXT_MAX} characters)")
-    if avatar and not AVATAR_RE.match(avatar):
-        raise ApiError("avatar must be a path starting with / or an http(s) URL")
+    # Shown as <img src> to everyone who sees the user: only this server's media
+    # (imhub/domain/urls.py), never a third party's tracker, never javascript:/data:.
+    problem = media_ref_problem(avatar, "avatar", media_base)
+    if problem:
+        raise ApiError(problem)
     return check_printable(avatar, "avatar")
 
 
@@ -146,7 +148,7 @@ class AccountService:
                 mobile=mobile,
                 passwd_hash=await hash_password(passwd),
                 nickname=validate_nickname(nickname) or mobile[-4:],
-                avatar=validate_avatar(avatar),
+                avatar=validate_avatar(avatar, self._settings.media_base_url),
                 sex=validate_sex(sex),
                 memo=validate_memo(memo),
             )
@@ -257,7 +259,7 @@ class AccountService:
         user = await self._users.update_profile(
             user_id,
             nickname=nickname,
-            avatar=None if avatar is None else validate_avatar(avatar),
+            avatar=None if avatar is None else validate_avatar(avatar, self._settings.media_base_url),
             sex=None if sex is None else validate_sex(sex),
             memo=None if memo is None else validate_memo(memo),
         )

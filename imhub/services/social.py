@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import structlog
 
 from imhub.config import Settings
+from imhub.domain.urls import media_ref_problem
 from imhub.errors import ApiError, ErrorCode
 from imhub.services.accounts import check_printable
 from imhub.services.refusals import refuse
@@ -190,6 +191,10 @@ class SocialService:
         if len(icon) > GROUP_TEXT_MAX or len(memo) > GROUP_TEXT_MAX:
             raise ApiError(f"icon and memo are at most {GROUP_TEXT_MAX} characters")
         check_printable(icon, "icon")
+        # Drawn as <img src> for every member: this server's media only (domain/urls.py).
+        problem = media_ref_problem(icon, "icon", self._settings.media_base_url)
+        if problem:
+            raise ApiError(problem)
         check_printable(memo, "memo", multiline=True)
         if not 0 <= cate <= 2**31 - 1:
             raise ApiError("cate is out of range")

@@ -227,3 +227,20 @@ cursors = Table(
     Column("delivered_seq", BigInteger, nullable=False, server_default="0"),
     Column("read_seq", BigInteger, nullable=False, server_default="0"),
 )
+
+# Every stored upload, for per-user storage quotas and to sweep unused avatars uploaded
+# before registration (owner_id NULL until a registration claims them). ``name`` is the
+# original's generated name; ``size`` counts its thumbnail too. No foreign key on
+# owner_id: a deleted user's files stay referenced by messages, and must not turn into
+# "unclaimed" rows the sweeper would delete.
+media_objects = Table(
+    "media_objects",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner_id", BigId, nullable=True),
+    Column("thumb", String(64), nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Index("ix_media_objects_owner", "owner_id"),
+    Index("ix_media_objects_created", "created"),
+)

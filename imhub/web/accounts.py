@@ -34,6 +34,8 @@ async def register(request: web.Request) -> web.Response:
         sex=p.text("sex", required=False, default="U", max_len=1),
         memo=p.text("memo", required=False, max_len=512),
     )
+    if user.avatar:  # uploaded before the account existed (the seed's register page): keep it
+        await svc.media.claim(user.avatar, user.id)
     return ok(user_json(user, private=True), msg="registered")
 
 

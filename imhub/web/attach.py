@@ -3,6 +3,11 @@
 The upload body is streamed: the first bytes decide the kind and so the cap, and we
 stop reading at cap+1 bytes. The reply keeps the seed's ``data: "<url>"`` and adds a
 ``file`` object (kind, mime, size, dimensions, thumbnail, duration) for richer clients.
+
+A request with no credentials at all is the seed's register page uploading an avatar
+before the account exists: it may upload one small image (rate-limited per address);
+the upload is swept after a day unless a registration uses it. A request with bad
+credentials is refused (401), as is anything but an image without a session.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import re
 import orjson
 from aiohttp import BodyPartReader, web
 
+from imhub.errors import Unauthorized
 from imhub.media.errors import MediaRejected, MediaTooLarge
 from imhub.media.names import is_valid_name, serving_headers
 from imhub.media.service import MediaService
 from imhub.media.sniff import HEAD_BYTES, Sniffed
 from imhub.media.storage_local import LocalStorage
-from imhub.web.auth import current_user
+from imhub.web.auth import client_address, current_user, request_token
 from imhub.web.context import services
 
 CHUNK = 64 * 1024
@@ -31,17 +37,25 @@ MEDIA_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'un
 
 # --- upload -----------------------------------------------------------------------------
 async def upload(request: web.Request) -> web.Response:
-    await current_user(request)  # 401 before a single body byte is read
     svc = services(request)
     media = svc.media
+    owner: int | None = None
+    ip = client_address(request)
+    if request_token(request):
+        owner = await current_user(request)  # 401 before a single body byte is read
+        await media.admit(owner)
+        limit = svc.settings.max_upload_bytes
+    else:
+        media.admit_anonymous(ip)
+        limit = svc.settings.media_anonymous_max_bytes
     if request.content_type != "multipart/form-data":
         raise MediaRejected("expected multipart/form-data with a file field")
-    limit = svc.settings.max_upload_bytes
     if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
-        raise MediaTooLarge(f"upload too large (at most {limit} bytes)")
+        without = "" if owner is not None else " without a session"
+        raise MediaTooLarge(f"upload too large (at most {limit} bytes{without})")
 
     try:
-        data, hint = await read_form(request, media)
+        data, hint = await read_form(request, media, anonymous=owner is None)
     except ValueError:
         # aiohttp's multipart parser raises ValueError on a malformed body (no or empty
         # boundary, a missing start boundary, bad part headers): the client's fault, so
@@ -50,12 +64,14 @@ async def upload(request: web.Request) -> web.Response:
     if data is None:
         raise MediaRejected("missing file field")
 
-    stored = await media.store(data, hint)
+    stored = await media.store(data, hint, owner=owner, ip=ip)
     body = {"code": 0, "msg": "", "data": stored.url, "file": stored.as_json()}
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
-async def read_form(request: web.Request, media: MediaService) -> tuple[bytes | None, str]:
+async def read_form(
+    request: web.Request, media: MediaService, *, anonymous: bool = False
+) -> tuple[bytes | None, str]:
     """The ``file`` part and the ``filetype`` hint of an upload form."""
     data: bytes | None = None
     hint = ""
@@ -70,7 +86,7 @@ async def read_form(request: web.Request, media: MediaService) -> tuple[bytes | 
             if data is not None:
                 raise MediaRejected("one file per upload")
             check_filename(part.filename)
-            data = await read_file(part, media)
+            data = await read_file(part, media, anonymous=anonymous)
         elif part.name == "filetype":
             hint = parse_hint(await read_small(part))
         else:
@@ -80,11 +96,11 @@ async def read_form(request: web.Request, media: MediaService) -> tuple[bytes | 
     return data, hint
 
 
-async def read_file(part: BodyPartReader, media: MediaService) -> bytes:
+async def read_file(part: BodyPartReader, media: MediaService, *, anonymous: bool = False) -> bytes:
     """The file part's bytes, never holding more than its kind's cap + 1."""
     buf = bytearray()
     sniffed: Sniffed | None = None
-    cap = media.cap_for("video")  # until sniffed; the largest any kind may be
+    cap = media.anonymous_cap() if anonymous else media.cap_for("video")  # until sniffed
     while True:
         chunk = await part.read_chunk(min(CHUNK, cap + 1 - len(buf)))
         if not chunk:
@@ -92,8 +108,12 @@ async def read_file(part: BodyPartReader, media: MediaService) -> bytes:
         buf += chunk
         if sniffed is None and len(buf) >= HEAD_BYTES:
             sniffed = media.identify(bytes(buf[:HEAD_BYTES]))  # wrong type: stop reading now
-            cap = media.reading_cap(sniffed)
+            if anonymous and sniffed.kind != "image":
+                raise Unauthorized("only an image may be uploaded without a session")
+            cap = media.anonymous_cap() if anonymous else media.reading_cap(sniffed)
         if len(buf) > cap:
+            if anonymous:
+                raise MediaTooLarge(f"image too large (at most {cap} bytes without a session)")
             raise media.too_large(sniffed.kind if sniffed else "file")
     if sniffed is None:
         media.identify(bytes(buf))  # short file: empty or unknown is refused here

@@ -82,6 +82,7 @@ def session_limits(svc: Services) -> Limits:
         ping_interval=s.ping_interval_seconds,
         idle_timeout=s.idle_timeout_seconds,
         max_page=s.sync_page_size,
+        media_base=s.media_base_url,
         send_rate=s.send_rate_per_second,
         send_burst=s.send_burst,
         request_rate=s.request_rate_per_second,

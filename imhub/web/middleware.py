@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
@@ -25,14 +26,26 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Routes whose body may be larger than max_body_bytes (they enforce their own caps).
 LARGE_BODY_PREFIXES = ("/attach/",)
 
-CSP = (
-    "default-src 'self'; img-src 'self' data: blob: https: http:; media-src 'self' blob: https: http:; "
-    "style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self' ws: wss:; "
-    "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
-)
+def content_security_policy(media_base_url: str = "/mnt/") -> str:
+    """The pages' CSP. Images and sounds only from this origin (and the media base when
+    it is another origin, a bucket or CDN), ``data:``/``blob:`` for the client's own
+    previews: content that names a third party's image cannot make the browser fetch
+    it, even if it got past imhub/domain/urls.py (old messages, other clients)."""
+    media = ""
+    parts = urlsplit(media_base_url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        media = f" {parts.scheme}://{parts.netloc}"
+    return (
+        f"default-src 'self'; img-src 'self' data: blob:{media}; media-src 'self' blob:{media}; "
+        "style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self' ws: wss:; "
+        "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
+    )
 
 
-def edge_middleware(max_body_bytes: int) -> Middleware:
+CSP = content_security_policy()
+
+
+def edge_middleware(max_body_bytes: int, csp: str = CSP) -> Middleware:
     """The one middleware of the app: access log (outermost, so it sees the final
     status), body-size limit, the error envelope, security headers. One coroutine, not
     one per concern: a WebSocket keeps its request's middleware frames alive for as
@@ -69,7 +82,7 @@ def edge_middleware(max_body_bytes: int) -> Middleware:
                     log.exception("unhandled error", path=request.path)
                     response = fail("internal server error", status=500)
             status = response.status
-            _secure(response.headers)
+            _secure(response.headers, csp)
             return response
         finally:
             emit = access_log.debug if request.path in QUIET_PATHS else access_log.info
@@ -95,8 +108,8 @@ def _too_large(request: web.Request, max_body_bytes: int) -> web.Response | None
     return None
 
 
-def _secure(headers: MutableMapping[str, str]) -> None:
+def _secure(headers: MutableMapping[str, str], csp: str = CSP) -> None:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("Content-Security-Policy", csp)

@@ -355,6 +355,7 @@ ERROR_STATUSES = {
     413: "Request body too large.",
     415: "Unsupported content type (use form or JSON).",
     429: "Rate limited.",
+    503: "Busy (e.g. every media worker occupied and the queue full); retry after `retry_after` seconds.",
 }
 
 
@@ -431,9 +432,12 @@ OTHER_PATHS: dict[str, Any] = {
             "operationId": "attach_upload",
             "summary": "Upload a file (image, voice, video, other)",
             "description": "The type is sniffed from the bytes; `filetype` (e.g. `.mp3`) is only a hint. "
-            "Refused content: code -1; too large: 413.",
+            "Refused content: code -1; too large: 413; too many uploads: 429; every decode worker busy: "
+            "503. Without any credentials (the seed's register page, before the account exists) only an "
+            "image of at most IMHUB_MEDIA_ANONYMOUS_MAX_BYTES is accepted, rate-limited per address, and "
+            "deleted after a day unless a registration uses it as avatar; bad credentials are 401.",
             "tags": ["media"],
-            "security": [{"cookie": []}, {"bearer": []}],
+            "security": [{"cookie": []}, {"bearer": []}, {}],
             "requestBody": {
                 "required": True,
                 "content": {
@@ -467,7 +471,7 @@ OTHER_PATHS: dict[str, Any] = {
                         }
                     },
                 },
-                **{str(s): {"$ref": f"#/components/responses/E{s}"} for s in (400, 401, 413, 415)},
+                **{str(s): {"$ref": f"#/components/responses/E{s}"} for s in (400, 401, 413, 415, 429, 503)},
             },
         }
     },

@@ -9,6 +9,7 @@ is stored, and the server keeps serving: a normal upload works afterwards.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -22,6 +23,14 @@ from tests.media.media_helpers import login, stored_files, upload
 from tests.media.media_samples import image_bytes
 
 PNG = image_bytes("PNG", (8, 8))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """120 uploads from one account in seconds: past the per-user upload rate, which
+    is not what this test is about."""
+    return Settings(data_dir=tmp_path / "data", media_uploads_per_minute=10_000)
+
 BOUNDARY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'()+_,-./:=? "
 
 names = st.sampled_from(["file", "filetype", "", "FILE", "file\x00", 'fi"le', "x" * 300])

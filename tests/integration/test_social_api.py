@@ -98,7 +98,7 @@ async def test_create_join_load_community(client) -> None:
         events.append((group_id, user_id, joined))
 
     client.app[SERVICES].social.membership_listeners.append(listener)
-    body = await call(client, "/contact/createcommunity", a, ownerid=a["id"], name="team", icon="/i.png",
+    body = await call(client, "/contact/createcommunity", a, ownerid=a["id"], name="team", icon="/mnt/i.png",
                       cate=1, memo="hello")
     assert body["code"] == 0 and set(body["data"]) == COMMUNITY_FIELDS
     assert (body["data"]["joinpolicy"], body["data"]["visibility"], body["data"]["role"]) == (

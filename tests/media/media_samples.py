@@ -1,5 +1,5 @@
 """Test files built in code (no binary fixtures): photos, odd images, crafted bombs,
-minimal audio headers."""
+real (silent) voice and video files made with PyAV, carrying metadata tags."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import struct
 import wave
 import zlib
 
+import av
 from PIL import Image, ImageChops
 
 
@@ -91,12 +92,95 @@ def wav_bytes(seconds: float = 1.5, rate: int = 8000) -> bytes:
     return buf.getvalue()
 
 
-# Minimal headers: enough for the sniffer (and for storing as-is), not playable.
-MP3_ID3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + b"\0" * 400
-OGG_OPUS = b"OggS\x00\x02" + b"\0" * 20 + b"OpusHead" + b"\0" * 300
-WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\x82\x84webm" + b"\0" * 300
-MP4_ISOM = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\0" * 300
-M4A = b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00isomiso2" + b"\0" * 300
-AAC_ADTS = b"\xff\xf1\x50\x80\x02\x1f\xfc" + b"\0" * 300
+# Tags every sample carries, which the server must not store.
+SECRET_TAGS = {"title": "SECRET-TITLE", "artist": "SECRET-ARTIST", "comment": "SECRET-COMMENT"}
+
+
+def audio_file(muxer: str, codec: str, rate: int = 48000, seconds: float = 1.0, tags: bool = True) -> bytes:
+    """A silent mono clip, really encoded (so FFmpeg can parse it), with metadata tags."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=muxer) as c:
+        if tags:
+            c.metadata.update(SECRET_TAGS)
+        s = c.add_stream(codec, rate=rate, layout="mono")
+        sample_fmt = s.codec_context.codec.audio_formats[0].name
+        n = s.codec_context.frame_size or 1024
+        pts = 0
+        while pts < rate * seconds:
+            f = av.AudioFrame(format=sample_fmt, layout="mono", samples=n)
+            f.sample_rate, f.pts = rate, pts
+            for plane in f.planes:
+                plane.update(bytes(plane.buffer_size))
+            for packet in s.encode(f):
+                c.mux(packet)
+            pts += n
+        for packet in s.encode(None):
+            c.mux(packet)
+    return buf.getvalue()
+
+
+def video_file(frames: int = 10, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A short grey MP4 (mpeg4 video, no audio) with metadata tags."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        c.metadata.update(SECRET_TAGS)
+        s = c.add_stream("mpeg4", rate=10)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(frames):
+            f = av.VideoFrame(size[0], size[1], "yuv420p")
+            for plane in f.planes:
+                plane.update(b"\x80" * plane.buffer_size)
+            f.pts = i
+            for packet in s.encode(f):
+                c.mux(packet)
+        for packet in s.encode(None):
+            c.mux(packet)
+    return buf.getvalue()
+
+
+GPS = b"+48.8584+002.2945/"
+
+
+def with_gps_atom(mp4: bytes) -> bytes:
+    """``mp4`` with a ``moov/udta/©xyz`` GPS atom, as phones write it (moov is last in
+    FFmpeg's output, so growing it moves no sample offsets)."""
+    pos = 0
+    while pos < len(mp4):
+        size, kind = struct.unpack(">I4s", mp4[pos : pos + 8])
+        if kind == b"moov":
+            assert pos + size == len(mp4), "moov must be the last box"
+            xyz_body = struct.pack(">HH", len(GPS), 0x15C7) + GPS
+            xyz = struct.pack(">I4s", 8 + len(xyz_body), b"\xa9xyz") + xyz_body
+            udta = struct.pack(">I4s", 8 + len(xyz), b"udta") + xyz
+            return mp4[:pos] + struct.pack(">I4s", size + len(udta), b"moov") + mp4[pos + 8 :] + udta
+        pos += size
+    raise AssertionError("no moov box")
+
+
+MP3_ID3 = audio_file("mp3", "libmp3lame")
+OGG_OPUS = audio_file("ogg", "libopus")
+WEBM = audio_file("webm", "libopus")
+MP4_ISOM = audio_file("mp4", "aac")  # what MediaRecorder writes: generic brand, audio only
+M4A = audio_file("ipod", "aac")
+AAC_ADTS = audio_file("adts", "aac")
+MP4_VIDEO = video_file()
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 HTML = b"<!DOCTYPE html><html><script>alert(document.cookie)</script></html>"
+
+
+@functools.cache
+def png_blank(width: int, height: int) -> bytes:
+    """A valid, all-black 1-bit PNG: a few KB for tens of megapixels (the review's
+    "4.9 KB PNG of 6320x6320"), which decodes to width x height x 3 bytes of RGB."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    rows = zlib.compress((b"\0" * (1 + (width + 7) // 8)) * height, 9)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b"")
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Resident memory of a process (default: this one), MB."""
+    with open(f"/proc/{pid or 'self'}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")

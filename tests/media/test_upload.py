@@ -148,12 +148,10 @@ async def test_bad_filetype_hint(authed: TestClient, settings: Settings) -> None
     assert stored_files(settings) == []
 
 
-async def test_unauthenticated(client: TestClient, settings: Settings) -> None:
-    status, body = await upload(client, image_bytes("PNG"), "a.png")
-    assert status == 401 and body["code"] == -1 and body["msg"]
-    client.session.cookie_jar.clear()
+async def test_bad_credentials_are_401(client: TestClient, settings: Settings) -> None:
+    await login(client)
     status, body = await upload(client, image_bytes("PNG"), "a.png", headers={"Authorization": "Bearer nope"})
-    assert status == 401
+    assert status == 401 and body["code"] == -1 and body["msg"]
     assert stored_files(settings) == []
 
 
