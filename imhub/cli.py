@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from imhub.config import Settings, settings_or_exit
+from imhub.instance import InstanceError
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -33,7 +34,7 @@ def serve(host: str | None, port: int | None, workers: int | None, no_migrate: b
     settings = _settings(host=host, port=port, workers=workers)
     try:
         run(settings, migrate_first=not no_migrate)
-    except SupervisorError as exc:
+    except (SupervisorError, InstanceError) as exc:
         click.echo(f"imhub: {exc}", err=True)
         sys.exit(2)
 

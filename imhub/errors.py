@@ -66,6 +66,7 @@ class ErrorCode(Enum):
     SEQ_BEYOND_END = (4220, "seq_beyond_end")
     RATE_LIMITED = (4290, "rate_limited")
     INTERNAL = (5000, "internal")
+    OVERLOADED = (5030, "overloaded")
 
     @property
     def number(self) -> int:

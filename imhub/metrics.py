@@ -52,6 +52,12 @@ slow_consumer_closes = Counter(
 
 # --- messages ---------------------------------------------------------------------------
 messages_stored = Counter("imhub_messages_stored_total", "Messages stored (not counting duplicate resends).")
+messages_not_stored = Counter(
+    "imhub_messages_not_stored_total",
+    "Sends answered with an error because the store failed, by the error the client got "
+    "('overloaded': retryable, 'internal': a bug or a broken database; both are logged).",
+    ["error"],
+)
 messages_duplicate = Counter("imhub_messages_duplicate_total", "Resends answered with the original ack.")
 send_ack_seconds = Histogram(
     "imhub_send_ack_seconds", "From a send frame's arrival to its ack (store + publish).", buckets=_LATENCY

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import signal
 
@@ -11,7 +12,7 @@ import structlog
 import uvloop
 from aiohttp import web
 
-from imhub import supervisor
+from imhub import instance, supervisor
 from imhub.config import Settings
 from imhub.logs import configure_logging
 
@@ -39,12 +40,16 @@ def run(settings: Settings, *, migrate_first: bool = True) -> None:
     configure_logging(settings.log_format, settings.log_level)
     if settings.workers > 1:
         supervisor.check_settings(settings)
-        if migrate_first:  # once, before any worker starts
+    # Refuses to start beside a live server it could not talk to (imhub.instance);
+    # with --workers the supervisor holds the lock and its forked workers inherit it.
+    with instance.hold(settings):
+        if settings.workers > 1:
+            if migrate_first:  # once, before any worker starts
+                _migrate(settings)
+            raise SystemExit(supervisor.run(settings, serve_forever))
+        if migrate_first:
             _migrate(settings)
-        raise SystemExit(supervisor.run(settings, serve_forever))
-    if migrate_first:
-        _migrate(settings)
-    serve_forever(settings)
+        serve_forever(settings)
 
 
 def _migrate(settings: Settings) -> None:
@@ -73,8 +78,16 @@ async def serve(settings: Settings) -> None:
     await runner.setup()
     # backlog: aiohttp's default 128 overflows in a reconnect storm (the kernel caps it at
     # net.core.somaxconn, see docs/deployment.md).
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True, backlog=4096)
-    await site.start()
+    # SO_REUSEPORT only where processes share the port through a bus (imhub.instance).
+    shared_port = settings.bus != "local"
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=shared_port, backlog=4096)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE and not shared_port:
+            raise instance.port_in_use(settings) from None
+        raise
     gc.collect()
     gc.freeze()  # what startup built lives as long as the process: never scan it again
     gc.set_threshold(*GC_THRESHOLDS)

@@ -24,6 +24,14 @@ Guarantees (see :class:`imhub.bus.base.Bus`):
   owns the subscriber connection: capped exponential backoff with jitter, then every
   watched channel is subscribed again, and once Redis confirms (a PING answered after the
   SUBSCRIBEs), ``on_resync`` runs.
+- **A hang is an outage.** The subscriber connection sends a PING every ``keepalive``
+  second; when one stays unanswered for ``liveness`` seconds with nothing else heard
+  (a SIGSTOPped Redis, a stalled network: TCP stays up, nothing answers) the connection
+  is dropped and the reconnect loop takes over, so clients get ``on_resync`` once Redis
+  answers again — within ``keepalive + liveness`` (3 s) of the hang instead of never
+  (a hang shorter than the old 23 s silence limit sent no resync at all, so what the
+  outbox sent after the hang could reach a subscription that had missed earlier ones
+  without anyone being told).
 
 Wire format: :mod:`imhub.bus.wire` (versioned, with a kind byte per bus message).
 """
@@ -97,7 +105,8 @@ class RedisBus:
         prefix: str = "imhub",
         backoff_base: float = 0.2,
         backoff_cap: float = 5.0,
-        keepalive: float = 10.0,
+        keepalive: float = 1.0,
+        liveness: float = 2.0,
         timeout: float = 3.0,
         wire_version: int = CURRENT_VERSION,
     ) -> None:
@@ -108,6 +117,7 @@ class RedisBus:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._keepalive = keepalive
+        self._liveness = liveness
         self._timeout = timeout
         self._on_delivery: OnDelivery | None = None
         self._on_control: OnControl | None = None
@@ -129,6 +139,8 @@ class RedisBus:
         # Set when clients may have missed something: any lost connection, or no
         # connection by the end of start() (clients connect while we retry).
         self._missed = False
+        # Loop time of the oldest PING on the subscriber connection not answered yet.
+        self._ping_at: float | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -335,6 +347,9 @@ class RedisBus:
 
     async def _session(self, conn: AbstractConnection) -> None:
         self._subscribed = set()
+        # The PING below is the first liveness probe: a Redis that accepts the TCP
+        # connection but never answers (stopped) is left after ``liveness`` seconds.
+        self._ping_at = asyncio.get_running_loop().time()
         await self._sync_subscriptions(conn)
         # Redis answers in order: the PING's reply means every SUBSCRIBE above is live.
         await conn.send_command("PING", _READY, check_health=False)
@@ -360,27 +375,40 @@ class RedisBus:
 
     async def _writer(self, conn: AbstractConnection) -> None:
         """The only task writing on the subscriber connection after the handshake:
-        subscription changes as they come, and a keepalive PING when idle."""
+        subscription changes as they come, and a keepalive PING every ``keepalive``
+        seconds (busy or not: the reader judges liveness by its answer)."""
+        loop = asyncio.get_running_loop()
+        next_ping = loop.time() + self._keepalive
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), self._keepalive)
+            wait = next_ping - loop.time()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._dirty.wait(), wait)
             if self._dirty.is_set():
                 await self._sync_subscriptions(conn)
-            else:
+            if loop.time() >= next_ping:
+                if self._ping_at is None:
+                    self._ping_at = loop.time()
                 await conn.send_command("PING", _KEEPALIVE, check_health=False)
+                next_ping = loop.time() + self._keepalive
 
     async def _reader(self, conn: AbstractConnection, writer: asyncio.Task[None]) -> None:
+        """Read replies; raise :class:`_NoReply` when a PING has waited ``liveness``
+        seconds with nothing at all heard meanwhile (a backlog of messages ahead of the
+        PONG still counts as alive)."""
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
+        tick = min(self._keepalive, self._liveness) / 2
         while True:
             if writer.done():
                 writer.result()  # re-raise the writer's connection error
                 raise ConnectionError("subscriber writer stopped")
-            reply = await conn.read_response(timeout=self._keepalive, disconnect_on_error=False)
+            reply = await conn.read_response(timeout=tick, disconnect_on_error=False)
             now = loop.time()
             if reply is None:
-                if now - last_heard > 2 * self._keepalive + self._timeout:
-                    raise TimeoutError("redis bus: no reply to keepalive")
+                asked = self._ping_at
+                if asked is not None and now - max(asked, last_heard) > self._liveness:
+                    raise _NoReply(f"redis bus: no reply to PING in {now - asked:.1f} s")
                 continue
             last_heard = now
             self._on_reply(reply)
@@ -390,11 +418,15 @@ class RedisBus:
             kind = reply[0]
             if kind == b"message" and len(reply) == 3:
                 self._on_message(reply[2])
-            elif kind == b"pong" and len(reply) >= 2 and reply[1] == _READY:
-                self._became_ready()
-        elif reply == _READY:
+            elif kind == b"pong" and len(reply) >= 2:
+                self._ping_at = None
+                if reply[1] == _READY:
+                    self._became_ready()
+        elif reply in (_READY, _KEEPALIVE):
             # PING outside subscribed mode (nothing watched yet) echoes its argument.
-            self._became_ready()
+            self._ping_at = None
+            if reply == _READY:
+                self._became_ready()
 
     def _became_ready(self) -> None:
         if self._ready.is_set():
@@ -427,6 +459,10 @@ class RedisBus:
             self._hand_over(message)
         except Exception:
             log.exception("handling a bus message failed")
+
+
+class _NoReply(TimeoutError):
+    """Redis left a PING on the subscriber connection unanswered for ``liveness`` s."""
 
 
 def _safe_url(url: str) -> str:

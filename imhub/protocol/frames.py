@@ -350,6 +350,8 @@ def encode_error(err: Refused) -> bytes:
         frame["cid"] = err.cid
     if err.rid:
         frame["rid"] = err.rid
+    if "retry_after" in err.extra:
+        frame["retry_after"] = err.extra["retry_after"]
     return orjson.dumps(frame)
 
 

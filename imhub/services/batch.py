@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import structlog
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import IntegrityError
 
 from imhub import metrics
 from imhub.domain.model import Draft, Message
+from imhub.errors import ErrorCode, Refused
 from imhub.store.messages import MessageStore
 
 log = structlog.get_logger("imhub.batch")
@@ -34,10 +37,72 @@ log = structlog.get_logger("imhub.batch")
 # message (nothing else was in flight) is written at once.
 COMMIT_INTERVAL_SECONDS = 0.004
 
+# After an IntegrityError (another process stored one of the batch's cids between our
+# dedup check and our insert) each draft is written alone, re-reading its dedup key
+# each time, at most this often: a cid can lose that race again while other copies of
+# it are still being committed elsewhere (a reconnect storm resending to two workers).
+DEDUP_ATTEMPTS = 3
+# Seconds a client is told to wait before resending a draft the database was too busy
+# to store (error 5030 ``overloaded``).
+RETRY_AFTER_SECONDS = 1
+
+# PostgreSQL SQLSTATEs after which the same transaction may well succeed: serialization
+# failure, deadlock, lock not available, statement timeout / cancel, and the server
+# shutting down or starting; classes 08 (connection) and 53 (insufficient resources:
+# too many connections, out of memory or disk) as a whole.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03"})
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "53"})
+
+# The SQLite append runs on a plain sqlite3 cursor (Database.write_raw), so its errors
+# come unwrapped.
+_UNIQUE_VIOLATIONS = (IntegrityError, sqlite3.IntegrityError)
+
 Result = tuple[Message, bool]
 Outcome = Result | BaseException
 # (draft, sink, outcome) of each non-future sink of one commit, in queue order.
 Committed = list[tuple[Draft, Any, Outcome]]
+
+
+class NotStored(Exception):
+    """The outcome of a draft that was not stored (its transaction rolled back).
+
+    ``retryable``: the database was busy or briefly unreachable (pool exhausted,
+    statement timeout, deadlock, lost connection, SQLite locked), so sending the same
+    cid again shortly will work; otherwise it is a bug or a broken database."""
+
+    def __init__(self, cause: BaseException, retryable: bool) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+        self.retryable = retryable
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether ``exc`` from a write means "busy, try again" rather than a bug."""
+    if isinstance(exc, sa_exc.DBAPIError) and isinstance(exc.orig, sqlite3.Error):
+        exc = exc.orig
+    if isinstance(exc, sqlite3.Error):
+        # Another process held the write lock past busy_timeout ("database is locked").
+        return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+    if isinstance(exc, (sa_exc.TimeoutError, TimeoutError, OSError)):
+        return True  # pool checkout timeout, a socket timeout or a lost connection
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            return True
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(state, str) and (state in _TRANSIENT_SQLSTATES or state[:2] in _TRANSIENT_SQLSTATE_CLASSES):
+            return True
+    return False
+
+
+def not_stored_error(outcome: BaseException, cid: str | None) -> Refused:
+    """The error frame a client gets for a draft that was not stored: 5030
+    ``overloaded`` with ``retry_after`` when a resend will work, else 5000 ``internal``."""
+    if isinstance(outcome, NotStored) and outcome.retryable:
+        return Refused(
+            ErrorCode.OVERLOADED, "server busy, message not stored; retry with the same cid after retry_after seconds",
+            status=503, cid=cid, retry_after=RETRY_AFTER_SECONDS,
+        )
+    return Refused(ErrorCode.INTERNAL, "message not stored; retry with the same cid", cid=cid)
 
 
 class BatchWriter:
@@ -128,26 +193,38 @@ class BatchWriter:
         started = time.perf_counter()
         try:
             results = await self._store.append_batch([d for d, _ in batch])
-        except IntegrityError:
+        except _UNIQUE_VIOLATIONS:
             # Another process stored one of these cids between our check and insert;
             # retry one by one so each draft finds its stored twin or goes in alone.
             return [await self._write_one(draft) for draft, _ in batch]
         except Exception as exc:
             metrics.db_commit_failures.inc()
-            log.exception("batch write failed", size=len(batch))
-            return [exc] * len(batch)
+            return _not_stored(exc, len(batch))
         metrics.db_commit_seconds.observe(time.perf_counter() - started)
         metrics.db_commit_batch.observe(len(batch))
         _count(results)
         return list(results)
 
     async def _write_one(self, draft: Draft) -> Outcome:
-        try:
-            (result,) = await self._store.append_batch([draft])
-        except Exception as exc:
-            return exc
-        _count([result])
-        return result
+        """Write ``draft`` alone. Each attempt starts by reading its dedup key again, so
+        a twin committed by another process meanwhile is found (a duplicate, not an
+        error); an IntegrityError means one more such race, so look again."""
+        lost_race: Exception | None = None
+        for _ in range(DEDUP_ATTEMPTS):
+            try:
+                (result,) = await self._store.append_batch([draft])
+            except _UNIQUE_VIOLATIONS as exc:
+                lost_race = exc
+                continue
+            except Exception as exc:
+                metrics.db_commit_failures.inc()
+                return _not_stored(exc, 1)[0]
+            _count([result])
+            return result
+        assert lost_race is not None
+        metrics.db_commit_failures.inc()
+        # Still conflicting after re-reading the key each time: not a dedup race.
+        return _not_stored(lost_race, 1, retry=False)[0]
 
     def _resolve(self, batch: list[tuple[Draft, Any]], outcomes: list[Outcome]) -> None:
         committed: Committed = []
@@ -165,6 +242,20 @@ class BatchWriter:
                 self._on_commit(committed)
             except Exception:
                 log.exception("after-commit callback failed", size=len(committed))
+
+
+def _not_stored(exc: BaseException, n: int, retry: bool | None = None) -> list[Outcome]:
+    """``n`` outcomes for drafts ``exc`` kept from being stored: logged (with the cause)
+    and counted by the error code the clients get."""
+    again = retryable(exc) if retry is None else retry
+    outcome = NotStored(exc, again)
+    code = ErrorCode.OVERLOADED if again else ErrorCode.INTERNAL
+    metrics.messages_not_stored.labels(code.label).inc(n)
+    if again:
+        log.warning("messages not stored: database busy; clients told to retry", size=n, error=str(outcome))
+    else:
+        log.error("messages not stored", size=n, error=str(outcome), exc_info=exc)
+    return [outcome] * n
 
 
 def _count(results: list[Result]) -> None:

@@ -26,7 +26,7 @@ from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import encode, encode_message
 from imhub.protocol.wsframe import text_frame
 from imhub.services.authz import Authorizer
-from imhub.services.batch import BatchWriter, Committed
+from imhub.services.batch import BatchWriter, Committed, not_stored_error
 from imhub.services.social import GroupChange, SocialService
 from imhub.store.messages import MessageStore
 
@@ -130,7 +130,7 @@ class MessagingService:
         groups: list[tuple[Message, int]] = []
         for draft, (sink, started), outcome in done:
             if isinstance(outcome, BaseException):
-                sink.failed(Refused(ErrorCode.INTERNAL, "message not stored; retry with the same cid", cid=draft.cid))
+                sink.failed(not_stored_error(outcome, draft.cid))
                 continue
             message, duplicate = outcome
             sink.acked(message, duplicate)

@@ -214,10 +214,14 @@ class MessageStore:
 
     async def advance_delivered(self, marks: Iterable[tuple[int, str, int]]) -> None:
         """Raise delivered cursors to at least the given seqs (never lowers one)."""
+        # Sorted by (user, conversation), the order the message append upserts its
+        # cursors in: in delivery order the two deadlocked on PostgreSQL under load
+        # (the same rows in 1:1 chats), and an aborted append failed its whole batch.
+        marks = sorted(marks)
         if self._db.is_sqlite:
             # Plain SQL on the writer thread: this runs every second under load with
             # a row per active (user, conversation), and appends wait behind it.
-            params = list(marks)
+            params = marks
             if params:
                 await self._db.write_raw(_advance_delivered_sqlite, params)
             return

@@ -147,7 +147,7 @@ class ChaosClient:
                             self._advance()
                             self.ack_times.append(time.monotonic())
                             cid = None
-                        elif reply.get("error") in ("rate_limited", "internal"):
+                        elif reply.get("error") in ("rate_limited", "internal", "overloaded"):
                             await asyncio.sleep(0.5)  # then resend the same cid
                         else:
                             self.refused.append(reply)

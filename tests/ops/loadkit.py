@@ -50,8 +50,8 @@ class Sender:
                         if reply["cmd"] == 1:
                             self.acked[cid] = reply
                             cid = None
-                        elif reply.get("error") == "rate_limited":
-                            await asyncio.sleep(0.5)
+                        elif reply.get("error") in ("rate_limited", "overloaded"):
+                            await asyncio.sleep(reply.get("retry_after") or 0.5)  # then the same cid
                         else:
                             raise AssertionError(f"refused: {reply}")
                         await asyncio.sleep(pace)

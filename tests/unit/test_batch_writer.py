@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from imhub.domain.model import Cmd, Draft, Media, Message
-from imhub.services.batch import BatchWriter, Committed
+from imhub.services.batch import BatchWriter, Committed, NotStored
 
 
 def draft(n: int, cid: str | None = None) -> Draft:
@@ -90,8 +90,9 @@ async def test_a_failed_write_fails_only_its_batch() -> None:
     writer.start()
     bad = writer.enqueue(draft(1, cid="bad"))
     good = writer.enqueue(draft(2))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(NotStored) as failed:
         await bad
+    assert isinstance(failed.value.cause, RuntimeError) and not failed.value.retryable
     assert (await good)[1] is False
     await writer.stop()
 
