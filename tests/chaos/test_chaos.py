@@ -195,3 +195,24 @@ async def test_reconnect_storm(cluster: Cluster) -> None:
     result = await run_with_fault(load, fault, rounds=ROUNDS, between=BETWEEN)
     assert_clean(result, "reconnect storm (all clients at once)")
     assert result.reconnects >= len(load.clients) * ROUNDS
+
+
+async def test_reconnect_storm_with_a_worker_killed(cluster: Cluster) -> None:
+    """Overlapping faults (issue #22): every client drops its socket at once and, while
+    they reconnect, the busier worker is killed with ``kill -9``. Clients land on the
+    survivor or the replacement, resend and sync; nothing acked is lost, stored twice
+    or applied out of order."""
+    load = await new_load(cluster)
+
+    async def fault() -> None:
+        held = {pid: accepted_count(pid, cluster.server.port) for pid in cluster.workers()}
+        victim = max(held, key=held.__getitem__)
+        for c in load.clients:
+            c.abort()
+        await asyncio.sleep(random.uniform(0.0, 0.3))  # somewhere inside the storm
+        os.kill(victim, signal.SIGKILL)
+        await wait_for_workers(cluster.supervisor, without=victim, timeout=60)
+
+    result = await run_with_fault(load, fault, rounds=ROUNDS, between=BETWEEN)
+    assert_clean(result, "reconnect storm + kill -9 of a worker")
+    assert result.reconnects >= len(load.clients) * ROUNDS

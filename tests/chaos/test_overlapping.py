@@ -30,7 +30,7 @@ async def record(sock: Socket, into: list[tuple[float, dict[str, Any]]], stop: a
     while not stop.is_set():
         try:
             frame = await sock.recv(timeout=0.2)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             continue
         into.append((time.monotonic(), frame))
 
