@@ -72,7 +72,6 @@ class SeedClient:
     logged: list[str] = field(default_factory=list)  # frames without '}': only logged
     draft: str = ""
     drafts_cleared: int = 0
-    drafts_cleared_by_junk: int = 0
     user_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
     ws: aiohttp.ClientWebSocketResponse | None = None
     _reader: asyncio.Task[None] | None = None
@@ -193,8 +192,6 @@ class SeedClient:
         # The page clears the input box (and closes the panels) on every such frame.
         self.draft = ""
         self.drafts_cleared += 1
-        if entry.spurious:
-            self.drafts_cleared_by_junk += 1
         self._arrived.set()
 
     async def find_user(self, ident: str) -> None:
@@ -205,7 +202,10 @@ class SeedClient:
             self.user_cache[ident] = body.get("data") or {}
 
     def judge(self, frame: Any) -> str:
-        """Why the page would show this frame wrongly, or "" for a proper message."""
+        """Why the page would draw this frame wrongly, or "" for a proper message. (Whether
+        it belongs to one of its chats is judged later, by :meth:`misplaced`: the page
+        filters its list when it draws, and a join's own event may come before the
+        group list is reloaded.)"""
         if not isinstance(frame, dict):
             return "not an object"
         cmd, media, dstid = frame.get("cmd"), frame.get("media"), frame.get("dstid")
@@ -219,6 +219,12 @@ class SeedClient:
             return "empty text bubble"
         if media in (3, 4) and not frame.get("url"):
             return "voice/image without url"
+        return ""
+
+    def misplaced(self, entry: Entry) -> str:
+        """Why no chat of the page would ever show ``entry``, or ""."""
+        f = entry.frame
+        cmd, dstid = f.get("cmd"), f.get("dstid")
         if cmd == 10 and dstid != self.id and dstid not in self.friends:
             return f"private message to {dstid}: in no chat of this page"
         if cmd == 11 and dstid not in self.groups:
@@ -240,8 +246,19 @@ class SeedClient:
     def received(self) -> list[Entry]:
         return [e for e in self.entries if not e.local]
 
-    def spurious(self) -> list[Entry]:
-        return [e for e in self.entries if e.spurious]
+    def spurious(self) -> list[tuple[str, dict[str, Any]]]:
+        """(why, frame) of every entry the page would draw wrongly or never."""
+        out = []
+        for e in self.entries:
+            why = e.spurious or ("" if e.local else self.misplaced(e))
+            if why:
+                out.append((why, e.frame))
+        return out
+
+    @property
+    def drafts_cleared_by_junk(self) -> int:
+        """Each received entry cleared the draft; these ones should never have come."""
+        return sum(1 for e in self.entries if not e.local and (e.spurious or self.misplaced(e)))
 
     def frames_in(self, conv: str) -> int:
         """How many received frames (proper or not) belong to ``conv``."""

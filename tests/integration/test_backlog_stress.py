@@ -247,7 +247,7 @@ class Recipient:
 @dataclass
 class Verdict:
     lost: dict[int, list[Key]] = field(default_factory=dict)
-    duplicated: dict[int, list[Key]] = field(default_factory=dict)
+    duplicated: dict[int, list[tuple[str, int, list[int]]]] = field(default_factory=dict)
     out_of_order: dict[int, list[tuple[Key, Key]]] = field(default_factory=dict)
     unknown: dict[int, list[str]] = field(default_factory=dict)
     spurious: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
@@ -293,17 +293,21 @@ def judge(recipients: list[Recipient], senders: list[Sender], ledger: Ledger) ->
             v.spurious[uid] = rx.other
         # Which frames must be in order and unique: all of them (seed), or what the
         # server pushed on each one connection (modern; sync pages may repeat those).
-        streams: dict[tuple[int, str], list[Key]] = {}
+        streams: dict[tuple[int, str], list[tuple[Key, int]]] = {}
         for g, key in keys:
             if rx.mode == "seed":
-                streams.setdefault((0, key[0]), []).append(key)
+                streams.setdefault((0, key[0]), []).append((key, g.conn))
             elif g.source == "push":
-                streams.setdefault((g.conn, key[0]), []).append(key)
+                streams.setdefault((g.conn, key[0]), []).append((key, g.conn))
         for stream in streams.values():
-            dups = [k for k, n in _counts(stream).items() if n > 1]
+            conns: dict[Key, list[int]] = {}
+            for key, conn in stream:
+                conns.setdefault(key, []).append(conn)
+            # (conv, seq, the recipient's connections that got it)
+            dups = [(*k, c) for k, c in conns.items() if len(c) > 1]
             if dups:
                 v.duplicated.setdefault(uid, []).extend(dups)
-            bad = [(a, b) for a, b in itertools.pairwise(stream) if b[1] <= a[1] and a != b]
+            bad = [(a, b) for (a, _), (b, _) in itertools.pairwise(stream) if b[1] <= a[1] and a != b]
             if bad:
                 v.out_of_order.setdefault(uid, []).extend(bad)
     for s in senders:
@@ -313,13 +317,6 @@ def judge(recipients: list[Recipient], senders: list[Sender], ledger: Ledger) ->
             if got is not None and (r["conv"], r["delivered_seq"]) not in got:
                 v.bad_receipts.append(r)
     return v
-
-
-def _counts(keys: list[Key]) -> dict[Key, int]:
-    counts: dict[Key, int] = {}
-    for k in keys:
-        counts[k] = counts.get(k, 0) + 1
-    return counts
 
 
 async def settle(recipients: list[Recipient], ledger: Ledger) -> None:
