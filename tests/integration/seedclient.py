@@ -208,7 +208,7 @@ class SeedClient:
         group list is reloaded.)"""
         if not isinstance(frame, dict):
             return "not an object"
-        cmd, media, dstid = frame.get("cmd"), frame.get("media"), frame.get("dstid")
+        cmd, media = frame.get("cmd"), frame.get("media")
         if cmd not in (10, 11):
             return f"cmd {cmd} is not a chat message"
         if "userid" not in frame:
