@@ -30,6 +30,7 @@ SERVER_ENV = {
     "IMHUB_SEND_RATE_PER_SECOND": "1000",
     "IMHUB_SEND_BURST": "1000",
     "IMHUB_LOG_LEVEL": "warning",
+    "IMHUB_ADMIN_TOKEN": "seed-test-admin-token",
 }
 QUIET = 0.5  # how long "nothing more arrives" is watched for
 _cids = itertools.count(1)
@@ -163,7 +164,8 @@ CARDS: list[tuple[int, dict[str, Any]]] = [
 async def test_seed_client_journey(server: ServerProcess, http: aiohttp.ClientSession, seed: SeedClient) -> None:
     """Register with an avatar, log in, add a friend, join a group, chat 1:1 and in the
     group with every media kind, a friend reconnecting, typing, reading and recalling,
-    group joins and leaves by others, offline messages pushed on connect: no failed
+    group joins and leaves by others, operators' notices, offline messages pushed on
+    connect: no failed
     request, no spurious entry, no draft cleared by a non-chat frame, every message
     shown once and in order."""
     png = image_bytes("PNG", (48, 48))
@@ -248,6 +250,11 @@ async def test_seed_client_journey(server: ServerProcess, http: aiohttp.ClientSe
     expected.add(await d.say(11, gid, 1, **body), 1, body)
     left = await api(http, "/contact/leavecommunity", d.user, userid=d.id, dstid=gid)  # type: ignore[arg-type]
     assert left["code"] == 0, left
+    # Operators' notices: to the user (cmd 40) and to the group (a stored event).
+    admin = {"Authorization": f"Bearer {SERVER_ENV['IMHUB_ADMIN_TOKEN']}"}
+    for path in (f"/admin/users/{seed.id}/notice", f"/admin/groups/{gid}/notice"):
+        async with http.post(path, json={"text": "maintenance at 22:00"}, headers=admin) as r:
+            assert r.status == 200, await r.text()
     body = {"content": "dave left"}
     expected.add(await c.say(11, gid, 1, **body), 1, body)
     await seed.wait_for(lambda s: s.frames_in(f"g{gid}") >= 7)
