@@ -78,8 +78,11 @@ class SeedClient:
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        # A browser keeps the cookie of a server reached by IP address too.
-        self.http = aiohttp.ClientSession(self.base_url, cookie_jar=aiohttp.CookieJar(unsafe=True))
+        # A browser keeps the cookie of a server reached by IP address too, and names
+        # the page's origin on every POST and on the WebSocket handshake.
+        self.http = aiohttp.ClientSession(
+            self.base_url, cookie_jar=aiohttp.CookieJar(unsafe=True), headers={"Origin": self.base_url.rstrip("/")}
+        )
 
     async def aclose(self) -> None:
         await self.close_page()
