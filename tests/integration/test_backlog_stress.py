@@ -34,7 +34,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from imhub.app import build_app
 from imhub.config import Settings
 from imhub.store.migrate import migrate
-from tests.integration.chatkit import User, api, befriend, make_user
+from tests.integration.chatkit import User, api, make_user
 from tests.integration.seedclient import close_reading
 
 RECIPIENTS = 50
@@ -67,6 +67,12 @@ async def hub(tmp_path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TestCl
     await migrate(settings.effective_database_url)
     async with TestClient(TestServer(build_app(settings))) as client:
         yield client
+
+
+async def befriend(http: Any, a: User, b: User) -> None:
+    """Friends at once: the servers here run IMHUB_FRIEND_POLICY=open (the seed's way)."""
+    body = await api(http, "/contact/addfriend", a, userid=a.id, dstid=b.id)
+    assert body["code"] == 0 and "request" not in body["data"], body
 
 
 def private_conv(a: int, b: int) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.integration.chatkit import Socket, User, api, befriend, connect, make_group, make_user
+from tests.integration.chatkit import Socket, User, api, connect, make_group, make_user
 from tests.integration.seedclient import SeedClient, close_reading
 from tests.media.media_samples import WEBM, image_bytes
 from tests.serverproc import ServerProcess
@@ -59,6 +59,12 @@ async def seed(server: ServerProcess) -> AsyncIterator[SeedClient]:
         yield client
     finally:
         await client.aclose()
+
+
+async def befriend(http: Any, a: User, b: User) -> None:
+    """Friends at once: the servers here run IMHUB_FRIEND_POLICY=open (the seed's way)."""
+    body = await api(http, "/contact/addfriend", a, userid=a.id, dstid=b.id)
+    assert body["code"] == 0 and "request" not in body["data"], body
 
 
 class Modern:
