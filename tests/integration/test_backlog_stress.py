@@ -475,3 +475,44 @@ async def test_a_thousand_missed_messages_arrive_all_once_in_order(hub: TestClie
         if rx.ws is not None:
             await rx.disconnect()
         await asyncio.gather(*(f.stop() for f in friends), return_exceptions=True)
+
+
+async def test_catch_up_waits_for_a_cursor_save_in_flight(hub: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow database: one connection's catch-up has taken every pending delivered
+    mark and is still saving them when another user reconnects. That user's catch-up
+    must not read their cursor before the save lands (it would push again what their
+    previous socket was given: a duplicate on the seed page)."""
+    from imhub.store.messages import MessageStore
+
+    save = MessageStore.advance_delivered
+
+    async def slow_save(self: MessageStore, marks: Any) -> None:
+        await asyncio.sleep(0.5)
+        await save(self, marks)
+
+    ledger = Ledger()
+    r_user, s_user, other_user = await users(hub, 3)
+    await befriend(hub, s_user, r_user)
+    rx = Recipient(hub, r_user, "seed")
+    rx.convs.add(private_conv(r_user.id, s_user.id))
+    other = Recipient(hub, other_user, "seed")
+    tx = Sender(hub, s_user, ledger)
+    await tx.start()
+    await rx.connect()
+    try:
+        await tx.send(10, r_user.id, 3)
+        await settle([rx], ledger)
+        assert len(rx.got) == 3
+        monkeypatch.setattr(MessageStore, "advance_delivered", slow_save)
+        await other.connect()  # its catch-up saves the marks (rx's too), slowly
+        await asyncio.sleep(0.05)
+        await rx.disconnect()
+        await rx.connect()
+        await asyncio.sleep(1.0)
+        verdict = judge([rx], [tx], ledger)
+        assert verdict.ok(), verdict.summary()
+    finally:
+        for r in (rx, other):
+            if r.ws is not None:
+                await r.disconnect()
+        await tx.stop()
