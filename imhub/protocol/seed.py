@@ -56,6 +56,8 @@ def seed_message(msg: dict[str, Any], group_events: bool) -> dict[str, Any] | No
     if media == Media.EMOJI and url:
         return {**msg, "media": int(Media.IMAGE)}  # a sticker is an image to the seed
     label = _LABELS.get(media, "[message]") if isinstance(media, int) else "[message]"
+    if media == Media.CONTACT:  # content is the person's id, memo their name
+        return _as_text(msg, _join(label, memo or content))
     return _as_text(msg, _join(label, content or memo, url))
 
 
