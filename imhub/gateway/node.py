@@ -78,6 +78,7 @@ class GatewayNode:
         self._receipts: list[tuple[int, bytes]] = []  # (sender, frame), published next turn
         self._tasks: set[asyncio.Task[None]] = set()
         self._flusher: asyncio.Task[None] | None = None
+        self._cursor_lock = asyncio.Lock()
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -125,9 +126,13 @@ class GatewayNode:
                 log.exception("saving delivered cursors failed; will retry")
 
     async def flush_cursors(self) -> None:
-        marks = self.hub.take_delivered()
-        if marks:
-            await self._store.advance_delivered(marks)
+        """Save the delivered marks. One save at a time: a catch-up that starts while
+        another save is in flight must read the cursors after it (taking no marks, it
+        would read the old cursor and push again what the last socket already got)."""
+        async with self._cursor_lock:
+            marks = self.hub.take_delivered()
+            if marks:
+                await self._store.advance_delivered(marks)
 
     # --- connections ---------------------------------------------------------------
 
