@@ -15,6 +15,7 @@ export const useContacts = defineStore('contacts', () => {
   const groupById = reactive({}) // id → Community
   const members = reactive({}) // group id → [User]
   const pendingUsers = new Set()
+  const requests = ref([]) // incoming friend requests, newest first
 
   /**
    * @param {User | null | undefined} u
@@ -29,6 +30,22 @@ export const useContacts = defineStore('contacts', () => {
     rows.forEach(remember)
     friends.value = rows
     return rows
+  }
+
+  async function loadRequests() {
+    const rows = await api.friendRequests('incoming')
+    requests.value = rows
+    return rows
+  }
+
+  /**
+   * @param {number} id  the request
+   * @param {boolean} yes  accept (else decline)
+   */
+  async function answerRequest(id, yes) {
+    if (yes) await api.acceptFriend(id)
+    else await api.declineFriend(id)
+    await Promise.all([loadRequests(), loadFriends()])
   }
 
   async function loadGroups() {
@@ -119,9 +136,10 @@ export const useContacts = defineStore('contacts', () => {
         if (!q.id || !(err instanceof ApiError) || err.status !== 200) throw err
       }
     }
-    await api.addFriend(s.id, dstid)
+    const reply = await api.addFriend(s.id, dstid)
     await loadFriends()
-    return dstid
+    // Under the consent model the other user has to accept first.
+    return { id: dstid, requested: !!reply?.data?.request }
   }
 
   async function createGroup(p) {
@@ -173,6 +191,7 @@ export const useContacts = defineStore('contacts', () => {
 
   function reset() {
     friends.value = []
+    requests.value = []
     groups.value = []
     for (const k of Object.keys(users)) delete users[k]
     for (const k of Object.keys(groupById)) delete groupById[k]
@@ -181,7 +200,8 @@ export const useContacts = defineStore('contacts', () => {
   }
 
   return {
-    friends, groups, users, groupById, members, remember, loadFriends, loadGroups, loadMembers, ensureUser,
+    friends, groups, users, groupById, members, requests, remember, loadFriends, loadRequests, answerRequest,
+    loadGroups, loadMembers, ensureUser,
     userName, groupName, addFriend, createGroup, joinGroup, leaveGroup, renameGroup, removeMember, setPresence, reset,
   }
 })
