@@ -1,7 +1,7 @@
 """The consent model in a real Chromium against ``imhub serve`` with the default
 friend policy (``request``): Alice adds Bob, sees "request sent" and no friend yet; Bob
 gets the request live with a badge on the contacts tab, accepts it; both are friends
-and chat."""
+and chat. Joining Bob's (default, ``approval``) group by id says "join request sent"."""
 
 from __future__ import annotations
 
@@ -51,6 +51,18 @@ def test_request_accept_then_chat(server: str, browser: Any) -> None:
         send_text(a, "thanks for accepting")
         open_chat(b, conv)
         b.locator('[data-testid="msg-text"]', has_text="thanks for accepting").wait_for()
+        # A group with the default policy: joining by id files a request.
+        gid = b.evaluate(
+            "fetch('/contact/createcommunity', {method: 'POST', credentials: 'same-origin',"
+            " headers: {'Content-Type': 'application/json'}, body: JSON.stringify({name: 'team'})})"
+            ".then((r) => r.json()).then((j) => j.data.id)"
+        )
+        a.goto("/groups")
+        a.get_by_test_id("join-group").click()
+        field(a, "join-group-id").fill(str(gid))
+        a.get_by_test_id("join-group-submit").click()
+        a.locator(".van-toast", has_text="Join request sent").wait_for()
+        assert a.locator(f'[data-testid="group-item"][data-group="{gid}"]').count() == 0
     finally:
         for p in (alice, bob):
             p.context.close()

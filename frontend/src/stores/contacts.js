@@ -154,8 +154,10 @@ export const useContacts = defineStore('contacts', () => {
    */
   async function joinGroup(id) {
     const s = useSession()
-    await api.joinGroup(s.id, id)
+    const reply = await api.joinGroup(s.id, id)
     await loadGroups()
+    // An 'approval' group: a join request was filed; an owner or admin decides.
+    return { pending: !!reply?.data?.pending }
   }
 
   /**
