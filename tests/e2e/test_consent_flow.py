@@ -1,7 +1,8 @@
 """The consent model in a real Chromium against ``imhub serve`` with the default
 friend policy (``request``): Alice adds Bob, sees "request sent" and no friend yet; Bob
 gets the request live with a badge on the contacts tab, accepts it; both are friends
-and chat. Joining Bob's (default, ``approval``) group by id says "join request sent"."""
+and chat. Joining Bob's (default, ``approval``) group by id says "join request sent".
+Bob blocks Alice: her next message fails as to a stranger."""
 
 from __future__ import annotations
 
@@ -63,6 +64,17 @@ def test_request_accept_then_chat(server: str, browser: Any) -> None:
         a.get_by_test_id("join-group-submit").click()
         a.locator(".van-toast", has_text="Join request sent").wait_for()
         assert a.locator(f'[data-testid="group-item"][data-group="{gid}"]').count() == 0
+        # Bob blocks Alice: she is gone from his friends, and her next message fails
+        # exactly as to a stranger.
+        b.goto("/contacts")
+        b.locator(f'[data-testid="friend-item"][data-user="{alice.id}"] [data-testid="friend-block"]').click()
+        b.locator(".van-dialog__confirm").click()
+        b.locator(f'[data-testid="blocked-item"][data-user="{alice.id}"]').wait_for()
+        assert b.locator(f'[data-testid="friend-item"][data-user="{alice.id}"]').count() == 0
+        open_chat(a, conv)
+        a.get_by_test_id("composer-input").fill("are you there?")
+        a.get_by_test_id("send").click()
+        a.locator('[data-testid="message"][data-state="failed"]', has_text="are you there?").wait_for()
     finally:
         for p in (alice, bob):
             p.context.close()

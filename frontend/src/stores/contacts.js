@@ -16,6 +16,7 @@ export const useContacts = defineStore('contacts', () => {
   const members = reactive({}) // group id → [User]
   const pendingUsers = new Set()
   const requests = ref([]) // incoming friend requests, newest first
+  const blocked = ref([]) // users I blocked
 
   /**
    * @param {User | null | undefined} u
@@ -46,6 +47,22 @@ export const useContacts = defineStore('contacts', () => {
     if (yes) await api.acceptFriend(id)
     else await api.declineFriend(id)
     await Promise.all([loadRequests(), loadFriends()])
+  }
+
+  async function loadBlocks() {
+    blocked.value = await api.loadBlocks()
+    return blocked.value
+  }
+
+  /**
+   * Block (ends the friendship; they are not told) or unblock a user.
+   * @param {number} id
+   * @param {boolean} yes
+   */
+  async function setBlocked(id, yes) {
+    if (yes) await api.block(id)
+    else await api.unblock(id)
+    await Promise.all([loadBlocks(), loadFriends()])
   }
 
   async function loadGroups() {
@@ -194,6 +211,7 @@ export const useContacts = defineStore('contacts', () => {
   function reset() {
     friends.value = []
     requests.value = []
+    blocked.value = []
     groups.value = []
     for (const k of Object.keys(users)) delete users[k]
     for (const k of Object.keys(groupById)) delete groupById[k]
@@ -202,7 +220,8 @@ export const useContacts = defineStore('contacts', () => {
   }
 
   return {
-    friends, groups, users, groupById, members, requests, remember, loadFriends, loadRequests, answerRequest,
+    friends, groups, users, groupById, members, requests, blocked, remember, loadFriends, loadRequests, answerRequest,
+    loadBlocks, setBlocked,
     loadGroups, loadMembers, ensureUser,
     userName, groupName, addFriend, createGroup, joinGroup, leaveGroup, renameGroup, removeMember, setPresence, reset,
   }
