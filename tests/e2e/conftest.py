@@ -51,8 +51,11 @@ def web_client_built() -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, web_client_built: Path) -> Iterator[str]:
-    """``imhub serve`` in a subprocess, fresh SQLite data dir; yields its base URL."""
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, web_client_built: Path
+) -> Iterator[str]:
+    """``imhub serve`` in a subprocess, fresh SQLite data dir; yields its base URL. A
+    test module's ``SERVER_ENV`` dict overrides settings (e.g. the consent defaults)."""
     data = tmp_path_factory.mktemp("imhub-e2e")
     port = free_port()
     exe = Path(sys.executable).parent / "imhub"
@@ -65,6 +68,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, web_client_built: Path) -> 
         # joining by id); test_consent_flow.py runs its own server with the defaults.
         "IMHUB_FRIEND_POLICY": "open",
         "IMHUB_GROUP_JOIN_POLICY": "open",
+        **getattr(request.module, "SERVER_ENV", {}),
     }
     log = (data / "server.log").open("wb")
     proc = subprocess.Popen(

@@ -26,6 +26,8 @@ export const CMD = Object.freeze({
   RECEIPT_LIST: 38,
   SEARCH_RESULTS: 39,
   NOTICE: 40, // system notice from the operators (not stored)
+  FRIEND_REQUEST: 41, // a friend request was filed, accepted, declined or cancelled
+  GROUP_REQUEST: 42, // a join request / invitation event
 })
 
 export const MEDIA = Object.freeze({

@@ -219,6 +219,13 @@ export const useChat = defineStore('chat', () => {
       case CMD.RESYNC:
         send(c.requestConvList())
         return
+      case CMD.FRIEND_REQUEST: {
+        // Someone asked, or answered our request: refresh the inbox and the friends.
+        const contacts = useContacts()
+        contacts.loadRequests().catch(() => {})
+        if (frame.event === 'accepted') contacts.loadFriends().catch(() => {})
+        return
+      }
       case CMD.NOTICE:
         if (typeof frame.text === 'string' && frame.text) notice.value = { text: frame.text, ts: frame.ts || Date.now() }
         return

@@ -15,6 +15,8 @@ export const useContacts = defineStore('contacts', () => {
   const groupById = reactive({}) // id → Community
   const members = reactive({}) // group id → [User]
   const pendingUsers = new Set()
+  const requests = ref([]) // incoming friend requests, newest first
+  const blocked = ref([]) // users I blocked
 
   /**
    * @param {User | null | undefined} u
@@ -29,6 +31,38 @@ export const useContacts = defineStore('contacts', () => {
     rows.forEach(remember)
     friends.value = rows
     return rows
+  }
+
+  async function loadRequests() {
+    const rows = await api.friendRequests('incoming')
+    requests.value = rows
+    return rows
+  }
+
+  /**
+   * @param {number} id  the request
+   * @param {boolean} yes  accept (else decline)
+   */
+  async function answerRequest(id, yes) {
+    if (yes) await api.acceptFriend(id)
+    else await api.declineFriend(id)
+    await Promise.all([loadRequests(), loadFriends()])
+  }
+
+  async function loadBlocks() {
+    blocked.value = await api.loadBlocks()
+    return blocked.value
+  }
+
+  /**
+   * Block (ends the friendship; they are not told) or unblock a user.
+   * @param {number} id
+   * @param {boolean} yes
+   */
+  async function setBlocked(id, yes) {
+    if (yes) await api.block(id)
+    else await api.unblock(id)
+    await Promise.all([loadBlocks(), loadFriends()])
   }
 
   async function loadGroups() {
@@ -119,9 +153,10 @@ export const useContacts = defineStore('contacts', () => {
         if (!q.id || !(err instanceof ApiError) || err.status !== 200) throw err
       }
     }
-    await api.addFriend(s.id, dstid)
+    const reply = await api.addFriend(s.id, dstid)
     await loadFriends()
-    return dstid
+    // Under the consent model the other user has to accept first.
+    return { id: dstid, requested: !!reply?.data?.request }
   }
 
   async function createGroup(p) {
@@ -136,8 +171,10 @@ export const useContacts = defineStore('contacts', () => {
    */
   async function joinGroup(id) {
     const s = useSession()
-    await api.joinGroup(s.id, id)
+    const reply = await api.joinGroup(s.id, id)
     await loadGroups()
+    // An 'approval' group: a join request was filed; an owner or admin decides.
+    return { pending: !!reply?.data?.pending }
   }
 
   /**
@@ -173,6 +210,8 @@ export const useContacts = defineStore('contacts', () => {
 
   function reset() {
     friends.value = []
+    requests.value = []
+    blocked.value = []
     groups.value = []
     for (const k of Object.keys(users)) delete users[k]
     for (const k of Object.keys(groupById)) delete groupById[k]
@@ -181,7 +220,9 @@ export const useContacts = defineStore('contacts', () => {
   }
 
   return {
-    friends, groups, users, groupById, members, remember, loadFriends, loadGroups, loadMembers, ensureUser,
+    friends, groups, users, groupById, members, requests, blocked, remember, loadFriends, loadRequests, answerRequest,
+    loadBlocks, setBlocked,
+    loadGroups, loadMembers, ensureUser,
     userName, groupName, addFriend, createGroup, joinGroup, leaveGroup, renameGroup, removeMember, setPresence, reset,
   }
 })
