@@ -66,14 +66,16 @@ async def test_forgotten_conversation_starts_afresh() -> None:
 
 
 async def test_an_old_wait_does_not_release_a_newer_one_early(monkeypatch) -> None:
-    monkeypatch.setattr(seqmod, "GAP_WAIT_SECONDS", 0.1)
+    # Margins of 0.2 s either side of each timer: a loaded CI box delays a wakeup by
+    # tens of milliseconds, and 0.1 s waits with 0.04 s margins failed there.
+    monkeypatch.setattr(seqmod, "GAP_WAIT_SECONDS", 0.5)
     s, out = run([msg("g1", 1), msg("g1", 3)])
     s.submit(msg("g1", 2))  # first wait resolved in order
-    await asyncio.sleep(0.06)
-    s.submit(msg("g1", 5))  # a new gap: its own 0.1 s wait
-    await asyncio.sleep(0.06)  # the first timer fires now
+    await asyncio.sleep(0.3)
+    s.submit(msg("g1", 5))  # a new gap: its own 0.5 s wait (until ~0.8 s)
+    await asyncio.sleep(0.3)  # the first timer (0.5 s) has fired by now
     assert out == [("g1", 1), ("g1", 2), ("g1", 3)]
-    await asyncio.sleep(0.08)
+    await asyncio.sleep(0.4)
     assert out[-1] == ("g1", 5) and s.released_on_timeout == 1
 
 
