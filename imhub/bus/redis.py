@@ -135,6 +135,7 @@ class RedisBus:
         self._outbox_sent = asyncio.Event()  # set while nothing waits to be sent
         self._outbox_sent.set()
         self._sender: asyncio.Task[None] | None = None
+        self._sender_stopped = False
         self.connects = 0  # successful subscriber connections (1 + outages survived)
         # Set when clients may have missed something: any lost connection, or no
         # connection by the end of start() (clients connect while we retry).
@@ -180,6 +181,10 @@ class RedisBus:
             # What was published before the close goes out if Redis takes it soon.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox_drained(), self._timeout)
+            # A flag as well as the cancel: redis-py can absorb a cancel that lands
+            # inside a pipeline, and the loop would then wait for more forever.
+            self._sender_stopped = True
+            self._outbox_wakeup.set()
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
@@ -249,7 +254,7 @@ class RedisBus:
         goes back to the front and is retried with backoff, so order is kept."""
         failures = 0
         out = self._outbox
-        while True:
+        while not self._sender_stopped:
             if not out:
                 self._outbox_sent.set()
                 self._outbox_wakeup.clear()
