@@ -51,8 +51,23 @@ class Settings(BaseSettings):
     # --- accounts ------------------------------------------------------------------
     token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60, description="Lifetime of a login token.")
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set true behind HTTPS).")
-    login_max_attempts: int = Field(10, ge=1, description="Failed logins allowed per account/IP per window.")
-    login_window_seconds: int = Field(300, ge=1, description="Window for the login rate limit.")
+    login_max_attempts: int = Field(
+        10, ge=1, description="Failed logins allowed per account (or per known device) per window."
+    )
+    login_max_accounts_per_ip: int = Field(
+        10, ge=1, description="Distinct accounts one client address may fail to log in to per window."
+    )
+    login_window_seconds: int = Field(300, ge=1, description="Window for the login rate limits.")
+    login_in_flight_per_account: int = Field(
+        2, ge=1, description="Password verifications of one account running at once (more: 429)."
+    )
+    login_in_flight_per_ip: int = Field(
+        8, ge=1, description="Password verifications for one client address running at once (more: 429)."
+    )
+    device_cookie_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key signing the known-device cookie (empty: random per process; set it with several workers).",
+    )
     max_groups_per_owner: int = Field(50, ge=1, description="Groups one user may own.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest non-upload HTTP request body.")
 
