@@ -68,6 +68,14 @@ class Settings(BaseSettings):
         SecretStr(""),
         description="Key signing the known-device cookie (empty: random per process; set it with several workers).",
     )
+    register_max_per_ip: int = Field(20, ge=1, description="Registrations one client address may make per window.")
+    register_window_seconds: int = Field(3600, ge=1, description="Window for the registration limit.")
+    password_hash_concurrency: int = Field(
+        1, ge=1, le=64, description="Registrations/password changes hashing at once per process (logins not counted)."
+    )
+    password_hash_wait_seconds: float = Field(
+        2.0, ge=0, le=60, description="How long a registration waits for a hashing slot before a 503."
+    )
     max_groups_per_owner: int = Field(50, ge=1, description="Groups one user may own.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest non-upload HTTP request body.")
 

@@ -5,7 +5,9 @@ profile) in a worker thread so a login never blocks the event loop. Tokens are 2
 random bits, url-safe, stored only as hashes (see :mod:`imhub.store.users`).
 
 Logins are limited by :class:`~imhub.services.login_guard.LoginGuard` (attempts
-reserved before the verify; per account, known device and address).
+reserved before the verify; per account, known device and address). Registrations are
+limited per address, and their hashing (with password changes') goes through a small
+per-process pool of slots, so a registration flood cannot starve logins of CPU.
 """
 
 from __future__ import annotations
@@ -123,6 +125,8 @@ class AccountService:
         self._users = users
         self.guard = LoginGuard(settings)
         self.password_change_limiter = SlidingWindowLimiter(settings.login_max_attempts, settings.login_window_seconds)
+        self.register_limiter = SlidingWindowLimiter(settings.register_max_per_ip, settings.register_window_seconds)
+        self._hash_slots = asyncio.Semaphore(settings.password_hash_concurrency)
         self.lookup_limiter = SlidingWindowLimiter(MOBILE_LOOKUPS_PER_MINUTE, 60)
         # Called after tokens are revoked: (user_id, token hash or "*" for all). The
         # messaging layer closes the WebSockets that were opened with them.
@@ -138,21 +142,48 @@ class AccountService:
     # --- registration and login ----------------------------------------------------
 
     async def register(
-        self, *, mobile: str, passwd: str, nickname: str = "", avatar: str = "", sex: str = "U", memo: str = ""
+        self,
+        *,
+        mobile: str,
+        passwd: str,
+        nickname: str = "",
+        avatar: str = "",
+        sex: str = "U",
+        memo: str = "",
+        ip: str = "",
     ) -> UserRow:
         validate_mobile(mobile)
         validate_password(passwd)
+        profile = {
+            "nickname": validate_nickname(nickname) or mobile[-4:],
+            "avatar": validate_avatar(avatar, self._settings.media_base_url),
+            "sex": validate_sex(sex),
+            "memo": validate_memo(memo),
+        }
+        # Counted once valid, i.e. once it would cost a hash.
+        wait = self.register_limiter.retry_after(ip)
+        if wait > 0:
+            raise RateLimited("too many registrations from your address, try again later",
+                              retry_after=math.ceil(wait))
+        self.register_limiter.hit(ip)
         try:
-            return await self._users.create(
-                mobile=mobile,
-                passwd_hash=await hash_password(passwd),
-                nickname=validate_nickname(nickname) or mobile[-4:],
-                avatar=validate_avatar(avatar, self._settings.media_base_url),
-                sex=validate_sex(sex),
-                memo=validate_memo(memo),
-            )
+            return await self._users.create(mobile=mobile, passwd_hash=await self._hash_slot(passwd), **profile)
         except DuplicateMobile:
             raise ApiError("this mobile number is already registered") from None
+
+    async def _hash_slot(self, passwd: str) -> str:
+        """Hash in one of the few slots registrations and password changes share; a
+        request that finds none free within ``password_hash_wait_seconds`` is refused
+        (503 with ``retry_after``) instead of queueing CPU work without bound."""
+        try:
+            async with asyncio.timeout(self._settings.password_hash_wait_seconds):
+                await self._hash_slots.acquire()
+        except TimeoutError:
+            raise ApiError("server busy, try again shortly", status=503, retry_after=5) from None
+        try:
+            return await hash_password(passwd)
+        finally:
+            self._hash_slots.release()
 
     async def login(
         self, mobile: str, passwd: str, ip: str = "", device_cookie: str = ""
@@ -214,7 +245,7 @@ class AccountService:
         if not await verify_password(user.passwd, old):
             raise ApiError("old password is wrong")
         self.password_change_limiter.reset(user_id)
-        await self._users.set_password(user_id, await hash_password(new))
+        await self._users.set_password(user_id, await self._hash_slot(new))
         await self._users.revoke_all_tokens(user_id)
         await self._revoked(user_id, "*")
         return await self.issue_token(user_id)

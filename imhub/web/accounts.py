@@ -35,6 +35,7 @@ async def register(request: web.Request) -> web.Response:
         avatar=p.text("avatar", required=False, max_len=512),
         sex=p.text("sex", required=False, default="U", max_len=1),
         memo=p.text("memo", required=False, max_len=512),
+        ip=client_address(request),
     )
     if user.avatar:  # uploaded before the account existed (the seed's register page): keep it
         await svc.media.claim(user.avatar, user.id)
