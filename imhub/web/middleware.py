@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
-from imhub.logs import redact
+from imhub.logs import loggable_path
 from imhub.web.auth import COOKIE_NAME
 from imhub.web.context import services
 from imhub.web.origin import cross_site_refusal
@@ -104,7 +104,7 @@ def edge_middleware(max_body_bytes: int, csp: str = CSP) -> Middleware:
             emit(
                 "request",
                 method=request.method,
-                path=redact(request.path_qs),
+                path=loggable_path(request.path, request.query.items()),
                 status=status,
                 ms=round((time.perf_counter() - started) * 1000, 1),
                 remote=request.remote,
