@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+ADMIN_TOKEN_MIN = 32
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IMHUB_", extra="forbid", frozen=True)
@@ -207,6 +209,17 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: SecretStr) -> SecretStr:
+        # Whoever has it can ban anyone and message everyone: a guessable one is refused.
+        if value.get_secret_value() and len(value.get_secret_value()) < ADMIN_TOKEN_MIN:
+            raise ValueError(
+                f"must be at least {ADMIN_TOKEN_MIN} characters (a random one: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), or empty to turn the admin API off"
+            )
+        return value
+
     @field_validator("media_file_kinds", mode="before")
     @classmethod
     def _split_kinds(cls, value: object) -> object:
@@ -263,7 +276,10 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"])
-            lines.append(f"IMHUB_{name.upper()}: {err['msg']} (got {err.get('input')!r})")
+            field = Settings.model_fields.get(name)
+            secret = field is not None and field.annotation is SecretStr
+            got = "" if secret else f" (got {err.get('input')!r})"  # never echo a secret
+            lines.append(f"IMHUB_{name.upper()}: {err['msg']}{got}")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
 
 
