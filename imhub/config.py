@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     trust_x_real_ip: bool = Field(
         False, description="Take the client address from X-Real-IP (only behind a proxy that sets it)."
     )
+    http_head_timeout_seconds: float = Field(
+        15.0, gt=0, le=3600,
+        description="Close an HTTP connection that has not sent a complete request head this long after "
+        "connecting or after its last response (slowloris; also the idle keep-alive time).",
+    )
     ping_interval_seconds: float = Field(25.0, gt=0, description="Server ping interval.")
     idle_timeout_seconds: float = Field(75.0, gt=0, description="Close a connection silent this long.")
     send_buffer_bytes: int = Field(
