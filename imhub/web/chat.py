@@ -41,6 +41,7 @@ from imhub.web import origin as web_origin
 from imhub.web.auth import client_address, request_token
 from imhub.web.context import SERVICES, Services, services
 from imhub.web.ops import CLOSE_SERVICE_RESTART, DRAIN, drain, frame_label
+from imhub.web.wsmask import StrictWebSocketResponse
 
 log = structlog.get_logger("imhub.gateway")
 
@@ -122,7 +123,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     user_id = opening.user_id
     per_ip = request.app[CONNECTIONS_PER_IP]
 
-    ws = web.WebSocketResponse(
+    ws = StrictWebSocketResponse(
         autoping=False, compress=False, max_msg_size=svc.settings.max_frame_bytes * HARD_FRAME_FACTOR
     )
     await ws.prepare(request)
