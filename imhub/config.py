@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+ADMIN_TOKEN_MIN = 32
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IMHUB_", extra="forbid", frozen=True)
@@ -51,8 +53,31 @@ class Settings(BaseSettings):
     # --- accounts ------------------------------------------------------------------
     token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60, description="Lifetime of a login token.")
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set true behind HTTPS).")
-    login_max_attempts: int = Field(10, ge=1, description="Failed logins allowed per account/IP per window.")
-    login_window_seconds: int = Field(300, ge=1, description="Window for the login rate limit.")
+    login_max_attempts: int = Field(
+        10, ge=1, description="Failed logins allowed per account (or per known device) per window."
+    )
+    login_max_accounts_per_ip: int = Field(
+        10, ge=1, description="Distinct accounts one client address may fail to log in to per window."
+    )
+    login_window_seconds: int = Field(300, ge=1, description="Window for the login rate limits.")
+    login_in_flight_per_account: int = Field(
+        2, ge=1, description="Password verifications of one account running at once (more: 429)."
+    )
+    login_in_flight_per_ip: int = Field(
+        8, ge=1, description="Password verifications for one client address running at once (more: 429)."
+    )
+    device_cookie_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key signing the known-device cookie (empty: random per process; set it with several workers).",
+    )
+    register_max_per_ip: int = Field(20, ge=1, description="Registrations one client address may make per window.")
+    register_window_seconds: int = Field(3600, ge=1, description="Window for the registration limit.")
+    password_hash_concurrency: int = Field(
+        1, ge=1, le=64, description="Registrations/password changes hashing at once per process (logins not counted)."
+    )
+    password_hash_wait_seconds: float = Field(
+        2.0, ge=0, le=60, description="How long a registration waits for a hashing slot before a 503."
+    )
     max_groups_per_owner: int = Field(50, ge=1, description="Groups one user may own.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest non-upload HTTP request body.")
 
@@ -95,6 +120,11 @@ class Settings(BaseSettings):
     )
     trust_x_real_ip: bool = Field(
         False, description="Take the client address from X-Real-IP (only behind a proxy that sets it)."
+    )
+    http_head_timeout_seconds: float = Field(
+        15.0, gt=0, le=3600,
+        description="Close an HTTP connection that has not sent a complete request head this long after "
+        "connecting or after its last response (slowloris; also the idle keep-alive time).",
     )
     ping_interval_seconds: float = Field(25.0, gt=0, description="Server ping interval.")
     idle_timeout_seconds: float = Field(75.0, gt=0, description="Close a connection silent this long.")
@@ -184,6 +214,17 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: SecretStr) -> SecretStr:
+        # Whoever has it can ban anyone and message everyone: a guessable one is refused.
+        if value.get_secret_value() and len(value.get_secret_value()) < ADMIN_TOKEN_MIN:
+            raise ValueError(
+                f"must be at least {ADMIN_TOKEN_MIN} characters (a random one: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), or empty to turn the admin API off"
+            )
+        return value
+
     @field_validator("media_file_kinds", mode="before")
     @classmethod
     def _split_kinds(cls, value: object) -> object:
@@ -240,7 +281,10 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"])
-            lines.append(f"IMHUB_{name.upper()}: {err['msg']} (got {err.get('input')!r})")
+            field = Settings.model_fields.get(name)
+            secret = field is not None and field.annotation is SecretStr
+            got = "" if secret else f" (got {err.get('input')!r})"  # never echo a secret
+            lines.append(f"IMHUB_{name.upper()}: {err['msg']}{got}")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
 
 

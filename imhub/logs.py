@@ -1,19 +1,26 @@
 """structlog configuration: readable in a terminal, JSON lines in production.
-Tokens never reach a log line: query strings are redacted before logging."""
+Tokens never reach a log line: query strings are redacted before logging
+(:func:`loggable_path`)."""
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
+from collections.abc import Iterable
+from urllib.parse import urlencode
 
 import structlog
 
-_TOKEN_RE = re.compile(r"(token=)[^&\s]+", re.IGNORECASE)
+# Query parameters whose values never reach a log line (compared case-insensitively,
+# after percent-decoding: ``%74oken`` is ``token`` to aiohttp, so it is here too).
+SECRET_PARAMS = frozenset({"token", "access_token", "passwd", "password", "oldpasswd", "newpasswd", "ticket"})
 
 
-def redact(text: str) -> str:
-    return _TOKEN_RE.sub(r"\1[redacted]", text)
+def loggable_path(path: str, query: Iterable[tuple[str, str]]) -> str:
+    """``path?query`` rebuilt from the *parsed* parameters with each secret's value
+    replaced: a regex over the raw query string misses encoded names."""
+    kept = [(name, "[redacted]" if name.lower() in SECRET_PARAMS else value) for name, value in query]
+    return f"{path}?{urlencode(kept, safe='[]')}" if kept else path
 
 
 def configure_logging(fmt: str = "console", level: str = "info") -> None:

@@ -81,3 +81,73 @@ class SlidingWindowLimiter:
 
     def __len__(self) -> int:
         return len(self._events)
+
+
+class DistinctLimiter:
+    """Per key, how many *distinct* members were seen in the last ``window`` seconds
+    (e.g. accounts tried from one address): a member seen again costs nothing, so
+    people behind one NAT retrying their own passwords do not add up, while one
+    address spraying many accounts does. Bounded like :class:`SlidingWindowLimiter`."""
+
+    def __init__(
+        self,
+        limit: int,
+        window_seconds: float,
+        *,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if limit < 1 or window_seconds <= 0:
+            raise ValueError("limit must be >= 1 and window_seconds > 0")
+        self.limit = limit
+        self.window = window_seconds
+        self._max_keys = max_keys
+        self._clock = clock
+        # key -> member -> last seen; members oldest first.
+        self._seen: OrderedDict[Hashable, OrderedDict[Hashable, float]] = OrderedDict()
+
+    def _live(self, key: Hashable, now: float) -> OrderedDict[Hashable, float] | None:
+        members = self._seen.get(key)
+        if members is None:
+            return None
+        horizon = now - self.window
+        while members and next(iter(members.values())) <= horizon:
+            members.popitem(last=False)
+        if not members:
+            del self._seen[key]
+            return None
+        return members
+
+    def retry_after(self, key: Hashable, member: Hashable) -> float:
+        """Seconds until ``member`` may be tried under ``key``; 0.0 if now (always 0.0
+        for a member already counted)."""
+        now = self._clock()
+        members = self._live(key, now)
+        if members is None or member in members or len(members) < self.limit:
+            return 0.0
+        return max(next(iter(members.values())) + self.window - now, 0.0)
+
+    def hit(self, key: Hashable, member: Hashable) -> None:
+        now = self._clock()
+        members = self._live(key, now)
+        if members is None:
+            members = self._seen[key] = OrderedDict()
+            while len(self._seen) > self._max_keys:
+                self._seen.popitem(last=False)
+        else:
+            self._seen.move_to_end(key)
+        members[member] = now
+        members.move_to_end(member)
+        while len(members) > self.limit:
+            members.popitem(last=False)
+
+    def forget(self, key: Hashable, member: Hashable) -> None:
+        """Stop counting ``member`` under ``key`` (e.g. it logged in successfully)."""
+        members = self._seen.get(key)
+        if members is not None:
+            members.pop(member, None)
+            if not members:
+                del self._seen[key]
+
+    def __len__(self) -> int:
+        return len(self._seen)

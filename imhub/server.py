@@ -74,7 +74,16 @@ async def serve(settings: Settings) -> None:
 
     app = build_app(settings)
     # aiohttp's access log would print query-string tokens; ours (imhub.web.ops) redacts.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=CLOSE_WAIT_SECONDS)
+    # keepalive_timeout bounds the request head too (slowloris): aiohttp closes a
+    # connection whose handler still waits for a complete head when it expires, counted
+    # from the connection's start or its last response. Its own default is an hour.
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=CLOSE_WAIT_SECONDS,
+        keepalive_timeout=settings.http_head_timeout_seconds,
+    )
     await runner.setup()
     # backlog: aiohttp's default 128 overflows in a reconnect storm (the kernel caps it at
     # net.core.somaxconn, see docs/deployment.md).

@@ -97,11 +97,20 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[TestClient]:
-    """An in-process imhub on a real socket, fresh SQLite database."""
+    """An in-process imhub on a real socket, fresh SQLite database. It sends the
+    ``Origin`` of the server, as the web client (a same-origin page) does: the session
+    cookie authenticates a write only with proof of its origin (tests/security/test_csrf.py
+    covers the requests without it)."""
     await migrate(settings.effective_database_url)
     app = build_app(settings)
     async with TestClient(TestServer(app)) as c:
+        act_as_web_client(c)
         yield c
+
+
+def act_as_web_client(c: TestClient) -> None:
+    """Send the server's own ``Origin`` on every request, as a same-origin page does."""
+    c.session.headers["Origin"] = str(c.make_url("/").origin())
 
 
 @pytest.fixture(autouse=True)

@@ -4,9 +4,10 @@ Passwords are hashed with argon2id (argon2-cffi's defaults, RFC 9106 low-memory
 profile) in a worker thread so a login never blocks the event loop. Tokens are 256
 random bits, url-safe, stored only as hashes (see :mod:`imhub.store.users`).
 
-Failed logins are rate-limited per account (mobile) and per client address, so
-neither guessing one account's password nor spraying one password over many accounts
-gets far; a successful login clears its account's count.
+Logins are limited by :class:`~imhub.services.login_guard.LoginGuard` (attempts
+reserved before the verify; per account, known device and address). Registrations are
+limited per address, and their hashing (with password changes') goes through a small
+per-process pool of slots, so a registration flood cannot starve logins of CPU.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from imhub.config import Settings
 from imhub.domain.urls import media_ref_problem
 from imhub.errors import ApiError, RateLimited
 from imhub.ratelimit import SlidingWindowLimiter
+from imhub.services.login_guard import LoginGuard
 from imhub.store.handshake import Opening, open_session
 from imhub.store.users import DuplicateMobile, UserRow, UserStore, token_hash
 
@@ -121,9 +123,10 @@ class AccountService:
     def __init__(self, settings: Settings, users: UserStore) -> None:
         self._settings = settings
         self._users = users
-        window = settings.login_window_seconds
-        self.login_limiter_account = SlidingWindowLimiter(settings.login_max_attempts, window)
-        self.login_limiter_ip = SlidingWindowLimiter(settings.login_max_attempts, window)
+        self.guard = LoginGuard(settings)
+        self.password_change_limiter = SlidingWindowLimiter(settings.login_max_attempts, settings.login_window_seconds)
+        self.register_limiter = SlidingWindowLimiter(settings.register_max_per_ip, settings.register_window_seconds)
+        self._hash_slots = asyncio.Semaphore(settings.password_hash_concurrency)
         self.lookup_limiter = SlidingWindowLimiter(MOBILE_LOOKUPS_PER_MINUTE, 60)
         # Called after tokens are revoked: (user_id, token hash or "*" for all). The
         # messaging layer closes the WebSockets that were opened with them.
@@ -139,45 +142,68 @@ class AccountService:
     # --- registration and login ----------------------------------------------------
 
     async def register(
-        self, *, mobile: str, passwd: str, nickname: str = "", avatar: str = "", sex: str = "U", memo: str = ""
+        self,
+        *,
+        mobile: str,
+        passwd: str,
+        nickname: str = "",
+        avatar: str = "",
+        sex: str = "U",
+        memo: str = "",
+        ip: str = "",
     ) -> UserRow:
         validate_mobile(mobile)
         validate_password(passwd)
+        profile = {
+            "nickname": validate_nickname(nickname) or mobile[-4:],
+            "avatar": validate_avatar(avatar, self._settings.media_base_url),
+            "sex": validate_sex(sex),
+            "memo": validate_memo(memo),
+        }
+        # Counted once valid, i.e. once it would cost a hash.
+        wait = self.register_limiter.retry_after(ip)
+        if wait > 0:
+            raise RateLimited("too many registrations from your address, try again later",
+                              retry_after=math.ceil(wait))
+        self.register_limiter.hit(ip)
         try:
-            return await self._users.create(
-                mobile=mobile,
-                passwd_hash=await hash_password(passwd),
-                nickname=validate_nickname(nickname) or mobile[-4:],
-                avatar=validate_avatar(avatar, self._settings.media_base_url),
-                sex=validate_sex(sex),
-                memo=validate_memo(memo),
-            )
+            return await self._users.create(mobile=mobile, passwd_hash=await self._hash_slot(passwd), **profile)
         except DuplicateMobile:
             raise ApiError("this mobile number is already registered") from None
 
-    def _check_login_limits(self, mobile: str, ip: str) -> None:
-        wait = max(self.login_limiter_account.retry_after(mobile), self.login_limiter_ip.retry_after(ip))
-        if wait > 0:
-            raise RateLimited("too many failed logins, try again later", retry_after=math.ceil(wait))
+    async def _hash_slot(self, passwd: str) -> str:
+        """Hash in one of the few slots registrations and password changes share; a
+        request that finds none free within ``password_hash_wait_seconds`` is refused
+        (503 with ``retry_after``) instead of queueing CPU work without bound."""
+        try:
+            async with asyncio.timeout(self._settings.password_hash_wait_seconds):
+                await self._hash_slots.acquire()
+        except TimeoutError:
+            raise ApiError("server busy, try again shortly", status=503, retry_after=5) from None
+        try:
+            return await hash_password(passwd)
+        finally:
+            self._hash_slots.release()
 
-    async def login(self, mobile: str, passwd: str, ip: str = "") -> tuple[UserRow, str]:
-        """Check credentials and issue a new token.
+    async def login(
+        self, mobile: str, passwd: str, ip: str = "", device_cookie: str = ""
+    ) -> tuple[UserRow, str, str]:
+        """Check credentials and issue a new token; returns the user, the token and
+        the known-device cookie for this browser.
 
-        Raises ApiError on bad credentials and :class:`RateLimited` (429) once this
-        mobile or this address has failed ``login_max_attempts`` times in the window.
+        Raises ApiError on bad credentials and :class:`RateLimited` (429) when the
+        login limits say so (:class:`~imhub.services.login_guard.LoginGuard`).
         """
-        self._check_login_limits(mobile, ip)
-        # A malformed mobile cannot be registered; do not send it to the database.
-        user = await self._users.by_mobile(mobile) if MOBILE_RE.match(mobile) else None
-        valid = await verify_password(user.passwd if user else _DUMMY_HASH, passwd)
-        if user is None or not valid:
-            self.login_limiter_account.hit(mobile)
-            self.login_limiter_ip.hit(ip)
-            raise ApiError("wrong mobile or password")
-        if user.banned:
-            raise ApiError("this account is banned", status=403)
-        self.login_limiter_account.reset(mobile)
-        return user, await self.issue_token(user.id)
+        with self.guard.attempt(mobile, ip, device_cookie) as attempt:
+            # A malformed mobile cannot be registered; do not send it to the database.
+            user = await self._users.by_mobile(mobile) if MOBILE_RE.match(mobile) else None
+            valid = await verify_password(user.passwd if user else _DUMMY_HASH, passwd)
+            if user is None or not valid:
+                raise ApiError("wrong mobile or password")
+            if user.banned:
+                raise ApiError("this account is banned", status=403)
+            device = self.guard.succeeded(attempt)
+        return user, await self.issue_token(user.id), device
 
     async def issue_token(self, user_id: int) -> str:
         token = new_token()
@@ -211,14 +237,15 @@ class AccountService:
         logged out) and return a fresh token for the caller's session."""
         validate_password(new, "newpasswd")
         user = await self.get(user_id)
-        key = f"user:{user_id}"
-        wait = self.login_limiter_account.retry_after(key)
+        # Reserved before the verify, like a login (imhub.services.login_guard).
+        wait = self.password_change_limiter.retry_after(user_id)
         if wait > 0:
             raise RateLimited("too many wrong passwords, try again later", retry_after=math.ceil(wait))
+        self.password_change_limiter.hit(user_id)
         if not await verify_password(user.passwd, old):
-            self.login_limiter_account.hit(key)
             raise ApiError("old password is wrong")
-        await self._users.set_password(user_id, await hash_password(new))
+        self.password_change_limiter.reset(user_id)
+        await self._users.set_password(user_id, await self._hash_slot(new))
         await self._users.revoke_all_tokens(user_id)
         await self._revoked(user_id, "*")
         return await self.issue_token(user_id)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from imhub.services.login_guard import DEVICE_COOKIE
 from imhub.web.auth import (
     caller,
     clear_session_cookie,
     client_address,
     current_user,
     request_token,
+    set_device_cookie,
     set_session_cookie,
 )
 from imhub.web.context import services
@@ -33,6 +35,7 @@ async def register(request: web.Request) -> web.Response:
         avatar=p.text("avatar", required=False, max_len=512),
         sex=p.text("sex", required=False, default="U", max_len=1),
         memo=p.text("memo", required=False, max_len=512),
+        ip=client_address(request),
     )
     if user.avatar:  # uploaded before the account existed (the seed's register page): keep it
         await svc.media.claim(user.avatar, user.id)
@@ -44,9 +47,13 @@ async def login(request: web.Request) -> web.Response:
     svc = services(request)
     # The seed's first demo posted "password"; its client posts "passwd". Take either.
     passwd = p.text("passwd", required="password" not in p, max_len=128) or p.text("password", max_len=128)
-    user, token = await svc.accounts.login(p.text("mobile", max_len=20), passwd, ip=client_address(request))
+    user, token, device = await svc.accounts.login(
+        p.text("mobile", max_len=20), passwd, ip=client_address(request),
+        device_cookie=request.cookies.get(DEVICE_COOKIE, ""),
+    )
     response = ok(user_json(user, token=token, online=True, private=True), msg="logged in")
     set_session_cookie(response, token, svc.settings.token_ttl_seconds, svc.settings.cookie_secure)
+    set_device_cookie(response, device, svc.settings.cookie_secure)
     return response
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from imhub.errors import Forbidden, Unauthorized
+from imhub.services.login_guard import DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE
 from imhub.web.context import services
 from imhub.web.params import Params, read_params
 
@@ -63,6 +64,14 @@ async def caller(request: web.Request, id_name: str = "userid") -> tuple[int, Pa
 def set_session_cookie(response: web.StreamResponse, token: str, max_age: int, secure: bool) -> None:
     response.set_cookie(
         COOKIE_NAME, token, max_age=max_age, httponly=True, samesite="Lax", secure=secure, path="/"
+    )
+
+
+def set_device_cookie(response: web.StreamResponse, value: str, secure: bool) -> None:
+    """The known-device cookie (imhub.services.login_guard): sent only to the login."""
+    response.set_cookie(
+        DEVICE_COOKIE, value, max_age=DEVICE_COOKIE_MAX_AGE, httponly=True, samesite="Strict", secure=secure,
+        path="/user/login",
     )
 
 

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -38,9 +37,11 @@ from imhub.protocol.session import Allowance, Close, Execute, Limits, Ping, Repl
 from imhub.protocol.wsframe import text_frame
 from imhub.store.handshake import Opening
 from imhub.store.users import token_hash
+from imhub.web import origin as web_origin
 from imhub.web.auth import client_address, request_token
 from imhub.web.context import SERVICES, Services, services
 from imhub.web.ops import CLOSE_SERVICE_RESTART, DRAIN, drain, frame_label
+from imhub.web.wsmask import StrictWebSocketResponse
 
 log = structlog.get_logger("imhub.gateway")
 
@@ -61,18 +62,13 @@ ALLOWANCES = web.AppKey("allowances", weakref.WeakValueDictionary[int, Allowance
 
 
 def origin_allowed(request: web.Request, svc: Services) -> bool:
-    """Same-origin (Origin host == Host), the public URL, or the allow-list. Non-browser
+    """The shared origin rule (imhub.web.origin: scheme, host and port). Non-browser
     clients send no Origin and are allowed; browsers always send it, which is what
     stops cross-site WebSocket hijacking."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    if origin in svc.settings.allowed_origins:
-        return True
-    public = svc.settings.public_url.rstrip("/")
-    if public and origin == public:
-        return True
-    return urlsplit(origin).netloc.lower() == request.host.lower()
+    return web_origin.origin_allowed(origin, request, svc.settings)
 
 
 def session_limits(svc: Services) -> Limits:
@@ -127,7 +123,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     user_id = opening.user_id
     per_ip = request.app[CONNECTIONS_PER_IP]
 
-    ws = web.WebSocketResponse(
+    ws = StrictWebSocketResponse(
         autoping=False, compress=False, max_msg_size=svc.settings.max_frame_bytes * HARD_FRAME_FACTOR
     )
     await ws.prepare(request)

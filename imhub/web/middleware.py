@@ -13,8 +13,11 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
-from imhub.logs import redact
-from imhub.web.responses import Refused, fail, refused
+from imhub.logs import loggable_path
+from imhub.web.auth import COOKIE_NAME
+from imhub.web.context import services
+from imhub.web.origin import cross_site_refusal
+from imhub.web.responses import Forbidden, Refused, fail, refused
 
 log = structlog.get_logger("imhub.http")
 access_log = structlog.get_logger("imhub.access")
@@ -22,6 +25,10 @@ access_log = structlog.get_logger("imhub.access")
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Writes that no session authenticates: refused only when a browser says they come
+# from another site (login CSRF), see imhub.web.origin.
+PUBLIC_WRITE_PATHS = frozenset({"/user/login", "/user/register"})
 
 # Routes whose body may be larger than max_body_bytes (they enforce their own caps).
 LARGE_BODY_PREFIXES = ("/attach/",)
@@ -47,7 +54,8 @@ CSP = content_security_policy()
 
 def edge_middleware(max_body_bytes: int, csp: str = CSP) -> Middleware:
     """The one middleware of the app: access log (outermost, so it sees the final
-    status), body-size limit, the error envelope, security headers. One coroutine, not
+    status), body-size limit, the cross-site (CSRF) check, the error envelope,
+    security headers. One coroutine, not
     one per concern: a WebSocket keeps its request's middleware frames alive for as
     long as it is open, ~0.6 KB each per connection."""
 
@@ -58,8 +66,15 @@ def edge_middleware(max_body_bytes: int, csp: str = CSP) -> Middleware:
         try:
             response: web.StreamResponse
             too_large = _too_large(request, max_body_bytes)
+            forged = cross_site_refusal(
+                request, services(request).settings, cookie_name=COOKIE_NAME, public_paths=PUBLIC_WRITE_PATHS
+            )
             if too_large is not None:
                 response = too_large
+            elif forged is not None:
+                log.info("request refused", path=request.path, status=403, msg=forged,
+                         origin=request.headers.get("Origin"))
+                response = refused(Forbidden(forged))
             else:
                 try:
                     response = await handler(request)
@@ -89,7 +104,7 @@ def edge_middleware(max_body_bytes: int, csp: str = CSP) -> Middleware:
             emit(
                 "request",
                 method=request.method,
-                path=redact(request.path_qs),
+                path=loggable_path(request.path, request.query.items()),
                 status=status,
                 ms=round((time.perf_counter() - started) * 1000, 1),
                 remote=request.remote,

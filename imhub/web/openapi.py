@@ -83,16 +83,20 @@ OPERATIONS: tuple[Operation, ...] = (
         "/user/register", "Create an account", (
             MOBILE, Param("passwd", required=True, max_len=128, description="6-128 characters."),
             NICKNAME, AVATAR, SEX, MEMO,
-        ), "user", "accounts", auth=False,
-        description="Duplicate mobile: code -1. The reply's token is empty: log in next.",
+        ), "user", "accounts", auth=False, rate_limited=True, extra_statuses=(403, 503),
+        description="Duplicate mobile: code -1. The reply's token is empty: log in next. "
+        "Limited per address (429); 503 with `retry_after` when the password-hashing slots are busy; "
+        "403 for a browser that says it comes from another origin (login CSRF).",
     ),
     Operation(
         "/user/login", "Log in", (
             MOBILE, Param("passwd", max_len=128, description="The password (the seed's demo also sent `password`)."),
             Param("password", max_len=128),
-        ), "user", "accounts", auth=False, rate_limited=True,
-        description="Sets the HttpOnly session cookie; the reply's `token` is for the WebSocket and Bearer auth. "
-        "Failed logins are limited per mobile and per address (429).",
+        ), "user", "accounts", auth=False, rate_limited=True, extra_statuses=(403,),
+        description="Sets the HttpOnly session cookie and the known-device cookie; the reply's `token` is for "
+        "the WebSocket and Bearer auth. Failed logins are limited per mobile (a known device has its own "
+        "allowance) and per address in distinct accounts; verifications in flight are capped (429 with "
+        "`retry_after`). 403 for a browser that says it comes from another origin (login CSRF).",
     ),
     Operation(
         "/user/find", "Find a user by id or mobile", (
@@ -108,7 +112,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Only the fields sent change.",
     ),
     Operation(
-        "/user/logout", "Log out this session", (), "message", "accounts", auth=False,
+        "/user/logout", "Log out this session", (), "message", "accounts", auth=False, extra_statuses=(403,),
         description="Revokes the token used (cookie or Bearer) and clears the cookie; always succeeds.",
     ),
     Operation(
@@ -116,7 +120,9 @@ OPERATIONS: tuple[Operation, ...] = (
             USERID, Param("oldpasswd", required=True, max_len=128),
             Param("newpasswd", required=True, max_len=128, description="6-128 characters."),
         ), "user", "accounts", rate_limited=True,
-        description="Logs out every device; the reply carries a new token and sets a new cookie.",
+        extra_statuses=(503,),
+        description="Logs out every device; the reply carries a new token and sets a new cookie. "
+        "503 with `retry_after` when the password-hashing slots are busy.",
     ),
     # --- friends ---------------------------------------------------------------------
     Operation(
@@ -348,14 +354,18 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 ERROR_STATUSES = {
-    400: "Malformed body the parser could not read (e.g. broken multipart).",
+    400: "Malformed body the parser could not read (e.g. broken multipart, a multipart without boundary, "
+    "an unknown charset).",
     401: "Not logged in, or the token expired or was revoked.",
     404: "No such file.",
-    403: "Forbidden: an id that is not the caller, or an action reserved to the owner or members.",
+    403: "Forbidden: an id that is not the caller, an action reserved to the owner or members, or a write "
+    "authenticated by the session cookie without proof that it comes from this origin (CSRF; send `Origin`, "
+    "or use `Authorization: Bearer`).",
     413: "Request body too large.",
     415: "Unsupported content type (use form or JSON).",
     429: "Rate limited.",
-    503: "Busy (e.g. every media worker occupied and the queue full); retry after `retry_after` seconds.",
+    503: "Busy (every media worker occupied and the queue full, or the password-hashing slots taken); "
+    "retry after `retry_after` seconds.",
 }
 
 

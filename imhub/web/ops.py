@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from imhub import metrics
-from imhub.errors import ApiError, Unauthorized
+from imhub.errors import ApiError, RateLimited, Unauthorized
 from imhub.protocol.frames import (
     ConversationsRequest,
     HistoryRequest,
@@ -36,6 +37,8 @@ from imhub.protocol.frames import (
     TypingRequest,
 )
 from imhub.protocol.session import Action, Close, Execute, Reply
+from imhub.ratelimit import SlidingWindowLimiter
+from imhub.web.auth import client_address
 from imhub.web.context import SERVICES, Services, services
 from imhub.web.responses import ok
 
@@ -202,13 +205,26 @@ def _acks_pending(svc: Services) -> int:
 # --- admin API ----------------------------------------------------------------------------
 
 
+# Wrong admin tokens one client address may send per minute before it gets 429s (the
+# token is long and random; this only keeps guessing slow and visible in the log).
+ADMIN_FAILURES_PER_MINUTE = 10
+ADMIN_FAILURES = web.AppKey("admin_failures", SlidingWindowLimiter)
+
+
 def require_admin(request: web.Request) -> None:
     token = services(request).settings.admin_token.get_secret_value()
     if not token:
         raise ApiError("admin API disabled: set IMHUB_ADMIN_TOKEN", status=404)
+    failures = request.app[ADMIN_FAILURES]
+    address = client_address(request)
+    wait = failures.retry_after(address)
+    if wait > 0:
+        raise RateLimited("too many wrong admin tokens, try again later", retry_after=math.ceil(wait))
     header = request.headers.get("Authorization", "")
     given = header[7:].strip() if header[:7].lower() == "bearer " else ""
     if not given or not hmac.compare_digest(given.encode(), token.encode()):
+        failures.hit(address)
+        log.warning("wrong admin token", address=address, path=request.path)
         raise Unauthorized("admin token required")
 
 
@@ -274,6 +290,7 @@ async def admin_notice_group(request: web.Request) -> dict[str, Any]:
 def setup(app: web.Application) -> None:
     app[DRAIN] = DrainState()
     app[READINESS] = _Readiness()
+    app[ADMIN_FAILURES] = SlidingWindowLimiter(ADMIN_FAILURES_PER_MINUTE, 60)
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.helpers import parse_mimetype
 
 from imhub.web.context import services
 from imhub.web.responses import ApiError
@@ -78,8 +79,24 @@ async def read_params(request: web.Request, max_bytes: int | None = None) -> Par
                 raise ApiError("JSON body must be an object")
             values.update(body)
         elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
-            form = await request.post()
-            values.update({k: v for k, v in form.items() if isinstance(v, str)})
+            values.update(await _form(request))
         else:
             raise ApiError(f"unsupported content type {ctype!r}; use form or JSON", status=415)
     return Params(values)
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    """The text fields of a form body. aiohttp raises plain ValueError/LookupError for
+    a body that does not match its declared type (a multipart without a boundary, an
+    unknown charset, undecodable bytes): the client's fault, a 400 that says so."""
+    if request.content_type == "multipart/form-data" and not parse_mimetype(
+        request.headers.get("Content-Type", "")
+    ).parameters.get("boundary"):
+        raise ApiError("multipart/form-data needs a boundary parameter", status=400)
+    try:
+        form = await request.post()
+    except LookupError:
+        raise ApiError(f"unknown charset {request.charset!r}", status=400) from None
+    except ValueError as exc:
+        raise ApiError(f"malformed {request.content_type or 'form'} body: {str(exc)[:100]}", status=400) from None
+    return {k: v for k, v in form.items() if isinstance(v, str)}

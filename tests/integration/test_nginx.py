@@ -96,7 +96,10 @@ def nodes(tmp_path: Path) -> Iterator[list[ServerProcess]]:
     if not port_open(host, int(port)):
         service_unavailable("Redis", f"nothing listens on {host_port}")
     data = tmp_path / "data"  # shared: one SQLite database and one media directory
-    env = {"IMHUB_BUS": "redis", "IMHUB_REDIS_URL": REDIS_URL, "IMHUB_REDIS_PREFIX": f"t{uuid.uuid4().hex[:10]}"}
+    # Behind nginx as deploy/systemd/imhub.env.example runs it: the proxy's X-Real-IP and
+    # X-Forwarded-Proto are trusted (the browser's https Origin matches the https it used).
+    env = {"IMHUB_BUS": "redis", "IMHUB_REDIS_URL": REDIS_URL, "IMHUB_REDIS_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+           "IMHUB_TRUST_X_REAL_IP": "true"}
     started: list[ServerProcess] = []
     try:
         for _ in range(2):
@@ -189,6 +192,16 @@ async def test_nginx_in_front_of_two_nodes(tmp_path: Path, nodes: list[ServerPro
 
             asset = next(p for p in static_dir.glob("assets/*") if p.is_file())
             asset_path = "/asset/" + asset.relative_to(static_dir).as_posix()
+
+            # --- /metrics is for this host only: another address (127.0.0.2) gets a 403 ---
+            async with web.get("/metrics") as r:
+                assert r.status == 200 and "imhub_" in await r.text()
+            elsewhere = aiohttp.TCPConnector(ssl=False, local_addr=("127.0.0.2", 0))
+            async with aiohttp.ClientSession(base_url=base, connector=elsewhere) as other:
+                async with other.get("/metrics") as r:
+                    assert r.status == 403
+                async with other.get("/healthz") as r:
+                    assert r.status == 200
 
         # --- static and media come from nginx itself: stop every node first --------------
         for n in nodes:

@@ -30,7 +30,7 @@ SERVER_ENV = {
     "IMHUB_SEND_RATE_PER_SECOND": "1000",
     "IMHUB_SEND_BURST": "1000",
     "IMHUB_LOG_LEVEL": "warning",
-    "IMHUB_ADMIN_TOKEN": "seed-test-admin-token",
+    "IMHUB_ADMIN_TOKEN": "seed-test-admin-token-0123456789abcdef",  # >= 32 characters
 }
 QUIET = 0.5  # how long "nothing more arrives" is watched for
 _cids = itertools.count(1)

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from imhub.app import build_app
 from imhub.config import Settings
 from imhub.store.migrate import migrate
+from tests.conftest import act_as_web_client
 
 
 def stored_files(settings: Settings) -> list[Path]:
@@ -50,5 +51,6 @@ async def app_client(settings: Settings) -> AsyncIterator[TestClient]:
     """A logged-in client on an app built from ``settings`` (for non-default caps etc.)."""
     await migrate(settings.effective_database_url)
     async with TestClient(TestServer(build_app(settings))) as c:
+        act_as_web_client(c)
         await login(c)
         yield c

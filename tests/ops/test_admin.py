@@ -103,8 +103,10 @@ async def test_admin_commands(server: ServerProcess) -> None:
     ]:
         r = await admin(server, *args)
         assert r.returncode == 1 and expect in r.stderr, (args, r.stderr)
-    r = await admin(server, "online", token="wrong")
+    r = await admin(server, "online", token="wrong-but-long-enough-" * 2)
     assert r.returncode == 1 and "admin token required" in r.stderr
+    r = await admin(server, "online", token="short")  # refused before asking the server
+    assert r.returncode == 2 and "at least 32 characters" in r.stderr
     r = await admin(server, "online", token="")
     assert r.returncode == 1 and "IMHUB_ADMIN_TOKEN" in r.stderr
     r = await admin(None, "online")

@@ -1,10 +1,10 @@
-"""SlidingWindowLimiter with a fake clock."""
+"""SlidingWindowLimiter and DistinctLimiter with a fake clock."""
 
 from __future__ import annotations
 
 import pytest
 
-from imhub.ratelimit import SlidingWindowLimiter
+from imhub.ratelimit import DistinctLimiter, SlidingWindowLimiter
 
 
 class Clock:
@@ -57,3 +57,27 @@ def test_memory_is_bounded() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         SlidingWindowLimiter(0, 1)
+
+
+def test_distinct_counts_members_not_events() -> None:
+    clock = Clock()
+    lim = DistinctLimiter(2, 10, clock=clock)
+    for _ in range(5):
+        assert lim.retry_after("ip", "a") == 0
+        lim.hit("ip", "a")  # one member, however often
+    lim.hit("ip", "b")
+    assert lim.retry_after("ip", "a") == 0 and lim.retry_after("ip", "b") == 0  # already counted
+    assert lim.retry_after("ip", "c") == pytest.approx(10)
+    clock.t += 4
+    lim.hit("ip", "a")  # seen again: "b" is now the oldest
+    clock.t += 6.5
+    assert lim.retry_after("ip", "c") == 0  # "b" left the window
+    lim.forget("ip", "a")
+    assert len(lim) == 0
+
+
+def test_distinct_memory_is_bounded() -> None:
+    lim = DistinctLimiter(3, 10, max_keys=50)
+    for i in range(500):
+        lim.hit(i, "m")
+    assert len(lim) == 50
