@@ -99,6 +99,7 @@ export const api = {
   renameGroup: (userid, dstid, name) => post('/contact/renamecommunity', { userid, dstid, name }).then((b) => b.data),
   removeMember: (userid, dstid, memberid) => post('/contact/removemember', { userid, dstid, memberid }),
   members: (userid, dstid) => post('/contact/members', { userid, dstid }).then((b) => b.rows || []),
+  inviteGroup: (token) => post('/contact/invitegroup', { token }).then((b) => b.data),
   joinByToken: (userid, token) => post('/contact/joincommunity', { userid, token }).then((b) => b.data),
   groupSettings: (dstid, p) => post('/contact/groupsettings', { dstid, ...p }).then((b) => b.data),
   setRole: (dstid, memberid, role) => post('/contact/setrole', { dstid, memberid, role }),
