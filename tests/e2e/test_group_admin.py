@@ -89,14 +89,16 @@ def test_invite_link_join_sees_only_later_messages(server: str, browser: Any) ->
         b.locator('[data-testid="msg-text"]', has_text="welcome aboard").wait_for()
         assert not any("before" in t for t in texts(b)), texts(b)
         # A logged-out visitor of the link logs in first and comes back to it.
+        # She has no account yet: signing up on the way keeps the link.
         c = carol.page
-        reg = carol.context.request.post(
-            "/user/register", form={"mobile": carol.mobile, "passwd": carol.passwd, "nickname": "Carol"}
-        )
-        assert reg.json()["code"] == 0
         c.goto(urlsplit(url).path)
         c.wait_for_url(re.compile(r"/login\?next=/join/"))  # a glob's ? is one character
-        field(c, "login-mobile").fill(carol.mobile)
+        c.get_by_test_id("to-register").click()
+        field(c, "reg-mobile").fill(carol.mobile)
+        field(c, "reg-passwd").fill(carol.passwd)
+        field(c, "reg-nickname").fill("Carol")
+        c.get_by_test_id("reg-submit").click()
+        c.wait_for_url(re.compile(r"/login\?.*next=%2Fjoin%2F|/login\?.*next=/join/"))
         field(c, "login-passwd").fill(carol.passwd)
         c.get_by_test_id("login-submit").click()
         c.wait_for_url("**/join/*")
@@ -183,6 +185,19 @@ def test_member_without_role_sees_no_settings_actions(server: str, browser: Any)
         owner_row = b.locator(f'[data-testid="manage-member"][data-user="{alice.id}"]')
         owner_row.wait_for()
         assert owner_row.get_by_test_id("remove-member").count() == 0
+        # The owner tightens the policy (kept after a reload), removes Bob (banned until
+        # unbanned) and lifts the ban.
+        a.locator('[data-testid="join-policy"] [data-policy="invite"]').click()
+        a.locator(".van-toast", has_text="Settings saved").wait_for()
+        a.reload()
+        a.locator('[data-testid="join-policy"] [data-policy="invite"] .van-radio__icon--checked').wait_for()
+        member.get_by_test_id("remove-member").click()
+        a.locator(".van-dialog__confirm").click()
+        a.locator(f'[data-testid="ban"][data-user="{bob.id}"]').wait_for()
+        assert member.count() == 0
+        a.locator(f'[data-testid="ban"][data-user="{bob.id}"]').get_by_test_id("unban").click()
+        a.locator(".van-toast", has_text="Ban lifted").wait_for()
+        assert a.get_by_test_id("ban").count() == 0
     finally:
         for p in (alice, bob):
             p.context.close()
