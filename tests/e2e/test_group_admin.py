@@ -158,6 +158,7 @@ def test_member_without_role_sees_no_settings_actions(server: str, browser: Any)
         req.get_by_test_id("approve").click()
         member = a.locator(f'[data-testid="manage-member"][data-user="{bob.id}"]')
         member.get_by_test_id("make-admin").wait_for()
+        req.wait_for(state="detached")  # requests and members reload side by side
         assert a.get_by_test_id("join-request").count() == 0
         # Bob, a plain member: no settings entry, no removable members, and the settings
         # page itself offers nothing.
@@ -195,8 +196,10 @@ def test_member_without_role_sees_no_settings_actions(server: str, browser: Any)
         a.locator(".van-dialog__confirm").click()
         a.locator(f'[data-testid="ban"][data-user="{bob.id}"]').wait_for()
         assert member.count() == 0
-        a.locator(f'[data-testid="ban"][data-user="{bob.id}"]').get_by_test_id("unban").click()
+        ban = a.locator(f'[data-testid="ban"][data-user="{bob.id}"]')
+        ban.get_by_test_id("unban").click()
         a.locator(".van-toast", has_text="Ban lifted").wait_for()
+        ban.wait_for(state="detached")  # the list reloads after the toast
         assert a.get_by_test_id("ban").count() == 0
     finally:
         for p in (alice, bob):
