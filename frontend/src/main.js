@@ -1,7 +1,7 @@
 import { createPinia } from 'pinia'
 import {
   ActionSheet, Badge, Button, Cell, CellGroup, ConfigProvider, Dialog, Empty, Field, Form, Icon, Image as VanImage,
-  Loading, NavBar, NoticeBar, Popup, Search, Tab, Tabbar, TabbarItem, Tabs, Tag, Uploader,
+  Loading, NavBar, NoticeBar, Popup, Radio, RadioGroup, Search, Tab, Tabbar, TabbarItem, Tabs, Tag, Uploader,
 } from 'vant'
 import 'vant/lib/index.css'
 import { createApp } from 'vue'
@@ -14,6 +14,6 @@ app.use(createPinia())
 app.use(router)
 for (const c of [
   ActionSheet, Badge, Button, Cell, CellGroup, ConfigProvider, Dialog, Empty, Field, Form, Icon, VanImage, Loading,
-  NavBar, NoticeBar, Popup, Search, Tab, Tabbar, TabbarItem, Tabs, Tag, Uploader,
+  NavBar, NoticeBar, Popup, Radio, RadioGroup, Search, Tab, Tabbar, TabbarItem, Tabs, Tag, Uploader,
 ]) app.use(c)
 app.mount('#app')

@@ -20,6 +20,9 @@ const routes = [
   { path: '/contacts', component: () => import('./views/ContactsView.vue'), meta: { tab: 'contacts' } },
   { path: '/groups', component: () => import('./views/GroupsView.vue'), meta: { tab: 'groups' } },
   { path: '/groups/:id', component: () => import('./views/GroupView.vue'), props: true },
+  { path: '/groups/:id/settings', component: () => import('./views/GroupSettingsView.vue'), props: true },
+  // Invite links: <public_url>/join/<token> (a logged-out visitor logs in and comes back).
+  { path: '/join/:token', component: () => import('./views/JoinView.vue'), props: true },
   { path: '/me', component: () => import('./views/MeView.vue'), meta: { tab: 'me' } },
   { path: '/:rest(.*)*', redirect: '/chats' },
 ]

@@ -126,6 +126,12 @@ class GroupService:
             raise refuse(ErrorCode.INVITE_EXPIRED, "this invitation has expired")
         return invite
 
+    async def link_group(self, token: str) -> GroupRow:
+        """The group an invite link leads to, for the join page to show before joining;
+        refused exactly as joining with the link would be."""
+        invite = await self._usable_invite(token, None)
+        return await self._group(invite.group_id)
+
     async def join(self, user_id: int, group_id: int | None, *, token: str = "", ip: str = "") -> JoinOutcome:
         """Join by id (``open`` groups, or with an invitation to the user), by invite
         link ``token``, or file a join request (``approval`` groups)."""

@@ -175,6 +175,16 @@ async def invite_link(request: web.Request) -> web.Response:
     return ok({**invite_json(inv), "token": token, "url": f"{base}/join/{token}"}, msg="invite link created")
 
 
+async def invite_group(request: web.Request) -> web.Response:
+    """The group an invite link ``token`` leads to (the web client's ``/join/<token>``
+    page shows it before the user joins); ``role`` is set when the caller is a member."""
+    user_id, p = await caller(request)
+    svc = services(request)
+    group = await svc.groups.link_group(p.text("token", max_len=64))
+    role = (await svc.groups.roles(group.id)).get(user_id, "")
+    return ok(community_json(group, role=role))
+
+
 async def load_invites(request: web.Request) -> web.Response:
     user_id, p = await caller(request)
     invites = await services(request).groups.invites(user_id, p.ident("dstid"))
@@ -218,6 +228,7 @@ def setup(app: web.Application) -> None:
     add("/contact/canceljoin", cancel_join)
     add("/contact/invite", invite)
     add("/contact/invitelink", invite_link)
+    add("/contact/invitegroup", invite_group)
     add("/contact/loadinvites", load_invites)
     add("/contact/revokeinvite", revoke_invite)
     add("/contact/loadbans", load_bans)

@@ -215,6 +215,13 @@ OPERATIONS: tuple[Operation, ...] = (
         ), "object", "groups", rate_limited=True,
         description="`data.token` and `data.url` are shown only in this reply.",
     ),
+    Operation(
+        "/contact/invitegroup", "The group an invite link leads to", (
+            USERID, Param("token", required=True, max_len=64, description="The invite link's token."),
+        ), "community", "groups",
+        description="For a join page shown before joining; `role` is set when the caller is a member. Refusals: "
+        "`unknown_invite`, `invite_revoked`, `invite_expired`.",
+    ),
     Operation("/contact/loadinvites", "Invitations of a group (owner, admins)", (USERID, DSTID_GROUP), "rows",
               "groups"),
     Operation(

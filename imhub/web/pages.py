@@ -30,7 +30,8 @@ PAGE_PATHS = (
     "/groups",
     "/me",
 )
-PAGE_PREFIXES = ("/chat/{tail:.+}", "/groups/{tail:.+}")
+# /join/<token>: the invite links the server hands out (imhub/web/consent.py invite_link).
+PAGE_PREFIXES = ("/chat/{tail:.+}", "/groups/{tail:.+}", "/join/{tail:.+}")
 
 # Vite names built files ``name-<hash>.ext``: their content never changes.
 HASHED = re.compile(r"-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$")

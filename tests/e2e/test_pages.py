@@ -61,7 +61,7 @@ async def test_favicon_is_served_even_without_a_build(unbuilt: TestClient) -> No
 @pytest.mark.parametrize(
     "path",
     ["/user/login.shtml", "/user/register.shtml", "/chat/index.shtml", "/login", "/chats", "/chat/p1_2", "/me",
-     "/contacts", "/groups", "/groups/3", "/register"],
+     "/contacts", "/groups", "/groups/3", "/groups/3/settings", "/register", "/join/Ab-c_12"],
 )
 async def test_pages_serve_the_app(web: TestClient, path: str) -> None:
     resp = await web.get(path)

@@ -176,3 +176,21 @@ async def test_group_limits_are_rate_limited(client) -> None:
     assert (await api(client, "/contact/invitelink", owner, dstid=groups[0]))["code"] == 0
     r = await client.post("/contact/invitelink", data={"dstid": groups[0]}, headers=owner.auth)
     assert r.status == 429
+
+
+async def test_invite_link_shows_its_group_before_joining(client) -> None:
+    owner, guest = await make_user(client), await make_user(client)
+    gid = await make_group(client, owner, joinpolicy="invite")
+    link = (await api(client, "/contact/invitelink", owner, dstid=gid))["data"]
+    shown = await api(client, "/contact/invitegroup", guest, token=link["token"])
+    assert shown["code"] == 0 and shown["data"]["id"] == gid and "role" not in shown["data"]
+    assert guest.id not in await member_ids(client, owner, gid)  # looking is not joining
+    assert (await api(client, "/contact/invitegroup", owner, token=link["token"]))["data"]["role"] == "owner"
+    assert refused(await api(client, "/contact/invitegroup", guest, token="x" * 32), "unknown_invite")
+    r = await client.post("/contact/invitegroup", data={}, headers=guest.auth)
+    assert r.status < 500 and (await r.json())["code"] == -1, await r.text()
+    await api(client, "/contact/revokeinvite", owner, dstid=gid, id=link["id"])
+    assert refused(await api(client, "/contact/invitegroup", guest, token=link["token"]), "invite_revoked")
+    client.session.cookie_jar.clear()  # the last login's cookie
+    r = await client.post("/contact/invitegroup", data={"token": link["token"]})
+    assert r.status == 401

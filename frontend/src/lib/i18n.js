@@ -47,6 +47,26 @@ const en = {
   err_not_yours: 'You can only recall your own messages', err_unknown_message: 'No such message',
   err_bad_query: 'Type something to search for', err_not_in_conversation: 'You are not in this conversation',
   err_rate_limited: 'Too fast, please wait a moment',
+  groupSettings: 'Group settings', joinPolicy: 'Who can join', policyOpen: 'Anyone with the group id',
+  policyApproval: 'Needs approval', policyInvite: 'Invitation only', historyVisibility: 'New members see',
+  visJoined: 'Messages from when they joined', visShared: 'The whole history', settingsSaved: 'Settings saved',
+  admins: 'Admins', admin: 'Admin', remove: 'Remove', makeAdmin: 'Make admin', removeAdmin: 'Remove admin',
+  joinRequests: 'Join requests', noJoinRequests: 'No pending requests', approve: 'Approve',
+  joinApproved: 'Request approved', joinDeclined: 'Request declined',
+  bans: 'Banned', noBans: 'Nobody is banned', unban: 'Lift ban', unbanned: 'Ban lifted',
+  inviteLinks: 'Invite links', createInviteLink: 'Create invite link', noInvites: 'No active links',
+  inviteExpires: 'Expires {time}', inviteUses: 'Used {n}×', revoke: 'Revoke', revoked: 'Revoked',
+  revokeConfirm: 'Revoke this invite link? It stops working at once.', inviteCreated: 'Invite link created',
+  copyFailed: 'Copy failed: select the link and copy it', joinByInvite: 'Group invitation',
+  inviteHint: 'You were invited to join a group on imhub.', inviteGroup: 'You were invited to join "{name}"',
+  openChat: 'Open chat', backToChats: 'Back to chats',
+  err_role_required: 'Only the group owner or an admin can do this', err_not_member: 'You are not a member of this group',
+  err_banned: 'You are banned from this group', err_invite_required: 'This group can only be joined with an invitation',
+  err_unknown_invite: 'This invite link does not exist', err_invite_revoked: 'This invite link was revoked',
+  err_invite_expired: 'This invite link has expired', err_group_full: 'The group is full',
+  err_already_requested: 'You already asked to join this group', err_already_member: 'Already a member of this group',
+  err_no_join_request: 'That request no longer exists', err_owner_fixed: "The owner's role cannot be changed",
+  err_not_banned: 'That user is not banned', err_bad_param: 'Invalid value', err_unknown_group: 'No such group',
 }
 
 const zh = {
@@ -95,6 +115,26 @@ const zh = {
   err_not_yours: '只能撤回自己的消息', err_unknown_message: '消息不存在',
   err_bad_query: '请输入要搜索的内容', err_not_in_conversation: '你不在该会话中',
   err_rate_limited: '操作太快，请稍后再试',
+  groupSettings: '群管理', joinPolicy: '加群方式', policyOpen: '知道群号即可加入',
+  policyApproval: '需群主或管理员同意', policyInvite: '仅限邀请', historyVisibility: '新成员可见',
+  visJoined: '入群后的消息', visShared: '全部历史消息', settingsSaved: '设置已保存',
+  admins: '管理员', admin: '管理员', remove: '移出', makeAdmin: '设为管理员', removeAdmin: '取消管理员',
+  joinRequests: '入群申请', noJoinRequests: '暂无入群申请', approve: '同意',
+  joinApproved: '已同意', joinDeclined: '已拒绝',
+  bans: '禁止入群', noBans: '没有被禁止入群的用户', unban: '解除禁止', unbanned: '已解除',
+  inviteLinks: '邀请链接', createInviteLink: '生成邀请链接', noInvites: '没有有效的邀请链接',
+  inviteExpires: '{time} 过期', inviteUses: '已使用 {n} 次', revoke: '撤销', revoked: '已撤销',
+  revokeConfirm: '撤销此邀请链接？撤销后立即失效。', inviteCreated: '邀请链接已生成',
+  copyFailed: '复制失败，请手动选择链接复制', joinByInvite: '群邀请',
+  inviteHint: '你收到了一个 imhub 群聊邀请。', inviteGroup: '邀请你加入“{name}”',
+  openChat: '进入群聊', backToChats: '返回消息',
+  err_role_required: '只有群主或管理员可以这样做', err_not_member: '你不是该群成员',
+  err_banned: '你已被禁止加入该群', err_invite_required: '该群仅限邀请加入',
+  err_unknown_invite: '邀请链接不存在', err_invite_revoked: '邀请链接已被撤销',
+  err_invite_expired: '邀请链接已过期', err_group_full: '群成员已满',
+  err_already_requested: '你已申请过加入该群', err_already_member: '已经是群成员',
+  err_no_join_request: '该申请已不存在', err_owner_fixed: '群主的身份不能更改',
+  err_not_banned: '该用户未被禁止入群', err_bad_param: '取值无效', err_unknown_group: '群不存在',
 }
 
 export const dicts = { en, zh }
@@ -136,6 +176,22 @@ export function tIn(l, key, params) {
   const s = dicts[l]?.[key] ?? dicts.en[key] ?? key
   if (!params) return s
   return s.replace(/\{(\w+)\}/g, (m, k) => (Object.hasOwn(params, k) ? String(params[k]) : m))
+}
+
+/**
+ * A refusal from the server as text in the user's language: its `error` name
+ * translated when known, else the server's message.
+ * @param {unknown} err  an ApiError (its body `{error, msg}`) or any Error
+ * @returns {string}
+ */
+export function errorText(err) {
+  const e = /** @type {{body?: {error?: string}, message?: string}} */ (err || {})
+  const name = e.body?.error
+  if (name) {
+    const s = t(`err_${name}`)
+    if (s !== `err_${name}`) return s
+  }
+  return e.message || String(err)
 }
 
 /**

@@ -226,6 +226,9 @@ export const useChat = defineStore('chat', () => {
         if (frame.event === 'accepted') contacts.loadFriends().catch(() => {})
         return
       }
+      case CMD.GROUP_REQUEST:
+        useContacts().applyGroupEvent(frame)
+        return
       case CMD.NOTICE:
         if (typeof frame.text === 'string' && frame.text) notice.value = { text: frame.text, ts: frame.ts || Date.now() }
         return

@@ -17,6 +17,7 @@ export const useContacts = defineStore('contacts', () => {
   const pendingUsers = new Set()
   const requests = ref([]) // incoming friend requests, newest first
   const blocked = ref([]) // users I blocked
+  const groupEvent = ref(null) // the last cmd 42 (join request / invitation) event, for pages to react to
 
   /**
    * @param {User | null | undefined} u
@@ -208,6 +209,52 @@ export const useContacts = defineStore('contacts', () => {
     await loadMembers(id)
   }
 
+  /**
+   * cmd 42: a join request was filed, approved, declined or cancelled, or I was invited.
+   * Pages that list requests watch `groupEvent`; an approval of my own request adds a group.
+   * @param {{event?: string, groupid?: number, userid?: number}} frame
+   */
+  function applyGroupEvent(frame) {
+    groupEvent.value = { ...frame, at: Date.now() }
+    const s = useSession()
+    if (frame.event === 'join_approved' && Number(frame.userid) === Number(s.id)) loadGroups().catch(() => {})
+  }
+
+  /**
+   * My role in a group: 'owner', 'admin', 'member' or '' when I am not in it.
+   * @param {number | string} groupId
+   * @returns {string}
+   */
+  function myRole(groupId) {
+    const g = groupById[groupId]
+    if (!g) return ''
+    const s = useSession()
+    if (Number(g.ownerid) === Number(s.id)) return 'owner'
+    return g.role || 'member'
+  }
+
+  /**
+   * Join with an invite link's token; returns the group.
+   * @param {string} token
+   */
+  async function joinByToken(token) {
+    const s = useSession()
+    const g = await api.joinByToken(s.id, token)
+    await loadGroups()
+    return g
+  }
+
+  /**
+   * Owner only: change `joinpolicy` and/or `visibility`.
+   * @param {number | string} id
+   * @param {{joinpolicy?: string, visibility?: string}} p
+   */
+  async function updateGroupSettings(id, p) {
+    const g = await api.groupSettings(id, p)
+    if (g && g.id) groupById[g.id] = { ...(groupById[g.id] || {}), ...g }
+    return g
+  }
+
   function reset() {
     friends.value = []
     requests.value = []
@@ -217,6 +264,7 @@ export const useContacts = defineStore('contacts', () => {
     for (const k of Object.keys(groupById)) delete groupById[k]
     for (const k of Object.keys(members)) delete members[k]
     presenceAt.clear()
+    groupEvent.value = null
   }
 
   return {
@@ -224,5 +272,6 @@ export const useContacts = defineStore('contacts', () => {
     loadBlocks, setBlocked,
     loadGroups, loadMembers, ensureUser,
     userName, groupName, addFriend, createGroup, joinGroup, leaveGroup, renameGroup, removeMember, setPresence, reset,
+    groupEvent, applyGroupEvent, myRole, joinByToken, updateGroupSettings,
   }
 })
