@@ -99,6 +99,10 @@ def audience(message: BusMessage) -> tuple[tuple[int, ...], int]:
 
 
 class Bus(Protocol):
+    #: True when every publisher and subscriber is this one process: deliveries then
+    #: arrive in commit order already, and nothing else can be in flight.
+    in_process: bool
+
     async def start(self, on_delivery: OnDelivery, on_control: OnControl, on_resync: OnResync | None = None) -> None:
         """Begin handing bus messages (from this and other processes) to the handlers.
 

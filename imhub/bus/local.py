@@ -9,6 +9,8 @@ _published = metrics.bus_published.labels("local")
 
 
 class LocalBus:
+    in_process = True
+
     def __init__(self) -> None:
         self._on_delivery: OnDelivery | None = None
         self._on_control: OnControl | None = None

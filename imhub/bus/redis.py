@@ -98,6 +98,8 @@ def _chunks(items: Iterable[bytes], size: int) -> Iterable[list[bytes]]:
 class RedisBus:
     """See the module docstring. ``url`` is a redis:// (or rediss://) URL."""
 
+    in_process = False
+
     def __init__(
         self,
         url: str,

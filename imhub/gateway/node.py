@@ -66,7 +66,10 @@ class GatewayNode:
         self.node_id = node_id
         self.hub = Hub(node_id, seed_group_events)
         self._page_size = page_size
-        self.sequencer = Sequencer(self._fan_out, self._settled_seq)
+        # One process: deliveries come in commit order, no baseline lookups needed (they
+        # cost every conversation's first message a store read: chat p99 at 5,000/s went
+        # from 15 to 135 ms, all of it in the first second).
+        self.sequencer = Sequencer(self._fan_out, None if bus.in_process else self._settled_seq)
         self._bus = bus
         self._presence = presence
         self._authz = authz
