@@ -114,9 +114,28 @@ describe('outgoing messages', () => {
     expect(t.core.convs.p3_7.msgs).toHaveLength(1)
   })
 
+  it('resends after retry_after on a retryable refusal, then gives up to the user', () => {
+    const m = t.core.compose({ cmd: 10, dstid: 7, media: 1, content: 'x' })
+    t.core.onError({ cmd: 2, code: 5030, error: 'overloaded', msg: 'busy', cid: m.cid, retry_after: 2 })
+    expect(m.state).toBe(SEND_STATE.PENDING) // not failed: the server said "later"
+    t.tick(1000)
+    t.core.checkTimeouts()
+    expect(t.sent).toHaveLength(1) // not before retry_after
+    t.tick(1500)
+    t.core.checkTimeouts()
+    expect(t.sent.map((f) => f.cid)).toEqual([m.cid, m.cid]) // the same cid: stored once
+    for (let i = 1; i < 6; i++) {
+      t.core.onError({ cmd: 2, code: 5000, error: 'internal', msg: 'retry', cid: m.cid })
+      t.tick(1000)
+      t.core.checkTimeouts()
+    }
+    expect(m.state).toBe(SEND_STATE.FAILED) // after 5 automatic resends the user decides
+    expect(t.sent).toHaveLength(6)
+  })
+
   it('marks refused messages failed and retries with the same cid', () => {
     const m = t.core.compose({ cmd: 10, dstid: 7, media: 1, content: 'x' })
-    t.core.onError({ cmd: 2, code: 5000, error: 'internal', msg: 'retry', cid: m.cid })
+    t.core.onError({ cmd: 2, code: 4007, error: 'bad_url', msg: 'not this server', cid: m.cid })
     expect(m.state).toBe(SEND_STATE.FAILED)
     t.core.flushOutbox()
     expect(t.sent).toHaveLength(1) // refused ones wait for the user

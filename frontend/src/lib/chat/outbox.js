@@ -98,14 +98,23 @@ export function onDisconnect(s) {
   for (const msg of s.outbox) if (msg.state === SEND_STATE.PENDING) msg.sentAt = 0
 }
 
+// Refusals that say "not stored, try again": the message is resent with its cid after
+// `retry_after` (or a second), a few times, before the user is asked.
+const RETRYABLE = new Set(['overloaded', 'internal', 'rate_limited'])
+export const AUTO_RETRIES = 5
+
 /**
- * Mark sent-but-unacked messages older than the ack timeout as failed.
+ * Mark sent-but-unacked messages older than the ack timeout as failed; resend those a
+ * retryable refusal put off whose time has come.
  * @param {CoreState} s
  */
 export function checkTimeouts(s) {
   const now = s._now()
   for (const msg of s.outbox) {
-    if (msg.state === SEND_STATE.PENDING && msg.sentAt && now - msg.sentAt > s.ackTimeoutMs) {
+    if (msg.state === SEND_STATE.PENDING && msg.retryAt && now >= msg.retryAt) {
+      msg.retryAt = 0
+      transmit(s, msg)
+    } else if (msg.state === SEND_STATE.PENDING && msg.sentAt && now - msg.sentAt > s.ackTimeoutMs) {
       msg.state = SEND_STATE.FAILED
       msg.error = 'timeout'
     }
@@ -147,15 +156,23 @@ export function onAck(s, frame) {
 }
 
 /**
- * cmd 2 carrying a cid: the server refused one of my messages.
+ * cmd 2 carrying a cid: the server refused one of my messages. A retryable refusal
+ * (5030 overloaded, 5000 internal, 4290 rate_limited) keeps it pending and resends it
+ * after `retry_after` seconds (checkTimeouts), at most AUTO_RETRIES times.
  * @param {CoreState} s
- * @param {{cid?: string, error?: string, msg?: string, code?: number}} frame
+ * @param {{cid?: string, error?: string, msg?: string, code?: number, retry_after?: number}} frame
  * @returns {Msg | null}
  */
 export function onError(s, frame) {
   if (!frame.cid) return null
   const msg = s.outbox.find((m) => m.cid === frame.cid)
   if (!msg) return null
+  if (RETRYABLE.has(frame.error || '') && (msg.autoRetries || 0) < AUTO_RETRIES) {
+    msg.autoRetries = (msg.autoRetries || 0) + 1
+    msg.sentAt = 0
+    msg.retryAt = s._now() + Math.max(1, Number(frame.retry_after) || 1) * 1000
+    return msg
+  }
   msg.state = SEND_STATE.FAILED
   msg.error = frame.error || 'error'
   msg.errorMsg = frame.msg || ''

@@ -33,6 +33,8 @@ export const RECEIPT = Object.freeze({ NONE: '', SENT: 'sent', DELIVERED: 'deliv
  * @property {string} [error]      why it failed ('timeout' is retried on reconnect)
  * @property {string} [errorMsg]
  * @property {number} [errorCode]
+ * @property {number} [retryAt]    when a retryable refusal (5030, 5000, 4290) lets it go out again
+ * @property {number} [autoRetries] retryable refusals so far
  */
 
 /**
