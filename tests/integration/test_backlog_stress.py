@@ -62,8 +62,12 @@ async def hub(tmp_path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TestCl
     """An in-process imhub (fresh SQLite) with a small sync page and no send limits."""
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    # Every user registers from 127.0.0.1: lift the per-address registration limit.
-    settings = Settings(data_dir=tmp_path / "data", register_max_per_ip=10_000)
+    # Every user registers and logs in from 127.0.0.1, many at once: lift the
+    # per-address registration and concurrent-login limits (they have tests of their own).
+    settings = Settings(
+        data_dir=tmp_path / "data", register_max_per_ip=10_000, login_in_flight_per_ip=10_000,
+        login_max_accounts_per_ip=10_000,
+    )
     assert settings.sync_page_size == PAGE_SIZE
     await migrate(settings.effective_database_url)
     async with TestClient(TestServer(build_app(settings))) as client:
