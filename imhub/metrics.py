@@ -78,12 +78,12 @@ db_commit_seconds = Histogram("imhub_db_commit_seconds", "Time of one group comm
 db_commit_failures = Counter("imhub_db_commit_failures_total", "Group commits that failed.")
 
 # --- bus --------------------------------------------------------------------------------
-bus_published = Counter("imhub_bus_published_total", "Envelopes published to the bus.", ["bus"])
+bus_published = Counter("imhub_bus_published_total", "Bus messages published.", ["bus"])
 bus_publish_failures = Counter("imhub_bus_publish_failures_total", "Publishes that failed (clients will sync).")
 bus_outbox_dropped = Counter(
     "imhub_bus_outbox_dropped_total", "Bus messages dropped from a full outbox while Redis was unreachable."
 )
-bus_received = Counter("imhub_bus_received_total", "Envelopes received from other processes.", ["bus"])
+bus_received = Counter("imhub_bus_received_total", "Bus messages received from other processes.", ["bus"])
 messages_held = Counter(
     "imhub_messages_held_total", "Messages held back until the earlier seqs of their conversation arrived."
 )
