@@ -201,21 +201,22 @@ def cleanup_redis(env: dict[str, str]) -> int:
         return 0
     import redis  # the server's own dependency
 
-    client = redis.Redis.from_url(env.get("IMHUB_REDIS_URL", "redis://127.0.0.1:6379/0"), socket_timeout=10)
     deleted = 0
-    try:
-        batch: list[bytes] = []
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
+    for url in env.get("IMHUB_REDIS_URL", "redis://127.0.0.1:6379/0").split(","):  # every shard
+        client = redis.Redis.from_url(url.strip(), socket_timeout=10)
+        try:
+            batch: list[bytes] = []
+            for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    deleted += int(client.delete(*batch))
+                    batch = []
+            if batch:
                 deleted += int(client.delete(*batch))
-                batch = []
-        if batch:
-            deleted += int(client.delete(*batch))
-    except redis.RedisError:
-        pass  # best effort: the keys expire from the presence view anyway
-    finally:
-        client.close()
+        except redis.RedisError:
+            pass  # best effort: the keys expire from the presence view anyway
+        finally:
+            client.close()
     return deleted
 
 

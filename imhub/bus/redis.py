@@ -134,7 +134,7 @@ class RedisBus:
         self._on_delivery: OnDelivery | None = None
         self._on_control: OnControl | None = None
         self._on_resync: OnResync | None = None
-        self._ring = HashRing([_safe_url(u) for u in urls])
+        self._ring = HashRing([safe_url(u) for u in urls])
         self.shards = [
             _Shard(self, u, backoff_base=backoff_base, backoff_cap=backoff_cap, keepalive=keepalive,
                    liveness=liveness, timeout=timeout)
@@ -340,7 +340,7 @@ class _Shard:
             await asyncio.wait_for(self._ready.wait(), self._timeout)
         if not self._ready.is_set():
             self._missed = True
-            log.error("redis bus not reachable at start; retrying in the background", url=_safe_url(self.url))
+            log.error("redis bus not reachable at start; retrying in the background", url=safe_url(self.url))
 
     async def close(self) -> None:
         self._closing = True
@@ -419,13 +419,13 @@ class _Shard:
                 if failures == 1:
                     metrics.bus_publish_failures.inc()
                     log.warning("redis bus publish failing; queueing until it answers", error=repr(exc),
-                                queued=len(out), url=_safe_url(self.url))
+                                queued=len(out), url=safe_url(self.url))
                 delay = min(self._backoff_cap, self._backoff_base * 2 ** min(failures, 16))
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 continue
             if failures:
                 log.warning("redis bus publishing again", failed_attempts=failures, queued=len(out),
-                            url=_safe_url(self.url))
+                            url=safe_url(self.url))
                 failures = 0
 
     # --- interest ----------------------------------------------------------------------
@@ -463,7 +463,7 @@ class _Shard:
                 failures += 1
                 level = log.warning if lost or failures == 1 else log.debug
                 level("redis bus connection lost" if lost else "redis bus unreachable", error=repr(exc),
-                      url=_safe_url(self.url))
+                      url=safe_url(self.url))
             finally:
                 self._ready.clear()
                 with contextlib.suppress(Exception):
@@ -562,11 +562,11 @@ class _Shard:
         self._ready.set()
         self.connects += 1
         if not self._missed:
-            log.info("redis bus subscribed", url=_safe_url(self.url), channels=len(self.subscribed))
+            log.info("redis bus subscribed", url=safe_url(self.url), channels=len(self.subscribed))
             return
         self._missed = False
         log.warning("redis bus reconnected; clients will resync", channels=len(self.subscribed),
-                    url=_safe_url(self.url))
+                    url=safe_url(self.url))
         self.bus._resync(self)
 
 
@@ -582,7 +582,7 @@ class _NoReply(TimeoutError):
     """Redis left a PING on the subscriber connection unanswered for ``liveness`` s."""
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without a password, for logs."""
     if "@" in url:
         scheme, _, rest = url.partition("://")
@@ -590,4 +590,4 @@ def _safe_url(url: str) -> str:
     return url
 
 
-__all__ = ["RedisBus", "group_channel", "split_urls", "user_channel"]
+__all__ = ["RedisBus", "group_channel", "safe_url", "split_urls", "user_channel"]

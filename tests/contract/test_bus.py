@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from imhub.bus.base import Bus, BusMessage, Delivery, Membership, Missed, Revoke, Unfriended, audience
 from imhub.bus.local import LocalBus
-from imhub.bus.redis import RedisBus, _safe_url, group_channel, user_channel
+from imhub.bus.redis import RedisBus, group_channel, safe_url, user_channel
 from imhub.bus.ring import HashRing
 from imhub.bus.wire import decode, encode, narrowed
 from tests.conftest import REDIS_URL, service_unavailable
@@ -54,7 +54,7 @@ class Fabric:
         self.kind = kind
         self.urls = urls or []
         self.prefix = f"t{uuid.uuid4().hex[:10]}"
-        self.ring = HashRing([_safe_url(u) for u in self.urls]) if self.urls else None
+        self.ring = HashRing([safe_url(u) for u in self.urls]) if self.urls else None
         self.nodes: list[Node] = []
 
     async def node(self) -> Node:
