@@ -308,6 +308,8 @@ class _Shard:
         self._sender: asyncio.Task[None] | None = None
         self._sender_stopped = False
         self.connects = 0  # successful subscriber connections (1 + outages survived)
+        self._up = metrics.bus_shard_up.labels(safe_url(url))
+        self._up.set(0)
         # Set when clients may have missed something: any lost connection, or no
         # connection by the end of start() (clients connect while we retry).
         self._missed = False
@@ -466,6 +468,7 @@ class _Shard:
                       url=safe_url(self.url))
             finally:
                 self._ready.clear()
+                self._up.set(0)
                 with contextlib.suppress(Exception):
                     await conn.disconnect(nowait=True)
             if self._closing:
@@ -560,6 +563,7 @@ class _Shard:
         if self._ready.is_set():
             return
         self._ready.set()
+        self._up.set(1)
         self.connects += 1
         if not self._missed:
             log.info("redis bus subscribed", url=safe_url(self.url), channels=len(self.subscribed))

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from imhub.bus.base import Missed
-from imhub.bus.redis import RedisBus
+from imhub.bus.redis import RedisBus, safe_url
 from tests.conftest import service_unavailable
 from tests.contract.test_bus import Fabric, Node, env, until
 from tests.redisproc import RedisServer
@@ -28,6 +29,10 @@ async def shards(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     yield servers
     for server in servers:
         server.stop()
+
+
+def shard_up(server: RedisServer) -> float | None:
+    return REGISTRY.get_sample_value("imhub_bus_shard_up", {"shard": safe_url(server.url)})
 
 
 async def started(urls: list[str], prefix: str) -> Node:
@@ -74,12 +79,15 @@ async def test_a_hung_redis_is_an_outage_detected_in_seconds(shards: list[RedisS
             for w in others:  # the healthy shards carry on through the hang
                 await reaches(a, b, w)
             assert all(s.ready for i, s in enumerate(b.bus.shards) if i != hung)
+            assert shard_up(shards[hung]) == 0  # the metric names the hung shard
         finally:
             shards[hung].resume()
         # Whatever was published during the hang may be lost: clients are told to sync.
         await until(lambda: b.resyncs == 1 and a.resyncs == 1, timeout=10)
         assert b.missed == ([Missed(frozenset({user}), frozenset())] if others else [None])
         await reaches(a, b, user)
+        await until(lambda: a.bus.ready and b.bus.ready)
+        assert [shard_up(s) for s in shards] == [1] * len(shards)
     finally:
         await a.bus.close()
         await b.bus.close()
