@@ -106,12 +106,11 @@ class Fabric:
             await n.bus.close()
 
 
-def _fabric(kind: str, request: pytest.FixtureRequest, urls: list[str] | None = None) -> Fabric:
+def _fabric(kind: str, request: pytest.FixtureRequest) -> Fabric:
     if kind == "local":
         return Fabric(kind)
-    if urls is None:
-        require_redis(REDIS_URL)
-        urls = [REDIS_URL] if kind == "redis" else [REDIS_URL, *request.getfixturevalue("extra_redis")]
+    require_redis(REDIS_URL)
+    urls = [REDIS_URL] if kind == "redis" else [REDIS_URL, *request.getfixturevalue("extra_redis")]
     return Fabric(kind, urls)
 
 
