@@ -46,16 +46,17 @@ def node_id() -> str:
 
 
 def build_bus(settings: Settings) -> Bus:
-    """``local``: this process only. ``redis``: every process and node on one Redis."""
+    """``local``: this process only. ``redis``: every process and node on Redis (one or
+    several shards)."""
     if settings.bus == "redis":
-        return RedisBus(settings.redis_url, prefix=settings.redis_prefix, wire_version=settings.bus_wire_version)
+        return RedisBus(settings.redis_urls, prefix=settings.redis_prefix, wire_version=settings.bus_wire_version)
     return LocalBus()
 
 
 def build_presence(settings: Settings, node: str) -> Presence:
     """Presence follows the bus: shared through Redis whenever the bus is."""
     if settings.bus == "redis":
-        return RedisPresence(settings.redis_url, node, prefix=settings.redis_prefix)
+        return RedisPresence(settings.redis_urls, node, prefix=settings.redis_prefix)
     return LocalPresence()
 
 

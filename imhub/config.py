@@ -137,7 +137,10 @@ class Settings(BaseSettings):
     )
     recall_window_seconds: int = Field(120, ge=0, description="How long a sender may recall a message.")
     bus: Literal["local", "redis"] = Field("local", description="Message bus between processes.")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL for the redis bus.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis URL for the redis bus and presence; several, comma-separated, shard them (docs/scaling.md).",
+    )
     redis_prefix: str = Field(
         "imhub", pattern=r"^[A-Za-z0-9_.-]{1,40}$",
         description="Prefix of every Redis channel and key (several deployments can share one Redis).",
@@ -232,6 +235,19 @@ class Settings(BaseSettings):
             return [v.strip().lower() for v in value.split(",") if v.strip()]
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_shards(cls, value: str) -> str:
+        urls = [u.strip() for u in value.split(",")]
+        if not all(urls):
+            raise ValueError("an empty URL in the list")
+        if len(set(urls)) != len(urls):
+            raise ValueError("a URL twice in the list")
+        for url in urls:
+            if not url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(f"not a redis://, rediss:// or unix:// URL: {url.partition('@')[2] or url}")
+        return value
+
     @field_validator("media_s3_bucket")
     @classmethod
     def _bucket_for_s3(cls, value: str, info: ValidationInfo) -> str:
@@ -257,6 +273,11 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'imhub.db'}"
+
+    @property
+    def redis_urls(self) -> list[str]:
+        """The Redis shards, in the order given (the mapping does not depend on it)."""
+        return [u.strip() for u in self.redis_url.split(",")]
 
     @property
     def effective_media_dir(self) -> Path:

@@ -84,6 +84,12 @@ bus_outbox_dropped = Counter(
     "imhub_bus_outbox_dropped_total", "Bus messages dropped from a full outbox while Redis was unreachable."
 )
 bus_received = Counter("imhub_bus_received_total", "Bus messages received from other processes.", ["bus"])
+bus_shard_up = Gauge(
+    "imhub_bus_shard_up",
+    "1 while every live process is subscribed on this Redis shard (URL without password), else 0.",
+    ["shard"],
+    multiprocess_mode="livemin",
+)
 messages_held = Counter(
     "imhub_messages_held_total", "Messages held back until the earlier seqs of their conversation arrived."
 )

@@ -70,6 +70,8 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Seed file from `imhub user seed` (with --url)."),
         click.option("--server-workers", type=click.IntRange(1, 64), default=1, show_default=True,
                      help="--spawn: IMHUB_WORKERS."),
+        click.option("--server-nodes", type=click.IntRange(1, 8), default=1, show_default=True,
+                     help="--spawn: servers (nodes) on one database and Redis bus; users alternate between them."),
         click.option("--server-env", multiple=True, help="--spawn: extra KEY=VALUE for the server."),
         click.option("--server-log-level", default="warning", show_default=True,
                      type=click.Choice(["debug", "info", "warning", "error"]), help="--spawn: IMHUB_LOG_LEVEL."),

@@ -57,6 +57,7 @@ class Options:
     server_pids: list[int] = field(default_factory=list)
     users_file: Path | None = None
     server_workers: int = 1
+    server_nodes: int = 1  # --spawn: servers sharing the database and the Redis bus
     server_env: dict[str, str] = field(default_factory=dict)
     server_log_level: str = "warning"
     data_dir: Path | None = None
@@ -201,21 +202,22 @@ def cleanup_redis(env: dict[str, str]) -> int:
         return 0
     import redis  # the server's own dependency
 
-    client = redis.Redis.from_url(env.get("IMHUB_REDIS_URL", "redis://127.0.0.1:6379/0"), socket_timeout=10)
     deleted = 0
-    try:
-        batch: list[bytes] = []
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
+    for url in env.get("IMHUB_REDIS_URL", "redis://127.0.0.1:6379/0").split(","):  # every shard
+        client = redis.Redis.from_url(url.strip(), socket_timeout=10)
+        try:
+            batch: list[bytes] = []
+            for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    deleted += int(client.delete(*batch))
+                    batch = []
+            if batch:
                 deleted += int(client.delete(*batch))
-                batch = []
-        if batch:
-            deleted += int(client.delete(*batch))
-    except redis.RedisError:
-        pass  # best effort: the keys expire from the presence view anyway
-    finally:
-        client.close()
+        except redis.RedisError:
+            pass  # best effort: the keys expire from the presence view anyway
+        finally:
+            client.close()
     return deleted
 
 
@@ -415,6 +417,8 @@ class Coordinator:
         self.o = o
         self.deadline = time.monotonic() + o.max_seconds
         self.server: SpawnedServer | None = None
+        self.nodes: list[SpawnedServer] = []  # --spawn: the server, and more with --server-nodes
+        self.ports: list[int] = []  # the nodes' ports, when several
         self.server_pids: list[int] = []
         self.procs: list[Any] = []
         self.pipes: list[Connection] = []
@@ -579,7 +583,15 @@ class Coordinator:
             if env.get("IMHUB_BUS") == "redis" and "IMHUB_REDIS_PREFIX" not in env:
                 # Keys of this run only, deleted when it ends (see cleanup_redis).
                 env["IMHUB_REDIS_PREFIX"] = f"imhub-bench-{os.urandom(4).hex()}"
+            if o.server_nodes > 1 and env.get("IMHUB_BUS") != "redis":
+                raise BenchError("--server-nodes needs --server-env IMHUB_BUS=redis")
             self.server = SpawnedServer(data_dir, o.server_workers, o.server_log_level, env)
+            # Further nodes: their own data directory, the first one's database.
+            self.nodes = [self.server] + [
+                SpawnedServer(data_dir / f"node{i}", o.server_workers, o.server_log_level,
+                              {**env, "IMHUB_DATABASE_URL": self.server.database_url})
+                for i in range(1, o.server_nodes)
+            ]
             self.phase = "seeding"
             t = time.monotonic()
             seeded = asyncio.run(
@@ -587,9 +599,12 @@ class Coordinator:
             )
             self.seed_seconds = time.monotonic() - t
             self.phase = "starting server"
-            self.server.start()
-            assert self.server.proc is not None
-            self.server_pids = [self.server.proc.pid]
+            self.server_pids = []
+            for node in self.nodes:
+                node.start()
+                assert node.proc is not None
+                self.server_pids.append(node.proc.pid)
+            self.ports = [node.port for node in self.nodes]
             return "127.0.0.1", self.server.port, seeded
         if not o.url or not o.users_file:
             raise BenchError("give --spawn, or --url with --users (a file from `imhub user seed`)")
@@ -623,6 +638,7 @@ class Coordinator:
                 concurrency=max(1, o.concurrency // w), handshake_timeout=o.handshake_timeout,
                 heartbeat=o.heartbeat, expect={u.id: p.expect[u.id] for u in users if u.id in p.expect},
                 max_seconds=max(10.0, self.deadline - time.monotonic()), run_id=run_id,
+                ports=self.ports if len(self.ports) > 1 else [],
             )
             self.worker_sends.append(worker_send(p, {u.id for u in users}))
             parent, child = ctx.Pipe()
@@ -657,6 +673,7 @@ class Coordinator:
             result["server"] = {
                 "url": f"http://{host}:{port}", "pids": self.server_pids, "spawned": o.spawn,
                 "workers": o.server_workers if o.spawn else None, "seed_seconds": round(self.seed_seconds, 2),
+                "nodes": len(self.nodes) or 1, "ports": self.ports,
             }
             if self.server is not None:
                 result["server"]["data_dir"] = str(self.server.data_dir)
@@ -762,6 +779,8 @@ class Coordinator:
             self.stop_workers()
             end = self.server_sample() if self.server_pids else None
             if self.server is not None:
+                for node in self.nodes[1:]:
+                    node.stop()
                 self.server.stop()
                 deleted = cleanup_redis(self.server.env)
                 if deleted and "server" in result:

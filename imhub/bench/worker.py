@@ -54,6 +54,7 @@ class WorkerConfig:
     expect: dict[int, list[str]] = field(default_factory=dict)  # user id -> conversations it receives
     max_seconds: float = 900.0
     run_id: str = ""  # makes cids unique across runs (the server dedupes per user + cid)
+    ports: list[int] = field(default_factory=list)  # several nodes: user k (global index) uses ports[k % n]
 
 
 def _percentiles(values: array[Any] | list[float]) -> dict[str, float]:
@@ -280,7 +281,8 @@ class Worker:
                 await asyncio.sleep(delay)
             await sem.acquire()
             target = "/chat?" + urlencode({"id": uid, "token": token, **query})
-            tasks.append(loop.create_task(self._connect_one(uid, target, self._source_ip(i), sem)))
+            port = cfg.ports[(cfg.offset + i) % len(cfg.ports)] if cfg.ports else cfg.port
+            tasks.append(loop.create_task(self._connect_one(uid, target, self._source_ip(i), port, sem)))
         await asyncio.gather(*tasks)
         elapsed = loop.time() - t0
         self.phase = "connected"
@@ -294,12 +296,14 @@ class Worker:
             },
         )
 
-    async def _connect_one(self, uid: int, target: str, local_ip: str | None, sem: asyncio.Semaphore) -> None:
+    async def _connect_one(
+        self, uid: int, target: str, local_ip: str | None, port: int, sem: asyncio.Semaphore
+    ) -> None:
         lo, hi = self.cfg.heartbeat
         t = time.monotonic()
         try:
             client = await open_ws(
-                uid, self, self.hs, self.cfg.host, self.cfg.port, target, local_ip=local_ip,
+                uid, self, self.hs, self.cfg.host, port, target, local_ip=local_ip,
                 timeout=self.cfg.handshake_timeout,
             )
         except HandshakeError as exc:

@@ -79,12 +79,24 @@ class Unfriended:
     b: int
 
 
+@dataclass(frozen=True, slots=True)
+class Missed:
+    """What one shard's outage may have lost (several Redis shards): the bus messages
+    for these users' and these groups' topics in this process. The other shards'
+    topics kept flowing."""
+
+    users: frozenset[int]
+    groups: frozenset[int]
+
+
 Control = Revoke | Membership | Unfriended
 BusMessage = Delivery | Control
 
 OnDelivery = Callable[[Delivery], None]
 OnControl = Callable[[Control], None]
-OnResync = Callable[[], None]
+# ``None``: anything may have been lost (the whole bus was down); a :class:`Missed`:
+# only what it names.
+OnResync = Callable[[Missed | None], None]
 
 
 def audience(message: BusMessage) -> tuple[tuple[int, ...], int]:
@@ -108,7 +120,9 @@ class Bus(Protocol):
 
         ``on_resync`` is called after the bus comes back from an outage (once the
         subscriptions are active again): deliveries published meanwhile are lost, so
-        every local client must be told to sync. Never called by a bus that cannot fail.
+        the local clients must be told to sync: all of them (``None``), or, after one
+        shard of several was down, those it names (:class:`Missed`). Never called by a
+        bus that cannot fail.
         """
 
     async def publish(self, message: BusMessage) -> None:

@@ -1,16 +1,27 @@
-"""Presence shared through Redis: see :mod:`imhub.bus.presence` for the model."""
+"""Presence shared through Redis: see :mod:`imhub.bus.presence` for the model.
+
+With several Redis shards (``IMHUB_REDIS_URL`` a list), a user's presence lives on the
+shard that carries the user's bus topic (:mod:`imhub.bus.ring`), and each shard is a
+complete presence store of its own for its users: its own sorted set of live nodes,
+its own per-node claim sets, refreshed and cleaned up shard by shard. A shard that is
+down only makes its users' presence fall back to what each process knows; one that
+comes back empty (restarted) is refilled by the next refresh.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from imhub.bus.presence import _Counts
+from imhub.bus.redis import safe_url, split_urls, user_channel
+from imhub.bus.ring import HashRing
 
 log = structlog.get_logger("imhub.presence")
 
@@ -18,21 +29,26 @@ log = structlog.get_logger("imhub.presence")
 class RedisPresence:
     """Presence shared by every process and node through Redis (see the module docstring).
 
-    Keys (under ``prefix``): ``:nodes`` sorted set node → expiry (ms); ``:p:<user>`` set
-    of the nodes holding the user's connections; ``:n:<node>`` set of the users a node
-    claims (what the cleanup of a dead node walks); ``:gc:<node>`` the cleanup's lock.
+    Keys (under ``prefix``, on each shard): ``:nodes`` sorted set node → expiry (ms);
+    ``:p:<user>`` set of the nodes holding the user's connections; ``:n:<node>`` set of
+    the users (of this shard) a node claims (what the cleanup of a dead node walks);
+    ``:gc:<node>`` the cleanup's lock.
     """
 
     GC_LOCK_MS = 60_000
 
-    def __init__(self, url: str, node_id: str, *, ttl: float = 30.0, prefix: str = "imhub", timeout: float = 2.0):
-        self.url = url
+    def __init__(
+        self, url: str | Sequence[str], node_id: str, *, ttl: float = 30.0, prefix: str = "imhub",
+        timeout: float = 2.0,
+    ) -> None:
+        self.urls = split_urls(url)
         self.node_id = node_id
         self.ttl = ttl
         self.prefix = prefix
         self._timeout = timeout
+        self._ring = HashRing([safe_url(u) for u in self.urls])
         self._counts = _Counts()
-        self._redis: Redis | None = None
+        self._clients: list[Redis | None] = [None] * len(self.urls)
         self._refresher: asyncio.Task[None] | None = None
         self._closing = False
         self._nodes = f"{prefix}:nodes"
@@ -44,11 +60,31 @@ class RedisPresence:
     def _node_key(self, node_id: str) -> str:
         return f"{self.prefix}:n:{node_id}"
 
+    def shard_of(self, user_id: int) -> int:
+        """The shard holding ``user_id``'s presence: the one that carries its bus topic."""
+        return self._ring.index(user_channel(self.prefix, user_id)) if len(self.urls) > 1 else 0
+
+    def client(self, shard: int) -> Redis:
+        made = self._clients[shard]
+        if made is None:
+            made = Redis.from_url(self.urls[shard], socket_connect_timeout=self._timeout,
+                                  socket_timeout=self._timeout)
+            self._clients[shard] = made
+        return made
+
+    def client_for(self, user_id: int) -> Redis:
+        return self.client(self.shard_of(user_id))
+
     @property
     def redis(self) -> Redis:
-        if self._redis is None:
-            self._redis = Redis.from_url(self.url, socket_connect_timeout=self._timeout, socket_timeout=self._timeout)
-        return self._redis
+        """The first shard's client (the only one with a single Redis)."""
+        return self.client(0)
+
+    def _by_shard(self, user_ids: Sequence[int]) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for uid in user_ids:
+            out.setdefault(self.shard_of(uid), []).append(uid)
+        return out
 
     async def start(self) -> None:
         # Alive before the first claim, so other nodes count this node's users at once.
@@ -66,18 +102,23 @@ class RedisPresence:
                 await self._refresher
             self._refresher = None
         # A clean stop withdraws this node's claims at once (a crash leaves them to expire).
-        users = list(self._counts.connections)
+        by_shard = self._by_shard(list(self._counts.connections))
         self._counts.connections.clear()
-        with contextlib.suppress(RedisError, OSError):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for uid in users:
-                    pipe.srem(self._key(uid), self.node_id)
-                pipe.delete(self._mine)
-                pipe.zrem(self._nodes, self.node_id)
-                await pipe.execute()
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+
+        async def withdraw(shard: int) -> None:
+            with contextlib.suppress(RedisError, OSError):
+                async with self.client(shard).pipeline(transaction=False) as pipe:
+                    for uid in by_shard.get(shard, ()):
+                        pipe.srem(self._key(uid), self.node_id)
+                    pipe.delete(self._mine)
+                    pipe.zrem(self._nodes, self.node_id)
+                    await pipe.execute()
+
+        await asyncio.gather(*(withdraw(i) for i in range(len(self.urls))))
+        for i, made in enumerate(self._clients):
+            if made is not None:
+                await made.aclose()
+                self._clients[i] = None
 
     # --- connections -------------------------------------------------------------------
 
@@ -96,7 +137,7 @@ class RedisPresence:
         node holds one, i.e. the user just came online (or went offline) everywhere."""
         key = self._key(user_id)
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self.client_for(user_id).pipeline(transaction=True) as pipe:
                 if holding:
                     pipe.sadd(key, self.node_id)
                     pipe.sadd(self._mine, user_id)
@@ -128,48 +169,87 @@ class RedisPresence:
         rest = [u for u in user_ids if u not in local]
         if not rest:
             return local
+        found = await asyncio.gather(*(self._online_on(shard, users)
+                                       for shard, users in self._by_shard(rest).items()))
+        return local.union(*found)
+
+    async def _online_on(self, shard: int, user_ids: list[int]) -> set[int]:
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with self.client(shard).pipeline(transaction=False) as pipe:
                 pipe.zrangebyscore(self._nodes, f"({_now_ms()}", "+inf")
-                for uid in rest:
+                for uid in user_ids:
                     pipe.smembers(self._key(uid))
                 live, *holders = await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("presence: redis unavailable; answering from this process", error=repr(exc))
-            return local
-        return local | {u for u, h in zip(rest, holders, strict=True) if self._alive(h, live)}
+            return set()
+        return {u for u, h in zip(user_ids, holders, strict=True) if self._alive(h, live)}
+
+    async def everyone_online(self) -> set[int]:
+        """Every user a live node holds a connection of, on every shard (for admins:
+        walks all presence keys)."""
+        found = {u for u in self._counts.connections}
+        for shard in range(len(self.urls)):
+            r = self.client(shard)
+            live: list[bytes] = await r.zrangebyscore(self._nodes, f"({_now_ms()}", "+inf")  # type: ignore[assignment]
+            keys: list[bytes] = [k async for k in r.scan_iter(match=f"{self.prefix}:p:*", count=1000)]
+            for start in range(0, len(keys), 1000):
+                chunk = keys[start : start + 1000]
+                async with r.pipeline(transaction=False) as pipe:
+                    for k in chunk:
+                        pipe.smembers(k)
+                    holders = await pipe.execute()
+                for k, h in zip(chunk, holders, strict=True):
+                    tail = k.rsplit(b":", 1)[-1]
+                    if tail.isdigit() and self._alive(h, live):
+                        found.add(int(tail))
+        return found
 
     # --- keeping this node alive, cleaning up after dead ones ---------------------------
 
     async def refresh(self) -> None:
-        """Extend this node's life; remove the claims of nodes that have expired."""
+        """Extend this node's life on every shard; remove the claims of nodes that have
+        expired. A shard that fails does not stop the others (the first error is raised
+        after all were tried)."""
+        results = await asyncio.gather(*(self._refresh_shard(i) for i in range(len(self.urls))),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _refresh_shard(self, shard: int) -> None:
         now = _now_ms()
-        async with self.redis.pipeline(transaction=False) as pipe:
+        r = self.client(shard)
+        async with r.pipeline(transaction=False) as pipe:
             pipe.zadd(self._nodes, {self.node_id: now + int(self.ttl * 1000)})
             pipe.zrangebyscore(self._nodes, "-inf", now)
             added, dead = await pipe.execute()
         if added and self._counts.connections:
-            # We were gone from Redis (buried after a long stall, or Redis lost its
-            # data) while holding connections: claim them all again.
-            await self._claim_all()
+            # We were gone from this shard (buried after a long stall, or Redis lost its
+            # data) while holding connections: claim its users again.
+            await self._claim_all(shard)
         for node in dead:
-            await self._bury(node.decode())
+            await self._bury(shard, node.decode())
 
-    async def _claim_all(self) -> None:
-        users = list(self._counts.connections)
-        async with self.redis.pipeline(transaction=False) as pipe:
+    async def _claim_all(self, shard: int) -> None:
+        users = self._by_shard(list(self._counts.connections)).get(shard, [])
+        if not users:
+            return
+        async with self.client(shard).pipeline(transaction=False) as pipe:
             for uid in users:
                 pipe.sadd(self._key(uid), self.node_id)
             pipe.sadd(self._mine, *users)
             await pipe.execute()
-        log.warning("presence: this node's claims were gone from redis; claimed again", users=len(users))
+        log.warning("presence: this node's claims were gone from redis; claimed again", users=len(users),
+                    url=safe_url(self.urls[shard]))
 
-    async def _bury(self, node: str) -> None:
-        """Withdraw a dead node's claims (one live node does it, under a lock)."""
-        if not await self.redis.set(f"{self.prefix}:gc:{node}", self.node_id, nx=True, px=self.GC_LOCK_MS):
+    async def _bury(self, shard: int, node: str) -> None:
+        """Withdraw a dead node's claims on ``shard`` (one live node does it, under a lock)."""
+        r = self.client(shard)
+        if not await r.set(f"{self.prefix}:gc:{node}", self.node_id, nx=True, px=self.GC_LOCK_MS):
             return
-        users = await self.redis.smembers(self._node_key(node))
-        async with self.redis.pipeline(transaction=False) as pipe:
+        users = await r.smembers(self._node_key(node))
+        async with r.pipeline(transaction=False) as pipe:
             for uid in users:
                 pipe.srem(self._key(int(uid)), node)
             pipe.delete(self._node_key(node))

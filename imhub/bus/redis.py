@@ -33,6 +33,17 @@ Guarantees (see :class:`imhub.bus.base.Bus`):
   outbox sent after the hang could reach a subscription that had missed earlier ones
   without anyone being told).
 
+- **Shards.** Given several URLs, the channels are spread over those Redis servers by
+  consistent hashing (:mod:`imhub.bus.ring`, on the URL without its password; every
+  process must list the same URLs). Each shard has all of the above on its own: its
+  publisher and outbox, its subscriber connection, liveness check and reconnect loop.
+  A shard that is down or hung delays only its topics; when it is back, ``on_resync``
+  names the users and groups this process watches there (:class:`~imhub.bus.base.Missed`),
+  and only their clients resync. Order is kept per topic (one topic is on one shard);
+  two topics on two shards may arrive either way round, as they may from two
+  publishers. With one URL nothing changes: same channels, same wire format, and
+  ``on_resync(None)`` (everyone) after an outage.
+
 Wire format: :mod:`imhub.bus.wire` (versioned, with a kind byte per bus message).
 """
 
@@ -45,7 +56,7 @@ import random
 import struct
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import structlog
@@ -56,7 +67,8 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from imhub import metrics
-from imhub.bus.base import BusMessage, Delivery, OnControl, OnDelivery, OnResync, Unfriended, audience
+from imhub.bus.base import BusMessage, Delivery, Missed, OnControl, OnDelivery, OnResync, Unfriended, audience
+from imhub.bus.ring import HashRing
 from imhub.bus.wire import BUS_ID_LEN, CURRENT_VERSION, decode, encode, narrowed
 
 log = structlog.get_logger("imhub.bus.redis")
@@ -96,13 +108,14 @@ def _chunks(items: Iterable[bytes], size: int) -> Iterable[list[bytes]]:
 
 
 class RedisBus:
-    """See the module docstring. ``url`` is a redis:// (or rediss://) URL."""
+    """See the module docstring. ``url``: one redis:// (or rediss://) URL, or several
+    (a list, or comma-separated): the shards the channels are spread over."""
 
     in_process = False
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         prefix: str = "imhub",
         backoff_base: float = 0.2,
@@ -112,20 +125,176 @@ class RedisBus:
         timeout: float = 3.0,
         wire_version: int = CURRENT_VERSION,
     ) -> None:
-        self.url = url
+        urls = split_urls(url)
+        self.urls = urls
         self.prefix = prefix
         self.bus_id = os.urandom(BUS_ID_LEN)
         self.wire_version = wire_version
+        self._timeout = timeout
+        self._on_delivery: OnDelivery | None = None
+        self._on_control: OnControl | None = None
+        self._on_resync: OnResync | None = None
+        self._ring = HashRing([safe_url(u) for u in urls])
+        self.shards = [
+            _Shard(self, u, backoff_base=backoff_base, backoff_cap=backoff_cap, keepalive=keepalive,
+                   liveness=liveness, timeout=timeout)
+            for u in urls
+        ]
+        # The one shard when there is one: the hot path then skips the ring.
+        self._only: _Shard | None = self.shards[0] if len(self.shards) == 1 else None
+        self._started = False
+
+    def shard_of(self, channel: bytes) -> _Shard:
+        """The shard that carries ``channel``."""
+        return self._only or self.shards[self._ring.index(channel)]
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self, on_delivery: OnDelivery, on_control: OnControl, on_resync: OnResync | None = None) -> None:
+        """Connect and subscribe; waits up to ``timeout`` for Redis, then carries on in
+        the background (local delivery works meanwhile; ``on_resync`` fires when the
+        subscription finally comes up). Each shard on its own: one that is down does
+        not hold up the others."""
+        self._on_delivery = on_delivery
+        self._on_control = on_control
+        self._on_resync = on_resync
+        self._started = True
+        for shard in self.shards:
+            shard.start()
+        await asyncio.gather(*(shard.wait_ready() for shard in self.shards))
+
+    async def close(self) -> None:
+        self._started = False
+        # What was published before the close goes out if Redis takes it soon.
+        await asyncio.gather(*(shard.close() for shard in self.shards))
+        self._on_delivery = None
+        self._on_control = None
+
+    @property
+    def ready(self) -> bool:
+        """True while every shard's subscriber connection is up and its subscriptions confirmed."""
+        return all(shard.ready for shard in self.shards)
+
+    @property
+    def connects(self) -> int:
+        """Successful subscriber connections, over all shards."""
+        return sum(shard.connects for shard in self.shards)
+
+    async def ping(self) -> bool:
+        """Every shard subscribed and answering a PING on its publisher within a second
+        (publishes to some users cannot reach the other processes otherwise)."""
+        return all(await asyncio.gather(*(shard.ping() for shard in self.shards)))
+
+    # --- publishing --------------------------------------------------------------------
+
+    async def publish(self, message: BusMessage) -> None:
+        """Hand ``message`` to this process's handlers and queue it for Redis (on the
+        shard of each channel); returns without waiting for Redis."""
+        self._hand_over(message)
+        if not self._started:
+            return
+        _published.inc()
+        users, group = audience(message)
+        only = self._only
+        if group:
+            channel = group_channel(self.prefix, group)
+            (only or self.shard_of(channel)).enqueue(channel, self._encode(message))
+            return
+        users = tuple(dict.fromkeys(users))  # keep order, drop repeats
+        # An unfriending names both users on purpose: either one's process must
+        # learn of both. Everything else is narrowed to the channel's user.
+        whole = self._encode(message) if len(users) == 1 or isinstance(message, Unfriended) else b""
+        for uid in users:
+            channel = user_channel(self.prefix, uid)
+            (only or self.shard_of(channel)).enqueue(channel, whole or self._encode(narrowed(message, uid)))
+
+    def _encode(self, message: BusMessage) -> bytes:
+        return encode(message, self.bus_id, self.wire_version)
+
+    def _hand_over(self, message: BusMessage) -> None:
+        """Give ``message`` to this process's handlers."""
+        if isinstance(message, Delivery):
+            if self._on_delivery is not None:
+                self._on_delivery(message)
+        elif self._on_control is not None:
+            self._on_control(message)
+
+    # --- interest ----------------------------------------------------------------------
+
+    def watch_user(self, user_id: int) -> None:
+        channel = user_channel(self.prefix, user_id)
+        self.shard_of(channel).want_add(channel)
+
+    def unwatch_user(self, user_id: int) -> None:
+        channel = user_channel(self.prefix, user_id)
+        self.shard_of(channel).want_discard(channel)
+
+    def watch_group(self, group_id: int) -> None:
+        channel = group_channel(self.prefix, group_id)
+        self.shard_of(channel).want_add(channel)
+
+    def unwatch_group(self, group_id: int) -> None:
+        channel = group_channel(self.prefix, group_id)
+        self.shard_of(channel).want_discard(channel)
+
+    # --- from the shards ---------------------------------------------------------------
+
+    def _on_message(self, data: bytes) -> None:
+        try:
+            bus_id, message = decode(data)
+        except (ValueError, struct.error, UnicodeDecodeError):
+            log.warning("malformed bus message dropped", size=len(data))
+            return
+        if bus_id == self.bus_id:
+            return  # our own echo: handed over locally at publish time
+        _received.inc()
+        if isinstance(message, Delivery) and message.ts:
+            metrics.bus_lag_seconds.observe(max(0.0, time.time() - message.ts / 1000))
+        try:
+            self._hand_over(message)
+        except Exception:
+            log.exception("handling a bus message failed")
+
+    def _resync(self, shard: _Shard) -> None:
+        """``shard`` is back after an outage: what it carried meanwhile is lost. With
+        one shard that is everything; with several, only its users' and groups' topics."""
+        if self._on_resync is None:
+            return
+        missed = None if self._only else self._missed_on(shard)
+        try:
+            self._on_resync(missed)
+        except Exception:
+            log.exception("on_resync failed")
+
+    def _missed_on(self, shard: _Shard) -> Missed:
+        users: set[int] = set()
+        groups: set[int] = set()
+        u, g = user_channel(self.prefix, 0)[:-1], group_channel(self.prefix, 0)[:-1]
+        for channel in shard.subscribed:
+            if channel.startswith(u):
+                users.add(int(channel[len(u):]))
+            elif channel.startswith(g):
+                groups.add(int(channel[len(g):]))
+        return Missed(frozenset(users), frozenset(groups))
+
+
+class _Shard:
+    """One Redis server of the bus: its own publisher and outbox, subscriber connection,
+    liveness check and reconnect loop (see the module docstring)."""
+
+    def __init__(
+        self, bus: RedisBus, url: str, *, backoff_base: float, backoff_cap: float, keepalive: float,
+        liveness: float, timeout: float,
+    ) -> None:
+        self.bus = bus
+        self.url = url
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._keepalive = keepalive
         self._liveness = liveness
         self._timeout = timeout
-        self._on_delivery: OnDelivery | None = None
-        self._on_control: OnControl | None = None
-        self._on_resync: OnResync | None = None
-        self._want: set[bytes] = set()  # channels local connections need
-        self._subscribed: set[bytes] = set()  # channels asked of the current connection
+        self.want: set[bytes] = set()  # channels local connections need
+        self.subscribed: set[bytes] = set()  # channels asked of the current connection
         self._dirty = asyncio.Event()
         self._ready = asyncio.Event()  # the current connection's subscriptions are live
         self._task: asyncio.Task[None] | None = None
@@ -139,6 +308,8 @@ class RedisBus:
         self._sender: asyncio.Task[None] | None = None
         self._sender_stopped = False
         self.connects = 0  # successful subscriber connections (1 + outages survived)
+        self._up = metrics.bus_shard_up.labels(safe_url(url))
+        self._up.set(0)
         # Set when clients may have missed something: any lost connection, or no
         # connection by the end of start() (clients connect while we retry).
         self._missed = False
@@ -147,13 +318,7 @@ class RedisBus:
 
     # --- lifecycle -------------------------------------------------------------------
 
-    async def start(self, on_delivery: OnDelivery, on_control: OnControl, on_resync: OnResync | None = None) -> None:
-        """Connect and subscribe; waits up to ``timeout`` for Redis, then carries on in
-        the background (local delivery works meanwhile; ``on_resync`` fires when the
-        subscription finally comes up)."""
-        self._on_delivery = on_delivery
-        self._on_control = on_control
-        self._on_resync = on_resync
+    def start(self) -> None:
         # One retry: a pooled connection may have died with a Redis restart. A publish
         # is at most once by contract, so no retry loop beyond that.
         self._publisher = Redis.from_url(
@@ -171,18 +336,19 @@ class RedisBus:
         )
         self._task = asyncio.create_task(self._run(), name="imhub-redis-bus")
         self._sender = asyncio.create_task(self._send_forever(), name="imhub-redis-bus-outbox")
+
+    async def wait_ready(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready.wait(), self._timeout)
         if not self._ready.is_set():
             self._missed = True
-            log.error("redis bus not reachable at start; retrying in the background", url=_safe_url(self.url))
+            log.error("redis bus not reachable at start; retrying in the background", url=safe_url(self.url))
 
     async def close(self) -> None:
         self._closing = True
         if self._sender is not None:
-            # What was published before the close goes out if Redis takes it soon.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox_drained(), self._timeout)
+                await asyncio.wait_for(self._outbox_sent.wait(), self._timeout)
             # A flag as well as the cancel: redis-py can absorb a cancel that lands
             # inside a pipeline, and the loop would then wait for more forever.
             self._sender_stopped = True
@@ -202,8 +368,6 @@ class RedisBus:
         if self._sub_pool is not None:
             await self._sub_pool.disconnect()
             self._sub_pool = None
-        self._on_delivery = None
-        self._on_control = None
 
     @property
     def ready(self) -> bool:
@@ -222,34 +386,14 @@ class RedisBus:
 
     # --- publishing --------------------------------------------------------------------
 
-    async def publish(self, message: BusMessage) -> None:
-        """Hand ``message`` to this process's handlers and queue it for Redis; returns
-        without waiting for Redis."""
-        self._hand_over(message)
-        if self._sender is None:
-            return
-        _published.inc()
-        users, group = audience(message)
+    def enqueue(self, channel: bytes, payload: bytes) -> None:
         out = self._outbox
-        if group:
-            out.append((group_channel(self.prefix, group), self._encode(message)))
-        else:
-            users = tuple(dict.fromkeys(users))  # keep order, drop repeats
-            # An unfriending names both users on purpose: either one's process must
-            # learn of both. Everything else is narrowed to the channel's user.
-            whole = self._encode(message) if len(users) == 1 or isinstance(message, Unfriended) else b""
-            for uid in users:
-                out.append((user_channel(self.prefix, uid), whole or self._encode(narrowed(message, uid))))
+        out.append((channel, payload))
         if len(out) > OUTBOX_MAX:
-            dropped = len(out) - OUTBOX_MAX
-            for _ in range(dropped):
-                out.popleft()
-            metrics.bus_outbox_dropped.inc(dropped)
+            out.popleft()
+            metrics.bus_outbox_dropped.inc()
         self._outbox_sent.clear()
         self._outbox_wakeup.set()
-
-    async def _outbox_drained(self) -> None:
-        await self._outbox_sent.wait()
 
     async def _send_forever(self) -> None:
         """The outbox's only sender: batches in publish order; on a failure the batch
@@ -277,47 +421,25 @@ class RedisBus:
                 if failures == 1:
                     metrics.bus_publish_failures.inc()
                     log.warning("redis bus publish failing; queueing until it answers", error=repr(exc),
-                                queued=len(out))
+                                queued=len(out), url=safe_url(self.url))
                 delay = min(self._backoff_cap, self._backoff_base * 2 ** min(failures, 16))
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 continue
             if failures:
-                log.warning("redis bus publishing again", failed_attempts=failures, queued=len(out))
+                log.warning("redis bus publishing again", failed_attempts=failures, queued=len(out),
+                            url=safe_url(self.url))
                 failures = 0
-
-    def _encode(self, message: BusMessage) -> bytes:
-        return encode(message, self.bus_id, self.wire_version)
-
-    def _hand_over(self, message: BusMessage) -> None:
-        """Give ``message`` to this process's handlers."""
-        if isinstance(message, Delivery):
-            if self._on_delivery is not None:
-                self._on_delivery(message)
-        elif self._on_control is not None:
-            self._on_control(message)
 
     # --- interest ----------------------------------------------------------------------
 
-    def watch_user(self, user_id: int) -> None:
-        self._want_add(user_channel(self.prefix, user_id))
-
-    def unwatch_user(self, user_id: int) -> None:
-        self._want_discard(user_channel(self.prefix, user_id))
-
-    def watch_group(self, group_id: int) -> None:
-        self._want_add(group_channel(self.prefix, group_id))
-
-    def unwatch_group(self, group_id: int) -> None:
-        self._want_discard(group_channel(self.prefix, group_id))
-
-    def _want_add(self, channel: bytes) -> None:
-        if channel not in self._want:
-            self._want.add(channel)
+    def want_add(self, channel: bytes) -> None:
+        if channel not in self.want:
+            self.want.add(channel)
             self._dirty.set()
 
-    def _want_discard(self, channel: bytes) -> None:
-        if channel in self._want:
-            self._want.discard(channel)
+    def want_discard(self, channel: bytes) -> None:
+        if channel in self.want:
+            self.want.discard(channel)
             self._dirty.set()
 
     # --- the subscriber connection -------------------------------------------------------
@@ -342,9 +464,11 @@ class RedisBus:
                 self._missed = self._missed or lost
                 failures += 1
                 level = log.warning if lost or failures == 1 else log.debug
-                level("redis bus connection lost" if lost else "redis bus unreachable", error=repr(exc))
+                level("redis bus connection lost" if lost else "redis bus unreachable", error=repr(exc),
+                      url=safe_url(self.url))
             finally:
                 self._ready.clear()
+                self._up.set(0)
                 with contextlib.suppress(Exception):
                     await conn.disconnect(nowait=True)
             if self._closing:
@@ -353,7 +477,7 @@ class RedisBus:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
     async def _session(self, conn: AbstractConnection) -> None:
-        self._subscribed = set()
+        self.subscribed = set()
         # The PING below is the first liveness probe: a Redis that accepts the TCP
         # connection but never answers (stopped) is left after ``liveness`` seconds.
         self._ping_at = asyncio.get_running_loop().time()
@@ -371,10 +495,10 @@ class RedisBus:
     async def _sync_subscriptions(self, conn: AbstractConnection) -> None:
         """Bring the connection's subscriptions in line with what is wanted."""
         self._dirty.clear()
-        want = set(self._want)
-        add = want - self._subscribed
-        drop = self._subscribed - want
-        self._subscribed = want
+        want = set(self.want)
+        add = want - self.subscribed
+        drop = self.subscribed - want
+        self.subscribed = want
         for batch in _chunks(sorted(add), SUBSCRIBE_CHUNK):
             await conn.send_command("SUBSCRIBE", *batch, check_health=False)
         for batch in _chunks(sorted(drop), SUBSCRIBE_CHUNK):
@@ -424,7 +548,7 @@ class RedisBus:
         if isinstance(reply, list) and reply:
             kind = reply[0]
             if kind == b"message" and len(reply) == 3:
-                self._on_message(reply[2])
+                self.bus._on_message(reply[2])
             elif kind == b"pong" and len(reply) >= 2:
                 self._ping_at = None
                 if reply[1] == _READY:
@@ -439,40 +563,30 @@ class RedisBus:
         if self._ready.is_set():
             return
         self._ready.set()
+        self._up.set(1)
         self.connects += 1
         if not self._missed:
-            log.info("redis bus subscribed", url=_safe_url(self.url), channels=len(self._subscribed))
+            log.info("redis bus subscribed", url=safe_url(self.url), channels=len(self.subscribed))
             return
         self._missed = False
-        log.warning("redis bus reconnected; clients will resync", channels=len(self._subscribed))
-        if self._on_resync is not None:
-            try:
-                self._on_resync()
-            except Exception:
-                log.exception("on_resync failed")
+        log.warning("redis bus reconnected; clients will resync", channels=len(self.subscribed),
+                    url=safe_url(self.url))
+        self.bus._resync(self)
 
-    def _on_message(self, data: bytes) -> None:
-        try:
-            bus_id, message = decode(data)
-        except (ValueError, struct.error, UnicodeDecodeError):
-            log.warning("malformed bus message dropped", size=len(data))
-            return
-        if bus_id == self.bus_id:
-            return  # our own echo: handed over locally at publish time
-        _received.inc()
-        if isinstance(message, Delivery) and message.ts:
-            metrics.bus_lag_seconds.observe(max(0.0, time.time() - message.ts / 1000))
-        try:
-            self._hand_over(message)
-        except Exception:
-            log.exception("handling a bus message failed")
+
+def split_urls(url: str | Sequence[str]) -> list[str]:
+    """``"redis://a,redis://b"`` (or a list) as the list of shard URLs."""
+    urls = [u.strip() for u in url.split(",")] if isinstance(url, str) else [u.strip() for u in url]
+    if not urls or not all(urls):
+        raise ValueError(f"no Redis URL in {url!r}")
+    return urls
 
 
 class _NoReply(TimeoutError):
     """Redis left a PING on the subscriber connection unanswered for ``liveness`` s."""
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without a password, for logs."""
     if "@" in url:
         scheme, _, rest = url.partition("://")
@@ -480,4 +594,4 @@ def _safe_url(url: str) -> str:
     return url
 
 
-__all__ = ["RedisBus", "group_channel", "user_channel"]
+__all__ = ["RedisBus", "group_channel", "safe_url", "split_urls", "user_channel"]

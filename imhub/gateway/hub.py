@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 
 from imhub import metrics
 from imhub.bus.base import KICK, Delivery, Revoke
@@ -199,11 +200,12 @@ class Hub:
                         conn.push_reply(r.frame)
                     conn.close(CLOSE_REVOKED, "logged out")
 
-    def broadcast(self, frame: bytes) -> list[Connection]:
-        """Push ``frame`` to every modern socket of this process (e.g. "resync" after a
-        bus outage); returns the seed sockets, which cannot take it."""
+    def broadcast(self, frame: bytes, users: Iterable[int] | None = None) -> list[Connection]:
+        """Push ``frame`` to every modern socket of this process, or of ``users`` (e.g.
+        "resync" after a bus outage); returns the seed sockets, which cannot take it."""
         seeds = []
-        for conns in self.users.values():
+        targets = self.users.values() if users is None else [self.users.get(u, ()) for u in users]
+        for conns in targets:
             for conn in conns:
                 if conn.seed:
                     seeds.append(conn)

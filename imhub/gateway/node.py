@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from imhub.bus.base import Bus, Control, Delivery, Membership, Revoke, Unfriended
+from imhub.bus.base import Bus, Control, Delivery, Membership, Missed, Revoke, Unfriended
 from imhub.bus.presence import Presence
 from imhub.clock import now_ms
 from imhub.domain.model import Cmd, group_conv
@@ -282,11 +282,17 @@ class GatewayNode:
                 self._bus.unwatch_group(m.group)
                 self.sequencer.forget(group_conv(m.group))
 
-    def _bus_reconnected(self) -> None:
-        """The bus was down: whatever it carried meanwhile is lost, so every local
-        client syncs (the database has it all); seed clients cannot, so they are
-        caught up again from their delivered cursors."""
-        for conn in self.hub.broadcast(text_frame(encode(Cmd.RESYNC, reason="bus_reconnected"))):
+    def _bus_reconnected(self, missed: Missed | None) -> None:
+        """The bus (or, with several Redis shards, one shard: ``missed`` names its users
+        and groups) was down: whatever it carried meanwhile is lost, so the local
+        clients it carried sync (the database has it all); seed clients cannot, so they
+        are caught up again from their delivered cursors."""
+        users: set[int] | None = None
+        if missed is not None:
+            users = set(missed.users)
+            for gid in missed.groups:
+                users.update(self.hub.groups.get(gid, ()))
+        for conn in self.hub.broadcast(text_frame(encode(Cmd.RESYNC, reason="bus_reconnected")), users):
             if not conn.catching_up:
                 conn.catching_up = True  # hold live frames from now on
                 self._spawn(self.push_backlog(conn))

@@ -74,20 +74,7 @@ class AdminService:
         presence = self._presence
         if not isinstance(presence, RedisPresence):
             return sorted(here)
-        now = now_ms()
-        keys: list[bytes] = [k async for k in presence.redis.scan_iter(match=f"{presence.prefix}:p:*", count=1000)]
-        found: set[int] = set()
-        for start in range(0, len(keys), 1000):
-            chunk = keys[start : start + 1000]
-            async with presence.redis.pipeline(transaction=False) as pipe:
-                for k in chunk:
-                    pipe.zcount(k, f"({now}", "+inf")
-                counts = await pipe.execute()
-            for k, n in zip(chunk, counts, strict=True):
-                tail = k.rsplit(b":", 1)[-1]
-                if int(n) > 0 and tail.isdigit():
-                    found.add(int(tail))
-        return sorted(found | here)
+        return sorted(await presence.everyone_online() | here)
 
     async def kick(self, user_id: int) -> dict[str, Any]:
         """Close the user's connections everywhere (4002); they may reconnect."""

@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from tests.conftest import port_open, service_unavailable
+from tests.redisproc import RedisServer
 from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -190,6 +191,43 @@ def test_mixed_on_two_workers_with_redis(tmp_path: Path) -> None:
         assert list(left.scan_iter(match=f"{prefix}:*")) == []
     finally:
         left.close()
+
+
+def test_mixed_on_two_nodes_and_two_redis_shards(tmp_path: Path) -> None:
+    """--server-nodes 2: two servers on one database, the bus and presence on two Redis
+    shards; users alternate between the nodes, so every 1:1 pair crosses them. Every
+    message exactly once, in order; the bench's keys are gone from both shards after."""
+    if not port_open("127.0.0.1", 6379):
+        service_unavailable("Redis", "nothing listens on 127.0.0.1:6379")
+    if not RedisServer.available():
+        service_unavailable("redis-server", "not installed")
+    shard = RedisServer(tmp_path / "redis").start()
+    try:
+        out = tmp_path / "mixed.json"
+        r = imhub("bench", "mixed", "--spawn", "--data-dir", str(tmp_path / "data"), "--server-nodes", "2",
+                  "--server-env", "IMHUB_BUS=redis",
+                  "--server-env", f"IMHUB_REDIS_URL=redis://127.0.0.1:6379/0,{shard.url}",
+                  "--count", "100", "--chat-fraction", "0.5", "--chat-rate", "50", "--groups", "1",
+                  "--group-size", "20", "--group-rate", "5", "--duration", "2", "--heartbeat", "0.5", "1",
+                  "--json", str(out), "--quiet", "--max-seconds", "90")
+        assert r.returncode == 0, r.stdout + r.stderr
+        m = REPORT.search(r.stdout)
+        assert m, r.stdout
+        sent, acked, delivered, expected, lost, dup, ooo = (int(x) for x in m.groups())
+        assert sent == acked and sent >= 80
+        assert delivered == expected and (lost, dup, ooo) == (0, 0, 0)
+        result = json.loads(out.read_text())
+        assert result["server"]["nodes"] == 2 and len(set(result["server"]["ports"])) == 2
+        assert len(result["server"]["pids"]) == 2
+        prefix = result["server"]["redis_prefix"]
+        for url in ("redis://127.0.0.1:6379/0", shard.url):
+            left = redis.Redis.from_url(url)
+            try:
+                assert list(left.scan_iter(match=f"{prefix}:*")) == []
+            finally:
+                left.close()
+    finally:
+        shard.stop()
 
 
 def test_cleanup_deletes_only_the_keys_of_the_benchs_own_prefix() -> None:

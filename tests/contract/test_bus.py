@@ -1,8 +1,9 @@
 """The Bus contract, run against every backend (imhub.bus.base).
 
 ``fabric`` gives nodes (processes) sharing one bus. The in-process bus has exactly one
-node, so the cross-node part of the contract runs on the distributed backends only.
-Each Redis test uses its own channel prefix, so it never sees anyone else's traffic.
+node, so the cross-node part of the contract runs on the distributed backends only:
+one Redis, and three Redis shards (channels spread by imhub.bus.ring). Each Redis test
+uses its own channel prefix, so it never sees anyone else's traffic.
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imhub.bus.base import Bus, BusMessage, Delivery, Membership, Revoke, Unfriended, audience
+from imhub.bus.base import Bus, BusMessage, Delivery, Membership, Missed, Revoke, Unfriended, audience
 from imhub.bus.local import LocalBus
-from imhub.bus.redis import RedisBus, user_channel
+from imhub.bus.redis import RedisBus, group_channel, safe_url, user_channel
+from imhub.bus.ring import HashRing
 from imhub.bus.wire import decode, encode, narrowed
-from tests.conftest import REDIS_URL, port_open, service_unavailable
+from tests.conftest import REDIS_URL, service_unavailable
 from tests.contract import bus_wire_v2 as old
+from tests.contract.conftest import require_redis
 from tests.redisproc import RedisServer
 
-ALL = ["local", "redis"]
-DISTRIBUTED = ["redis"]
+ALL = ["local", "redis", "redis3"]
+DISTRIBUTED = ["redis", "redis3"]  # one Redis, and three shards
 
 
 @dataclass
@@ -35,9 +38,11 @@ class Node:
     bus: Bus
     got: list[BusMessage] = field(default_factory=list)
     resyncs: int = 0
+    missed: list[Missed | None] = field(default_factory=list)
 
-    def resynced(self) -> None:
+    def resynced(self, missed: Missed | None) -> None:
         self.resyncs += 1
+        self.missed.append(missed)
 
     def targets(self) -> Counter[int]:
         """How many bus messages reached this node per target user."""
@@ -45,10 +50,11 @@ class Node:
 
 
 class Fabric:
-    def __init__(self, kind: str, url: str = "") -> None:
+    def __init__(self, kind: str, urls: list[str] | None = None) -> None:
         self.kind = kind
-        self.url = url
+        self.urls = urls or []
         self.prefix = f"t{uuid.uuid4().hex[:10]}"
+        self.ring = HashRing([safe_url(u) for u in self.urls]) if self.urls else None
         self.nodes: list[Node] = []
 
     async def node(self) -> Node:
@@ -56,60 +62,68 @@ class Fabric:
             assert not self.nodes, "the in-process bus has a single node"
             bus: Bus = LocalBus()
         else:
-            bus = RedisBus(self.url, prefix=self.prefix, backoff_base=0.05, backoff_cap=0.5, keepalive=1.0)
+            bus = RedisBus(self.urls, prefix=self.prefix, backoff_base=0.05, backoff_cap=0.5, keepalive=1.0)
         n = Node(bus)
         await bus.start(n.got.append, n.got.append, n.resynced)
         self.nodes.append(n)
         return n
 
+    def shard_of_user(self, user_id: int) -> int:
+        assert self.ring is not None
+        return self.ring.index(user_channel(self.prefix, user_id))
+
+    def users_on(self, shard: int, n: int, *, start: int = 1) -> list[int]:
+        """``n`` user ids whose topics this fabric's ring puts on ``shard``."""
+        return [u for u in range(start, start + 1000) if self.shard_of_user(u) == shard][:n]
+
     async def settle(self) -> None:
-        """Wait until every node's subscriptions are live in Redis."""
-        if self.kind != "redis":
+        """Wait until every node's subscriptions are live in Redis, on every shard."""
+        if self.kind == "local":
             return
         from redis.asyncio import Redis
 
-        client = Redis.from_url(self.url)
-        try:
-            for _ in range(200):
-                want: Counter[bytes] = Counter()
-                for n in self.nodes:
-                    assert isinstance(n.bus, RedisBus)
-                    want.update(n.bus._want)  # what each node asked for
-                pattern = f"{self.prefix}:*"
-                live = set(await client.pubsub_channels(pattern))
-                counts = dict(await client.pubsub_numsub(*want)) if want else {}
-                if all(counts.get(ch, 0) == k for ch, k in want.items()) and live <= set(want):
-                    return
-                await asyncio.sleep(0.02)
-            raise AssertionError("subscriptions did not settle")
-        finally:
-            await client.aclose()
+        for i, url in enumerate(self.urls):
+            client = Redis.from_url(url)
+            try:
+                for _ in range(200):
+                    want: Counter[bytes] = Counter()
+                    for n in self.nodes:
+                        assert isinstance(n.bus, RedisBus)
+                        want.update(n.bus.shards[i].want)  # what each node asked of this shard
+                    pattern = f"{self.prefix}:*"
+                    live = set(await client.pubsub_channels(pattern))
+                    counts = dict(await client.pubsub_numsub(*want)) if want else {}
+                    if all(counts.get(ch, 0) == k for ch, k in want.items()) and live <= set(want):
+                        break
+                    await asyncio.sleep(0.02)
+                else:
+                    raise AssertionError(f"subscriptions did not settle on shard {i}")
+            finally:
+                await client.aclose()
 
     async def close(self) -> None:
         for n in self.nodes:
             await n.bus.close()
 
 
-async def _fabric(kind: str, url: str = "") -> Fabric:
-    if kind == "redis":
-        url = url or REDIS_URL
-        host_port = url.split("//", 1)[1].split("/", 1)[0]
-        host, _, port = host_port.rpartition(":")
-        if not port_open(host, int(port)):
-            service_unavailable("Redis", f"nothing listens on {host_port}")
-    return Fabric(kind, url)
+def _fabric(kind: str, request: pytest.FixtureRequest) -> Fabric:
+    if kind == "local":
+        return Fabric(kind)
+    require_redis(REDIS_URL)
+    urls = [REDIS_URL] if kind == "redis" else [REDIS_URL, *request.getfixturevalue("extra_redis")]
+    return Fabric(kind, urls)
 
 
 @pytest.fixture(params=ALL)
 async def fabric(request: pytest.FixtureRequest) -> AsyncIterator[Fabric]:
-    f = await _fabric(request.param)
+    f = _fabric(request.param, request)
     yield f
     await f.close()
 
 
 @pytest.fixture(params=DISTRIBUTED)
 async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Fabric]:
-    f = await _fabric(request.param)
+    f = _fabric(request.param, request)
     yield f
     await f.close()
 
@@ -184,7 +198,9 @@ async def test_only_watched_topics_reach_another_node(cluster: Fabric) -> None:
     await a.bus.publish(env((3,)))
     await until(lambda: len(b.got) >= 2)
     await asyncio.sleep(0.3)
-    assert b.got == [env((1,), origin=7, node="node-a", seq=3, sender=2), env(group=5, conv="g5", seq=11)]
+    expected = [env((1,), origin=7, node="node-a", seq=3, sender=2), env(group=5, conv="g5", seq=11)]
+    # In publish order per topic; two topics on two shards may arrive either way round.
+    assert b.got == expected if cluster.kind == "redis" else sorted(b.got, key=expected.index) == expected
     # The publisher delivered everything to itself once, at publish time, and no echo.
     assert len(a.got) == 4
 
@@ -235,81 +251,129 @@ async def test_frames_and_ids_survive_the_wire(cluster: Fabric) -> None:
 # --- outages ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> RedisServer:
+@dataclass
+class Private:
+    """Buses on private redis-servers (one, or three shards), one of which the test
+    breaks: ``victim``. ``on_victim``: user ids whose topics it carries; ``elsewhere``:
+    user ids on the other shards (none with a single Redis), which must keep flowing."""
+
+    servers: list[RedisServer]
+    fab: Fabric
+    index: int
+    on_victim: list[int]
+    elsewhere: list[int]
+
+    @property
+    def victim(self) -> RedisServer:
+        return self.servers[self.index]
+
+    @property
+    def sharded(self) -> bool:
+        return len(self.servers) > 1
+
+
+@pytest.fixture(params=[1, 3], ids=["1shard", "3shards"])
+async def private(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Private]:
     if not RedisServer.available():
         service_unavailable("redis-server", "not installed")
-    server = RedisServer(tmp_path / "redis").start()
-    yield server  # type: ignore[misc]
-    server.stop()
-
-
-async def test_reconnect_after_connection_kill_resyncs_and_resumes(private_redis: RedisServer) -> None:
-    fab = await _fabric("redis", private_redis.url)
+    servers = [RedisServer(tmp_path / f"redis{i}").start() for i in range(request.param)]
+    fab = Fabric("redis", [s.url for s in servers])
+    v = len(servers) // 2
+    others = [u for u in range(1, 1000) if fab.shard_of_user(u) != v][:3]
     try:
-        a, b = await fab.node(), await fab.node()
-        b.bus.watch_user(1)
-        a.bus.watch_user(100)  # CLIENT KILL TYPE pubsub only hits subscribed connections
-        await fab.settle()
-        assert b.resyncs == 0
-        from redis.asyncio import Redis
-
-        admin = Redis.from_url(private_redis.url)
-        killed = await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
-        await admin.aclose()
-        assert killed >= 1
-        await until(lambda: b.resyncs == 1 and a.resyncs == 1)
-        await fab.settle()
-        await a.bus.publish(env((1,)))
-        await until(lambda: len(b.got) == 1)
+        yield Private(servers, fab, v, fab.users_on(v, 3), others)
     finally:
         await fab.close()
+        for server in servers:
+            server.stop()
 
 
-async def test_redis_restart_resyncs_and_resumes(private_redis: RedisServer) -> None:
-    fab = await _fabric("redis", private_redis.url)
-    try:
-        a, b = await fab.node(), await fab.node()
-        b.bus.watch_user(1)
-        await fab.settle()
-        private_redis.kill()
-        await asyncio.sleep(0.3)
-        await asyncio.wait_for(a.bus.publish(env((1,), seq=1)), 0.5)  # queued, never raised
-        assert len(a.got) == 1  # local delivery does not depend on Redis
-        b.bus.watch_user(2)  # interest changes during the outage are kept
-        private_redis.start()
-        await until(lambda: b.resyncs == 1, timeout=10)
-        await fab.settle()
-        await a.bus.publish(env((1, 2), seq=2))
-        await until(lambda: b.targets()[2] == 1)
-        # The one queued in the outage went out when Redis came back, before or after b
-        # subscribed again (at most once: b resynced either way).
-        assert b.targets()[1] in (1, 2) and b.targets()[2] == 1
-    finally:
-        await fab.close()
+async def test_reconnect_after_connection_kill_resyncs_and_resumes(private: Private) -> None:
+    fab = private.fab
+    u, v = private.on_victim[:2]
+    a, b = await fab.node(), await fab.node()
+    b.bus.watch_user(u)
+    a.bus.watch_user(v)  # CLIENT KILL TYPE pubsub only hits subscribed connections
+    await fab.settle()
+    assert b.resyncs == 0
+    from redis.asyncio import Redis
+
+    admin = Redis.from_url(private.victim.url)
+    killed = await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    await admin.aclose()
+    assert killed >= 1
+    await until(lambda: b.resyncs == 1 and a.resyncs == 1)
+    if private.sharded:  # only what the broken shard carried
+        assert b.missed == [Missed(frozenset({u}), frozenset())]
+        assert a.missed == [Missed(frozenset({v}), frozenset())]
+    else:
+        assert b.missed == a.missed == [None]  # everything, as before shards
+    await fab.settle()
+    await a.bus.publish(env((u,)))
+    await until(lambda: len(b.got) == 1)
 
 
-async def test_a_hung_redis_delays_no_local_delivery_and_loses_no_order(private_redis: RedisServer) -> None:
+async def test_redis_restart_resyncs_and_resumes(private: Private) -> None:
+    fab = private.fab
+    u1, u2 = private.on_victim[:2]
+    a, b = await fab.node(), await fab.node()
+    b.bus.watch_user(u1)
+    b.bus.watch_group(9)
+    for w in private.elsewhere:
+        b.bus.watch_user(w)
+    await fab.settle()
+    private.victim.kill()
+    await asyncio.sleep(0.3)
+    await asyncio.wait_for(a.bus.publish(env((u1,), seq=1)), 0.5)  # queued, never raised
+    assert len(a.got) == 1  # local delivery does not depend on Redis
+    b.bus.watch_user(u2)  # interest changes during the outage are kept
+    for w in private.elsewhere:  # the other shards keep flowing meanwhile
+        await a.bus.publish(env((w,), seq=3))
+    await until(lambda: all(b.targets()[w] == 1 for w in private.elsewhere))
+    assert b.resyncs == 0
+    private.victim.start()
+    await until(lambda: b.resyncs == 1, timeout=10)
+    if private.sharded:
+        assert fab.ring is not None
+        group_there = fab.ring.index(group_channel(fab.prefix, 9)) == private.index
+        assert b.missed == [Missed(frozenset({u1, u2}), frozenset({9}) if group_there else frozenset())]
+    else:
+        assert b.missed == [None]
+    await fab.settle()
+    await a.bus.publish(env((u1, u2), seq=2))
+    await until(lambda: b.targets()[u2] == 1)
+    # The one queued in the outage went out when Redis came back, before or after b
+    # subscribed again (at most once: b resynced either way).
+    assert b.targets()[u1] in (1, 2) and b.targets()[u2] == 1
+
+
+async def test_a_hung_redis_delays_no_local_delivery_and_loses_no_order(private: Private) -> None:
     """Issue #22 (2): deliveries to this process never wait for Redis; what was
-    published during the hang goes out, in order, once Redis answers again."""
-    fab = await _fabric("redis", private_redis.url)
+    published during the hang goes out, in order, once Redis answers again. With
+    shards, a hung one holds up nothing on the others."""
+    fab = private.fab
+    u = private.on_victim[0]
+    a, b = await fab.node(), await fab.node()
+    b.bus.watch_user(u)
+    for w in private.elsewhere:
+        b.bus.watch_user(w)
+    await fab.settle()
+    private.victim.pause()
     try:
-        a, b = await fab.node(), await fab.node()
-        b.bus.watch_user(1)
-        await fab.settle()
-        private_redis.pause()
-        try:
-            for seq in range(1, 6):
-                await asyncio.wait_for(a.bus.publish(env((1,), seq=seq)), 0.2)  # never waits for Redis
-            assert [m.seq for m in a.got] == [1, 2, 3, 4, 5]  # local copies at once
-            await asyncio.sleep(0.5)
-            assert b.got == []
-        finally:
-            private_redis.resume()
-        await until(lambda: len(b.got) == 5, timeout=15)
-        assert [m.seq for m in b.got] == [1, 2, 3, 4, 5]
+        for seq in range(1, 6):
+            await asyncio.wait_for(a.bus.publish(env((u,), seq=seq)), 0.2)  # never waits for Redis
+            for w in private.elsewhere:
+                await a.bus.publish(env((w,), seq=seq))
+        assert [m.seq for m in a.got if m.users == (u,)] == [1, 2, 3, 4, 5]  # local copies at once
+        await until(lambda: all(b.targets()[w] == 5 for w in private.elsewhere))
+        await asyncio.sleep(0.3)
+        assert b.targets()[u] == 0
     finally:
-        await fab.close()
+        private.victim.resume()
+    await until(lambda: b.targets()[u] == 5, timeout=15)
+    assert [m.seq for m in b.got if m.users == (u,)] == [1, 2, 3, 4, 5]
+    for w in private.elsewhere:
+        assert [m.seq for m in b.got if m.users == (w,)] == [1, 2, 3, 4, 5]
 
 
 async def test_start_without_redis_does_not_hang_and_catches_up(tmp_path: Path) -> None:
@@ -328,6 +392,42 @@ async def test_start_without_redis_does_not_hang_and_catches_up(tmp_path: Path) 
     finally:
         await bus.close()
         server.stop()
+
+
+async def test_a_shard_down_at_start_holds_up_no_other(tmp_path: Path) -> None:
+    """Three shards, one not up yet: the bus starts, the other two carry their topics
+    at once, and the missing one's users resync when it comes up."""
+    if not RedisServer.available():
+        service_unavailable("redis-server", "not installed")
+    servers = [RedisServer(tmp_path / f"redis{i}") for i in range(3)]
+    servers[0].start()
+    servers[2].start()
+    fab = Fabric("redis", [s.url for s in servers])
+    a, b = (Node(RedisBus(fab.urls, prefix=fab.prefix, backoff_base=0.05, backoff_cap=0.3, timeout=0.5))
+            for _ in range(2))
+    try:
+        for n in (a, b):
+            await asyncio.wait_for(n.bus.start(n.got.append, n.got.append, n.resynced), 5)
+        assert not a.bus.ready and not await a.bus.ping()  # readiness covers every shard
+        up, down = fab.users_on(0, 1)[0], fab.users_on(1, 1)[0]
+        b.bus.watch_user(up)
+        b.bus.watch_user(down)
+        for _ in range(100):
+            await a.bus.publish(env((up,)))
+            await asyncio.sleep(0.05)
+            if b.got:
+                break
+        assert b.got and {m.users for m in b.got} == {(up,)}
+        servers[1].start()
+        await until(lambda: a.resyncs == 1 and b.resyncs == 1, timeout=10)
+        assert b.missed == [Missed(frozenset({down}), frozenset())]
+        assert a.missed == [Missed(frozenset(), frozenset())]
+        assert a.bus.ready and await a.bus.ping()
+    finally:
+        for n in (a, b):
+            await n.bus.close()
+        for server in servers:
+            server.stop()
 
 
 # --- wire format -----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Two nodes (separate ``imhub serve`` processes on different ports) sharing one
-PostgreSQL database and a private Redis: chat, groups and presence across nodes;
+PostgreSQL database and a private Redis (or three Redis shards): chat, groups and
+presence across nodes;
 concurrent writers on both nodes keep seqs gapless; Redis killed and restarted
 mid-conversation loses no acked message and tells clients to resync (cmd 37)."""
 
@@ -20,6 +21,9 @@ from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.slow
 
+# On one Redis and on three shards (users, groups and presence spread over them).
+SHARDS = pytest.mark.parametrize("cluster", [1, 3], indirect=True, ids=["1shard", "3shards"])
+
 
 class Cluster:
     def __init__(self, redis: RedisServer, nodes: list[ServerProcess], http: list[aiohttp.ClientSession]) -> None:
@@ -29,12 +33,15 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """Two nodes on one private Redis, or (``indirect`` parameter 3) on three Redis
+    shards; ``Cluster.redis`` is the first."""
     if not RedisServer.available():
         service_unavailable("redis-server", "not installed")
     async with fresh_postgres_database() as db:
-        redis = RedisServer(tmp_path / "redis").start()
-        env = {"IMHUB_BUS": "redis", "IMHUB_REDIS_URL": redis.url, "IMHUB_DATABASE_URL": db}
+        shards = [RedisServer(tmp_path / f"redis{i}").start() for i in range(getattr(request, "param", 1))]
+        redis = shards[0]
+        env = {"IMHUB_BUS": "redis", "IMHUB_REDIS_URL": ",".join(s.url for s in shards), "IMHUB_DATABASE_URL": db}
         nodes: list[ServerProcess] = []
         sessions: list[aiohttp.ClientSession] = []
         try:
@@ -47,7 +54,8 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
                 await s.close()
             for n in nodes:
                 n.stop()
-            redis.stop()
+            for shard in shards:
+                shard.stop()
 
 
 async def sync_all(sock: Socket, convs: dict[str, int]) -> list[dict[str, Any]]:
@@ -77,6 +85,7 @@ def pconv(a: User, b: User) -> str:
     return f"p{min(a.id, b.id)}_{max(a.id, b.id)}"
 
 
+@SHARDS
 async def test_chat_groups_and_presence_across_nodes(cluster: Cluster) -> None:
     h1, h2 = cluster.http
     a, b, c = await make_user(h1), await make_user(h2), await make_user(h1)  # type: ignore[arg-type]
@@ -128,6 +137,7 @@ async def test_chat_groups_and_presence_across_nodes(cluster: Cluster) -> None:
     await sc.close()
 
 
+@SHARDS
 async def test_join_and_removal_on_one_node_take_effect_on_the_other(cluster: Cluster) -> None:
     """The member's socket is on node 1; the join and the removal are HTTP calls to
     node 0. The group must reach the socket at once, and stop reaching it at once."""
@@ -161,6 +171,7 @@ async def test_join_and_removal_on_one_node_take_effect_on_the_other(cluster: Cl
     await sm.close()
 
 
+@SHARDS
 async def test_unfriending_on_one_node_takes_effect_on_the_other(cluster: Cluster) -> None:
     """a's socket is on node 0, which trusts the friendship it read at the handshake;
     b unfriends a through node 1. a's next message must be refused at once, not when
@@ -178,6 +189,7 @@ async def test_unfriending_on_one_node_takes_effect_on_the_other(cluster: Cluste
     await sa.close()
 
 
+@SHARDS
 async def test_concurrent_writers_on_two_nodes_keep_seqs_gapless(cluster: Cluster) -> None:
     h1, h2 = cluster.http
     a, b = await make_user(h1), await make_user(h2)  # type: ignore[arg-type]

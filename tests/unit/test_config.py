@@ -41,3 +41,13 @@ def test_missing_settings_file(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_origins_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMHUB_ALLOWED_ORIGINS", "https://a.example, https://b.example")
     assert load_settings().allowed_origins == ["https://a.example", "https://b.example"]
+
+
+def test_redis_url_takes_a_list_of_shards(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().redis_urls == ["redis://127.0.0.1:6379/0"]
+    monkeypatch.setenv("IMHUB_REDIS_URL", " redis://a:6379/0, redis://b:6380/0 ,rediss://c:6379/1")
+    assert load_settings().redis_urls == ["redis://a:6379/0", "redis://b:6380/0", "rediss://c:6379/1"]
+    for bad in ("redis://a:6379/0,redis://a:6379/0", "http://a:6379", ",", "redis://a:6379/0,,redis://b"):
+        monkeypatch.setenv("IMHUB_REDIS_URL", bad)
+        with pytest.raises(SettingsError, match="IMHUB_REDIS_URL"):
+            load_settings()

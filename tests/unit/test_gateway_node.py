@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from imhub.app import build_services
-from imhub.bus.base import Delivery, Membership, Unfriended
+from imhub.bus.base import Delivery, Membership, Missed, Unfriended
 from imhub.config import Settings
 from imhub.domain.model import Cmd, Draft, Media
 from imhub.errors import ErrorCode, Refused
@@ -266,3 +266,25 @@ async def test_a_held_frame_gets_no_delivered_receipt_until_it_is_written(svc: S
     await settle()
     assert [f["content"] for f in tb.frames() if f.get("cmd") == Cmd.PRIVATE] == ["live"]
     assert [f["delivered_seq"] for f in ta.frames() if f.get("cmd") == Cmd.RECEIPT] == [1]
+
+
+async def test_a_shard_outage_resyncs_only_the_users_and_groups_it_carried(svc: Services) -> None:
+    """Several Redis shards: one came back after an outage (Missed names what it
+    carried here). Its users, and the members here of its groups, get cmd 37; everyone
+    else kept receiving through the other shards and is left alone. A whole-bus outage
+    (None) still tells everyone."""
+    a, b, c, d = [await user(svc, n) for n in range(1, 5)]
+    ta, tb, tc, td = [(await connect(svc, u))[1] for u in (a, b, c, d)]
+    for t in (ta, tb, tc, td):
+        t.writes.clear()
+    svc.node.hub.join(77, c)  # c is a member of group 77 here
+    svc.node._bus_reconnected(Missed(frozenset({a}), frozenset({77})))
+    await settle()
+
+    def resyncs(t: FakeTransport) -> int:
+        return sum(1 for f in t.frames() if f.get("cmd") == Cmd.RESYNC)
+
+    assert [resyncs(t) for t in (ta, tb, tc, td)] == [1, 0, 1, 0]
+    svc.node._bus_reconnected(None)
+    await settle()
+    assert [resyncs(t) for t in (ta, tb, tc, td)] == [2, 1, 2, 1]
