@@ -52,9 +52,15 @@ class Media(IntEnum):
     CONTACT = 9
     # Server-made only: a group event (joined, left, removed, renamed) in the stream.
     EVENT = 10
+    # Server-made only: a change to an earlier message or to the conversation (an edit,
+    # reactions, a pin), stored in the stream so that sync carries it; ``memo`` names
+    # it, ``amount`` is the message concerned, ``content`` a JSON object.
+    UPDATE = 11
 
 
-CLIENT_MEDIA = frozenset(int(m) for m in Media if m != Media.EVENT)
+CLIENT_MEDIA = frozenset(int(m) for m in Media if m not in (Media.EVENT, Media.UPDATE))
+# Media that are not a message of their own: not unread, never a conversation's "last".
+SILENT_MEDIA = frozenset({int(Media.UPDATE)})
 
 
 # Field limits of a message body. The frame limit bounds the total; these keep any
@@ -120,6 +126,11 @@ class Draft:
     memo: str = ""
     amount: int = 0
     cid: str | None = None
+    # The message this one replies to (its server id, same conversation), 0 if none.
+    reply_to: int = 0
+    # Mentioned members: "" (none), "all", or user ids joined by commas ("3,7").
+    mentions: str = ""
+    forwarded: bool = False
 
     @property
     def conv(self) -> str:
@@ -145,3 +156,7 @@ class Message:
     amount: int = 0
     cid: str | None = None
     recalled: bool = False
+    reply_to: int = 0
+    mentions: str = ""
+    forwarded: bool = False
+    edited_at: int = 0

@@ -28,7 +28,7 @@ Key = tuple[int, str]
 # A message row without its id, in this order (also the order of Message's fields
 # after ``id``, so ``Message(id, *row)`` builds the stored message).
 ROW_FIELDS = ("conv", "seq", "ts", "userid", "cmd", "dstid", "media", "content", "pic", "url", "memo", "amount",
-              "cid", "recalled")
+              "cid", "recalled", "reply_to", "mentions", "forwarded", "edited_at")
 Row = tuple[Any, ...]
 _COLUMNS = [c.name for c in messages.c]
 # Rows per multi-row statement, largest first (a batch of 79 runs as 64 + 3 x 4 + 3 x 1).
@@ -175,6 +175,7 @@ class SqliteAppendOps:
         for row in self._run(self._SELECT, sorted(keys)):
             values = dict(zip(_COLUMNS, row, strict=True))
             values["recalled"] = bool(values["recalled"])  # sqlite3 gives 0/1
+            values["forwarded"] = bool(values["forwarded"])
             found[(values["userid"], values["cid"])] = Message(**values)
         return found
 

@@ -106,7 +106,7 @@ class MessageStore:
             next_seq[conv] = seq + 1
             rows.append(
                 (conv, seq, ts, d.userid, d.cmd, d.dstid, d.media, d.content, d.pic, d.url, d.memo, d.amount, d.cid,
-                 False)
+                 False, d.reply_to, d.mentions, d.forwarded, 0)
             )
             if d.userid:
                 last[(d.userid, conv)] = seq
