@@ -241,6 +241,8 @@ def _plain_draft(obj: dict[str, Any], cmd: int, user_id: int) -> Draft | None:
             return None
         texts.append(value)
     content, pic, url, memo = texts
+    if "reply_to" in obj or "mentions" in obj:
+        return None  # checked by the full validation
     if media == Media.TEXT and not content.strip():
         return None
     if pic or url:
@@ -280,6 +282,8 @@ def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None, media_b
         memo=_str(obj, "memo", MAX_LINK_CHARS),
         amount=_int(obj, "amount", default=0, lo=-_MAX_ID),
         cid=cid,
+        reply_to=_int(obj, "reply_to", default=0),
+        mentions=_mentions(obj, cmd),
     )
     if cmd == Cmd.PRIVATE and draft.dstid == user_id:
         raise Refused(ErrorCode.BAD_FRAME, "cannot send a private message to yourself")
@@ -287,6 +291,34 @@ def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None, media_b
         raise Refused(ErrorCode.BAD_FRAME, "a text message needs content")
     _check_urls(draft, media_base)
     return draft
+
+
+MAX_MENTIONS = 50
+
+
+def _mentions(obj: dict[str, Any], cmd: int) -> str:
+    """``mentions``: a list of user ids, or ``"all"``; stored as ``"3,7"`` / ``"all"``."""
+    value = obj.get("mentions")
+    if value is None or value == []:
+        return ""
+    if cmd != Cmd.GROUP:
+        raise Refused(ErrorCode.BAD_FRAME, "mentions are for group messages")
+    if value == "all":
+        return "all"
+    if not isinstance(value, list) or len(value) > MAX_MENTIONS:
+        raise Refused(ErrorCode.BAD_FRAME, f"mentions must be \"all\" or a list of at most {MAX_MENTIONS} user ids")
+    ids: list[int] = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= _MAX_ID:
+            raise Refused(ErrorCode.BAD_FRAME, "mentions must be user ids")
+        if v not in ids:
+            ids.append(v)
+    return ",".join(map(str, ids))
+
+
+def mention_ids(mentions: str) -> list[int]:
+    """The user ids of a stored ``mentions`` value (none for ``"all"``)."""
+    return [int(v) for v in mentions.split(",")] if mentions and mentions != "all" else []
 
 
 def _conv(obj: dict[str, Any]) -> str:
@@ -320,7 +352,26 @@ def _after_map(obj: dict[str, Any]) -> dict[str, int]:
 # --- frames the server sends ------------------------------------------------------------
 
 
-def message_dict(m: Message) -> dict[str, Any]:
+# Characters of the quoted message a reply carries.
+EXCERPT_CHARS = 100
+
+
+def quote_dict(m: Message, deleted: bool = False) -> dict[str, Any]:
+    """What a reply shows of the message it quotes (no lookup needed): sender, kind and
+    an excerpt; a recalled original (or, for its viewer, a hidden one) says so instead."""
+    q: dict[str, Any] = {"id": m.id, "seq": m.seq, "userid": m.userid, "media": m.media}
+    if m.recalled:
+        q["recalled"] = True
+        q["excerpt"] = ""
+    elif deleted:
+        q["deleted"] = True
+        q["excerpt"] = ""
+    else:
+        q["excerpt"] = (m.content or m.memo)[:EXCERPT_CHARS]
+    return q
+
+
+def message_dict(m: Message, quote: dict[str, Any] | None = None) -> dict[str, Any]:
     d: dict[str, Any] = {
         "id": m.id, "userid": m.userid, "cmd": m.cmd, "dstid": m.dstid, "media": m.media,
         "content": m.content, "pic": m.pic, "url": m.url, "memo": m.memo, "amount": m.amount,
@@ -330,11 +381,21 @@ def message_dict(m: Message) -> dict[str, Any]:
         d["cid"] = m.cid
     if m.recalled:
         d["recalled"] = True
+    if m.reply_to:
+        d["reply_to"] = m.reply_to
+        if quote is not None:
+            d["reply"] = quote
+    if m.mentions:
+        d["mentions"] = "all" if m.mentions == "all" else mention_ids(m.mentions)
+    if m.forwarded:
+        d["forwarded"] = True
+    if m.edited_at:
+        d["edited_at"] = m.edited_at
     return d
 
 
-def encode_message(m: Message) -> bytes:
-    return orjson.dumps(message_dict(m))
+def encode_message(m: Message, quote: dict[str, Any] | None = None) -> bytes:
+    return orjson.dumps(message_dict(m, quote))
 
 
 def encode_ack(m: Message, duplicate: bool) -> bytes:

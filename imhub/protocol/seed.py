@@ -43,6 +43,10 @@ def seed_message(msg: dict[str, Any], group_events: bool) -> dict[str, Any] | No
     media = msg.get("media")
     if msg.get("recalled"):
         return _as_text(msg, "[message recalled]")
+    if media == Media.UPDATE:
+        return None  # an edit, reactions, a pin: nothing the seed client can show
+    if media == Media.TEXT and isinstance(msg.get("reply"), dict):
+        return _as_text(msg, f"{_quoted(msg['reply'])} {msg.get('content', '')}")
     if media in DRAWABLE:
         return msg
     content, url, memo = msg.get("content", ""), msg.get("url", ""), msg.get("memo", "")
@@ -59,6 +63,17 @@ def seed_message(msg: dict[str, Any], group_events: bool) -> dict[str, Any] | No
     if media == Media.CONTACT:  # content is the person's id, memo their name
         return _as_text(msg, _join(label, memo or content))
     return _as_text(msg, _join(label, content or memo, url))
+
+
+def _quoted(q: dict[str, Any]) -> str:
+    """A reply's quoted message as a text prefix."""
+    if q.get("recalled"):
+        return "[reply to a recalled message]"
+    label = {Media.VOICE: "[voice]", Media.IMAGE: "[image]", **_LABELS}.get(q.get("media", 0), "")
+    if q.get("media") == Media.TEXT:
+        label = ""
+    excerpt = _join(label, q.get("excerpt", ""))
+    return f'[reply to user {q.get("userid", "")}: "{excerpt}"]'
 
 
 def _as_text(msg: dict[str, Any], text: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from imhub.config import Settings
 from imhub.domain.model import Cmd, Message, group_conv, parse_conv, private_conv
 from imhub.domain.ngrams import query_phrases
 from imhub.errors import ErrorCode, Refused
-from imhub.protocol.frames import message_dict
+from imhub.protocol.frames import message_dict, quote_dict
 from imhub.services.authz import Authorizer
 from imhub.services.social import SocialService
 from imhub.store.groups import SeqRange
@@ -63,6 +63,16 @@ class ConversationService:
         self._store = store
         self._social = social
         self._authz = authz
+
+    async def view(self, user_id: int, msgs: list[Message]) -> list[dict[str, Any]]:
+        """``msgs`` as ``user_id`` sees them (JSON fields): each reply with its quote."""
+        quoted = sorted({m.reply_to for m in msgs if m.reply_to})
+        quotes = {q.id: q for q in await self._store.get_many(quoted)} if quoted else {}
+        out = []
+        for m in msgs:
+            q = quotes.get(m.reply_to) if m.reply_to else None
+            out.append(message_dict(m, quote_dict(q) if q is not None else None))
+        return out
 
     async def conversation_ids(self, user_id: int) -> list[str]:
         friends = await self._social.friend_ids(user_id)

@@ -21,9 +21,9 @@ from imhub import metrics
 from imhub.bus.base import KICK, Bus, BusMessage, Delivery, Membership, Revoke, Unfriended
 from imhub.clock import now_ms
 from imhub.config import Settings
-from imhub.domain.model import Cmd, Draft, Media, Message, group_conv
+from imhub.domain.model import SILENT_MEDIA, Cmd, Draft, Media, Message, group_conv
 from imhub.errors import ErrorCode, Refused
-from imhub.protocol.frames import encode, encode_message
+from imhub.protocol.frames import encode, encode_message, quote_dict
 from imhub.protocol.wsframe import text_frame
 from imhub.services.authz import Authorizer
 from imhub.services.batch import BatchWriter, Committed, not_stored_error
@@ -103,14 +103,28 @@ class MessagingService:
 
         Raises :class:`Refused` if the sender may not send there (nothing queued)."""
         await self._authz.may_send(draft)
+        if draft.reply_to:
+            await self._check_reply(draft)
         self._writer.enqueue_to(draft, (sink, time.perf_counter()))
+
+    async def _check_reply(self, draft: Draft) -> None:
+        """A reply quotes a message of the same conversation that its sender can see."""
+        target = await self._store.get(draft.reply_to)
+        visible = target is not None and target.conv == draft.conv and target.media not in SILENT_MEDIA
+        if visible and target is not None and draft.cmd == Cmd.GROUP:
+            rng = (await self._social.visible_ranges([draft.dstid], draft.userid)).get(draft.dstid)
+            visible = rng is not None and target.seq in rng
+        if not visible:
+            raise Refused(
+                ErrorCode.UNKNOWN_MESSAGE, f"no message {draft.reply_to} in this conversation", cid=draft.cid
+            )
 
     async def store(self, draft: Draft) -> Message:
         """Store and publish ``draft`` (no authorization: for the server's own messages,
         such as group events and admin notices)."""
         message, duplicate = await self._writer.submit(draft)
         if not duplicate:
-            await self.publish(message)
+            await self.publish(message, 0, (await self._quotes([message])).get(message.reply_to))
         return message
 
     def _committed(self, done: Committed) -> None:
@@ -138,15 +152,27 @@ class MessagingService:
             if not duplicate:
                 (groups if message.cmd == Cmd.GROUP else private).append((message, sink.id))
         metrics.observe_many(metrics.send_ack_seconds, waited)
+        quotes = await self._quotes([m for m, _ in private] + [m for m, _ in groups])
         for message, origin in private:
-            await self.publish(message, origin)
+            await self.publish(message, origin, quotes.get(message.reply_to))
         if groups:
             await asyncio.sleep(0)  # let the sockets write the acks first
             for message, origin in groups:
-                await self.publish(message, origin)
+                await self.publish(message, origin, quotes.get(message.reply_to))
 
-    async def publish(self, m: Message, origin: int = 0) -> None:
-        frame = text_frame(encode_message(m))
+    async def _quotes(self, msgs: list[Message]) -> dict[int, dict[str, Any]]:
+        """What the replies among ``msgs`` quote, by quoted message id."""
+        ids = sorted({m.reply_to for m in msgs if m.reply_to})
+        if not ids:
+            return {}
+        try:
+            return {q.id: quote_dict(q) for q in await self._store.get_many(ids)}
+        except Exception:
+            log.warning("reading quoted messages failed; replies go out without their quote")
+            return {}
+
+    async def publish(self, m: Message, origin: int = 0, quote: dict[str, Any] | None = None) -> None:
+        frame = text_frame(encode_message(m, quote))
         if m.cmd == Cmd.GROUP:
             delivery = Delivery(frame, group=m.dstid, conv=m.conv, seq=m.seq, origin=origin, node=self._node, ts=m.ts)
         else:

@@ -31,7 +31,6 @@ from imhub.protocol.frames import (
     TypingRequest,
     encode,
     encode_error,
-    message_dict,
 )
 from imhub.protocol.session import Allowance, Close, Execute, Limits, Ping, Reply, Session
 from imhub.protocol.wsframe import text_frame
@@ -237,13 +236,13 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
             return None
         case SyncRequest(rid, after, limit):
             page = await conversations.sync(uid, after, limit)
-            synced = [message_dict(m) for m in page.messages]
+            synced = await conversations.view(uid, page.messages)
             return encode(Cmd.SYNC_PAGE, rid=rid, msgs=synced, after=page.after, more=page.more, denied=page.denied)
         case ConversationsRequest(rid):
             return encode(Cmd.CONVERSATION_LIST, rid=rid, convs=await conversations.conversations(uid))
         case HistoryRequest(rid, conv, before, limit):
             msgs, more = await conversations.history(uid, conv, before, limit)
-            return encode(Cmd.HISTORY_PAGE, rid=rid, conv=conv, msgs=[message_dict(m) for m in msgs], more=more)
+            return encode(Cmd.HISTORY_PAGE, rid=rid, conv=conv, msgs=await conversations.view(uid, msgs), more=more)
         case ReadRequest(conv, seq):
             await messaging.mark_read(uid, conv, seq, origin=conn.id)
             return None
@@ -257,7 +256,7 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
             return encode(Cmd.RECEIPT_LIST, rid=rid, conv=conv, cursors=await conversations.receipts(uid, conv))
         case SearchRequest(rid, q, before, limit):
             hits, more = await conversations.search(uid, q, before, limit)
-            return encode(Cmd.SEARCH_RESULTS, rid=rid, hits=[message_dict(m) for m in hits], more=more)
+            return encode(Cmd.SEARCH_RESULTS, rid=rid, hits=await conversations.view(uid, hits), more=more)
     return None
 
 

@@ -39,7 +39,8 @@ async def sync(request: web.Request) -> web.Response:
     limit = min(p.number("limit", required=False, default=svc.settings.sync_page_size, min_value=1),
                 svc.settings.sync_page_size)
     page = await svc.conversations.sync(user_id, _after_param(p.text("after", max_len=60000)), limit)
-    return rows([message_dict(m) for m in page.messages], after=page.after, more=page.more, denied=page.denied)
+    msgs = await svc.conversations.view(user_id, page.messages)
+    return rows(msgs, after=page.after, more=page.more, denied=page.denied)
 
 
 async def history(request: web.Request) -> web.Response:
@@ -48,7 +49,7 @@ async def history(request: web.Request) -> web.Response:
     limit = min(p.number("limit", required=False, default=50, min_value=1), svc.settings.sync_page_size)
     before = p.number("before", required=False, default=_MAX_SEQ, min_value=1)
     msgs, more = await svc.conversations.history(user_id, p.text("conv", max_len=48), before, limit)
-    return rows([message_dict(m) for m in msgs], more=more)
+    return rows(await svc.conversations.view(user_id, msgs), more=more)
 
 
 async def search(request: web.Request) -> web.Response:
@@ -56,8 +57,9 @@ async def search(request: web.Request) -> web.Response:
     q = p.text("q", max_len=MAX_QUERY_CHARS)
     limit = min(p.number("limit", required=False, default=20, min_value=1), 100)
     before = p.number("before", required=False, default=_MAX_SEQ, min_value=1)
-    hits, more = await services(request).conversations.search(user_id, q, before, limit)
-    return rows([message_dict(m) for m in hits], more=more)
+    conversations = services(request).conversations
+    hits, more = await conversations.search(user_id, q, before, limit)
+    return rows(await conversations.view(user_id, hits), more=more)
 
 
 async def read(request: web.Request) -> web.Response:

@@ -331,7 +331,7 @@ MESSAGE_SCHEMA: dict[str, Any] = {
         "userid": {"type": "integer"},
         "cmd": {"enum": [10, 11]},
         "dstid": {"type": "integer"},
-        "media": {"type": "integer", "minimum": 1, "maximum": 10},
+        "media": {"type": "integer", "minimum": 1, "maximum": 11},
         "content": {"type": "string"},
         "pic": {"type": "string"},
         "url": {"type": "string"},
@@ -342,6 +342,16 @@ MESSAGE_SCHEMA: dict[str, Any] = {
         "ts": {"type": "integer"},
         "cid": {"type": "string"},
         "recalled": {"type": "boolean"},
+        "reply_to": {"type": "integer", "description": "The id of the message this one replies to."},
+        "reply": {"type": "object", "description": "The quoted message: id, seq, userid, media, excerpt "
+                  "(recalled / deleted when it is)."},
+        "mentions": {"description": "Mentioned user ids, or \"all\".",
+                     "oneOf": [{"type": "array", "items": {"type": "integer"}}, {"const": "all"}]},
+        "forwarded": {"type": "boolean"},
+        "edited_at": {"type": "integer", "description": "When the text was last edited (ms since the epoch)."},
+        "reactions": {"type": "array", "items": {"type": "object"},
+                      "description": "emoji, count and (some of) the users who reacted."},
+        "pinned": {"type": "boolean", "description": "Pinned in its conversation."},
     },
 }
 

@@ -1,0 +1,139 @@
+"""Message features of issue #19 at the protocol level: replies, edits, delete for me,
+reactions, pinned messages and per-user conversation settings, mentions, forwards.
+Two devices per user, a third party, a non-member, devices that were offline syncing
+what changed; seed clients get each new event downgraded or not at all. SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from imhub.config import Settings
+from tests.integration.chatkit import Socket, User, api, befriend, connect, is_msg, join_group, make_group, make_user
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=db_url)
+
+
+async def connect_seed(client: TestClient, user: User) -> Socket:
+    """A seed client's connection (no ``v``), registered once a heartbeat with a ``rid``
+    (which a seed connection does get an answer to) came back."""
+    ws = await client.ws_connect("/chat", params={"id": str(user.id), "token": user.token, "autosync": "0"})
+    sock = Socket(ws)
+    await sock.send(cmd=0, rid="ready")
+    assert (await sock.recv())["cmd"] == 0
+    return sock
+
+
+def pconv(a: User, b: User) -> str:
+    lo, hi = sorted((a.id, b.id))
+    return f"p{lo}_{hi}"
+
+
+async def send(sock: Socket, cid: str, **frame: Any) -> dict[str, Any]:
+    """Send a message; returns its ack."""
+    await sock.send(cid=cid, **frame)
+    ack = await sock.reply()
+    assert ack["cmd"] == 1, ack
+    return ack
+
+
+async def error_of(sock: Socket, **frame: Any) -> str:
+    await sock.send(**frame)
+    err = await sock.recv_until(lambda f: f.get("cmd") == 2)
+    return str(err["error"])
+
+
+async def history(client: TestClient, who: User, conv: str) -> list[dict[str, Any]]:
+    body = await api(client, "/message/history", who, conv=conv)
+    assert body["code"] == 0, body
+    return list(body["rows"])
+
+
+async def sync(sock: Socket, after: dict[str, int]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while True:
+        await sock.send(cmd=20, rid="s", after=after)
+        page = await sock.recv_until(lambda f: f.get("cmd") == 30)
+        out.extend(page["msgs"])
+        after = page["after"]
+        if not page["more"]:
+            return out
+
+
+def by_id(rows: list[dict[str, Any]], ident: int) -> dict[str, Any]:
+    return next(m for m in rows if m["id"] == ident)
+
+
+# --- replies ---------------------------------------------------------------------------
+
+
+async def test_reply_carries_its_quote_live_in_history_and_to_seed_clients(client: TestClient) -> None:
+    a, b, stranger = await make_user(client), await make_user(client), await make_user(client)
+    await befriend(client, a, b)
+    a1, a2 = await connect(client, a, autosync=0), await connect(client, a, autosync=0)
+    b1 = await connect(client, b, autosync=0)
+    seed_a = await connect_seed(client, a)
+    original = await send(a1, "o1", cmd=10, dstid=b.id, media=1, content="the original text")
+    await b1.recv_until(is_msg)
+    await a2.recv_until(is_msg)
+    await seed_a.recv_until(is_msg)
+
+    await send(b1, "r1", cmd=10, dstid=a.id, media=1, content="my answer", reply_to=original["id"])
+    for sock in (a1, a2):
+        live = await sock.recv_until(is_msg)
+        assert live["reply_to"] == original["id"]
+        assert live["reply"] == {"id": original["id"], "seq": original["seq"], "userid": a.id, "media": 1,
+                                 "excerpt": "the original text"}
+    seeded = await seed_a.recv_until(lambda f: f.get("cmd") == 10)
+    assert seeded["media"] == 1
+    assert seeded["content"] == f'[reply to user {a.id}: "the original text"] my answer'
+    assert "reply" not in seeded or seeded["content"].endswith("my answer")
+
+    rows = await history(client, b, pconv(a, b))
+    assert rows[-1]["reply"]["excerpt"] == "the original text"
+
+    # Recalled: the quote says so, in history and sync.
+    assert (await api(client, "/message/recall", a, id=original["id"]))["code"] == 0
+    rows = await history(client, b, pconv(a, b))
+    assert rows[-1]["reply"] == {"id": original["id"], "seq": original["seq"], "userid": a.id, "media": 1,
+                                 "excerpt": "", "recalled": True}
+    synced = await sync(a1, {pconv(a, b): 0})
+    assert synced[-1]["reply"]["recalled"] is True
+
+    # Only a message of the same conversation, that exists, can be quoted.
+    await befriend(client, a, stranger)
+    other = await send(a1, "o2", cmd=10, dstid=stranger.id, media=1, content="elsewhere")
+    assert await error_of(b1, cmd=10, dstid=a.id, media=1, content="x", cid="r2", reply_to=other["id"]) == (
+        "unknown_message"
+    )
+    assert await error_of(b1, cmd=10, dstid=a.id, media=1, content="x", cid="r3", reply_to=10**9) == (
+        "unknown_message"
+    )
+    assert await error_of(b1, cmd=10, dstid=a.id, media=1, content="x", cid="r4", reply_to="zz") == "bad_frame"
+
+
+async def test_reply_in_a_group_before_the_join_is_refused_under_joined_visibility(client: TestClient) -> None:
+    owner, early, late, outsider = [await make_user(client) for _ in range(4)]
+    gid = await make_group(client, owner, early, visibility="joined")
+    o = await connect(client, owner, autosync=0)
+    before = await send(o, "g1", cmd=11, dstid=gid, media=1, content="before the join")
+    await join_group(client, owner, late, gid)
+    lt = await connect(client, late, autosync=0)
+    assert await error_of(lt, cmd=11, dstid=gid, media=1, content="x", cid="l1", reply_to=before["id"]) == (
+        "unknown_message"
+    )
+    ea = await connect(client, early, autosync=0)
+    await send(ea, "e1", cmd=11, dstid=gid, media=1, content="seen it", reply_to=before["id"])
+    got = await lt.recv_until(lambda f: is_msg(f) and f.get("content") == "seen it")
+    assert got["reply"]["excerpt"] == "before the join"  # the replier saw it; the quote is part of the reply
+    out = await connect(client, outsider, autosync=0)
+    assert await error_of(out, cmd=11, dstid=gid, media=1, content="x", cid="x1", reply_to=before["id"]) == (
+        "not_member"
+    )
