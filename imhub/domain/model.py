@@ -24,6 +24,12 @@ class Cmd(IntEnum):
     RECALL = 25
     RECEIPTS = 26
     SEARCH = 27
+    EDIT = 50
+    REACT = 51
+    HIDE = 52
+    PIN = 53
+    CONV_SETTINGS = 54
+    FORWARD = 55
     # server -> client
     SYNC_PAGE = 30
     CONVERSATION_LIST = 31
@@ -38,6 +44,7 @@ class Cmd(IntEnum):
     # 40: operators' notice (imhub.admin)
     FRIEND_REQUEST_EVENT = 41
     GROUP_REQUEST_EVENT = 42
+    DONE = 43  # the answer to cmd 50-55
 
 
 class Media(IntEnum):

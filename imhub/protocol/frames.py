@@ -90,6 +90,13 @@ class SearchRequest:
     limit: int
 
 
+@dataclass(frozen=True, slots=True)
+class EditRequest:
+    rid: str | None
+    id: int
+    content: str
+
+
 Request = (
     Heartbeat
     | SendMessage
@@ -101,6 +108,7 @@ Request = (
     | RecallRequest
     | ReceiptsRequest
     | SearchRequest
+    | EditRequest
 )
 
 _SENDABLE = (Cmd.PRIVATE, Cmd.GROUP)
@@ -199,6 +207,11 @@ def decode(data: str | bytes, user_id: int, *, max_page: int, media_base: str = 
                 _rid(obj), _query(obj), _int(obj, "before", default=_MAX_ID, lo=1),
                 _limit(obj, 20, 100),
             )
+        if cmd == Cmd.EDIT:
+            content = _str(obj, "content", MAX_CONTENT_CHARS)
+            if not content.strip():
+                raise Refused(ErrorCode.BAD_FRAME, "an edit needs content")
+            return EditRequest(_rid(obj), _int(obj, "id", lo=1), content)
     except Refused as exc:
         exc.cid = exc.cid or cid
         exc.rid = exc.rid or _echo_rid(obj)
@@ -391,6 +404,9 @@ def message_dict(m: Message, quote: dict[str, Any] | None = None) -> dict[str, A
         d["forwarded"] = True
     if m.edited_at:
         d["edited_at"] = m.edited_at
+    if m.media == Media.UPDATE:
+        d["content"] = ""
+        d["update"] = orjson.loads(m.content) if m.content else {}
     return d
 
 

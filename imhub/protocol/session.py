@@ -22,6 +22,7 @@ from imhub.domain.model import Cmd
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import (
     ConversationsRequest,
+    EditRequest,
     Heartbeat,
     HistoryRequest,
     ReadRequest,
@@ -134,7 +135,7 @@ class SendBucket:
 # conversations cost ~1.5 s of CPU when requests were free).
 REQUEST_COST: dict[type, float] = {
     SyncRequest: 1.0, ConversationsRequest: 2.0, HistoryRequest: 1.0, ReadRequest: 0.25, TypingRequest: 0.25,
-    RecallRequest: 1.0, ReceiptsRequest: 1.0, SearchRequest: 3.0,
+    RecallRequest: 1.0, ReceiptsRequest: 1.0, SearchRequest: 3.0, EditRequest: 1.0,
 }
 SYNC_CONVERSATIONS_PER_UNIT = 50
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imhub.config import Settings
-from imhub.domain.model import Cmd, Message, group_conv, parse_conv, private_conv
+from imhub.domain.model import SILENT_MEDIA, Cmd, Message, group_conv, parse_conv, private_conv
 from imhub.domain.ngrams import query_phrases
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import message_dict, quote_dict
@@ -119,18 +119,32 @@ class ConversationService:
         last = await self._store.last_seqs(convs)
         cursors = await self._store.cursors_of(user_id)
         last_msgs = {m.conv: m for m in await self._store.by_conv_seq((c, s) for c, s in last.items() if s)}
+        for conv, newest in list(last_msgs.items()):
+            if newest.media in SILENT_MEDIA:  # an update is no message of its own: the one before
+                spoken = await self._store.last_spoken(conv, newest.seq)
+                if spoken is None:
+                    del last_msgs[conv]
+                else:
+                    last_msgs[conv] = spoken
+        reads: dict[str, int] = {}
+        for conv in convs:
+            read = cursors.get(conv, (0, 0))[1]
+            rng = _range_of(conv, ranges)
+            if rng is not None:  # nothing from before the join: not as last message, not as unread
+                read = max(read, min(rng.lo, last.get(conv, 0)))
+            reads[conv] = read
+        silent = await self._store.silent_after({c: r for c, r in reads.items() if last.get(c, 0) > r})
         out: list[dict[str, Any]] = []
         for conv in convs:
             ref = parse_conv(conv)
             assert ref is not None
             last_seq = last.get(conv, 0)
-            delivered, read = cursors.get(conv, (0, 0))
+            delivered = cursors.get(conv, (0, 0))[0]
+            read = reads[conv]
             lm = last_msgs.get(conv)
             rng = _range_of(conv, ranges)
-            if rng is not None:  # nothing from before the join: not as last message, not as unread
-                read = max(read, min(rng.lo, last_seq))
-                if lm is not None and lm.seq not in rng:
-                    lm = None
+            if rng is not None and lm is not None and lm.seq not in rng:
+                lm = None
             out.append(
                 {
                     "conv": conv,
@@ -139,7 +153,7 @@ class ConversationService:
                     "last_seq": last_seq,
                     "read_seq": read,
                     "delivered_seq": delivered,
-                    "unread": max(0, last_seq - read),
+                    "unread": max(0, last_seq - read - silent.get(conv, 0)),
                     "last": message_dict(lm) if lm else None,
                 }
             )

@@ -260,6 +260,46 @@ class MessagingService:
         frame = encode(Cmd.TYPING_EVENT, conv=conv, userid=user_id, ttl=TYPING_TTL_MS)
         await self.publish_event(users, group, frame, origin)
 
+    # --- changes to earlier messages (updates, media 11) ---------------------------
+
+    async def _target(self, user_id: int, message_id: int) -> tuple[Message, tuple[int, ...], int]:
+        """The message ``user_id`` acts on, with the conversation's audience; refused
+        unless it exists and the user is in its conversation (and, 1:1, still friends
+        with the other side: a change reaches them like a message)."""
+        m = await self._store.get(message_id)
+        if m is None or m.media in SILENT_MEDIA:
+            raise Refused(ErrorCode.UNKNOWN_MESSAGE, f"no message {message_id}")
+        users, group = await self._authz.audience(user_id, m.conv)
+        if group:
+            rng = (await self._social.visible_ranges([group], user_id)).get(group)
+            if rng is None or m.seq not in rng:
+                raise Refused(ErrorCode.UNKNOWN_MESSAGE, f"no message {message_id}")
+        elif not await self._social.are_friends(*users):
+            raise Refused(ErrorCode.NOT_FRIEND, "you can only message friends")
+        return m, users, group
+
+    def _update_dstid(self, m: Message, user_id: int, users: tuple[int, ...], group: int) -> int:
+        """An update's ``dstid``: the group, or (1:1) the other side of its author."""
+        return group or next((u for u in users if u != user_id), user_id)
+
+    async def edit(self, user_id: int, message_id: int, text: str, origin: int = 0) -> Message:
+        """The sender replaces the text of their text message within the edit window;
+        stored as an update (``edited``) that every device learns of, live or by sync."""
+        m, users, group = await self._target(user_id, message_id)
+        if m.userid != user_id:
+            raise Refused(ErrorCode.NOT_YOURS, "you can only edit your own messages")
+        if m.media != Media.TEXT or m.recalled:
+            raise Refused(ErrorCode.NOT_EDITABLE, "only text messages that were not recalled can be edited")
+        window = self._settings.edit_window_seconds
+        if now_ms() - m.ts > window * 1000:
+            raise Refused(ErrorCode.EDIT_EXPIRED, f"messages can be edited for {window} s")
+        dstid = self._update_dstid(m, user_id, users, group)
+        update = await self._store.append_update(m, user_id, dstid, "edited", self._store.edit_change(m, text))
+        if update is None:  # recalled meanwhile
+            raise Refused(ErrorCode.NOT_EDITABLE, "only text messages that were not recalled can be edited")
+        await self.publish(update, origin)
+        return update
+
     async def recall(self, user_id: int, message_id: int, origin: int = 0) -> Message:
         """Recall one's own message within the window: content erased everywhere."""
         m = await self._store.get(message_id)

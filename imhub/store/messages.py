@@ -13,20 +13,25 @@ Guarantees:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, or_, select, update
+import orjson
+from sqlalchemy import Connection, Select, and_, func, or_, select, update
 from sqlalchemy.engine import Row
 
 from imhub.clock import now_ms
-from imhub.domain.model import Draft, Message
+from imhub.domain.model import SILENT_MEDIA, Draft, Media, Message
 from imhub.store.append_ops import AppendOps, CoreAppendOps, SqliteAppendOps, greatest
 from imhub.store.append_ops import Row as MessageRow
 from imhub.store.db import Database
 from imhub.store.engine import dialect_insert
 from imhub.store.search import SEARCHABLE, SearchIndex
 from imhub.store.tables import conversations, cursors, messages
+
+
+class _NoUpdate(Exception):
+    """An update's change found nothing to change: roll back, store nothing."""
 
 
 def _message(r: Row[Any]) -> Message:
@@ -118,6 +123,85 @@ class MessageStore:
             ops.mark_read([(u, c, s) for (u, c), s in sorted(last.items())])
         return stored
 
+    async def append_update(
+        self, target: Message, userid: int, dstid: int, kind: str, change: Callable[[Connection, int, int], Any]
+    ) -> Message | None:
+        """Apply a change to ``target`` (or its conversation) and store it as an update
+        (media 11) in the conversation's stream, in one transaction, so that whoever
+        syncs the conversation past it learns of the change. ``change(conn, seq, ts)``
+        runs after the update's seq is allocated (on PostgreSQL: with the conversation's
+        row locked, so updates of one conversation see each other's state in seq order)
+        and returns the update's JSON payload, or None to store nothing (roll back)."""
+
+        def txn(conn: Connection) -> Message:
+            ops = CoreAppendOps(conn, self._insert, self._search)
+            seq = ops.bump_seqs({target.conv: 1})[target.conv]
+            ts = now_ms()
+            payload = change(conn, seq, ts)
+            if payload is None:
+                raise _NoUpdate
+            row: MessageRow = (
+                target.conv, seq, ts, userid, target.cmd, dstid, int(Media.UPDATE), orjson.dumps(payload).decode(),
+                "", "", kind, target.id, None, False, 0, "", False, 0,
+            )
+            [ident] = ops.insert([row])
+            if userid:
+                ops.mark_read([(userid, target.conv, seq)])
+            return Message(ident, *row)
+
+        try:
+            return await self._db.write(txn)
+        except _NoUpdate:
+            return None
+
+    def edit_change(self, target: Message, text: str) -> Callable[[Connection, int, int], Any]:
+        """The change of an edit: the new text (content and search index), if the
+        message is still there to edit."""
+
+        def change(conn: Connection, seq: int, ts: int) -> dict[str, Any] | None:
+            done = conn.execute(
+                update(messages)
+                .where(messages.c.id == target.id, messages.c.recalled.is_(False))
+                .values(content=text, edited_at=ts)
+            )
+            if not done.rowcount:
+                return None
+            self._search.remove(conn, target.id)
+            self._search.add(conn, [(target.id, text)])
+            return {"id": target.id, "seq": target.seq, "content": text, "edited_at": ts}
+
+        return change
+
+    async def silent_after(self, marks: dict[str, int]) -> dict[str, int]:
+        """How many updates (media 11, not unread) each conversation has after the seq
+        given for it."""
+        if not marks:
+            return {}
+        stmt = (
+            select(messages.c.conv, func.count())
+            .where(
+                messages.c.media.in_(sorted(SILENT_MEDIA)),
+                or_(*(and_(messages.c.conv == c, messages.c.seq > s) for c, s in marks.items())),
+            )
+            .group_by(messages.c.conv)
+        )
+
+        def txn(conn: Connection) -> dict[str, int]:
+            return {str(r[0]): int(r[1]) for r in conn.execute(stmt)}
+
+        return await self._db.read(txn)
+
+    async def last_spoken(self, conv: str, before_seq: int) -> Message | None:
+        """The newest message of ``conv`` below ``before_seq`` that is not an update."""
+        stmt = (
+            select(messages)
+            .where(messages.c.conv == conv, messages.c.seq < before_seq, messages.c.media.not_in(sorted(SILENT_MEDIA)))
+            .order_by(messages.c.seq.desc())
+            .limit(1)
+        )
+        found = await self._db.read(_messages_of, stmt)
+        return found[0] if found else None
+
     async def recall(self, message_id: int) -> Message | None:
         """Mark recalled and erase the content (storage and search index)."""
 
@@ -129,6 +213,13 @@ class MessageStore:
             )
             self._search.remove(conn, message_id)
             r = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+            if r is not None:  # its edits' texts go too
+                conn.execute(
+                    update(messages)
+                    .where(messages.c.conv == r.conv, messages.c.seq > r.seq, messages.c.media == Media.UPDATE,
+                           messages.c.amount == message_id, messages.c.memo == "edited")
+                    .values(content=orjson.dumps({"id": message_id, "seq": r.seq, "recalled": True}).decode())
+                )
             return _message(r) if r else None
 
         return await self._db.write(txn)

@@ -20,6 +20,7 @@ from imhub.errors import ApiError, Forbidden, RateLimited, Refused, Unauthorized
 from imhub.gateway.connection import Connection
 from imhub.protocol.frames import (
     ConversationsRequest,
+    EditRequest,
     HistoryRequest,
     ReadRequest,
     RecallRequest,
@@ -31,6 +32,7 @@ from imhub.protocol.frames import (
     TypingRequest,
     encode,
     encode_error,
+    message_dict,
 )
 from imhub.protocol.session import Allowance, Close, Execute, Limits, Ping, Reply, Session
 from imhub.protocol.wsframe import text_frame
@@ -254,6 +256,9 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
             return encode(Cmd.RECALLED, rid=rid, conv=m.conv, id=m.id, seq=m.seq, userid=uid)
         case ReceiptsRequest(rid, conv):
             return encode(Cmd.RECEIPT_LIST, rid=rid, conv=conv, cursors=await conversations.receipts(uid, conv))
+        case EditRequest(rid, message_id, text):
+            update = await messaging.edit(uid, message_id, text, origin=conn.id)
+            return encode(Cmd.DONE, rid=rid, msg=message_dict(update))
         case SearchRequest(rid, q, before, limit):
             hits, more = await conversations.search(uid, q, before, limit)
             return encode(Cmd.SEARCH_RESULTS, rid=rid, hits=await conversations.view(uid, hits), more=more)

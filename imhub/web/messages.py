@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from imhub.domain.model import MAX_CONTENT_CHARS
 from imhub.domain.ngrams import MAX_QUERY_CHARS
 from imhub.errors import ApiError
 from imhub.protocol.frames import message_dict
@@ -76,6 +77,15 @@ async def recall(request: web.Request) -> web.Response:
     return ok(message_dict(m), msg="recalled")
 
 
+async def edit(request: web.Request) -> web.Response:
+    user_id, p = await caller(request)
+    text = p.text("content", max_len=MAX_CONTENT_CHARS)
+    if not text.strip():
+        raise ApiError("content is required")
+    update = await services(request).messaging.edit(user_id, p.ident("id"), text)
+    return ok(message_dict(update), msg="edited")
+
+
 async def receipts(request: web.Request) -> web.Response:
     user_id, p = await caller(request)
     cursors = await services(request).conversations.receipts(user_id, p.text("conv", max_len=48))
@@ -90,3 +100,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/message/read", read)
     app.router.add_post("/message/recall", recall)
     app.router.add_post("/message/receipts", receipts)
+    app.router.add_post("/message/edit", edit)

@@ -278,6 +278,13 @@ OPERATIONS: tuple[Operation, ...] = (
         ), "object", "messages",
     ),
     Operation("/message/receipts", "Members' delivered/read markers", (USERID, CONV), "rows", "messages"),
+    Operation(
+        "/message/edit", "Edit my text message (within the window)", (
+            USERID, Param("id", "integer", required=True, minimum=1),
+            Param("content", required=True, max_len=8000, description="The new text."),
+        ), "object", "messages",
+        description="Answers with the update (media 11, memo `edited`) that every device gets.",
+    ),
 )
 
 # --- component schemas ---------------------------------------------------------------

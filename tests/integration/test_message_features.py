@@ -137,3 +137,83 @@ async def test_reply_in_a_group_before_the_join_is_refused_under_joined_visibili
     assert await error_of(out, cmd=11, dstid=gid, media=1, content="x", cid="x1", reply_to=before["id"]) == (
         "not_member"
     )
+
+
+# --- edits -----------------------------------------------------------------------------
+
+
+def is_update(kind: str) -> Any:
+    return lambda f: f.get("media") == 11 and f.get("memo") == kind
+
+
+async def test_edit_reaches_every_device_and_an_offline_device_learns_it_by_sync(client: TestClient) -> None:
+    a, b, stranger = await make_user(client), await make_user(client), await make_user(client)
+    await befriend(client, a, b)
+    conv = pconv(a, b)
+    a1, a2, b1 = await connect(client, a, autosync=0), await connect(client, a, autosync=0), await connect(
+        client, b, autosync=0)
+    b_offline = await connect(client, b, autosync=0)
+    seed_b = await connect_seed(client, b)
+    sent = await send(a1, "t1", cmd=10, dstid=b.id, media=1, content="helo wrld")
+    for sock in (a2, b1, b_offline, seed_b):
+        await sock.recv_until(is_msg)
+    await b_offline.close()
+
+    await a1.send(cmd=50, rid="e1", id=sent["id"], content="hello world")
+    done = await a1.recv_until(lambda f: f.get("cmd") == 43)
+    assert done["rid"] == "e1"
+    update = done["msg"]
+    assert update["media"] == 11 and update["memo"] == "edited" and update["amount"] == sent["id"]
+    assert update["update"]["content"] == "hello world" and update["update"]["seq"] == sent["seq"]
+    assert update["seq"] == sent["seq"] + 1
+    for sock in (a2, b1):
+        live = await sock.recv_until(is_update("edited"))
+        assert live["update"] == update["update"]
+    await seed_b.no_frame()  # a seed client gets nothing of an edit (no draft cleared)
+
+    # The offline device syncs past the message and learns of the edit.
+    back = await connect(client, b, autosync=0)
+    synced = await sync(back, {conv: sent["seq"]})
+    assert [m["memo"] for m in synced] == ["edited"]
+    assert synced[0]["update"]["content"] == "hello world"
+    # History and a sync from the start give the latest text, with edited_at.
+    latest = by_id(await history(client, b, conv), sent["id"])
+    assert latest["content"] == "hello world" and latest["edited_at"] == update["update"]["edited_at"]
+    assert by_id(await sync(back, {conv: 0}), sent["id"])["content"] == "hello world"
+    # Search knows the new text only.
+    assert (await api(client, "/message/search", b, q="wrld"))["rows"] == []
+    assert [m["id"] for m in (await api(client, "/message/search", b, q="world"))["rows"]] == [sent["id"]]
+    # The update is not a message of its own: not unread, not the conversation's last.
+    convs = {c["conv"]: c for c in (await api(client, "/message/conversations", b))["rows"]}
+    assert convs[conv]["unread"] == 1
+    assert convs[conv]["last"]["id"] == sent["id"] and convs[conv]["last"]["content"] == "hello world"
+
+    # Only the sender edits, only text, only members; recalling erases the edits too.
+    await b1.send(cmd=50, rid="e2", id=sent["id"], content="mine now")
+    assert (await b1.recv_until(lambda f: f.get("cmd") == 2))["error"] == "not_yours"
+    st = await connect(client, stranger, autosync=0)
+    await st.send(cmd=50, rid="e3", id=sent["id"], content="hijack")
+    assert (await st.recv_until(lambda f: f.get("cmd") == 2))["error"] == "not_in_conversation"
+    image = await send(a1, "i1", cmd=10, dstid=b.id, media=4, url="/mnt/x.png", pic="/mnt/x.png")
+    await a1.send(cmd=50, rid="e4", id=image["id"], content="text now")
+    assert (await a1.recv_until(lambda f: f.get("cmd") == 2))["error"] == "not_editable"
+    body = await api(client, "/message/edit", b, id=sent["id"], content="x")
+    assert body["errcode"] == 4032, body
+    assert (await api(client, "/message/recall", a, id=sent["id"]))["code"] == 0
+    synced = await sync(back, {conv: sent["seq"]})
+    assert all("hello" not in str(m) for m in synced), synced
+    await a1.send(cmd=50, rid="e5", id=sent["id"], content="again")
+    assert (await a1.recv_until(lambda f: f.get("cmd") == 2))["error"] == "not_editable"
+
+
+async def test_edit_window(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = await make_user(client), await make_user(client)
+    await befriend(client, a, b)
+    sa = await connect(client, a, autosync=0)
+    sent = await send(sa, "w1", cmd=10, dstid=b.id, media=1, content="soon old")
+    import imhub.services.messaging as messaging
+
+    later = messaging.now_ms() + 48 * 3600 * 1000 + 1000
+    monkeypatch.setattr(messaging, "now_ms", lambda: later)
+    body = await api(client, "/message/edit", a, id=sent["id"], content="too late")
+    assert body["error"] == "edit_window_passed", body
