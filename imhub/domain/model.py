@@ -87,6 +87,12 @@ def group_conv(group_id: int) -> str:
     return f"g{group_id}"
 
 
+def self_conv(user_id: int) -> str:
+    """The user's own stream: changes only their devices see (what they deleted for
+    themselves, their conversation settings), synced like a conversation."""
+    return f"u{user_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class ConvRef:
     """A parsed conversation id: ``cmd`` 10 with the two users, or 11 with the group."""

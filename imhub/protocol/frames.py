@@ -97,6 +97,15 @@ class EditRequest:
     content: str
 
 
+@dataclass(frozen=True, slots=True)
+class HideRequest:
+    """Delete for me: ``ids`` (messages), or everything of ``conv`` so far."""
+
+    rid: str | None
+    ids: tuple[int, ...]
+    conv: str | None
+
+
 Request = (
     Heartbeat
     | SendMessage
@@ -109,6 +118,7 @@ Request = (
     | ReceiptsRequest
     | SearchRequest
     | EditRequest
+    | HideRequest
 )
 
 _SENDABLE = (Cmd.PRIVATE, Cmd.GROUP)
@@ -212,6 +222,10 @@ def decode(data: str | bytes, user_id: int, *, max_page: int, media_base: str = 
             if not content.strip():
                 raise Refused(ErrorCode.BAD_FRAME, "an edit needs content")
             return EditRequest(_rid(obj), _int(obj, "id", lo=1), content)
+        if cmd == Cmd.HIDE:
+            if "conv" in obj:
+                return HideRequest(_rid(obj), (), _conv(obj))
+            return HideRequest(_rid(obj), _ids(obj, "ids", MAX_IDS), None)
     except Refused as exc:
         exc.cid = exc.cid or cid
         exc.rid = exc.rid or _echo_rid(obj)
@@ -307,6 +321,17 @@ def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None, media_b
 
 
 MAX_MENTIONS = 50
+# Messages one request may name (delete for me, forward).
+MAX_IDS = 100
+
+
+def _ids(obj: dict[str, Any], name: str, most: int) -> tuple[int, ...]:
+    value = obj.get(name)
+    if not isinstance(value, list) or not 0 < len(value) <= most:
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} must be a list of 1-{most} ids")
+    if any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= _MAX_ID for v in value):
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} must be a list of ids")
+    return tuple(dict.fromkeys(value))
 
 
 def _mentions(obj: dict[str, Any], cmd: int) -> str:

@@ -24,6 +24,7 @@ from imhub.protocol.frames import (
     ConversationsRequest,
     EditRequest,
     Heartbeat,
+    HideRequest,
     HistoryRequest,
     ReadRequest,
     RecallRequest,
@@ -136,6 +137,7 @@ class SendBucket:
 REQUEST_COST: dict[type, float] = {
     SyncRequest: 1.0, ConversationsRequest: 2.0, HistoryRequest: 1.0, ReadRequest: 0.25, TypingRequest: 0.25,
     RecallRequest: 1.0, ReceiptsRequest: 1.0, SearchRequest: 3.0, EditRequest: 1.0,
+    HideRequest: 1.0,
 }
 SYNC_CONVERSATIONS_PER_UNIT = 50
 

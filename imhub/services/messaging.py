@@ -21,14 +21,14 @@ from imhub import metrics
 from imhub.bus.base import KICK, Bus, BusMessage, Delivery, Membership, Revoke, Unfriended
 from imhub.clock import now_ms
 from imhub.config import Settings
-from imhub.domain.model import SILENT_MEDIA, Cmd, Draft, Media, Message, group_conv
+from imhub.domain.model import SILENT_MEDIA, Cmd, Draft, Media, Message, group_conv, parse_conv, self_conv
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import encode, encode_message, quote_dict
 from imhub.protocol.wsframe import text_frame
 from imhub.services.authz import Authorizer
 from imhub.services.batch import BatchWriter, Committed, not_stored_error
 from imhub.services.social import GroupChange, SocialService
-from imhub.store.messages import MessageStore
+from imhub.store.messages import Change, MessageStore
 
 log = structlog.get_logger("imhub.messaging")
 
@@ -173,7 +173,9 @@ class MessagingService:
 
     async def publish(self, m: Message, origin: int = 0, quote: dict[str, Any] | None = None) -> None:
         frame = text_frame(encode_message(m, quote))
-        if m.cmd == Cmd.GROUP:
+        if m.conv[0] == "u":  # the user's own stream: their devices only
+            delivery = Delivery(frame, (m.userid,), 0, m.conv, m.seq, origin, self._node, 0, m.ts)
+        elif m.cmd == Cmd.GROUP:
             delivery = Delivery(frame, group=m.dstid, conv=m.conv, seq=m.seq, origin=origin, node=self._node, ts=m.ts)
         else:
             delivery = Delivery(frame, (m.dstid, m.userid), 0, m.conv, m.seq, origin, self._node, m.userid, m.ts)
@@ -294,11 +296,46 @@ class MessagingService:
         if now_ms() - m.ts > window * 1000:
             raise Refused(ErrorCode.EDIT_EXPIRED, f"messages can be edited for {window} s")
         dstid = self._update_dstid(m, user_id, users, group)
-        update = await self._store.append_update(m, user_id, dstid, "edited", self._store.edit_change(m, text))
+        update = await self._store.append_update(
+            (m.conv, m.cmd), user_id, dstid, "edited", m.id, self._store.edit_change(m, text)
+        )
         if update is None:  # recalled meanwhile
             raise Refused(ErrorCode.NOT_EDITABLE, "only text messages that were not recalled can be edited")
         await self.publish(update, origin)
         return update
+
+    async def _to_self(
+        self, user_id: int, kind: str, change: Change, origin: int
+    ) -> Message:
+        """Store an update in the user's own stream; their other devices get it."""
+        update = await self._store.append_update((self_conv(user_id), Cmd.PRIVATE), user_id, user_id, kind, 0, change)
+        assert update is not None
+        await self.publish(update, origin)
+        return update
+
+    async def hide(self, user_id: int, message_ids: tuple[int, ...], origin: int = 0) -> Message:
+        """Delete for me: hide these messages from the user's own devices only."""
+        found = await self._store.get_many(sorted(set(message_ids)))
+        if len(found) != len(set(message_ids)) or any(m.media in SILENT_MEDIA for m in found):
+            raise Refused(ErrorCode.UNKNOWN_MESSAGE, "no such message")
+        for conv in {m.conv for m in found}:
+            await self._readable(user_id, conv)
+        return await self._to_self(user_id, "hidden", self._store.hide_change(user_id, found), origin)
+
+    async def clear(self, user_id: int, conv: str, origin: int = 0) -> Message:
+        """Delete for me, a whole conversation: everything in it so far."""
+        await self._readable(user_id, conv)
+        return await self._to_self(user_id, "cleared", self._store.clear_change(user_id, conv), origin)
+
+    async def _readable(self, user_id: int, conv: str) -> None:
+        """Refused unless ``user_id`` is in ``conv`` (or, a group, was: a former member
+        still reads it up to their leave)."""
+        ref = parse_conv(conv)
+        if ref is not None and ref.cmd == Cmd.GROUP:
+            if ref.a in await self._social.visible_ranges([ref.a], user_id):
+                return
+            raise Refused(ErrorCode.NOT_IN_CONVERSATION, f"you are not in conversation {conv}")
+        await self._authz.audience(user_id, conv)
 
     async def recall(self, user_id: int, message_id: int, origin: int = 0) -> Message:
         """Recall one's own message within the window: content erased everywhere."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -27,7 +28,21 @@ from imhub.store.append_ops import Row as MessageRow
 from imhub.store.db import Database
 from imhub.store.engine import dialect_insert
 from imhub.store.search import SEARCHABLE, SearchIndex
-from imhub.store.tables import conversations, cursors, messages
+from imhub.store.tables import conv_prefs, conversations, cursors, hidden_messages, messages
+
+# Where an update goes: (conversation, cmd of its messages).
+Where = tuple[str, int]
+# An update's change: ``(conn, seq, ts) -> JSON payload`` (None: nothing to store).
+Change = Callable[[Connection, int, int], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ConvPrefs:
+    """One user's settings of one conversation."""
+
+    pinned: bool = False
+    muted: bool = False
+    cleared_seq: int = 0  # "delete for me" of the whole conversation, up to this seq
 
 
 class _NoUpdate(Exception):
@@ -124,7 +139,8 @@ class MessageStore:
         return stored
 
     async def append_update(
-        self, target: Message, userid: int, dstid: int, kind: str, change: Callable[[Connection, int, int], Any]
+        self, where: Where, userid: int, dstid: int, kind: str, amount: int,
+        change: Change,
     ) -> Message | None:
         """Apply a change to ``target`` (or its conversation) and store it as an update
         (media 11) in the conversation's stream, in one transaction, so that whoever
@@ -133,20 +149,22 @@ class MessageStore:
         row locked, so updates of one conversation see each other's state in seq order)
         and returns the update's JSON payload, or None to store nothing (roll back)."""
 
+        conv, cmd = where
+
         def txn(conn: Connection) -> Message:
             ops = CoreAppendOps(conn, self._insert, self._search)
-            seq = ops.bump_seqs({target.conv: 1})[target.conv]
+            seq = ops.bump_seqs({conv: 1})[conv]
             ts = now_ms()
             payload = change(conn, seq, ts)
             if payload is None:
                 raise _NoUpdate
             row: MessageRow = (
-                target.conv, seq, ts, userid, target.cmd, dstid, int(Media.UPDATE), orjson.dumps(payload).decode(),
-                "", "", kind, target.id, None, False, 0, "", False, 0,
+                conv, seq, ts, userid, cmd, dstid, int(Media.UPDATE), orjson.dumps(payload).decode(),
+                "", "", kind, amount, None, False, 0, "", False, 0,
             )
             [ident] = ops.insert([row])
             if userid:
-                ops.mark_read([(userid, target.conv, seq)])
+                ops.mark_read([(userid, conv, seq)])
             return Message(ident, *row)
 
         try:
@@ -154,7 +172,7 @@ class MessageStore:
         except _NoUpdate:
             return None
 
-    def edit_change(self, target: Message, text: str) -> Callable[[Connection, int, int], Any]:
+    def edit_change(self, target: Message, text: str) -> Change:
         """The change of an edit: the new text (content and search index), if the
         message is still there to edit."""
 
@@ -171,6 +189,55 @@ class MessageStore:
             return {"id": target.id, "seq": target.seq, "content": text, "edited_at": ts}
 
         return change
+
+    def hide_change(self, user_id: int, msgs: list[Message]) -> Change:
+        """Delete for me: hide ``msgs`` from ``user_id``'s devices."""
+
+        def change(conn: Connection, seq: int, ts: int) -> dict[str, Any]:
+            rows = [{"user_id": user_id, "message_id": m.id, "conv": m.conv, "created": ts} for m in msgs]
+            conn.execute(self._insert(hidden_messages).on_conflict_do_nothing(), rows)
+            return {"ids": [m.id for m in msgs], "convs": sorted({m.conv for m in msgs})}
+
+        return change
+
+    def clear_change(self, user_id: int, conv: str) -> Change:
+        """Delete for me, a whole conversation: hide everything up to its last seq."""
+
+        def change(conn: Connection, seq: int, ts: int) -> dict[str, Any]:
+            upto = int(conn.execute(select(conversations.c.last_seq).where(conversations.c.conv == conv)).scalar()
+                       or 0)
+            stmt = self._insert(conv_prefs).values(user_id=user_id, conv=conv, cleared_seq=upto, updated=ts)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=[conv_prefs.c.user_id, conv_prefs.c.conv],
+                set_={"cleared_seq": greatest(conv_prefs.c.cleared_seq, stmt.excluded.cleared_seq), "updated": ts},
+            ))
+            return {"conv": conv, "upto": upto}
+
+        return change
+
+    async def hidden_among(self, user_id: int, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` the user hid (deleted for themselves)."""
+        if not ids:
+            return set()
+        stmt = select(hidden_messages.c.message_id).where(
+            hidden_messages.c.user_id == user_id, hidden_messages.c.message_id.in_(list(ids))
+        )
+
+        def txn(conn: Connection) -> set[int]:
+            return {int(r[0]) for r in conn.execute(stmt)}
+
+        return await self._db.read(txn)
+
+    async def prefs_of(self, user_id: int) -> dict[str, ConvPrefs]:
+        """The user's settings of each conversation they changed one of."""
+        stmt = select(conv_prefs).where(conv_prefs.c.user_id == user_id)
+
+        def txn(conn: Connection) -> dict[str, ConvPrefs]:
+            return {
+                r.conv: ConvPrefs(bool(r.pinned), bool(r.muted), int(r.cleared_seq)) for r in conn.execute(stmt)
+            }
+
+        return await self._db.read(txn)
 
     async def silent_after(self, marks: dict[str, int]) -> dict[str, int]:
         """How many updates (media 11, not unread) each conversation has after the seq

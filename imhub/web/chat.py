@@ -21,6 +21,7 @@ from imhub.gateway.connection import Connection
 from imhub.protocol.frames import (
     ConversationsRequest,
     EditRequest,
+    HideRequest,
     HistoryRequest,
     ReadRequest,
     RecallRequest,
@@ -241,7 +242,8 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
             synced = await conversations.view(uid, page.messages)
             return encode(Cmd.SYNC_PAGE, rid=rid, msgs=synced, after=page.after, more=page.more, denied=page.denied)
         case ConversationsRequest(rid):
-            return encode(Cmd.CONVERSATION_LIST, rid=rid, convs=await conversations.conversations(uid))
+            own = await conversations.own_stream(uid)
+            return encode(Cmd.CONVERSATION_LIST, rid=rid, convs=await conversations.conversations(uid), own=own)
         case HistoryRequest(rid, conv, before, limit):
             msgs, more = await conversations.history(uid, conv, before, limit)
             return encode(Cmd.HISTORY_PAGE, rid=rid, conv=conv, msgs=await conversations.view(uid, msgs), more=more)
@@ -258,6 +260,12 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
             return encode(Cmd.RECEIPT_LIST, rid=rid, conv=conv, cursors=await conversations.receipts(uid, conv))
         case EditRequest(rid, message_id, text):
             update = await messaging.edit(uid, message_id, text, origin=conn.id)
+            return encode(Cmd.DONE, rid=rid, msg=message_dict(update))
+        case HideRequest(rid, ids, conv):
+            if conv is not None:
+                update = await messaging.clear(uid, conv, origin=conn.id)
+            else:
+                update = await messaging.hide(uid, ids, origin=conn.id)
             return encode(Cmd.DONE, rid=rid, msg=message_dict(update))
         case SearchRequest(rid, q, before, limit):
             hits, more = await conversations.search(uid, q, before, limit)

@@ -9,7 +9,7 @@ from aiohttp import web
 from imhub.domain.model import MAX_CONTENT_CHARS
 from imhub.domain.ngrams import MAX_QUERY_CHARS
 from imhub.errors import ApiError
-from imhub.protocol.frames import message_dict
+from imhub.protocol.frames import MAX_IDS, message_dict
 from imhub.web.auth import caller
 from imhub.web.context import services
 from imhub.web.responses import ok, rows
@@ -30,8 +30,8 @@ def _after_param(text: str) -> dict[str, int]:
 
 async def conversations(request: web.Request) -> web.Response:
     user_id, _ = await caller(request)
-    convs = await services(request).conversations.conversations(user_id)
-    return rows(convs)
+    svc = services(request).conversations
+    return rows(await svc.conversations(user_id), own=await svc.own_stream(user_id))
 
 
 async def sync(request: web.Request) -> web.Response:
@@ -86,6 +86,25 @@ async def edit(request: web.Request) -> web.Response:
     return ok(message_dict(update), msg="edited")
 
 
+def _id_list(text: str) -> tuple[int, ...]:
+    """``"981,982"`` -> ``(981, 982)``."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or len(parts) > MAX_IDS or not all(p.isdigit() and 0 < int(p) <= _MAX_SEQ for p in parts):
+        raise ApiError(f"ids must be 1-{MAX_IDS} message ids like 981,982")
+    return tuple(dict.fromkeys(int(p) for p in parts))
+
+
+async def hide(request: web.Request) -> web.Response:
+    user_id, p = await caller(request)
+    messaging = services(request).messaging
+    conv = p.text("conv", max_len=48, required=False)
+    if conv:
+        update = await messaging.clear(user_id, conv)
+    else:
+        update = await messaging.hide(user_id, _id_list(p.text("ids", max_len=2000)))
+    return ok(message_dict(update), msg="hidden")
+
+
 async def receipts(request: web.Request) -> web.Response:
     user_id, p = await caller(request)
     cursors = await services(request).conversations.receipts(user_id, p.text("conv", max_len=48))
@@ -101,3 +120,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/message/recall", recall)
     app.router.add_post("/message/receipts", receipts)
     app.router.add_post("/message/edit", edit)
+    app.router.add_post("/message/hide", hide)

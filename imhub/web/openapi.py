@@ -285,6 +285,13 @@ OPERATIONS: tuple[Operation, ...] = (
         ), "object", "messages",
         description="Answers with the update (media 11, memo `edited`) that every device gets.",
     ),
+    Operation(
+        "/message/hide", "Delete messages, or a whole conversation, for myself", (
+            USERID, Param("ids", max_len=2000, description="Message ids, e.g. 981,982 (or give conv)."),
+            Param("conv", max_len=48, description="Hide everything of this conversation so far."),
+        ), "object", "messages",
+        description="Answers with the update stored in my own stream (`u<id>`), which my other devices get.",
+    ),
 )
 
 # --- component schemas ---------------------------------------------------------------

@@ -217,3 +217,79 @@ async def test_edit_window(client: TestClient, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(messaging, "now_ms", lambda: later)
     body = await api(client, "/message/edit", a, id=sent["id"], content="too late")
     assert body["error"] == "edit_window_passed", body
+
+
+# --- delete for me ---------------------------------------------------------------------
+
+
+async def no_update(sock: Socket, within: float = 0.4) -> None:
+    """Nothing but receipts and presence arrives for a while (no message, no update)."""
+    try:
+        frame = await sock.recv_until(lambda f: f.get("cmd") in (10, 11, 43), timeout=within)
+    except TimeoutError:
+        return
+    raise AssertionError(f"unexpected frame {frame!r}")
+
+
+async def test_delete_for_me_hides_on_my_devices_only_and_syncs_to_an_offline_one(client: TestClient) -> None:
+    a, b, stranger = await make_user(client), await make_user(client), await make_user(client)
+    await befriend(client, a, b)
+    conv = pconv(a, b)
+    a1, a2, b1 = await connect(client, a, autosync=0), await connect(client, a, autosync=0), await connect(
+        client, b, autosync=0)
+    m1 = await send(a1, "d1", cmd=10, dstid=b.id, media=1, content="embarrassing")
+    m2 = await send(a1, "d2", cmd=10, dstid=b.id, media=1, content="fine")
+    m3 = await send(b1, "d3", cmd=10, dstid=a.id, media=1, content="lol", reply_to=m1["id"])
+    await a2.recv_until(lambda f: is_msg(f) and f["id"] == m3["id"])
+    await a1.send(cmd=21, rid="c0")
+    own = (await a1.recv_until(lambda f: f.get("cmd") == 31))["own"]
+    assert own == {"conv": f"u{a.id}", "last_seq": 0}
+    a_off = await connect(client, a, autosync=0)
+    await a_off.close()
+
+    await a1.send(cmd=52, rid="h1", ids=[m1["id"]])
+    done = await a1.recv_until(lambda f: f.get("cmd") == 43)
+    assert done["msg"]["conv"] == f"u{a.id}" and done["msg"]["memo"] == "hidden"
+    assert done["msg"]["update"]["ids"] == [m1["id"]]
+    live = await a2.recv_until(is_update("hidden"))
+    assert live["update"]["ids"] == [m1["id"]]
+    await no_update(b1)  # the other side learns nothing
+
+    rows = await history(client, a, conv)
+    assert [m["id"] for m in rows] == [m2["id"], m3["id"]]
+    assert rows[-1]["reply"] == {"id": m1["id"], "seq": m1["seq"], "userid": a.id, "media": 1, "excerpt": "",
+                                 "deleted": True}
+    assert [m["id"] for m in await history(client, b, conv)] == [m1["id"], m2["id"], m3["id"]]
+    assert (await api(client, "/message/search", a, q="embarrassing"))["rows"] == []
+
+    # The device that was offline learns it from its own stream.
+    back = await connect(client, a, autosync=0)
+    await back.send(cmd=21, rid="c1")
+    own = (await back.recv_until(lambda f: f.get("cmd") == 31))["own"]
+    assert own["last_seq"] == 1
+    synced = await sync(back, {own["conv"]: 0, conv: 0})
+    assert [m["id"] for m in synced if m["conv"] == conv] == [m2["id"], m3["id"]]
+    assert [m["update"]["ids"] for m in synced if m["conv"] == own["conv"]] == [[m1["id"]]]
+    # Nobody else may read that stream.
+    await b1.send(cmd=20, rid="s9", after={own["conv"]: 0})
+    assert (await b1.recv_until(lambda f: f.get("cmd") == 30))["denied"] == [own["conv"]]
+
+    # Non-members, unknown messages.
+    st = await connect(client, stranger, autosync=0)
+    await st.send(cmd=52, rid="h2", ids=[m2["id"]])
+    assert (await st.recv_until(lambda f: f.get("cmd") == 2))["error"] == "not_in_conversation"
+    await a1.send(cmd=52, rid="h3", ids=[10**9])
+    assert (await a1.recv_until(lambda f: f.get("cmd") == 2))["error"] == "unknown_message"
+
+    # A whole conversation: gone for me, back with the next message.
+    body = await api(client, "/message/hide", a, conv=conv)
+    assert body["code"] == 0 and body["data"]["update"] == {"conv": conv, "upto": m3["seq"]}, body
+    await a2.recv_until(is_update("cleared"))
+    assert await history(client, a, conv) == []
+    assert len(await history(client, b, conv)) == 3
+    mine = {c["conv"]: c for c in (await api(client, "/message/conversations", a))["rows"]}[conv]
+    assert mine["last"] is None and mine["unread"] == 0
+    m4 = await send(b1, "d4", cmd=10, dstid=a.id, media=1, content="hello again")
+    assert [m["id"] for m in await history(client, a, conv)] == [m4["id"]]
+    mine = {c["conv"]: c for c in (await api(client, "/message/conversations", a))["rows"]}[conv]
+    assert mine["last"]["id"] == m4["id"] and mine["unread"] == 1
