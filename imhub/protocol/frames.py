@@ -98,6 +98,14 @@ class EditRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ReactRequest:
+    rid: str | None
+    id: int
+    emoji: str
+    add: bool
+
+
+@dataclass(frozen=True, slots=True)
 class HideRequest:
     """Delete for me: ``ids`` (messages), or everything of ``conv`` so far."""
 
@@ -119,6 +127,7 @@ Request = (
     | SearchRequest
     | EditRequest
     | HideRequest
+    | ReactRequest
 )
 
 _SENDABLE = (Cmd.PRIVATE, Cmd.GROUP)
@@ -222,6 +231,8 @@ def decode(data: str | bytes, user_id: int, *, max_page: int, media_base: str = 
             if not content.strip():
                 raise Refused(ErrorCode.BAD_FRAME, "an edit needs content")
             return EditRequest(_rid(obj), _int(obj, "id", lo=1), content)
+        if cmd == Cmd.REACT:
+            return ReactRequest(_rid(obj), _int(obj, "id", lo=1), emoji(obj.get("emoji")), _flag(obj, "add", True))
         if cmd == Cmd.HIDE:
             if "conv" in obj:
                 return HideRequest(_rid(obj), (), _conv(obj))
@@ -323,6 +334,25 @@ def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None, media_b
 MAX_MENTIONS = 50
 # Messages one request may name (delete for me, forward).
 MAX_IDS = 100
+
+
+MAX_EMOJI_CHARS = 16
+
+
+def emoji(value: object) -> str:
+    """A reaction: 1-16 characters (an emoji with its modifiers), no spaces or controls."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_EMOJI_CHARS:
+        raise Refused(ErrorCode.BAD_FRAME, f"emoji must be 1-{MAX_EMOJI_CHARS} characters")
+    if any(c.isspace() or ord(c) < 32 or c in "<>&\"'" for c in value):
+        raise Refused(ErrorCode.BAD_FRAME, "emoji must not contain spaces, controls or markup")
+    return value
+
+
+def _flag(obj: dict[str, Any], name: str, default: bool) -> bool:
+    value = obj.get(name, default)
+    if not isinstance(value, bool):
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} must be true or false")
+    return value
 
 
 def _ids(obj: dict[str, Any], name: str, most: int) -> tuple[int, ...]:

@@ -26,6 +26,7 @@ from imhub.protocol.frames import (
     Heartbeat,
     HideRequest,
     HistoryRequest,
+    ReactRequest,
     ReadRequest,
     RecallRequest,
     ReceiptsRequest,
@@ -137,7 +138,7 @@ class SendBucket:
 REQUEST_COST: dict[type, float] = {
     SyncRequest: 1.0, ConversationsRequest: 2.0, HistoryRequest: 1.0, ReadRequest: 0.25, TypingRequest: 0.25,
     RecallRequest: 1.0, ReceiptsRequest: 1.0, SearchRequest: 3.0, EditRequest: 1.0,
-    HideRequest: 1.0,
+    HideRequest: 1.0, ReactRequest: 1.0,
 }
 SYNC_CONVERSATIONS_PER_UNIT = 50
 

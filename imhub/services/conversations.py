@@ -81,12 +81,15 @@ class ConversationService:
         def gone(m: Message) -> bool:
             return m.id in hidden or m.seq <= cleared.get(m.conv, 0)
 
+        shown = [m for m in msgs if not gone(m)]
+        reactions = await self._store.reactions_of([m.id for m in shown if m.media not in SILENT_MEDIA])
         out = []
-        for m in msgs:
-            if gone(m):
-                continue
+        for m in shown:
             q = quotes.get(m.reply_to) if m.reply_to else None
-            out.append(message_dict(m, quote_dict(q, gone(q)) if q is not None else None))
+            d = message_dict(m, quote_dict(q, gone(q)) if q is not None else None)
+            if m.id in reactions:
+                d["reactions"] = reactions[m.id]
+            out.append(d)
         return out
 
     async def own_stream(self, user_id: int) -> dict[str, Any]:

@@ -37,6 +37,11 @@ log = structlog.get_logger("imhub.messaging")
 RECEIPT_BROADCAST_MAX_MEMBERS = 200
 # Clients hide a typing indicator this long after the last typing event.
 TYPING_TTL_MS = 6000
+# Reactions to one message within this long go out as one update (no storm when a
+# group piles on), carrying all of the message's reactions as they are then.
+REACTION_BATCH_SECONDS = 0.3
+# Different emoji one user may put on one message.
+MAX_REACTIONS_PER_USER = 3
 
 
 class AckSink(Protocol):
@@ -69,6 +74,9 @@ class MessagingService:
         self._node = node_id
         self._writer = BatchWriter(store, settings.db_batch_max, self._committed)
         self._tasks: set[asyncio.Task[None]] = set()
+        # message id -> (message, the last user whose reaction changed it): reactions
+        # waiting for their batched update.
+        self._reacted: dict[int, tuple[Message, int]] = {}
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -303,6 +311,34 @@ class MessagingService:
             raise Refused(ErrorCode.NOT_EDITABLE, "only text messages that were not recalled can be edited")
         await self.publish(update, origin)
         return update
+
+    async def react(self, user_id: int, message_id: int, emoji: str, add: bool) -> list[dict[str, Any]]:
+        """Add or remove the user's reaction; the message's audience (every device of
+        every member, the user's too) gets the reactions in a batched update. Returns
+        the message's reactions now."""
+        m, _users, _group = await self._target(user_id, message_id)
+        if m.recalled:
+            raise Refused(ErrorCode.UNKNOWN_MESSAGE, f"message {message_id} was recalled")
+        if await self._store.react(m.id, user_id, emoji, add, MAX_REACTIONS_PER_USER):
+            if not self._reacted:
+                self.spawn(self._publish_reactions())
+            self._reacted[m.id] = (m, user_id)
+        return (await self._store.reactions_of([m.id])).get(m.id, [])
+
+    async def _publish_reactions(self) -> None:
+        """After the batch window, one update per message whose reactions changed."""
+        await asyncio.sleep(REACTION_BATCH_SECONDS)
+        batch, self._reacted = self._reacted, {}
+        for m, actor in batch.values():
+            try:
+                dstid = m.dstid if m.cmd == Cmd.GROUP else (m.userid if actor != m.userid else m.dstid)
+                update = await self._store.append_update(
+                    (m.conv, m.cmd), actor, dstid, "reactions", m.id, self._store.reactions_change(m)
+                )
+                if update is not None:
+                    await self.publish(update)
+            except Exception:
+                log.exception("storing a reactions update failed", message=m.id)
 
     async def _to_self(
         self, user_id: int, kind: str, change: Change, origin: int

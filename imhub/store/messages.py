@@ -18,17 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, and_, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 
 from imhub.clock import now_ms
 from imhub.domain.model import SILENT_MEDIA, Draft, Media, Message
+from imhub.errors import ErrorCode, Refused
 from imhub.store.append_ops import AppendOps, CoreAppendOps, SqliteAppendOps, greatest
 from imhub.store.append_ops import Row as MessageRow
 from imhub.store.db import Database
 from imhub.store.engine import dialect_insert
 from imhub.store.search import SEARCHABLE, SearchIndex
-from imhub.store.tables import conv_prefs, conversations, cursors, hidden_messages, messages
+from imhub.store.tables import conv_prefs, conversations, cursors, hidden_messages, messages, reactions
 
 # Where an update goes: (conversation, cmd of its messages).
 Where = tuple[str, int]
@@ -162,9 +163,9 @@ class MessageStore:
                 conv, seq, ts, userid, cmd, dstid, int(Media.UPDATE), orjson.dumps(payload).decode(),
                 "", "", kind, amount, None, False, 0, "", False, 0,
             )
+            # No read cursor moves: updates are never unread, and acting on one
+            # message is not reading the others.
             [ident] = ops.insert([row])
-            if userid:
-                ops.mark_read([(userid, conv, seq)])
             return Message(ident, *row)
 
         try:
@@ -214,6 +215,40 @@ class MessageStore:
             return {"conv": conv, "upto": upto}
 
         return change
+
+    async def react(self, message_id: int, user_id: int, emoji: str, add: bool, most: int) -> bool:
+        """Add (or remove) ``user_id``'s ``emoji`` on a message; a user has at most
+        ``most`` different ones per message. True if something changed."""
+
+        def txn(conn: Connection) -> bool:
+            mine = reactions.c.message_id == message_id, reactions.c.user_id == user_id
+            if not add:
+                return bool(conn.execute(delete(reactions).where(*mine, reactions.c.emoji == emoji)).rowcount)
+            have = set(conn.execute(select(reactions.c.emoji).where(*mine)).scalars())
+            if emoji in have:
+                return False
+            if len(have) >= most:
+                raise Refused(ErrorCode.TOO_MANY_REACTIONS, f"at most {most} different reactions per message")
+            row = {"message_id": message_id, "user_id": user_id, "emoji": emoji, "created": now_ms()}
+            conn.execute(self._insert(reactions).values(**row).on_conflict_do_nothing())
+            return True
+
+        return await self._db.write(txn)
+
+    def reactions_change(self, target: Message) -> Change:
+        """The update of a message's reactions: all of them as they are now (read after
+        the seq is allocated, so the last update of a message is always current)."""
+
+        def change(conn: Connection, seq: int, ts: int) -> dict[str, Any]:
+            return {"id": target.id, "seq": target.seq, "reactions": _summaries(conn, [target.id]).get(target.id, [])}
+
+        return change
+
+    async def reactions_of(self, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """Reactions of these messages: ``id -> [{emoji, count, users}]``."""
+        if not ids:
+            return {}
+        return await self._db.read(_summaries, list(ids))
 
     async def hidden_among(self, user_id: int, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` the user hid (deleted for themselves)."""
@@ -450,6 +485,26 @@ _ADVANCE_DELIVERED_SQLITE = (
 
 def _advance_delivered_sqlite(cur: sqlite3.Cursor, marks: list[tuple[int, str, int]]) -> None:
     cur.executemany(_ADVANCE_DELIVERED_SQLITE, marks)
+
+
+# "Who reacted" lists at most this many users per emoji (count has them all).
+REACTION_USERS_SHOWN = 20
+
+
+def _summaries(conn: Connection, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """``id -> [{"emoji", "count", "users"}]``, emoji in the order first used."""
+    rows = conn.execute(
+        select(reactions.c.message_id, reactions.c.emoji, reactions.c.user_id)
+        .where(reactions.c.message_id.in_(ids))
+        .order_by(reactions.c.message_id, reactions.c.created, reactions.c.user_id)
+    )
+    out: dict[int, dict[str, dict[str, Any]]] = {}
+    for message_id, emoji, user_id in rows:
+        entry = out.setdefault(int(message_id), {}).setdefault(emoji, {"emoji": emoji, "count": 0, "users": []})
+        entry["count"] += 1
+        if len(entry["users"]) < REACTION_USERS_SHOWN:
+            entry["users"].append(int(user_id))
+    return {i: list(by_emoji.values()) for i, by_emoji in out.items()}
 
 
 def _messages_of(conn: Connection, stmt: Select[Any]) -> list[Message]:

@@ -23,6 +23,7 @@ from imhub.protocol.frames import (
     EditRequest,
     HideRequest,
     HistoryRequest,
+    ReactRequest,
     ReadRequest,
     RecallRequest,
     ReceiptsRequest,
@@ -261,6 +262,9 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
         case EditRequest(rid, message_id, text):
             update = await messaging.edit(uid, message_id, text, origin=conn.id)
             return encode(Cmd.DONE, rid=rid, msg=message_dict(update))
+        case ReactRequest(rid, message_id, emoji, add):
+            summary = await messaging.react(uid, message_id, emoji, add)
+            return encode(Cmd.DONE, rid=rid, id=message_id, reactions=summary)
         case HideRequest(rid, ids, conv):
             if conv is not None:
                 update = await messaging.clear(uid, conv, origin=conn.id)

@@ -9,7 +9,7 @@ from aiohttp import web
 from imhub.domain.model import MAX_CONTENT_CHARS
 from imhub.domain.ngrams import MAX_QUERY_CHARS
 from imhub.errors import ApiError
-from imhub.protocol.frames import MAX_IDS, message_dict
+from imhub.protocol.frames import MAX_EMOJI_CHARS, MAX_IDS, emoji, message_dict
 from imhub.web.auth import caller
 from imhub.web.context import services
 from imhub.web.responses import ok, rows
@@ -86,6 +86,18 @@ async def edit(request: web.Request) -> web.Response:
     return ok(message_dict(update), msg="edited")
 
 
+async def react(request: web.Request) -> web.Response:
+    user_id, p = await caller(request)
+    add = p.text("add", required=False, default="true", max_len=5)
+    if add not in ("true", "false", "1", "0"):
+        raise ApiError("add must be true or false")
+    message_id = p.ident("id")
+    summary = await services(request).messaging.react(
+        user_id, message_id, emoji(p.text("emoji", max_len=MAX_EMOJI_CHARS)), add in ("true", "1")
+    )
+    return ok({"id": message_id, "reactions": summary})
+
+
 def _id_list(text: str) -> tuple[int, ...]:
     """``"981,982"`` -> ``(981, 982)``."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
@@ -121,3 +133,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/message/receipts", receipts)
     app.router.add_post("/message/edit", edit)
     app.router.add_post("/message/hide", hide)
+    app.router.add_post("/message/react", react)

@@ -286,6 +286,14 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Answers with the update (media 11, memo `edited`) that every device gets.",
     ),
     Operation(
+        "/message/react", "Add or remove my reaction to a message", (
+            USERID, Param("id", "integer", required=True, minimum=1),
+            Param("emoji", required=True, max_len=16, description="1-16 characters, no spaces."),
+            Param("add", enum=("true", "false"), description="false removes it (default true)."),
+        ), "object", "messages",
+        description="Answers with the message's reactions; every member's devices get a batched update.",
+    ),
+    Operation(
         "/message/hide", "Delete messages, or a whole conversation, for myself", (
             USERID, Param("ids", max_len=2000, description="Message ids, e.g. 981,982 (or give conv)."),
             Param("conv", max_len=48, description="Hide everything of this conversation so far."),

@@ -293,3 +293,69 @@ async def test_delete_for_me_hides_on_my_devices_only_and_syncs_to_an_offline_on
     assert [m["id"] for m in await history(client, a, conv)] == [m4["id"]]
     mine = {c["conv"]: c for c in (await api(client, "/message/conversations", a))["rows"]}[conv]
     assert mine["last"]["id"] == m4["id"] and mine["unread"] == 1
+
+
+# --- reactions -------------------------------------------------------------------------
+
+
+async def updates_within(sock: Socket, kind: str, within: float) -> list[dict[str, Any]]:
+    """Every update of ``kind`` that arrives within ``within`` seconds."""
+    got: list[dict[str, Any]] = []
+    try:
+        while True:
+            got.append(await sock.recv_until(is_update(kind), timeout=within))
+    except TimeoutError:
+        return got
+
+
+async def test_reactions_batched_live_synced_and_bounded(client: TestClient) -> None:
+    owner, member, third, outsider = [await make_user(client) for _ in range(4)]
+    gid = await make_group(client, owner, member, third)
+    conv = f"g{gid}"
+    o = await connect(client, owner, autosync=0)
+    m1, m2, c1 = await connect(client, member, autosync=0), await connect(client, member, autosync=0), await connect(
+        client, third, autosync=0)
+    seed_c = await connect_seed(client, third)
+    sent = await send(o, "r1", cmd=11, dstid=gid, media=1, content="vote")
+    for sock in (m1, m2, c1, seed_c):
+        await sock.recv_until(lambda f: is_msg(f) and f["id"] == sent["id"])
+    offline = await connect(client, member, autosync=0)
+    await offline.close()
+    unread = {c["conv"]: c for c in (await api(client, "/message/conversations", member))["rows"]}[conv]["unread"]
+
+    await m1.send(cmd=51, rid="x1", id=sent["id"], emoji="👍")
+    done = await m1.recv_until(lambda f: f.get("cmd") == 43)
+    assert done["reactions"] == [{"emoji": "👍", "count": 1, "users": [member.id]}]
+    for emoji in ("👍", "❤️", "😂"):
+        await c1.send(cmd=51, rid="x2", id=sent["id"], emoji=emoji)
+        assert (await c1.recv_until(lambda f: f.get("cmd") in (2, 43)))["cmd"] == 43
+    await m1.send(cmd=51, rid="x3", id=sent["id"], emoji="👍", add=False)
+    await m1.recv_until(lambda f: f.get("cmd") == 43)
+    final = [{"emoji": "👍", "count": 1, "users": [third.id]}, {"emoji": "❤️", "count": 1, "users": [third.id]},
+             {"emoji": "😂", "count": 1, "users": [third.id]}]
+    for sock in (o, m1, m2, c1):  # every device, the reacting ones too: batched, and ending current
+        updates = await updates_within(sock, "reactions", 1.0)
+        assert 1 <= len(updates) < 5, updates
+        assert updates[-1]["update"] == {"id": sent["id"], "seq": sent["seq"], "reactions": final}
+    await seed_c.no_frame()
+
+    # Bounded per user; only members; a bad emoji is a bad frame.
+    await c1.send(cmd=51, rid="x4", id=sent["id"], emoji="🎉")
+    assert (await c1.recv_until(lambda f: f.get("cmd") == 2))["error"] == "too_many_reactions"
+    x = await connect(client, outsider, autosync=0)
+    await x.send(cmd=51, rid="x5", id=sent["id"], emoji="👎")
+    assert (await x.recv_until(lambda f: f.get("cmd") == 2))["error"] == "not_in_conversation"
+    await x.send(cmd=51, rid="x6", id=sent["id"], emoji="a b")
+    assert (await x.recv_until(lambda f: f.get("cmd") == 2))["error"] == "bad_frame"
+
+    # History and sync show them; the device that was offline learns them by sync.
+    assert by_id(await history(client, member, conv), sent["id"])["reactions"] == final
+    back = await connect(client, member, autosync=0)
+    synced = await sync(back, {conv: sent["seq"]})
+    assert synced and all(m["memo"] == "reactions" for m in synced)
+    assert synced[-1]["update"]["reactions"] == final
+    body = await api(client, "/message/react", owner, id=sent["id"], emoji="👍")
+    assert body["code"] == 0 and body["data"]["reactions"][0]["count"] == 2, body
+    # Updates are not unread, and reacting does not mark the rest read.
+    convs = {c["conv"]: c for c in (await api(client, "/message/conversations", member))["rows"]}
+    assert convs[conv]["unread"] == unread and convs[conv]["last"]["id"] == sent["id"]
