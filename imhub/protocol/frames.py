@@ -106,6 +106,23 @@ class ReactRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class PinRequest:
+    rid: str | None
+    id: int
+    pinned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConvSettingsRequest:
+    """Per-user settings of a conversation; None leaves one as it is."""
+
+    rid: str | None
+    conv: str
+    pinned: bool | None
+    muted: bool | None
+
+
+@dataclass(frozen=True, slots=True)
 class HideRequest:
     """Delete for me: ``ids`` (messages), or everything of ``conv`` so far."""
 
@@ -128,6 +145,8 @@ Request = (
     | EditRequest
     | HideRequest
     | ReactRequest
+    | PinRequest
+    | ConvSettingsRequest
 )
 
 _SENDABLE = (Cmd.PRIVATE, Cmd.GROUP)
@@ -233,6 +252,14 @@ def decode(data: str | bytes, user_id: int, *, max_page: int, media_base: str = 
             return EditRequest(_rid(obj), _int(obj, "id", lo=1), content)
         if cmd == Cmd.REACT:
             return ReactRequest(_rid(obj), _int(obj, "id", lo=1), emoji(obj.get("emoji")), _flag(obj, "add", True))
+        if cmd == Cmd.PIN:
+            return PinRequest(_rid(obj), _int(obj, "id", lo=1), _flag(obj, "pinned", True))
+        if cmd == Cmd.CONV_SETTINGS:
+            pinned = _flag(obj, "pinned", False) if "pinned" in obj else None
+            muted = _flag(obj, "muted", False) if "muted" in obj else None
+            if pinned is None and muted is None:
+                raise Refused(ErrorCode.BAD_FRAME, "give pinned and/or muted")
+            return ConvSettingsRequest(_rid(obj), _conv(obj), pinned, muted)
         if cmd == Cmd.HIDE:
             if "conv" in obj:
                 return HideRequest(_rid(obj), (), _conv(obj))

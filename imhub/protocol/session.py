@@ -22,10 +22,12 @@ from imhub.domain.model import Cmd
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import (
     ConversationsRequest,
+    ConvSettingsRequest,
     EditRequest,
     Heartbeat,
     HideRequest,
     HistoryRequest,
+    PinRequest,
     ReactRequest,
     ReadRequest,
     RecallRequest,
@@ -138,7 +140,7 @@ class SendBucket:
 REQUEST_COST: dict[type, float] = {
     SyncRequest: 1.0, ConversationsRequest: 2.0, HistoryRequest: 1.0, ReadRequest: 0.25, TypingRequest: 0.25,
     RecallRequest: 1.0, ReceiptsRequest: 1.0, SearchRequest: 3.0, EditRequest: 1.0,
-    HideRequest: 1.0, ReactRequest: 1.0,
+    HideRequest: 1.0, ReactRequest: 1.0, PinRequest: 1.0, ConvSettingsRequest: 1.0,
 }
 SYNC_CONVERSATIONS_PER_UNIT = 50
 

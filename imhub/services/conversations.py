@@ -83,12 +83,16 @@ class ConversationService:
 
         shown = [m for m in msgs if not gone(m)]
         reactions = await self._store.reactions_of([m.id for m in shown if m.media not in SILENT_MEDIA])
+        pins = await self._store.pins_of(sorted({m.conv for m in shown}))
+        pinned = {i for ids in pins.values() for i in ids}
         out = []
         for m in shown:
             q = quotes.get(m.reply_to) if m.reply_to else None
             d = message_dict(m, quote_dict(q, gone(q)) if q is not None else None)
             if m.id in reactions:
                 d["reactions"] = reactions[m.id]
+            if m.id in pinned:
+                d["pinned"] = True
             out.append(d)
         return out
 
@@ -159,6 +163,7 @@ class ConversationService:
                 read = max(read, min(rng.lo, last.get(conv, 0)))
             reads[conv] = read
         silent = await self._store.silent_after({c: r for c, r in reads.items() if last.get(c, 0) > r})
+        pins = await self._store.pins_of(convs)
         out: list[dict[str, Any]] = []
         for conv in convs:
             ref = parse_conv(conv)
@@ -181,9 +186,14 @@ class ConversationService:
                     "delivered_seq": delivered,
                     "unread": max(0, last_seq - read - silent.get(conv, 0)),
                     "last": message_dict(lm) if lm else None,
+                    "pinned": prefs.get(conv, NO_PREFS).pinned,
+                    "muted": prefs.get(conv, NO_PREFS).muted,
+                    "mentioned": False,
+                    "pins": pins.get(conv, []),
                 }
             )
-        out.sort(key=lambda c: c["last"]["ts"] if c["last"] else 0, reverse=True)
+        # Pinned conversations first, then the most recent.
+        out.sort(key=lambda c: (c["pinned"], c["last"]["ts"] if c["last"] else 0), reverse=True)
         return out
 
     async def backlog_plan(self, user_id: int) -> list[tuple[str, int]]:

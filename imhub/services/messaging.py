@@ -42,6 +42,8 @@ TYPING_TTL_MS = 6000
 REACTION_BATCH_SECONDS = 0.3
 # Different emoji one user may put on one message.
 MAX_REACTIONS_PER_USER = 3
+# Pinned messages per conversation.
+MAX_PINS = 20
 
 
 class AckSink(Protocol):
@@ -339,6 +341,32 @@ class MessagingService:
                     await self.publish(update)
             except Exception:
                 log.exception("storing a reactions update failed", message=m.id)
+
+    async def pin(self, user_id: int, message_id: int, pinned: bool, origin: int = 0) -> Message | None:
+        """Pin (or unpin) a message for everyone in its conversation: in a group only
+        its owner and admins may, in a 1:1 chat either side. The update (None if
+        nothing changed) reaches every device."""
+        m, users, group = await self._target(user_id, message_id)
+        if group and await self._social.groups_store.role_of(group, user_id) not in ("owner", "admin"):
+            raise Refused(ErrorCode.ROLE_REQUIRED, "only the group's owner and admins may pin messages")
+        if m.recalled and pinned:
+            raise Refused(ErrorCode.UNKNOWN_MESSAGE, f"message {message_id} was recalled")
+        dstid = self._update_dstid(m, user_id, users, group)
+        update = await self._store.append_update(
+            (m.conv, m.cmd), user_id, dstid, "pinned" if pinned else "unpinned", m.id,
+            self._store.pin_change(m, user_id, pinned, MAX_PINS),
+        )
+        if update is not None:
+            await self.publish(update, origin)
+        return update
+
+    async def conv_settings(
+        self, user_id: int, conv: str, pinned: bool | None, muted: bool | None, origin: int = 0
+    ) -> Message:
+        """Pin a conversation to the top of the user's list or mute it, on all their
+        devices (the update goes into their own stream)."""
+        await self._readable(user_id, conv)
+        return await self._to_self(user_id, "conv", self._store.prefs_change(user_id, conv, pinned, muted), origin)
 
     async def _to_self(
         self, user_id: int, kind: str, change: Change, origin: int

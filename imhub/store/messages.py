@@ -29,7 +29,15 @@ from imhub.store.append_ops import Row as MessageRow
 from imhub.store.db import Database
 from imhub.store.engine import dialect_insert
 from imhub.store.search import SEARCHABLE, SearchIndex
-from imhub.store.tables import conv_prefs, conversations, cursors, hidden_messages, messages, reactions
+from imhub.store.tables import (
+    conv_prefs,
+    conversations,
+    cursors,
+    hidden_messages,
+    messages,
+    pinned_messages,
+    reactions,
+)
 
 # Where an update goes: (conversation, cmd of its messages).
 Where = tuple[str, int]
@@ -249,6 +257,51 @@ class MessageStore:
         if not ids:
             return {}
         return await self._db.read(_summaries, list(ids))
+
+    def pin_change(self, target: Message, by: int, pinned: bool, most: int) -> Change:
+        """Pin (or unpin) a message in its conversation; at most ``most`` pins each."""
+
+        def change(conn: Connection, seq: int, ts: int) -> dict[str, Any] | None:
+            here = pinned_messages.c.conv == target.conv
+            if pinned:
+                pins = list(conn.execute(select(pinned_messages.c.message_id).where(here)).scalars())
+                if target.id in pins:
+                    return None
+                if len(pins) >= most:
+                    raise Refused(ErrorCode.TOO_MANY_PINS, f"at most {most} pinned messages per conversation")
+                conn.execute(self._insert(pinned_messages).values(
+                    conv=target.conv, message_id=target.id, by_id=by, created=ts
+                ).on_conflict_do_nothing())
+            elif not conn.execute(delete(pinned_messages).where(here, pinned_messages.c.message_id == target.id)
+                                  ).rowcount:
+                return None
+            return {"id": target.id, "seq": target.seq, "pins": _pins(conn, [target.conv]).get(target.conv, [])}
+
+        return change
+
+    async def pins_of(self, convs: Sequence[str]) -> dict[str, list[int]]:
+        """The pinned message ids of these conversations, newest pin first."""
+        if not convs:
+            return {}
+        return await self._db.read(_pins, list(convs))
+
+    def prefs_change(self, user_id: int, conv: str, pinned: bool | None, muted: bool | None) -> Change:
+        """Pin a conversation to the top of the user's list, or mute it (for them)."""
+
+        def change(conn: Connection, seq: int, ts: int) -> dict[str, Any]:
+            values: dict[str, Any] = {"updated": ts}
+            if pinned is not None:
+                values["pinned"] = pinned
+            if muted is not None:
+                values["muted"] = muted
+            stmt = self._insert(conv_prefs).values(user_id=user_id, conv=conv, **values)
+            conn.execute(stmt.on_conflict_do_update(index_elements=[conv_prefs.c.user_id, conv_prefs.c.conv],
+                                                    set_=values))
+            r = conn.execute(select(conv_prefs.c.pinned, conv_prefs.c.muted).where(
+                conv_prefs.c.user_id == user_id, conv_prefs.c.conv == conv)).one()
+            return {"conv": conv, "pinned": bool(r.pinned), "muted": bool(r.muted)}
+
+        return change
 
     async def hidden_among(self, user_id: int, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` the user hid (deleted for themselves)."""
@@ -485,6 +538,18 @@ _ADVANCE_DELIVERED_SQLITE = (
 
 def _advance_delivered_sqlite(cur: sqlite3.Cursor, marks: list[tuple[int, str, int]]) -> None:
     cur.executemany(_ADVANCE_DELIVERED_SQLITE, marks)
+
+
+def _pins(conn: Connection, convs: list[str]) -> dict[str, list[int]]:
+    rows = conn.execute(
+        select(pinned_messages.c.conv, pinned_messages.c.message_id)
+        .where(pinned_messages.c.conv.in_(convs))
+        .order_by(pinned_messages.c.created.desc(), pinned_messages.c.message_id.desc())
+    )
+    out: dict[str, list[int]] = {}
+    for conv, message_id in rows:
+        out.setdefault(str(conv), []).append(int(message_id))
+    return out
 
 
 # "Who reacted" lists at most this many users per emoji (count has them all).

@@ -20,9 +20,11 @@ from imhub.errors import ApiError, Forbidden, RateLimited, Refused, Unauthorized
 from imhub.gateway.connection import Connection
 from imhub.protocol.frames import (
     ConversationsRequest,
+    ConvSettingsRequest,
     EditRequest,
     HideRequest,
     HistoryRequest,
+    PinRequest,
     ReactRequest,
     ReadRequest,
     RecallRequest,
@@ -265,6 +267,12 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
         case ReactRequest(rid, message_id, emoji, add):
             summary = await messaging.react(uid, message_id, emoji, add)
             return encode(Cmd.DONE, rid=rid, id=message_id, reactions=summary)
+        case PinRequest(rid, message_id, pinned):
+            pin = await messaging.pin(uid, message_id, pinned, origin=conn.id)
+            return encode(Cmd.DONE, rid=rid, msg=message_dict(pin) if pin else None)
+        case ConvSettingsRequest(rid, conv, pinned, muted):
+            update = await messaging.conv_settings(uid, conv, pinned, muted, origin=conn.id)
+            return encode(Cmd.DONE, rid=rid, msg=message_dict(update))
         case HideRequest(rid, ids, conv):
             if conv is not None:
                 update = await messaging.clear(uid, conv, origin=conn.id)

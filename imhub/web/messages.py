@@ -12,6 +12,7 @@ from imhub.errors import ApiError
 from imhub.protocol.frames import MAX_EMOJI_CHARS, MAX_IDS, emoji, message_dict
 from imhub.web.auth import caller
 from imhub.web.context import services
+from imhub.web.params import Params
 from imhub.web.responses import ok, rows
 
 _MAX_SEQ = 2**63 - 1
@@ -88,14 +89,35 @@ async def edit(request: web.Request) -> web.Response:
 
 async def react(request: web.Request) -> web.Response:
     user_id, p = await caller(request)
-    add = p.text("add", required=False, default="true", max_len=5)
-    if add not in ("true", "false", "1", "0"):
-        raise ApiError("add must be true or false")
     message_id = p.ident("id")
     summary = await services(request).messaging.react(
-        user_id, message_id, emoji(p.text("emoji", max_len=MAX_EMOJI_CHARS)), add in ("true", "1")
+        user_id, message_id, emoji(p.text("emoji", max_len=MAX_EMOJI_CHARS)), bool(_bool(p, "add", True))
     )
     return ok({"id": message_id, "reactions": summary})
+
+
+def _bool(p: Params, name: str, default: bool | None) -> bool | None:
+    value = p.text(name, required=False, max_len=5)
+    if not value:
+        return default
+    if value not in ("true", "false", "1", "0"):
+        raise ApiError(f"{name} must be true or false")
+    return value in ("true", "1")
+
+
+async def pin(request: web.Request) -> web.Response:
+    user_id, p = await caller(request)
+    update = await services(request).messaging.pin(user_id, p.ident("id"), bool(_bool(p, "pinned", True)))
+    return ok(message_dict(update) if update else None, msg="pinned")
+
+
+async def conv_settings(request: web.Request) -> web.Response:
+    user_id, p = await caller(request)
+    pinned, muted = _bool(p, "pinned", None), _bool(p, "muted", None)
+    if pinned is None and muted is None:
+        raise ApiError("give pinned and/or muted")
+    update = await services(request).messaging.conv_settings(user_id, p.text("conv", max_len=48), pinned, muted)
+    return ok(message_dict(update), msg="saved")
 
 
 def _id_list(text: str) -> tuple[int, ...]:
@@ -134,3 +156,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/message/edit", edit)
     app.router.add_post("/message/hide", hide)
     app.router.add_post("/message/react", react)
+    app.router.add_post("/message/pin", pin)
+    app.router.add_post("/message/convsettings", conv_settings)

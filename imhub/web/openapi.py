@@ -294,6 +294,19 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Answers with the message's reactions; every member's devices get a batched update.",
     ),
     Operation(
+        "/message/pin", "Pin or unpin a message in its conversation", (
+            USERID, Param("id", "integer", required=True, minimum=1),
+            Param("pinned", enum=("true", "false"), description="false unpins (default true)."),
+        ), "object", "messages",
+        description="Groups: owner and admins only (`role_required`). Answers with the update, or null.",
+    ),
+    Operation(
+        "/message/convsettings", "Pin or mute a conversation for myself", (
+            USERID, CONV, Param("pinned", enum=("true", "false")), Param("muted", enum=("true", "false")),
+        ), "object", "messages",
+        description="Give pinned and/or muted. Answers with the update stored in my own stream.",
+    ),
+    Operation(
         "/message/hide", "Delete messages, or a whole conversation, for myself", (
             USERID, Param("ids", max_len=2000, description="Message ids, e.g. 981,982 (or give conv)."),
             Param("conv", max_len=48, description="Hide everything of this conversation so far."),

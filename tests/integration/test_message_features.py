@@ -359,3 +359,91 @@ async def test_reactions_batched_live_synced_and_bounded(client: TestClient) -> 
     # Updates are not unread, and reacting does not mark the rest read.
     convs = {c["conv"]: c for c in (await api(client, "/message/conversations", member))["rows"]}
     assert convs[conv]["unread"] == unread and convs[conv]["last"]["id"] == sent["id"]
+
+
+# --- pinned messages, pinned and muted conversations -----------------------------------
+
+
+async def test_pinned_messages_owner_and_admins_in_groups_either_side_in_1to1(client: TestClient) -> None:
+    owner, admin, member, outsider = [await make_user(client) for _ in range(4)]
+    gid = await make_group(client, owner, admin, member)
+    conv = f"g{gid}"
+    assert (await api(client, "/contact/setrole", owner, dstid=gid, memberid=admin.id, role="admin"))["code"] == 0
+    o, ad = await connect(client, owner, autosync=0), await connect(client, admin, autosync=0)
+    m1, m2 = await connect(client, member, autosync=0), await connect(client, member, autosync=0)
+    sent = await send(m1, "p1", cmd=11, dstid=gid, media=1, content="rules: be nice")
+    for sock in (o, ad, m2):
+        await sock.recv_until(lambda f: is_msg(f) and f["id"] == sent["id"])
+    offline = await connect(client, member, autosync=0)
+    await offline.close()
+
+    await m1.send(cmd=53, rid="n1", id=sent["id"])
+    assert (await m1.recv_until(lambda f: f.get("cmd") == 2))["error"] == "role_required"
+    x = await connect(client, outsider, autosync=0)
+    await x.send(cmd=53, rid="n2", id=sent["id"])
+    assert (await x.recv_until(lambda f: f.get("cmd") == 2))["error"] == "not_in_conversation"
+
+    await ad.send(cmd=53, rid="n3", id=sent["id"])
+    done = await ad.recv_until(lambda f: f.get("cmd") == 43)
+    assert done["msg"]["memo"] == "pinned" and done["msg"]["update"]["pins"] == [sent["id"]]
+    for sock in (o, m1, m2):
+        assert (await sock.recv_until(is_update("pinned")))["update"]["pins"] == [sent["id"]]
+    assert by_id(await history(client, member, conv), sent["id"])["pinned"] is True
+    convs = {c["conv"]: c for c in (await api(client, "/message/conversations", member))["rows"]}
+    assert convs[conv]["pins"] == [sent["id"]]
+    back = await connect(client, member, autosync=0)
+    assert [m["memo"] for m in await sync(back, {conv: sent["seq"]})] == ["pinned"]
+
+    body = await api(client, "/message/pin", owner, id=sent["id"], pinned="false")
+    assert body["code"] == 0 and body["data"]["update"]["pins"] == [], body
+    assert (await m1.recv_until(is_update("unpinned")))["update"]["pins"] == []
+    assert "pinned" not in by_id(await history(client, member, conv), sent["id"])
+
+    # 1:1: either side.
+    a, b = await make_user(client), await make_user(client)
+    await befriend(client, a, b)
+    sa = await connect(client, a, autosync=0)
+    msg = await send(sa, "p2", cmd=10, dstid=b.id, media=1, content="address: 1 main st")
+    body = await api(client, "/message/pin", b, id=msg["id"])
+    assert body["code"] == 0 and body["data"]["update"]["pins"] == [msg["id"]], body
+    assert (await sa.recv_until(is_update("pinned")))["update"]["id"] == msg["id"]
+
+
+async def test_pin_and_mute_conversations_per_user_across_devices(client: TestClient) -> None:
+    a, b, owner = await make_user(client), await make_user(client), await make_user(client)
+    await befriend(client, a, b)
+    gid = await make_group(client, owner, a, b)
+    a1, a2 = await connect(client, a, autosync=0), await connect(client, a, autosync=0)
+    o = await connect(client, owner, autosync=0)
+    await send(o, "m0", cmd=11, dstid=gid, media=1, content="newest first")
+    offline = await connect(client, a, autosync=0)
+    await offline.close()
+
+    await a1.send(cmd=54, rid="s1", conv=pconv(a, b), pinned=True)
+    done = await a1.recv_until(lambda f: f.get("cmd") == 43)
+    assert done["msg"]["conv"] == f"u{a.id}" and done["msg"]["memo"] == "conv"
+    assert done["msg"]["update"] == {"conv": pconv(a, b), "pinned": True, "muted": False}
+    assert (await a2.recv_until(is_update("conv")))["update"]["pinned"] is True
+    await a1.send(cmd=54, rid="s2", conv=f"g{gid}", muted=True)
+    assert (await a1.recv_until(lambda f: f.get("cmd") == 43))["msg"]["update"] == {
+        "conv": f"g{gid}", "pinned": False, "muted": True}
+
+    rows = (await api(client, "/message/conversations", a))["rows"]
+    assert rows[0]["conv"] == pconv(a, b) and rows[0]["pinned"] is True  # on top though older
+    group = next(c for c in rows if c["conv"] == f"g{gid}")
+    assert group["muted"] is True
+    unread = group["unread"]
+    await send(o, "m1", cmd=11, dstid=gid, media=1, content="still counts")
+    group = next(c for c in (await api(client, "/message/conversations", a))["rows"] if c["conv"] == f"g{gid}")
+    assert group["unread"] == unread + 1  # muted still counts unread
+    # Only mine: b's list is unchanged.
+    theirs = {c["conv"]: c for c in (await api(client, "/message/conversations", b))["rows"]}
+    assert theirs[pconv(a, b)]["pinned"] is False and theirs[f"g{gid}"]["muted"] is False
+
+    back = await connect(client, a, autosync=0)
+    synced = await sync(back, {f"u{a.id}": 0})
+    assert [m["update"] for m in synced] == [
+        {"conv": pconv(a, b), "pinned": True, "muted": False}, {"conv": f"g{gid}", "pinned": False, "muted": True}]
+    stranger = await make_user(client)
+    body = await api(client, "/message/convsettings", stranger, conv=f"g{gid}", muted="true")
+    assert body["errcode"] == 4034, body
