@@ -164,6 +164,7 @@ class ConversationService:
             reads[conv] = read
         silent = await self._store.silent_after({c: r for c, r in reads.items() if last.get(c, 0) > r})
         pins = await self._store.pins_of(convs)
+        mentions = await self._store.mentions_of(user_id, convs)
         out: list[dict[str, Any]] = []
         for conv in convs:
             ref = parse_conv(conv)
@@ -188,7 +189,7 @@ class ConversationService:
                     "last": message_dict(lm) if lm else None,
                     "pinned": prefs.get(conv, NO_PREFS).pinned,
                     "muted": prefs.get(conv, NO_PREFS).muted,
-                    "mentioned": False,
+                    "mentioned": mentions.get(conv, 0) > max(read, cleared),
                     "pins": pins.get(conv, []),
                 }
             )

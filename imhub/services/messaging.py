@@ -11,6 +11,7 @@ socket.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Coroutine
 from typing import Any, Protocol
@@ -23,7 +24,7 @@ from imhub.clock import now_ms
 from imhub.config import Settings
 from imhub.domain.model import SILENT_MEDIA, Cmd, Draft, Media, Message, group_conv, parse_conv, self_conv
 from imhub.errors import ErrorCode, Refused
-from imhub.protocol.frames import encode, encode_message, quote_dict
+from imhub.protocol.frames import encode, encode_message, mention_ids, quote_dict
 from imhub.protocol.wsframe import text_frame
 from imhub.services.authz import Authorizer
 from imhub.services.batch import BatchWriter, Committed, not_stored_error
@@ -115,7 +116,21 @@ class MessagingService:
         await self._authz.may_send(draft)
         if draft.reply_to:
             await self._check_reply(draft)
+        if draft.mentions:
+            draft = await self._check_mentions(draft)
         self._writer.enqueue_to(draft, (sink, time.perf_counter()))
+
+    async def _check_mentions(self, draft: Draft) -> Draft:
+        """``@all`` is for the group's owner and admins; mentions of users who are not
+        members are dropped."""
+        if draft.mentions == "all":
+            if await self._social.groups_store.role_of(draft.dstid, draft.userid) not in ("owner", "admin"):
+                raise Refused(ErrorCode.ROLE_REQUIRED, "only the group's owner and admins may mention all",
+                              cid=draft.cid)
+            return draft
+        members = set(await self._social.member_ids(draft.dstid))
+        kept = ",".join(str(u) for u in mention_ids(draft.mentions) if u in members and u != draft.userid)
+        return draft if kept == draft.mentions else dataclasses.replace(draft, mentions=kept)
 
     async def _check_reply(self, draft: Draft) -> None:
         """A reply quotes a message of the same conversation that its sender can see."""

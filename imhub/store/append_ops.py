@@ -52,6 +52,9 @@ class AppendOps(Protocol):
     def mark_read(self, marks: Iterable[tuple[int, str, int]]) -> None:
         """Raise (user, conv) read and delivered cursors to at least seq."""
 
+    def mention(self, marks: list[tuple[int, str, int]], everyone: list[tuple[str, int]]) -> None:
+        """Raise (user, conv) mention seqs, and (conv) @all mention seqs, to at least seq."""
+
 
 def greatest(a: Any, b: Any) -> Any:
     """GREATEST(a, b) that SQLite and PostgreSQL both understand."""
@@ -104,6 +107,21 @@ class CoreAppendOps:
             },
         )
         self._conn.execute(stmt, [{"user_id": u, "conv": c, "delivered_seq": s, "read_seq": s} for u, c, s in marks])
+
+    def mention(self, marks: list[tuple[int, str, int]], everyone: list[tuple[str, int]]) -> None:
+        if marks:
+            stmt = self._insert(cursors)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[cursors.c.user_id, cursors.c.conv],
+                set_={"mention_seq": greatest(cursors.c.mention_seq, stmt.excluded.mention_seq)},
+            )
+            rows = [{"user_id": u, "conv": c, "delivered_seq": 0, "read_seq": 0, "mention_seq": s} for u, c, s in marks]
+            self._conn.execute(stmt, rows)
+        for conv, seq in everyone:
+            self._conn.execute(
+                update(conversations).where(conversations.c.conv == conv)
+                .values(mention_all_seq=greatest(conversations.c.mention_all_seq, seq))
+            )
 
 
 @functools.cache
@@ -202,4 +220,15 @@ class SqliteAppendOps:
 
     def mark_read(self, marks: Iterable[tuple[int, str, int]]) -> None:
         self._run(self._READ, [(u, c, s, s) for u, c, s in marks])
+
+    _MENTION = (
+        "INSERT INTO cursors (user_id, conv, delivered_seq, read_seq, mention_seq) VALUES {} "
+        "ON CONFLICT (user_id, conv) DO UPDATE SET mention_seq = max(mention_seq, excluded.mention_seq)"
+    )
+    _MENTION_ALL = "UPDATE conversations SET mention_all_seq = max(mention_all_seq, ?) WHERE conv = ?"
+
+    def mention(self, marks: list[tuple[int, str, int]], everyone: list[tuple[str, int]]) -> None:
+        self._run(self._MENTION, [(u, c, 0, 0, s) for u, c, s in marks])
+        for conv, seq in everyone:
+            self._cur.execute(self._MENTION_ALL, (seq, conv))
 

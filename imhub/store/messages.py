@@ -24,6 +24,7 @@ from sqlalchemy.engine import Row
 from imhub.clock import now_ms
 from imhub.domain.model import SILENT_MEDIA, Draft, Media, Message
 from imhub.errors import ErrorCode, Refused
+from imhub.protocol.frames import mention_ids
 from imhub.store.append_ops import AppendOps, CoreAppendOps, SqliteAppendOps, greatest
 from imhub.store.append_ops import Row as MessageRow
 from imhub.store.db import Database
@@ -145,6 +146,12 @@ class MessageStore:
         )
         if last:
             ops.mark_read([(u, c, s) for (u, c), s in sorted(last.items())])
+        mentioned = [m for m in stored if m.mentions]
+        if mentioned:
+            ops.mention(
+                sorted((u, m.conv, m.seq) for m in mentioned if m.mentions != "all" for u in mention_ids(m.mentions)),
+                [(m.conv, m.seq) for m in mentioned if m.mentions == "all"],
+            )
         return stored
 
     async def append_update(
@@ -324,6 +331,25 @@ class MessageStore:
             return {
                 r.conv: ConvPrefs(bool(r.pinned), bool(r.muted), int(r.cleared_seq)) for r in conn.execute(stmt)
             }
+
+        return await self._db.read(txn)
+
+    async def mentions_of(self, user_id: int, convs: Sequence[str]) -> dict[str, int]:
+        """The last seq of each conversation that mentions ``user_id`` (by id or @all)."""
+        if not convs:
+            return {}
+
+        def txn(conn: Connection) -> dict[str, int]:
+            out: dict[str, int] = {}
+            rows = conn.execute(select(cursors.c.conv, cursors.c.mention_seq).where(
+                cursors.c.user_id == user_id, cursors.c.mention_seq > 0))
+            for conv, seq in rows:
+                out[str(conv)] = int(seq)
+            rows = conn.execute(select(conversations.c.conv, conversations.c.mention_all_seq).where(
+                conversations.c.conv.in_(list(convs)), conversations.c.mention_all_seq > 0))
+            for conv, seq in rows:
+                out[str(conv)] = max(out.get(str(conv), 0), int(seq))
+            return out
 
         return await self._db.read(txn)
 

@@ -447,3 +447,43 @@ async def test_pin_and_mute_conversations_per_user_across_devices(client: TestCl
     stranger = await make_user(client)
     body = await api(client, "/message/convsettings", stranger, conv=f"g{gid}", muted="true")
     assert body["errcode"] == 4034, body
+
+
+# --- mentions --------------------------------------------------------------------------
+
+
+async def mentioned(client: TestClient, who: User, conv: str) -> bool:
+    rows = (await api(client, "/message/conversations", who))["rows"]
+    return bool(next(c for c in rows if c["conv"] == conv)["mentioned"])
+
+
+async def test_mentions_flag_the_mentioned_members_and_all_is_for_owner_and_admins(client: TestClient) -> None:
+    owner, member, third, outsider = [await make_user(client) for _ in range(4)]
+    await befriend(client, member, third)
+    gid = await make_group(client, owner, member, third)
+    conv = f"g{gid}"
+    o, c1 = await connect(client, owner, autosync=0), await connect(client, third, autosync=0)
+    m1, m2 = await connect(client, member, autosync=0), await connect(client, member, autosync=0)
+    await api(client, "/message/convsettings", member, conv=conv, muted="true")
+
+    sent = await send(c1, "a1", cmd=11, dstid=gid, media=1, content="@member look", mentions=[member.id, outsider.id])
+    for sock in (m1, m2, o):
+        live = await sock.recv_until(lambda f: is_msg(f) and f["id"] == sent["id"])
+        assert live["mentions"] == [member.id]  # not a member: dropped
+    assert await mentioned(client, member, conv)  # muted, and still flagged
+    assert not await mentioned(client, owner, conv) and not await mentioned(client, third, conv)
+    assert by_id(await history(client, owner, conv), sent["id"])["mentions"] == [member.id]
+    await m1.send(cmd=23, conv=conv, seq=sent["seq"])
+    await m2.recv_until(lambda f: f.get("cmd") == 33)
+    assert not await mentioned(client, member, conv)
+
+    assert await error_of(c1, cmd=11, dstid=gid, media=1, content="@all hi", cid="a2", mentions="all") == (
+        "role_required")
+    everyone = await send(o, "a3", cmd=11, dstid=gid, media=1, content="@all meeting", mentions="all")
+    assert (await m1.recv_until(lambda f: is_msg(f) and f["id"] == everyone["id"]))["mentions"] == "all"
+    assert await mentioned(client, member, conv) and await mentioned(client, third, conv)
+    assert not await mentioned(client, owner, conv)
+    # Only in groups.
+    assert await error_of(m1, cmd=10, dstid=third.id, media=1, content="hi", cid="a4", mentions=[third.id]) == (
+        "bad_frame")
+    assert await error_of(m1, cmd=11, dstid=gid, media=1, content="hi", cid="a5", mentions=["x"]) == "bad_frame"
