@@ -123,6 +123,18 @@ class ConvSettingsRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ForwardRequest:
+    rid: str | None
+    ids: tuple[int, ...]
+    to: tuple[str, ...]
+
+    @property
+    def messages(self) -> int:
+        """How many messages it makes."""
+        return len(self.ids) * len(self.to)
+
+
+@dataclass(frozen=True, slots=True)
 class HideRequest:
     """Delete for me: ``ids`` (messages), or everything of ``conv`` so far."""
 
@@ -147,6 +159,7 @@ Request = (
     | ReactRequest
     | PinRequest
     | ConvSettingsRequest
+    | ForwardRequest
 )
 
 _SENDABLE = (Cmd.PRIVATE, Cmd.GROUP)
@@ -260,6 +273,8 @@ def decode(data: str | bytes, user_id: int, *, max_page: int, media_base: str = 
             if pinned is None and muted is None:
                 raise Refused(ErrorCode.BAD_FRAME, "give pinned and/or muted")
             return ConvSettingsRequest(_rid(obj), _conv(obj), pinned, muted)
+        if cmd == Cmd.FORWARD:
+            return ForwardRequest(_rid(obj), _ids(obj, "ids", MAX_FORWARD_IDS), _convs(obj, "to", MAX_FORWARD_TO))
         if cmd == Cmd.HIDE:
             if "conv" in obj:
                 return HideRequest(_rid(obj), (), _conv(obj))
@@ -364,6 +379,16 @@ MAX_IDS = 100
 
 
 MAX_EMOJI_CHARS = 16
+# Forwarding: messages, and conversations, per request.
+MAX_FORWARD_IDS = 20
+MAX_FORWARD_TO = 10
+
+
+def _convs(obj: dict[str, Any], name: str, most: int) -> tuple[str, ...]:
+    value = obj.get(name)
+    if not isinstance(value, list) or not 0 < len(value) <= most:
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} must be a list of 1-{most} conversation ids")
+    return tuple(dict.fromkeys(_conv({"conv": v}) for v in value))
 
 
 def emoji(value: object) -> str:
@@ -494,6 +519,11 @@ def message_dict(m: Message, quote: dict[str, Any] | None = None) -> dict[str, A
 
 def encode_message(m: Message, quote: dict[str, Any] | None = None) -> bytes:
     return orjson.dumps(message_dict(m, quote))
+
+
+def stored_ref(m: Message) -> dict[str, Any]:
+    """Where a message was stored (as in an ack)."""
+    return {"id": m.id, "conv": m.conv, "seq": m.seq, "ts": m.ts}
 
 
 def encode_ack(m: Message, duplicate: bool) -> bytes:

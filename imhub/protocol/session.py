@@ -24,6 +24,7 @@ from imhub.protocol.frames import (
     ConversationsRequest,
     ConvSettingsRequest,
     EditRequest,
+    ForwardRequest,
     Heartbeat,
     HideRequest,
     HistoryRequest,
@@ -216,6 +217,9 @@ class Session:
                 return self._refuse(
                     Refused(ErrorCode.RATE_LIMITED, "sending too fast, slow down", cid=request.draft.cid)
                 )
+        elif isinstance(request, ForwardRequest):  # makes messages: paid from the sends
+            if not self.allowance.send.take(now, request.messages):
+                return self._refuse(Refused(ErrorCode.RATE_LIMITED, "sending too fast, slow down", rid=request.rid))
         elif not self.allowance.requests.take(now, request_cost(request)):
             return self._refuse(
                 Refused(ErrorCode.RATE_LIMITED, "too many requests, slow down", rid=getattr(request, "rid", None))

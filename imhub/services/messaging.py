@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from collections.abc import Coroutine
 from typing import Any, Protocol
@@ -23,9 +24,10 @@ from imhub.bus.base import KICK, Bus, BusMessage, Delivery, Membership, Revoke, 
 from imhub.clock import now_ms
 from imhub.config import Settings
 from imhub.domain.model import SILENT_MEDIA, Cmd, Draft, Media, Message, group_conv, parse_conv, self_conv
-from imhub.errors import ErrorCode, Refused
+from imhub.errors import ErrorCode, RateLimited, Refused
 from imhub.protocol.frames import encode, encode_message, mention_ids, quote_dict
 from imhub.protocol.wsframe import text_frame
+from imhub.ratelimit import SlidingWindowLimiter
 from imhub.services.authz import Authorizer
 from imhub.services.batch import BatchWriter, Committed, not_stored_error
 from imhub.services.social import GroupChange, SocialService
@@ -45,6 +47,10 @@ REACTION_BATCH_SECONDS = 0.3
 MAX_REACTIONS_PER_USER = 3
 # Pinned messages per conversation.
 MAX_PINS = 20
+# Changes (edits, reactions, pins, deletions for oneself, conversation settings, and each
+# forwarded message) one user may make per minute in a process, whichever way they come
+# (the socket's request allowance also applies to the socket).
+CHANGES_PER_MINUTE = 120
 
 
 class AckSink(Protocol):
@@ -80,6 +86,7 @@ class MessagingService:
         # message id -> (message, the last user whose reaction changed it): reactions
         # waiting for their batched update.
         self._reacted: dict[int, tuple[Message, int]] = {}
+        self._changes = SlidingWindowLimiter(CHANGES_PER_MINUTE, 60.0)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -305,6 +312,14 @@ class MessagingService:
             raise Refused(ErrorCode.NOT_FRIEND, "you can only message friends")
         return m, users, group
 
+    def _count_change(self, user_id: int, n: int = 1) -> None:
+        """Refused (rate_limited) past the user's changes per minute."""
+        wait = self._changes.retry_after(user_id)
+        if wait > 0 or n > CHANGES_PER_MINUTE:
+            raise RateLimited("too many changes, slow down", retry_after=max(1, math.ceil(wait)))
+        for _ in range(n):
+            self._changes.hit(user_id)
+
     def _update_dstid(self, m: Message, user_id: int, users: tuple[int, ...], group: int) -> int:
         """An update's ``dstid``: the group, or (1:1) the other side of its author."""
         return group or next((u for u in users if u != user_id), user_id)
@@ -312,6 +327,7 @@ class MessagingService:
     async def edit(self, user_id: int, message_id: int, text: str, origin: int = 0) -> Message:
         """The sender replaces the text of their text message within the edit window;
         stored as an update (``edited``) that every device learns of, live or by sync."""
+        self._count_change(user_id)
         m, users, group = await self._target(user_id, message_id)
         if m.userid != user_id:
             raise Refused(ErrorCode.NOT_YOURS, "you can only edit your own messages")
@@ -333,6 +349,7 @@ class MessagingService:
         """Add or remove the user's reaction; the message's audience (every device of
         every member, the user's too) gets the reactions in a batched update. Returns
         the message's reactions now."""
+        self._count_change(user_id)
         m, _users, _group = await self._target(user_id, message_id)
         if m.recalled:
             raise Refused(ErrorCode.UNKNOWN_MESSAGE, f"message {message_id} was recalled")
@@ -361,6 +378,7 @@ class MessagingService:
         """Pin (or unpin) a message for everyone in its conversation: in a group only
         its owner and admins may, in a 1:1 chat either side. The update (None if
         nothing changed) reaches every device."""
+        self._count_change(user_id)
         m, users, group = await self._target(user_id, message_id)
         if group and await self._social.groups_store.role_of(group, user_id) not in ("owner", "admin"):
             raise Refused(ErrorCode.ROLE_REQUIRED, "only the group's owner and admins may pin messages")
@@ -380,8 +398,48 @@ class MessagingService:
     ) -> Message:
         """Pin a conversation to the top of the user's list or mute it, on all their
         devices (the update goes into their own stream)."""
+        self._count_change(user_id)
         await self._readable(user_id, conv)
         return await self._to_self(user_id, "conv", self._store.prefs_change(user_id, conv, pinned, muted), origin)
+
+    async def forward(
+        self, user_id: int, message_ids: tuple[int, ...], targets: tuple[str, ...], origin: int = 0
+    ) -> list[Message]:
+        """Copy messages the user can read into conversations they can post to, kind and
+        media kept (media by reference: the same URLs), marked forwarded. All are
+        checked before any is stored; stored and published like sends, in order."""
+        self._count_change(user_id, len(message_ids) * len(targets))
+        found = {m.id: m for m in await self._store.get_many(list(message_ids))}
+        sources = [found[i] for i in message_ids if i in found]
+        if len(sources) != len(message_ids) or any(
+            m.media in SILENT_MEDIA or m.media == Media.EVENT or m.recalled for m in sources
+        ):
+            raise Refused(ErrorCode.UNKNOWN_MESSAGE, "only messages that exist and were not recalled can be forwarded")
+        for conv in {m.conv for m in sources}:
+            await self._readable(user_id, conv)
+            ref = parse_conv(conv)
+            if ref is not None and ref.cmd == Cmd.GROUP:
+                rng = (await self._social.visible_ranges([ref.a], user_id))[ref.a]
+                if any(m.seq not in rng for m in sources if m.conv == conv):
+                    raise Refused(ErrorCode.UNKNOWN_MESSAGE, "no such message")
+        drafts = []
+        for conv in targets:
+            ref = parse_conv(conv)
+            if ref is None or (ref.cmd == Cmd.PRIVATE and not ref.includes_user(user_id)):
+                raise Refused(ErrorCode.NOT_IN_CONVERSATION, f"you are not in conversation {conv}")
+            cmd, dstid = (ref.cmd, ref.peer_of(user_id) if ref.cmd == Cmd.PRIVATE else ref.a)
+            for m in sources:
+                drafts.append(Draft(
+                    userid=user_id, cmd=cmd, dstid=dstid, media=m.media, content=m.content, pic=m.pic, url=m.url,
+                    memo=m.memo, amount=m.amount, forwarded=True,
+                ))
+            await self._authz.may_send(drafts[-1])
+        stored = []
+        for draft in drafts:
+            message, _ = await self._writer.submit(draft)
+            await self.publish(message, origin)
+            stored.append(message)
+        return stored
 
     async def _to_self(
         self, user_id: int, kind: str, change: Change, origin: int
@@ -394,6 +452,7 @@ class MessagingService:
 
     async def hide(self, user_id: int, message_ids: tuple[int, ...], origin: int = 0) -> Message:
         """Delete for me: hide these messages from the user's own devices only."""
+        self._count_change(user_id)
         found = await self._store.get_many(sorted(set(message_ids)))
         if len(found) != len(set(message_ids)) or any(m.media in SILENT_MEDIA for m in found):
             raise Refused(ErrorCode.UNKNOWN_MESSAGE, "no such message")
@@ -403,6 +462,7 @@ class MessagingService:
 
     async def clear(self, user_id: int, conv: str, origin: int = 0) -> Message:
         """Delete for me, a whole conversation: everything in it so far."""
+        self._count_change(user_id)
         await self._readable(user_id, conv)
         return await self._to_self(user_id, "cleared", self._store.clear_change(user_id, conv), origin)
 

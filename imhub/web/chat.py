@@ -22,6 +22,7 @@ from imhub.protocol.frames import (
     ConversationsRequest,
     ConvSettingsRequest,
     EditRequest,
+    ForwardRequest,
     HideRequest,
     HistoryRequest,
     PinRequest,
@@ -37,6 +38,7 @@ from imhub.protocol.frames import (
     encode,
     encode_error,
     message_dict,
+    stored_ref,
 )
 from imhub.protocol.session import Allowance, Close, Execute, Limits, Ping, Reply, Session
 from imhub.protocol.wsframe import text_frame
@@ -273,6 +275,9 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
         case ConvSettingsRequest(rid, conv, pinned, muted):
             update = await messaging.conv_settings(uid, conv, pinned, muted, origin=conn.id)
             return encode(Cmd.DONE, rid=rid, msg=message_dict(update))
+        case ForwardRequest(rid, ids, to):
+            made = await messaging.forward(uid, ids, to, origin=conn.id)
+            return encode(Cmd.DONE, rid=rid, msgs=[stored_ref(m) for m in made])
         case HideRequest(rid, ids, conv):
             if conv is not None:
                 update = await messaging.clear(uid, conv, origin=conn.id)

@@ -9,7 +9,15 @@ from aiohttp import web
 from imhub.domain.model import MAX_CONTENT_CHARS
 from imhub.domain.ngrams import MAX_QUERY_CHARS
 from imhub.errors import ApiError
-from imhub.protocol.frames import MAX_EMOJI_CHARS, MAX_IDS, emoji, message_dict
+from imhub.protocol.frames import (
+    MAX_EMOJI_CHARS,
+    MAX_FORWARD_IDS,
+    MAX_FORWARD_TO,
+    MAX_IDS,
+    emoji,
+    message_dict,
+    stored_ref,
+)
 from imhub.web.auth import caller
 from imhub.web.context import services
 from imhub.web.params import Params
@@ -120,12 +128,21 @@ async def conv_settings(request: web.Request) -> web.Response:
     return ok(message_dict(update), msg="saved")
 
 
-def _id_list(text: str) -> tuple[int, ...]:
+def _id_list(text: str, most: int = MAX_IDS) -> tuple[int, ...]:
     """``"981,982"`` -> ``(981, 982)``."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts or len(parts) > MAX_IDS or not all(p.isdigit() and 0 < int(p) <= _MAX_SEQ for p in parts):
-        raise ApiError(f"ids must be 1-{MAX_IDS} message ids like 981,982")
+    if not parts or len(parts) > most or not all(p.isdigit() and 0 < int(p) <= _MAX_SEQ for p in parts):
+        raise ApiError(f"ids must be 1-{most} message ids like 981,982")
     return tuple(dict.fromkeys(int(p) for p in parts))
+
+
+async def forward(request: web.Request) -> web.Response:
+    user_id, p = await caller(request)
+    to = tuple(dict.fromkeys(c.strip() for c in p.text("to", max_len=600).split(",") if c.strip()))
+    if not 0 < len(to) <= MAX_FORWARD_TO or any(len(c) > 48 for c in to):
+        raise ApiError(f"to must be 1-{MAX_FORWARD_TO} conversation ids like p1_2,g3")
+    made = await services(request).messaging.forward(user_id, _id_list(p.text("ids"), MAX_FORWARD_IDS), to)
+    return rows([stored_ref(m) for m in made])
 
 
 async def hide(request: web.Request) -> web.Response:
@@ -155,6 +172,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/message/receipts", receipts)
     app.router.add_post("/message/edit", edit)
     app.router.add_post("/message/hide", hide)
+    app.router.add_post("/message/forward", forward)
     app.router.add_post("/message/react", react)
     app.router.add_post("/message/pin", pin)
     app.router.add_post("/message/convsettings", conv_settings)

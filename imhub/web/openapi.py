@@ -307,6 +307,13 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Give pinned and/or muted. Answers with the update stored in my own stream.",
     ),
     Operation(
+        "/message/forward", "Forward messages to conversations", (
+            USERID, Param("ids", required=True, max_len=512, description="Message ids, e.g. 981,982 (1-20)."),
+            Param("to", required=True, max_len=600, description="Conversations, e.g. p1_2,g3 (1-10)."),
+        ), "rows", "messages",
+        description="Kind and media kept (same URLs), marked forwarded; all checked before any is sent.",
+    ),
+    Operation(
         "/message/hide", "Delete messages, or a whole conversation, for myself", (
             USERID, Param("ids", max_len=2000, description="Message ids, e.g. 981,982 (or give conv)."),
             Param("conv", max_len=48, description="Hide everything of this conversation so far."),

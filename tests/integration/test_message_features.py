@@ -487,3 +487,44 @@ async def test_mentions_flag_the_mentioned_members_and_all_is_for_owner_and_admi
     assert await error_of(m1, cmd=10, dstid=third.id, media=1, content="hi", cid="a4", mentions=[third.id]) == (
         "bad_frame")
     assert await error_of(m1, cmd=11, dstid=gid, media=1, content="hi", cid="a5", mentions=["x"]) == "bad_frame"
+
+
+# --- forwarding ------------------------------------------------------------------------
+
+
+async def test_forward_keeps_kind_and_media_marks_forwarded_and_checks_everything_first(
+    client: TestClient,
+) -> None:
+    a, b, c, stranger = [await make_user(client) for _ in range(4)]
+    await befriend(client, a, b)
+    gid = await make_group(client, a, c)
+    other = await make_group(client, c, name="not a's")
+    a1, a2 = await connect(client, a, autosync=0), await connect(client, a, autosync=0)
+    c1, b1 = await connect(client, c, autosync=0), await connect(client, b, autosync=0)
+    text = await send(b1, "f1", cmd=10, dstid=a.id, media=1, content="pass it on")
+    image = await send(b1, "f2", cmd=10, dstid=a.id, media=4, url="/mnt/cat.png", pic="/mnt/cat_s.png")
+
+    # Everything is checked before anything is sent.
+    await a1.send(cmd=55, rid="w1", ids=[text["id"], image["id"]], to=[f"g{gid}", f"g{other}"])
+    assert (await a1.recv_until(lambda f: f.get("cmd") == 2))["error"] == "not_member"
+    await a1.send(cmd=55, rid="w2", ids=[text["id"]], to=[pconv(a, c)])
+    assert (await a1.recv_until(lambda f: f.get("cmd") == 2))["error"] == "not_friend"
+    await no_update(c1)
+
+    await a1.send(cmd=55, rid="w3", ids=[text["id"], image["id"]], to=[f"g{gid}"])
+    done = await a1.recv_until(lambda f: f.get("cmd") == 43)
+    assert [m["conv"] for m in done["msgs"]] == [f"g{gid}", f"g{gid}"]
+    for sock in (c1, a2):
+        got = [await sock.recv_until(lambda f: is_msg(f) and f["conv"] == f"g{gid}") for _ in range(2)]
+        assert [(m["media"], m["content"], m["url"], m["pic"], m["forwarded"], m["userid"]) for m in got] == [
+            (1, "pass it on", "", "", True, a.id), (4, "", "/mnt/cat.png", "/mnt/cat_s.png", True, a.id)]
+
+    # Only what you can read; nothing recalled.
+    st = await connect(client, stranger, autosync=0)
+    await st.send(cmd=55, rid="w4", ids=[text["id"]], to=[pconv(a, b)])
+    assert (await st.recv_until(lambda f: f.get("cmd") == 2))["error"] == "not_in_conversation"
+    assert (await api(client, "/message/recall", b, id=text["id"]))["code"] == 0
+    body = await api(client, "/message/forward", a, ids=text["id"], to=f"g{gid}")
+    assert body["errcode"] == 4041, body
+    body = await api(client, "/message/forward", a, ids=image["id"], to=f"g{gid}")
+    assert body["code"] == 0 and body["rows"][0]["conv"] == f"g{gid}", body
