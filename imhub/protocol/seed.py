@@ -83,9 +83,10 @@ def _as_text(msg: dict[str, Any], text: str) -> dict[str, Any]:
     return out
 
 
-def seed_message_frame(m: Message, group_events: bool) -> bytes | None:
-    """The complete WebSocket frame of stored message ``m`` for a seed client."""
-    view = seed_message(message_dict(m), group_events)
+def seed_message_frame(m: Message, group_events: bool, quote: dict[str, Any] | None = None) -> bytes | None:
+    """The complete WebSocket frame of stored message ``m`` (a reply: with ``quote``)
+    for a seed client."""
+    view = seed_message(message_dict(m, quote), group_events)
     return None if view is None else text_frame(orjson.dumps(view))
 
 

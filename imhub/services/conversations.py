@@ -96,6 +96,11 @@ class ConversationService:
             out.append(d)
         return out
 
+    async def quotes(self, msgs: list[Message]) -> dict[int, dict[str, Any]]:
+        """What the replies among ``msgs`` quote, by quoted id (no query if none is one)."""
+        quoted = sorted({m.reply_to for m in msgs if m.reply_to})
+        return {q.id: quote_dict(q) for q in await self._store.get_many(quoted)} if quoted else {}
+
     async def own_stream(self, user_id: int) -> dict[str, Any]:
         """The user's own stream (what only their devices see): its id and last seq."""
         conv = self_conv(user_id)

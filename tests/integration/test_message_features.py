@@ -21,13 +21,16 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=db_url)
 
 
-async def connect_seed(client: TestClient, user: User) -> Socket:
+async def connect_seed(client: TestClient, user: User, autosync: int = 0) -> Socket:
     """A seed client's connection (no ``v``), registered once a heartbeat with a ``rid``
-    (which a seed connection does get an answer to) came back."""
-    ws = await client.ws_connect("/chat", params={"id": str(user.id), "token": user.token, "autosync": "0"})
+    (which a seed connection does get an answer to) came back. Frames that arrived
+    first (the backlog) stay in ``_early`` for :meth:`Socket.recv`."""
+    params = {"id": str(user.id), "token": user.token, "autosync": str(autosync)}
+    ws = await client.ws_connect("/chat", params=params)
     sock = Socket(ws)
     await sock.send(cmd=0, rid="ready")
-    assert (await sock.recv())["cmd"] == 0
+    while (frame := await sock._read(5.0)).get("rid") != "ready":
+        sock._early.append(frame)
     return sock
 
 
@@ -117,6 +120,25 @@ async def test_reply_carries_its_quote_live_in_history_and_to_seed_clients(clien
         "unknown_message"
     )
     assert await error_of(b1, cmd=10, dstid=a.id, media=1, content="x", cid="r4", reply_to="zz") == "bad_frame"
+
+
+async def test_a_reply_in_the_offline_backlog_carries_its_quote(client: TestClient) -> None:
+    a, b = await make_user(client), await make_user(client)
+    await befriend(client, a, b)
+    sa = await connect(client, a, autosync=0)
+    original = await send(sa, "q1", cmd=10, dstid=b.id, media=4, url="/mnt/a.png", pic="/mnt/a_s.png")
+    await send(sa, "q2", cmd=10, dstid=b.id, media=1, content="look at this", reply_to=original["id"])
+    modern = await connect(client, b)  # autosync: the backlog first
+    got = await modern.recv_until(lambda f: is_msg(f) and f.get("reply_to"))
+    assert got["reply"] == {"id": original["id"], "seq": original["seq"], "userid": a.id, "media": 4,
+                            "excerpt": ""}
+    c = await make_user(client)
+    await befriend(client, a, c)
+    original = await send(sa, "q3", cmd=10, dstid=c.id, media=4, url="/mnt/a.png", pic="/mnt/a_s.png")
+    await send(sa, "q4", cmd=10, dstid=c.id, media=1, content="look at this", reply_to=original["id"])
+    seed = await connect_seed(client, c, autosync=1)
+    texts = [f["content"] for f in [await seed.recv() for _ in range(2)]]
+    assert texts[1] == f'[reply to user {a.id}: "[image]"] look at this'
 
 
 async def test_reply_in_a_group_before_the_join_is_refused_under_joined_visibility(client: TestClient) -> None:
