@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+import imhub.services.messaging as messaging
 from imhub.config import Settings
+from imhub.services.messaging import CHANGES_PER_MINUTE
 from tests.integration.chatkit import Socket, User, api, befriend, connect, is_msg, join_group, make_group, make_user
 
 
@@ -233,8 +235,6 @@ async def test_edit_window(client: TestClient, monkeypatch: pytest.MonkeyPatch) 
     await befriend(client, a, b)
     sa = await connect(client, a, autosync=0)
     sent = await send(sa, "w1", cmd=10, dstid=b.id, media=1, content="soon old")
-    import imhub.services.messaging as messaging
-
     later = messaging.now_ms() + 48 * 3600 * 1000 + 1000
     monkeypatch.setattr(messaging, "now_ms", lambda: later)
     body = await api(client, "/message/edit", a, id=sent["id"], content="too late")
@@ -550,3 +550,20 @@ async def test_forward_keeps_kind_and_media_marks_forwarded_and_checks_everythin
     assert body["errcode"] == 4041, body
     body = await api(client, "/message/forward", a, ids=image["id"], to=f"g{gid}")
     assert body["code"] == 0 and body["rows"][0]["conv"] == f"g{gid}", body
+
+
+async def test_changes_are_rate_limited_per_user_over_http_and_socket(client: TestClient) -> None:
+    a, b = await make_user(client), await make_user(client)
+    await befriend(client, a, b)
+    sa = await connect(client, a, autosync=0)
+    sent = await send(sa, "l1", cmd=10, dstid=b.id, media=1, content="tap tap")
+    for i in range(CHANGES_PER_MINUTE):
+        body = await api(client, "/message/react", b, id=sent["id"], emoji="👍", add="true" if i % 2 == 0 else "false")
+        assert body["code"] == 0, (i, body)
+    body = await api(client, "/message/react", b, id=sent["id"], emoji="👍")
+    assert body["errcode"] == 4290 and body["retry_after"] >= 1, body
+    sb = await connect(client, b, autosync=0)
+    await sb.send(cmd=51, rid="l2", id=sent["id"], emoji="👍")
+    assert (await sb.recv_until(lambda f: f.get("cmd") == 2))["error"] == "rate_limited"
+    # Someone else is not affected.
+    assert (await api(client, "/message/react", a, id=sent["id"], emoji="👍"))["code"] == 0
