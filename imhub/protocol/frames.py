@@ -501,6 +501,16 @@ def message_dict(m: Message, quote: dict[str, Any] | None = None) -> dict[str, A
         d["cid"] = m.cid
     if m.recalled:
         d["recalled"] = True
+    if m.reply_to or m.mentions or m.forwarded or m.edited_at or m.media == _UPDATE:
+        _extras(m, d, quote)
+    return d
+
+
+_UPDATE = int(Media.UPDATE)  # compared as a plain int on the hot path
+
+
+def _extras(m: Message, d: dict[str, Any], quote: dict[str, Any] | None) -> None:
+    """The fields of issue #19, on the few messages that have any."""
     if m.reply_to:
         d["reply_to"] = m.reply_to
         if quote is not None:
@@ -511,10 +521,9 @@ def message_dict(m: Message, quote: dict[str, Any] | None = None) -> dict[str, A
         d["forwarded"] = True
     if m.edited_at:
         d["edited_at"] = m.edited_at
-    if m.media == Media.UPDATE:
+    if m.media == _UPDATE:
         d["content"] = ""
         d["update"] = orjson.loads(m.content) if m.content else {}
-    return d
 
 
 def encode_message(m: Message, quote: dict[str, Any] | None = None) -> bytes:

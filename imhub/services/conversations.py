@@ -82,7 +82,9 @@ class ConversationService:
             return m.id in hidden or m.seq <= cleared.get(m.conv, 0)
 
         shown = [m for m in msgs if not gone(m)]
-        reactions = await self._store.reactions_of([m.id for m in shown if m.media not in SILENT_MEDIA])
+        reactions = await self._store.reactions_of(
+            [m.id for m in shown if m.media not in SILENT_MEDIA and not m.recalled]
+        )
         pins = await self._store.pins_of(sorted({m.conv for m in shown}))
         pinned = {i for ids in pins.values() for i in ids}
         out = []

@@ -27,8 +27,12 @@ from imhub.store.tables import conversations, cursors, messages
 Key = tuple[int, str]
 # A message row without its id, in this order (also the order of Message's fields
 # after ``id``, so ``Message(id, *row)`` builds the stored message).
+# A row of a plain message stops after ``recalled`` (the columns after it keep their
+# defaults): a batch binds ~20 % fewer values. A batch with a reply, mention or forward
+# in it has every row in full.
 ROW_FIELDS = ("conv", "seq", "ts", "userid", "cmd", "dstid", "media", "content", "pic", "url", "memo", "amount",
               "cid", "recalled", "reply_to", "mentions", "forwarded", "edited_at")
+PLAIN_ROW = ROW_FIELDS.index("recalled") + 1
 Row = tuple[Any, ...]
 _COLUMNS = [c.name for c in messages.c]
 # Rows per multi-row statement, largest first (a batch of 79 runs as 64 + 3 x 4 + 3 x 1).
@@ -90,7 +94,8 @@ class CoreAppendOps:
         return self._bump_seq(conv, n)
 
     def insert(self, rows: list[Row]) -> list[int]:
-        params = [dict(zip(ROW_FIELDS, r, strict=True)) for r in rows]
+        fields = ROW_FIELDS[: len(rows[0])] if rows else ROW_FIELDS
+        params = [dict(zip(fields, r, strict=True)) for r in rows]
         result = self._conn.execute(insert(messages).returning(messages.c.id, sort_by_parameter_order=True), params)
         return [int(r.id) for r in result]
 
@@ -156,6 +161,7 @@ class SqliteAppendOps:
     _LAST_SEQS = "SELECT json_group_object(conv, last_seq) FROM conversations WHERE conv IN (VALUES {})"
     _MAX_ID = "SELECT max(id) FROM messages"
     _INSERT = f"INSERT INTO messages (id, {', '.join(ROW_FIELDS)}) VALUES {{}}"  # noqa: S608 - fixed
+    _INSERT_PLAIN = f"INSERT INTO messages (id, {', '.join(ROW_FIELDS[:PLAIN_ROW])}) VALUES {{}}"  # noqa: S608
     _INDEX = "INSERT INTO message_fts (rowid, terms) VALUES {}"
     _READ = (
         "INSERT INTO cursors (user_id, conv, delivered_seq, read_seq) VALUES {} "
@@ -212,7 +218,8 @@ class SqliteAppendOps:
         # would pick itself; this lets multi-row statements insert the whole batch.
         first = (self._cur.execute(self._MAX_ID).fetchone()[0] or 0) + 1
         ids = list(range(first, first + len(rows)))
-        self._run(self._INSERT, [(i, *r) for i, r in zip(ids, rows, strict=True)])
+        template = self._INSERT_PLAIN if rows and len(rows[0]) == PLAIN_ROW else self._INSERT
+        self._run(template, [(i, *r) for i, r in zip(ids, rows, strict=True)])
         return ids
 
     def index(self, docs: list[tuple[int, str]]) -> None:

@@ -131,13 +131,20 @@ class MessageStore:
         # other devices. (userid 0: made by the server, no cursor.) Seqs only grow
         # within a conversation, so the last one seen is the highest.
         last: dict[tuple[int, str], int] = {}
+        full = any(d.reply_to or d.mentions or d.forwarded for d in drafts)
         for d, conv in zip(drafts, convs, strict=True):
             seq = next_seq[conv]
             next_seq[conv] = seq + 1
-            rows.append(
-                (conv, seq, ts, d.userid, d.cmd, d.dstid, d.media, d.content, d.pic, d.url, d.memo, d.amount, d.cid,
-                 False, d.reply_to, d.mentions, d.forwarded, 0)
-            )
+            if full:
+                rows.append(
+                    (conv, seq, ts, d.userid, d.cmd, d.dstid, d.media, d.content, d.pic, d.url, d.memo, d.amount,
+                     d.cid, False, d.reply_to, d.mentions, d.forwarded, 0)
+                )
+            else:  # the common case: the rest keep their defaults (append_ops.PLAIN_ROW)
+                rows.append(
+                    (conv, seq, ts, d.userid, d.cmd, d.dstid, d.media, d.content, d.pic, d.url, d.memo, d.amount,
+                     d.cid, False)
+                )
             if d.userid:
                 last[(d.userid, conv)] = seq
         stored = [Message(i, *row) for i, row in zip(ops.insert(rows), rows, strict=True)]
@@ -146,7 +153,7 @@ class MessageStore:
         )
         if last:
             ops.mark_read([(u, c, s) for (u, c), s in sorted(last.items())])
-        mentioned = [m for m in stored if m.mentions]
+        mentioned = [m for m in stored if m.mentions] if full else []
         if mentioned:
             ops.mention(
                 sorted((u, m.conv, m.seq) for m in mentioned if m.mentions != "all" for u in mention_ids(m.mentions)),
