@@ -434,11 +434,10 @@ class MessagingService:
                     memo=m.memo, amount=m.amount, forwarded=True,
                 ))
             await self._authz.may_send(drafts[-1])
-        stored = []
-        for draft in drafts:
-            message, _ = await self._writer.submit(draft)
+        # Queued together (in order), so they commit in as few batches as they fit.
+        stored = [m for m, _ in await asyncio.gather(*(self._writer.submit(d) for d in drafts))]
+        for message in stored:
             await self.publish(message, origin)
-            stored.append(message)
         return stored
 
     async def _to_self(
