@@ -136,6 +136,9 @@ class Settings(BaseSettings):
         False, description="Send group events (joins, leaves, renames) to seed clients as text messages."
     )
     recall_window_seconds: int = Field(120, ge=0, description="How long a sender may recall a message.")
+    edit_window_seconds: int = Field(
+        48 * 3600, ge=0, description="How long a sender may edit a text message (IMHUB_EDIT_WINDOW_SECONDS)."
+    )
     bus: Literal["local", "redis"] = Field("local", description="Message bus between processes.")
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",

@@ -24,6 +24,12 @@ class Cmd(IntEnum):
     RECALL = 25
     RECEIPTS = 26
     SEARCH = 27
+    EDIT = 50
+    REACT = 51
+    HIDE = 52
+    PIN = 53
+    CONV_SETTINGS = 54
+    FORWARD = 55
     # server -> client
     SYNC_PAGE = 30
     CONVERSATION_LIST = 31
@@ -38,6 +44,7 @@ class Cmd(IntEnum):
     # 40: operators' notice (imhub.admin)
     FRIEND_REQUEST_EVENT = 41
     GROUP_REQUEST_EVENT = 42
+    DONE = 43  # the answer to cmd 50-55
 
 
 class Media(IntEnum):
@@ -52,9 +59,15 @@ class Media(IntEnum):
     CONTACT = 9
     # Server-made only: a group event (joined, left, removed, renamed) in the stream.
     EVENT = 10
+    # Server-made only: a change to an earlier message or to the conversation (an edit,
+    # reactions, a pin), stored in the stream so that sync carries it; ``memo`` names
+    # it, ``amount`` is the message concerned, ``content`` a JSON object.
+    UPDATE = 11
 
 
-CLIENT_MEDIA = frozenset(int(m) for m in Media if m != Media.EVENT)
+CLIENT_MEDIA = frozenset(int(m) for m in Media if m not in (Media.EVENT, Media.UPDATE))
+# Media that are not a message of their own: not unread, never a conversation's "last".
+SILENT_MEDIA = frozenset({int(Media.UPDATE)})
 
 
 # Field limits of a message body. The frame limit bounds the total; these keep any
@@ -72,6 +85,12 @@ def private_conv(a: int, b: int) -> str:
 
 def group_conv(group_id: int) -> str:
     return f"g{group_id}"
+
+
+def self_conv(user_id: int) -> str:
+    """The user's own stream: changes only their devices see (what they deleted for
+    themselves, their conversation settings), synced like a conversation."""
+    return f"u{user_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +139,11 @@ class Draft:
     memo: str = ""
     amount: int = 0
     cid: str | None = None
+    # The message this one replies to (its server id, same conversation), 0 if none.
+    reply_to: int = 0
+    # Mentioned members: "" (none), "all", or user ids joined by commas ("3,7").
+    mentions: str = ""
+    forwarded: bool = False
 
     @property
     def conv(self) -> str:
@@ -145,3 +169,7 @@ class Message:
     amount: int = 0
     cid: str | None = None
     recalled: bool = False
+    reply_to: int = 0
+    mentions: str = ""
+    forwarded: bool = False
+    edited_at: int = 0

@@ -215,10 +215,14 @@ class GatewayNode:
             page = await self._conversations.backlog_page(conn.user_id, conv, after, page_size)
             if not page:
                 return
+            quotes = await self._conversations.quotes(page)
             if conn.seed:
-                frames = [f for m in page if (f := seed_message_frame(m, self.hub.seed_group_events)) is not None]
+                events = self.hub.seed_group_events
+                frames = [
+                    f for m in page if (f := seed_message_frame(m, events, quotes.get(m.reply_to))) is not None
+                ]
             else:
-                frames = [text_frame(encode_message(m)) for m in page]
+                frames = [text_frame(encode_message(m, quotes.get(m.reply_to))) for m in page]
             after = page[-1].seq
             conn.write_backlog(frames, conv, after)
             if conn.closed:

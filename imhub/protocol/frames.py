@@ -90,6 +90,59 @@ class SearchRequest:
     limit: int
 
 
+@dataclass(frozen=True, slots=True)
+class EditRequest:
+    rid: str | None
+    id: int
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReactRequest:
+    rid: str | None
+    id: int
+    emoji: str
+    add: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PinRequest:
+    rid: str | None
+    id: int
+    pinned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConvSettingsRequest:
+    """Per-user settings of a conversation; None leaves one as it is."""
+
+    rid: str | None
+    conv: str
+    pinned: bool | None
+    muted: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardRequest:
+    rid: str | None
+    ids: tuple[int, ...]
+    to: tuple[str, ...]
+
+    @property
+    def messages(self) -> int:
+        """How many messages it makes."""
+        return len(self.ids) * len(self.to)
+
+
+@dataclass(frozen=True, slots=True)
+class HideRequest:
+    """Delete for me: ``ids`` (messages), or everything of ``conv`` so far."""
+
+    rid: str | None
+    ids: tuple[int, ...]
+    conv: str | None
+
+
 Request = (
     Heartbeat
     | SendMessage
@@ -101,6 +154,12 @@ Request = (
     | RecallRequest
     | ReceiptsRequest
     | SearchRequest
+    | EditRequest
+    | HideRequest
+    | ReactRequest
+    | PinRequest
+    | ConvSettingsRequest
+    | ForwardRequest
 )
 
 _SENDABLE = (Cmd.PRIVATE, Cmd.GROUP)
@@ -199,6 +258,27 @@ def decode(data: str | bytes, user_id: int, *, max_page: int, media_base: str = 
                 _rid(obj), _query(obj), _int(obj, "before", default=_MAX_ID, lo=1),
                 _limit(obj, 20, 100),
             )
+        if cmd == Cmd.EDIT:
+            content = _str(obj, "content", MAX_CONTENT_CHARS)
+            if not content.strip():
+                raise Refused(ErrorCode.BAD_FRAME, "an edit needs content")
+            return EditRequest(_rid(obj), _int(obj, "id", lo=1), content)
+        if cmd == Cmd.REACT:
+            return ReactRequest(_rid(obj), _int(obj, "id", lo=1), emoji(obj.get("emoji")), _flag(obj, "add", True))
+        if cmd == Cmd.PIN:
+            return PinRequest(_rid(obj), _int(obj, "id", lo=1), _flag(obj, "pinned", True))
+        if cmd == Cmd.CONV_SETTINGS:
+            pinned = _flag(obj, "pinned", False) if "pinned" in obj else None
+            muted = _flag(obj, "muted", False) if "muted" in obj else None
+            if pinned is None and muted is None:
+                raise Refused(ErrorCode.BAD_FRAME, "give pinned and/or muted")
+            return ConvSettingsRequest(_rid(obj), _conv(obj), pinned, muted)
+        if cmd == Cmd.FORWARD:
+            return ForwardRequest(_rid(obj), _ids(obj, "ids", MAX_FORWARD_IDS), _convs(obj, "to", MAX_FORWARD_TO))
+        if cmd == Cmd.HIDE:
+            if "conv" in obj:
+                return HideRequest(_rid(obj), (), _conv(obj))
+            return HideRequest(_rid(obj), _ids(obj, "ids", MAX_IDS), None)
     except Refused as exc:
         exc.cid = exc.cid or cid
         exc.rid = exc.rid or _echo_rid(obj)
@@ -241,6 +321,8 @@ def _plain_draft(obj: dict[str, Any], cmd: int, user_id: int) -> Draft | None:
             return None
         texts.append(value)
     content, pic, url, memo = texts
+    if "reply_to" in obj or "mentions" in obj:
+        return None  # checked by the full validation
     if media == Media.TEXT and not content.strip():
         return None
     if pic or url:
@@ -280,6 +362,8 @@ def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None, media_b
         memo=_str(obj, "memo", MAX_LINK_CHARS),
         amount=_int(obj, "amount", default=0, lo=-_MAX_ID),
         cid=cid,
+        reply_to=_int(obj, "reply_to", default=0),
+        mentions=_mentions(obj, cmd),
     )
     if cmd == Cmd.PRIVATE and draft.dstid == user_id:
         raise Refused(ErrorCode.BAD_FRAME, "cannot send a private message to yourself")
@@ -287,6 +371,74 @@ def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None, media_b
         raise Refused(ErrorCode.BAD_FRAME, "a text message needs content")
     _check_urls(draft, media_base)
     return draft
+
+
+MAX_MENTIONS = 50
+# Messages one request may name (delete for me, forward).
+MAX_IDS = 100
+
+
+MAX_EMOJI_CHARS = 16
+# Forwarding: messages, and conversations, per request.
+MAX_FORWARD_IDS = 20
+MAX_FORWARD_TO = 10
+
+
+def _convs(obj: dict[str, Any], name: str, most: int) -> tuple[str, ...]:
+    value = obj.get(name)
+    if not isinstance(value, list) or not 0 < len(value) <= most:
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} must be a list of 1-{most} conversation ids")
+    return tuple(dict.fromkeys(_conv({"conv": v}) for v in value))
+
+
+def emoji(value: object) -> str:
+    """A reaction: 1-16 characters (an emoji with its modifiers), no spaces or controls."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_EMOJI_CHARS:
+        raise Refused(ErrorCode.BAD_FRAME, f"emoji must be 1-{MAX_EMOJI_CHARS} characters")
+    if any(c.isspace() or ord(c) < 32 or c in "<>&\"'" for c in value):
+        raise Refused(ErrorCode.BAD_FRAME, "emoji must not contain spaces, controls or markup")
+    return value
+
+
+def _flag(obj: dict[str, Any], name: str, default: bool) -> bool:
+    value = obj.get(name, default)
+    if not isinstance(value, bool):
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} must be true or false")
+    return value
+
+
+def _ids(obj: dict[str, Any], name: str, most: int) -> tuple[int, ...]:
+    value = obj.get(name)
+    if not isinstance(value, list) or not 0 < len(value) <= most:
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} must be a list of 1-{most} ids")
+    if any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= _MAX_ID for v in value):
+        raise Refused(ErrorCode.BAD_FRAME, f"{name} must be a list of ids")
+    return tuple(dict.fromkeys(value))
+
+
+def _mentions(obj: dict[str, Any], cmd: int) -> str:
+    """``mentions``: a list of user ids, or ``"all"``; stored as ``"3,7"`` / ``"all"``."""
+    value = obj.get("mentions")
+    if value is None or value == []:
+        return ""
+    if cmd != Cmd.GROUP:
+        raise Refused(ErrorCode.BAD_FRAME, "mentions are for group messages")
+    if value == "all":
+        return "all"
+    if not isinstance(value, list) or len(value) > MAX_MENTIONS:
+        raise Refused(ErrorCode.BAD_FRAME, f"mentions must be \"all\" or a list of at most {MAX_MENTIONS} user ids")
+    ids: list[int] = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= _MAX_ID:
+            raise Refused(ErrorCode.BAD_FRAME, "mentions must be user ids")
+        if v not in ids:
+            ids.append(v)
+    return ",".join(map(str, ids))
+
+
+def mention_ids(mentions: str) -> list[int]:
+    """The user ids of a stored ``mentions`` value (none for ``"all"``)."""
+    return [int(v) for v in mentions.split(",")] if mentions and mentions != "all" else []
 
 
 def _conv(obj: dict[str, Any]) -> str:
@@ -320,7 +472,26 @@ def _after_map(obj: dict[str, Any]) -> dict[str, int]:
 # --- frames the server sends ------------------------------------------------------------
 
 
-def message_dict(m: Message) -> dict[str, Any]:
+# Characters of the quoted message a reply carries.
+EXCERPT_CHARS = 100
+
+
+def quote_dict(m: Message, deleted: bool = False) -> dict[str, Any]:
+    """What a reply shows of the message it quotes (no lookup needed): sender, kind and
+    an excerpt; a recalled original (or, for its viewer, a hidden one) says so instead."""
+    q: dict[str, Any] = {"id": m.id, "seq": m.seq, "userid": m.userid, "media": m.media}
+    if m.recalled:
+        q["recalled"] = True
+        q["excerpt"] = ""
+    elif deleted:
+        q["deleted"] = True
+        q["excerpt"] = ""
+    else:
+        q["excerpt"] = (m.content or m.memo)[:EXCERPT_CHARS]
+    return q
+
+
+def message_dict(m: Message, quote: dict[str, Any] | None = None) -> dict[str, Any]:
     d: dict[str, Any] = {
         "id": m.id, "userid": m.userid, "cmd": m.cmd, "dstid": m.dstid, "media": m.media,
         "content": m.content, "pic": m.pic, "url": m.url, "memo": m.memo, "amount": m.amount,
@@ -330,11 +501,38 @@ def message_dict(m: Message) -> dict[str, Any]:
         d["cid"] = m.cid
     if m.recalled:
         d["recalled"] = True
+    if m.reply_to or m.mentions or m.forwarded or m.edited_at or m.media == _UPDATE:
+        _extras(m, d, quote)
     return d
 
 
-def encode_message(m: Message) -> bytes:
-    return orjson.dumps(message_dict(m))
+_UPDATE = int(Media.UPDATE)  # compared as a plain int on the hot path
+
+
+def _extras(m: Message, d: dict[str, Any], quote: dict[str, Any] | None) -> None:
+    """The fields of issue #19, on the few messages that have any."""
+    if m.reply_to:
+        d["reply_to"] = m.reply_to
+        if quote is not None:
+            d["reply"] = quote
+    if m.mentions:
+        d["mentions"] = "all" if m.mentions == "all" else mention_ids(m.mentions)
+    if m.forwarded:
+        d["forwarded"] = True
+    if m.edited_at:
+        d["edited_at"] = m.edited_at
+    if m.media == _UPDATE:
+        d["content"] = ""
+        d["update"] = orjson.loads(m.content) if m.content else {}
+
+
+def encode_message(m: Message, quote: dict[str, Any] | None = None) -> bytes:
+    return orjson.dumps(message_dict(m, quote))
+
+
+def stored_ref(m: Message) -> dict[str, Any]:
+    """Where a message was stored (as in an ack)."""
+    return {"id": m.id, "conv": m.conv, "seq": m.seq, "ts": m.ts}
 
 
 def encode_ack(m: Message, duplicate: bool) -> bytes:

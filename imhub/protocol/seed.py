@@ -43,6 +43,10 @@ def seed_message(msg: dict[str, Any], group_events: bool) -> dict[str, Any] | No
     media = msg.get("media")
     if msg.get("recalled"):
         return _as_text(msg, "[message recalled]")
+    if media == Media.UPDATE:
+        return None  # an edit, reactions, a pin: nothing the seed client can show
+    if media == Media.TEXT and isinstance(msg.get("reply"), dict):
+        return _as_text(msg, f"{_quoted(msg['reply'])} {msg.get('content', '')}")
     if media in DRAWABLE:
         return msg
     content, url, memo = msg.get("content", ""), msg.get("url", ""), msg.get("memo", "")
@@ -61,6 +65,17 @@ def seed_message(msg: dict[str, Any], group_events: bool) -> dict[str, Any] | No
     return _as_text(msg, _join(label, content or memo, url))
 
 
+def _quoted(q: dict[str, Any]) -> str:
+    """A reply's quoted message as a text prefix."""
+    if q.get("recalled"):
+        return "[reply to a recalled message]"
+    label = {Media.VOICE: "[voice]", Media.IMAGE: "[image]", **_LABELS}.get(q.get("media", 0), "")
+    if q.get("media") == Media.TEXT:
+        label = ""
+    excerpt = _join(label, q.get("excerpt", ""))
+    return f'[reply to user {q.get("userid", "")}: "{excerpt}"]'
+
+
 def _as_text(msg: dict[str, Any], text: str) -> dict[str, Any]:
     out = {k: v for k, v in msg.items() if k not in ("pic", "url", "memo", "amount")}
     out["media"] = int(Media.TEXT)
@@ -68,9 +83,10 @@ def _as_text(msg: dict[str, Any], text: str) -> dict[str, Any]:
     return out
 
 
-def seed_message_frame(m: Message, group_events: bool) -> bytes | None:
-    """The complete WebSocket frame of stored message ``m`` for a seed client."""
-    view = seed_message(message_dict(m), group_events)
+def seed_message_frame(m: Message, group_events: bool, quote: dict[str, Any] | None = None) -> bytes | None:
+    """The complete WebSocket frame of stored message ``m`` (a reply: with ``quote``)
+    for a seed client."""
+    view = seed_message(message_dict(m, quote), group_events)
     return None if view is None else text_frame(orjson.dumps(view))
 
 

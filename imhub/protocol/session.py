@@ -22,8 +22,14 @@ from imhub.domain.model import Cmd
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import (
     ConversationsRequest,
+    ConvSettingsRequest,
+    EditRequest,
+    ForwardRequest,
     Heartbeat,
+    HideRequest,
     HistoryRequest,
+    PinRequest,
+    ReactRequest,
     ReadRequest,
     RecallRequest,
     ReceiptsRequest,
@@ -134,7 +140,8 @@ class SendBucket:
 # conversations cost ~1.5 s of CPU when requests were free).
 REQUEST_COST: dict[type, float] = {
     SyncRequest: 1.0, ConversationsRequest: 2.0, HistoryRequest: 1.0, ReadRequest: 0.25, TypingRequest: 0.25,
-    RecallRequest: 1.0, ReceiptsRequest: 1.0, SearchRequest: 3.0,
+    RecallRequest: 1.0, ReceiptsRequest: 1.0, SearchRequest: 3.0, EditRequest: 1.0,
+    HideRequest: 1.0, ReactRequest: 1.0, PinRequest: 1.0, ConvSettingsRequest: 1.0,
 }
 SYNC_CONVERSATIONS_PER_UNIT = 50
 
@@ -210,6 +217,9 @@ class Session:
                 return self._refuse(
                     Refused(ErrorCode.RATE_LIMITED, "sending too fast, slow down", cid=request.draft.cid)
                 )
+        elif isinstance(request, ForwardRequest):  # makes messages: paid from the sends
+            if not self.allowance.send.take(now, request.messages):
+                return self._refuse(Refused(ErrorCode.RATE_LIMITED, "sending too fast, slow down", rid=request.rid))
         elif not self.allowance.requests.take(now, request_cost(request)):
             return self._refuse(
                 Refused(ErrorCode.RATE_LIMITED, "too many requests, slow down", rid=getattr(request, "rid", None))

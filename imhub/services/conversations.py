@@ -10,14 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from imhub.config import Settings
-from imhub.domain.model import Cmd, Message, group_conv, parse_conv, private_conv
+from imhub.domain.model import SILENT_MEDIA, Cmd, Message, group_conv, parse_conv, private_conv, self_conv
 from imhub.domain.ngrams import query_phrases
 from imhub.errors import ErrorCode, Refused
-from imhub.protocol.frames import message_dict
+from imhub.protocol.frames import message_dict, quote_dict
 from imhub.services.authz import Authorizer
 from imhub.services.social import SocialService
 from imhub.store.groups import SeqRange
-from imhub.store.messages import MessageStore
+from imhub.store.messages import ConvPrefs, MessageStore
+
+NO_PREFS = ConvPrefs()
 
 # Search pages are filled past hits the caller may not see, at most this many times.
 SEARCH_REFILLS = 8
@@ -33,6 +35,8 @@ class SyncPage:
 
 def readable(user_id: int, conv: str, groups: set[int]) -> bool:
     """May ``user_id``, who may read the groups ``groups`` (some of it), read ``conv``?"""
+    if conv == self_conv(user_id):
+        return True
     ref = parse_conv(conv)
     if ref is None:
         return False
@@ -63,6 +67,46 @@ class ConversationService:
         self._store = store
         self._social = social
         self._authz = authz
+
+    async def view(self, user_id: int, msgs: list[Message]) -> list[dict[str, Any]]:
+        """``msgs`` as ``user_id`` sees them (JSON fields): without those they deleted for
+        themselves, each reply with its quote."""
+        if not msgs:
+            return []
+        quoted = sorted({m.reply_to for m in msgs if m.reply_to})
+        quotes = {q.id: q for q in await self._store.get_many(quoted)} if quoted else {}
+        hidden = await self._store.hidden_among(user_id, sorted({m.id for m in msgs} | set(quotes)))
+        cleared = {c: p.cleared_seq for c, p in (await self._store.prefs_of(user_id)).items() if p.cleared_seq}
+
+        def gone(m: Message) -> bool:
+            return m.id in hidden or m.seq <= cleared.get(m.conv, 0)
+
+        shown = [m for m in msgs if not gone(m)]
+        reactions = await self._store.reactions_of(
+            [m.id for m in shown if m.media not in SILENT_MEDIA and not m.recalled]
+        )
+        pins = await self._store.pins_of(sorted({m.conv for m in shown}))
+        pinned = {i for ids in pins.values() for i in ids}
+        out = []
+        for m in shown:
+            q = quotes.get(m.reply_to) if m.reply_to else None
+            d = message_dict(m, quote_dict(q, gone(q)) if q is not None else None)
+            if m.id in reactions:
+                d["reactions"] = reactions[m.id]
+            if m.id in pinned:
+                d["pinned"] = True
+            out.append(d)
+        return out
+
+    async def quotes(self, msgs: list[Message]) -> dict[int, dict[str, Any]]:
+        """What the replies among ``msgs`` quote, by quoted id (no query if none is one)."""
+        quoted = sorted({m.reply_to for m in msgs if m.reply_to})
+        return {q.id: quote_dict(q) for q in await self._store.get_many(quoted)} if quoted else {}
+
+    async def own_stream(self, user_id: int) -> dict[str, Any]:
+        """The user's own stream (what only their devices see): its id and last seq."""
+        conv = self_conv(user_id)
+        return {"conv": conv, "last_seq": (await self._store.last_seqs([conv])).get(conv, 0)}
 
     async def conversation_ids(self, user_id: int) -> list[str]:
         friends = await self._social.friend_ids(user_id)
@@ -108,19 +152,38 @@ class ConversationService:
         ranges = await self._social.visible_ranges(_group_ids(convs), user_id)
         last = await self._store.last_seqs(convs)
         cursors = await self._store.cursors_of(user_id)
+        prefs = await self._store.prefs_of(user_id)
         last_msgs = {m.conv: m for m in await self._store.by_conv_seq((c, s) for c, s in last.items() if s)}
+        for conv, newest in list(last_msgs.items()):
+            if newest.media in SILENT_MEDIA:  # an update is no message of its own: the one before
+                spoken = await self._store.last_spoken(conv, newest.seq)
+                if spoken is None:
+                    del last_msgs[conv]
+                else:
+                    last_msgs[conv] = spoken
+        reads: dict[str, int] = {}
+        for conv in convs:
+            # Deleted for oneself up to a seq: nothing before it is unread.
+            read = max(cursors.get(conv, (0, 0))[1], prefs.get(conv, NO_PREFS).cleared_seq)
+            rng = _range_of(conv, ranges)
+            if rng is not None:  # nothing from before the join: not as last message, not as unread
+                read = max(read, min(rng.lo, last.get(conv, 0)))
+            reads[conv] = read
+        silent = await self._store.silent_after({c: r for c, r in reads.items() if last.get(c, 0) > r})
+        pins = await self._store.pins_of(convs)
+        mentions = await self._store.mentions_of(user_id, convs)
         out: list[dict[str, Any]] = []
         for conv in convs:
             ref = parse_conv(conv)
             assert ref is not None
             last_seq = last.get(conv, 0)
-            delivered, read = cursors.get(conv, (0, 0))
+            delivered = cursors.get(conv, (0, 0))[0]
+            read = reads[conv]
             lm = last_msgs.get(conv)
             rng = _range_of(conv, ranges)
-            if rng is not None:  # nothing from before the join: not as last message, not as unread
-                read = max(read, min(rng.lo, last_seq))
-                if lm is not None and lm.seq not in rng:
-                    lm = None
+            cleared = prefs.get(conv, NO_PREFS).cleared_seq
+            if lm is not None and ((rng is not None and lm.seq not in rng) or lm.seq <= cleared):
+                lm = None
             out.append(
                 {
                     "conv": conv,
@@ -129,11 +192,16 @@ class ConversationService:
                     "last_seq": last_seq,
                     "read_seq": read,
                     "delivered_seq": delivered,
-                    "unread": max(0, last_seq - read),
+                    "unread": max(0, last_seq - read - silent.get(conv, 0)),
                     "last": message_dict(lm) if lm else None,
+                    "pinned": prefs.get(conv, NO_PREFS).pinned,
+                    "muted": prefs.get(conv, NO_PREFS).muted,
+                    "mentioned": mentions.get(conv, 0) > max(read, cleared),
+                    "pins": pins.get(conv, []),
                 }
             )
-        out.sort(key=lambda c: c["last"]["ts"] if c["last"] else 0, reverse=True)
+        # Pinned conversations first, then the most recent.
+        out.sort(key=lambda c: (c["pinned"], c["last"]["ts"] if c["last"] else 0), reverse=True)
         return out
 
     async def backlog_plan(self, user_id: int) -> list[tuple[str, int]]:

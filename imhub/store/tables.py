@@ -193,6 +193,8 @@ conversations = Table(
     metadata,
     Column("conv", String(48), primary_key=True),
     Column("last_seq", BigInteger, nullable=False, server_default="0"),
+    # The last seq of an @all message (every member is mentioned by it).
+    Column("mention_all_seq", BigInteger, nullable=False, server_default="0"),
 )
 
 messages = Table(
@@ -213,6 +215,11 @@ messages = Table(
     Column("cid", String(64), nullable=True),
     Column("ts", BigInteger, nullable=False),
     Column("recalled", Boolean, nullable=False, server_default="0"),
+    # Migration 0005: replies, mentions, forwards, edits (docs/protocol.md).
+    Column("reply_to", BigInteger, nullable=False, server_default="0"),
+    Column("mentions", String(512), nullable=False, server_default=""),
+    Column("forwarded", Boolean, nullable=False, server_default="0"),
+    Column("edited_at", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("conv", "seq", name="uq_messages_conv_seq"),
     # Idempotent retry: one message per (sender, client id). NULL cids never collide.
     UniqueConstraint("userid", "cid", name="uq_messages_userid_cid"),
@@ -226,6 +233,51 @@ cursors = Table(
     Column("conv", String(48), primary_key=True),
     Column("delivered_seq", BigInteger, nullable=False, server_default="0"),
     Column("read_seq", BigInteger, nullable=False, server_default="0"),
+    # The last seq of a message that mentions the user (flag: mention_seq > read_seq).
+    Column("mention_seq", BigInteger, nullable=False, server_default="0"),
+)
+
+# Emoji reactions: a bounded set per message per user (imhub.services.messaging).
+reactions = Table(
+    "reactions",
+    metadata,
+    Column("message_id", BigInteger, primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("emoji", String(32), primary_key=True),
+    Column("created", BigInteger, nullable=False),
+)
+
+# Messages pinned in a conversation, for everyone in it.
+pinned_messages = Table(
+    "pinned_messages",
+    metadata,
+    Column("conv", String(48), primary_key=True),
+    Column("message_id", BigInteger, primary_key=True),
+    Column("by_id", BigId, nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+
+# "Delete for me": messages one user hid from their own devices.
+hidden_messages = Table(
+    "hidden_messages",
+    metadata,
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("message_id", BigInteger, primary_key=True),
+    Column("conv", String(48), nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+
+# One user's settings of one conversation: pinned to the top, muted, and cleared (hidden
+# for them) up to a seq.
+conv_prefs = Table(
+    "conv_prefs",
+    metadata,
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("conv", String(48), primary_key=True),
+    Column("pinned", Boolean, nullable=False, server_default="0"),
+    Column("muted", Boolean, nullable=False, server_default="0"),
+    Column("cleared_seq", BigInteger, nullable=False, server_default="0"),
+    Column("updated", BigInteger, nullable=False, server_default="0"),
 )
 
 # Every stored upload, for per-user storage quotas and to sweep unused avatars uploaded

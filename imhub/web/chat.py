@@ -20,7 +20,13 @@ from imhub.errors import ApiError, Forbidden, RateLimited, Refused, Unauthorized
 from imhub.gateway.connection import Connection
 from imhub.protocol.frames import (
     ConversationsRequest,
+    ConvSettingsRequest,
+    EditRequest,
+    ForwardRequest,
+    HideRequest,
     HistoryRequest,
+    PinRequest,
+    ReactRequest,
     ReadRequest,
     RecallRequest,
     ReceiptsRequest,
@@ -32,6 +38,7 @@ from imhub.protocol.frames import (
     encode,
     encode_error,
     message_dict,
+    stored_ref,
 )
 from imhub.protocol.session import Allowance, Close, Execute, Limits, Ping, Reply, Session
 from imhub.protocol.wsframe import text_frame
@@ -237,13 +244,14 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
             return None
         case SyncRequest(rid, after, limit):
             page = await conversations.sync(uid, after, limit)
-            synced = [message_dict(m) for m in page.messages]
+            synced = await conversations.view(uid, page.messages)
             return encode(Cmd.SYNC_PAGE, rid=rid, msgs=synced, after=page.after, more=page.more, denied=page.denied)
         case ConversationsRequest(rid):
-            return encode(Cmd.CONVERSATION_LIST, rid=rid, convs=await conversations.conversations(uid))
+            own = await conversations.own_stream(uid)
+            return encode(Cmd.CONVERSATION_LIST, rid=rid, convs=await conversations.conversations(uid), own=own)
         case HistoryRequest(rid, conv, before, limit):
             msgs, more = await conversations.history(uid, conv, before, limit)
-            return encode(Cmd.HISTORY_PAGE, rid=rid, conv=conv, msgs=[message_dict(m) for m in msgs], more=more)
+            return encode(Cmd.HISTORY_PAGE, rid=rid, conv=conv, msgs=await conversations.view(uid, msgs), more=more)
         case ReadRequest(conv, seq):
             await messaging.mark_read(uid, conv, seq, origin=conn.id)
             return None
@@ -255,9 +263,30 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
             return encode(Cmd.RECALLED, rid=rid, conv=m.conv, id=m.id, seq=m.seq, userid=uid)
         case ReceiptsRequest(rid, conv):
             return encode(Cmd.RECEIPT_LIST, rid=rid, conv=conv, cursors=await conversations.receipts(uid, conv))
+        case EditRequest(rid, message_id, text):
+            update = await messaging.edit(uid, message_id, text, origin=conn.id)
+            return encode(Cmd.DONE, rid=rid, msg=message_dict(update))
+        case ReactRequest(rid, message_id, emoji, add):
+            summary = await messaging.react(uid, message_id, emoji, add)
+            return encode(Cmd.DONE, rid=rid, id=message_id, reactions=summary)
+        case PinRequest(rid, message_id, pinned):
+            pin = await messaging.pin(uid, message_id, pinned, origin=conn.id)
+            return encode(Cmd.DONE, rid=rid, msg=message_dict(pin) if pin else None)
+        case ConvSettingsRequest(rid, conv, pinned, muted):
+            update = await messaging.conv_settings(uid, conv, pinned, muted, origin=conn.id)
+            return encode(Cmd.DONE, rid=rid, msg=message_dict(update))
+        case ForwardRequest(rid, ids, to):
+            made = await messaging.forward(uid, ids, to, origin=conn.id)
+            return encode(Cmd.DONE, rid=rid, msgs=[stored_ref(m) for m in made])
+        case HideRequest(rid, ids, conv):
+            if conv is not None:
+                update = await messaging.clear(uid, conv, origin=conn.id)
+            else:
+                update = await messaging.hide(uid, ids, origin=conn.id)
+            return encode(Cmd.DONE, rid=rid, msg=message_dict(update))
         case SearchRequest(rid, q, before, limit):
             hits, more = await conversations.search(uid, q, before, limit)
-            return encode(Cmd.SEARCH_RESULTS, rid=rid, hits=[message_dict(m) for m in hits], more=more)
+            return encode(Cmd.SEARCH_RESULTS, rid=rid, hits=await conversations.view(uid, hits), more=more)
     return None
 
 

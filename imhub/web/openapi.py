@@ -278,6 +278,48 @@ OPERATIONS: tuple[Operation, ...] = (
         ), "object", "messages",
     ),
     Operation("/message/receipts", "Members' delivered/read markers", (USERID, CONV), "rows", "messages"),
+    Operation(
+        "/message/edit", "Edit my text message (within the window)", (
+            USERID, Param("id", "integer", required=True, minimum=1),
+            Param("content", required=True, max_len=8000, description="The new text."),
+        ), "object", "messages",
+        description="Answers with the update (media 11, memo `edited`) that every device gets.",
+    ),
+    Operation(
+        "/message/react", "Add or remove my reaction to a message", (
+            USERID, Param("id", "integer", required=True, minimum=1),
+            Param("emoji", required=True, max_len=16, description="1-16 characters, no spaces."),
+            Param("add", enum=("true", "false"), description="false removes it (default true)."),
+        ), "object", "messages",
+        description="Answers with the message's reactions; every member's devices get a batched update.",
+    ),
+    Operation(
+        "/message/pin", "Pin or unpin a message in its conversation", (
+            USERID, Param("id", "integer", required=True, minimum=1),
+            Param("pinned", enum=("true", "false"), description="false unpins (default true)."),
+        ), "object", "messages",
+        description="Groups: owner and admins only (`role_required`). Answers with the update, or null.",
+    ),
+    Operation(
+        "/message/convsettings", "Pin or mute a conversation for myself", (
+            USERID, CONV, Param("pinned", enum=("true", "false")), Param("muted", enum=("true", "false")),
+        ), "object", "messages",
+        description="Give pinned and/or muted. Answers with the update stored in my own stream.",
+    ),
+    Operation(
+        "/message/forward", "Forward messages to conversations", (
+            USERID, Param("ids", required=True, max_len=512, description="Message ids, e.g. 981,982 (1-20)."),
+            Param("to", required=True, max_len=600, description="Conversations, e.g. p1_2,g3 (1-10)."),
+        ), "rows", "messages",
+        description="Kind and media kept (same URLs), marked forwarded; all checked before any is sent.",
+    ),
+    Operation(
+        "/message/hide", "Delete messages, or a whole conversation, for myself", (
+            USERID, Param("ids", max_len=2000, description="Message ids, e.g. 981,982 (or give conv)."),
+            Param("conv", max_len=48, description="Hide everything of this conversation so far."),
+        ), "object", "messages",
+        description="Answers with the update stored in my own stream (`u<id>`), which my other devices get.",
+    ),
 )
 
 # --- component schemas ---------------------------------------------------------------
@@ -331,7 +373,7 @@ MESSAGE_SCHEMA: dict[str, Any] = {
         "userid": {"type": "integer"},
         "cmd": {"enum": [10, 11]},
         "dstid": {"type": "integer"},
-        "media": {"type": "integer", "minimum": 1, "maximum": 10},
+        "media": {"type": "integer", "minimum": 1, "maximum": 11},
         "content": {"type": "string"},
         "pic": {"type": "string"},
         "url": {"type": "string"},
@@ -342,6 +384,16 @@ MESSAGE_SCHEMA: dict[str, Any] = {
         "ts": {"type": "integer"},
         "cid": {"type": "string"},
         "recalled": {"type": "boolean"},
+        "reply_to": {"type": "integer", "description": "The id of the message this one replies to."},
+        "reply": {"type": "object", "description": "The quoted message: id, seq, userid, media, excerpt "
+                  "(recalled / deleted when it is)."},
+        "mentions": {"description": "Mentioned user ids, or \"all\".",
+                     "oneOf": [{"type": "array", "items": {"type": "integer"}}, {"const": "all"}]},
+        "forwarded": {"type": "boolean"},
+        "edited_at": {"type": "integer", "description": "When the text was last edited (ms since the epoch)."},
+        "reactions": {"type": "array", "items": {"type": "object"},
+                      "description": "emoji, count and (some of) the users who reacted."},
+        "pinned": {"type": "boolean", "description": "Pinned in its conversation."},
     },
 }
 

@@ -270,3 +270,58 @@ async def test_redis_outage_loses_no_acked_message_and_clients_resync(cluster: C
     # Presence comes back after the restart emptied Redis (refreshed claims).
     await sa.close()
     await sb.close()
+
+
+async def test_message_updates_cross_nodes_and_reach_an_offline_device_by_sync(cluster: Cluster) -> None:
+    """Issue #19: replies, edits, reactions, pins (the group's stream) and delete-for-me
+    and conversation settings (the user's own stream) reach devices on the other node
+    live, through Redis, and a device that was offline by sync."""
+    h1, h2 = cluster.http
+    owner, member = await make_user(h1), await make_user(h2)  # type: ignore[arg-type]
+    gid = await make_group(h1, owner, member)  # type: ignore[arg-type]
+    conv = f"g{gid}"
+    o1 = await connect(h1, owner, autosync=0)  # type: ignore[arg-type]
+    o2 = await connect(h2, owner, autosync=0)  # type: ignore[arg-type]  # owner's second device, other node
+    m2 = await connect(h2, member, autosync=0)  # type: ignore[arg-type]
+    offline = await connect(h1, member, autosync=0)  # type: ignore[arg-type]
+    await offline.send(cmd=21, rid="c0")
+    own = (await offline.recv_until(lambda f: f.get("cmd") == 31))["own"]
+    await offline.close()
+
+    await o1.send(cmd=11, dstid=gid, media=1, content="first draft", cid="u1")
+    sent = await o1.reply()
+    await m2.send(cmd=11, dstid=gid, media=1, content="agreed", cid="u2", reply_to=sent["id"])
+    reply = await m2.reply()
+    got = await o1.recv_until(lambda f: is_msg(f) and f["id"] == reply["id"])
+    assert got["reply"]["excerpt"] == "first draft"
+
+    def update(kind: str) -> Any:
+        return lambda f: f.get("media") == 11 and f.get("memo") == kind
+
+    await o1.send(cmd=50, rid="e", id=sent["id"], content="final text")
+    await o1.recv_until(lambda f: f.get("cmd") == 43)
+    for s in (o2, m2):
+        assert (await s.recv_until(update("edited")))["update"]["content"] == "final text"
+    await m2.send(cmd=51, rid="r", id=sent["id"], emoji="👍")
+    await m2.recv_until(lambda f: f.get("cmd") == 43)
+    for s in (o1, o2, m2):
+        assert (await s.recv_until(update("reactions")))["update"]["reactions"][0]["users"] == [member.id]
+    await o2.send(cmd=53, rid="p", id=sent["id"])
+    await o2.recv_until(lambda f: f.get("cmd") == 43)
+    for s in (o1, m2):
+        assert (await s.recv_until(update("pinned")))["update"]["pins"] == [sent["id"]]
+    await o1.send(cmd=52, rid="h", ids=[reply["id"]])
+    await o1.recv_until(lambda f: f.get("cmd") == 43)
+    assert (await o2.recv_until(update("hidden")))["update"]["ids"] == [reply["id"]]
+    await m2.send(cmd=54, rid="s", conv=conv, muted=True)
+    await m2.recv_until(lambda f: f.get("cmd") == 43)
+
+    back = await connect(h1, member, autosync=0)  # type: ignore[arg-type]
+    synced = await sync_all(back, {conv: reply["seq"], own["conv"]: own["last_seq"]})
+    assert [m["memo"] for m in synced if m["conv"] == conv] == ["edited", "reactions", "pinned"]
+    assert [m["update"] for m in synced if m["conv"] == own["conv"]] == [
+        {"conv": conv, "pinned": False, "muted": True}]
+    rows = await api(h1, "/message/history", owner, conv=conv)  # type: ignore[arg-type]
+    assert [m["id"] for m in rows["rows"] if m["media"] == 1] == [sent["id"]]  # the reply is hidden for the owner
+    for s in (o1, o2, m2, back):
+        await s.close()

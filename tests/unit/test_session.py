@@ -197,3 +197,16 @@ def test_requests_spend_a_shared_allowance_heavier_ones_more() -> None:
     assert isinstance(s.receive('{"cmd":21,"rid":"x"}', 0.2)[0], Reply)  # 2 units: 1 left
     (later,) = s.receive('{"cmd":21,"rid":"y"}', 3.0)  # refilled at 1 unit/s
     assert isinstance(later, Execute)
+
+
+def test_forwarding_pays_for_each_message_it_makes_from_the_sends() -> None:
+    s = new_session()
+    # 2 messages x 2 conversations = 4 > the burst of 3.
+    big = {"cmd": 55, "rid": "f", "ids": [1, 2], "to": ["p1_7", "g3"]}
+    err = error_of(s.receive(json.dumps(big), 0.0))
+    assert (err["error"], err["rid"]) == ("rate_limited", "f")
+    (action,) = s.receive(json.dumps({**big, "ids": [1]}), 0.0)
+    assert isinstance(action, Execute)
+    # That took 2 of the 3 sends.
+    assert isinstance(s.receive(json.dumps({"cmd": 10, "dstid": 1, "content": "x"}), 0.0)[0], Execute)
+    assert error_of(s.receive(json.dumps({"cmd": 10, "dstid": 1, "content": "y"}), 0.0))["error"] == "rate_limited"
