@@ -23,14 +23,17 @@ from imhub.media.service import MediaService
 from imhub.media.sweeper import run_sweeper
 from imhub.services.accounts import AccountService
 from imhub.services.admin import AdminService
+from imhub.services.apikeys import ApiKeyService
 from imhub.services.authz import Authorizer
 from imhub.services.consent import ConsentService
 from imhub.services.conversations import ConversationService
 from imhub.services.groups import GroupService
 from imhub.services.messaging import MessagingService
+from imhub.services.server_api import ServerApiService
 from imhub.services.social import SocialService
 from imhub.store.consent import ConsentStore
 from imhub.store.db import Database
+from imhub.store.integration import IntegrationStore
 from imhub.store.messages import MessageStore
 from imhub.store.social import SocialStore
 from imhub.store.users import UserStore
@@ -84,6 +87,7 @@ def build_services(settings: Settings) -> Services:
     social.group_change_listeners.append(messaging.on_group_change)
     social.friendship_listeners.append(messaging.on_friendship_change)
     social.event_listeners.append(messaging.on_social_event)
+    integration = IntegrationStore(db)
 
     return Services(
         settings=settings,
@@ -102,6 +106,10 @@ def build_services(settings: Settings) -> Services:
         conversations=conversations,
         admin=AdminService(settings, db.async_engine, users, social, presence, messaging, gateway),
         node=gateway,
+        apikeys=ApiKeyService(settings, integration),
+        server_api=ServerApiService(
+            settings, users, integration, accounts, social, groups, authz, messaging, conversations, presence
+        ),
     )
 
 

@@ -202,6 +202,18 @@ class Settings(BaseSettings):
         SecretStr(""), description="Bearer token of the /admin/ API and `imhub admin` (empty: admin API off)."
     )
 
+    # --- integration: server API and webhooks (docs/server-api.md) ----------
+    server_api_requests_per_minute: int = Field(
+        600, ge=1, description="Server API calls one API key may make per minute (per worker)."
+    )
+    server_api_max_token_ttl_seconds: int = Field(
+        365 * 24 * 3600, ge=60, description="Longest lifetime of a login token the server API issues."
+    )
+    server_api_system_name: str = Field(
+        "System", min_length=1, max_length=64,
+        description="Nickname of the system account the server API sends system messages as.",
+    )
+
     # --- logging -------------------------------------------------------------------
     log_format: Literal["console", "json"] = Field("console", description="Log renderer.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")

@@ -34,6 +34,8 @@ class ErrorCode(Enum):
     RECALL_EXPIRED = (4033, "recall_window_passed")
     NOT_IN_CONVERSATION = (4034, "not_in_conversation")
     FORBIDDEN = (4035, "forbidden")
+    # The before-send webhook refused the message (docs/server-api.md).
+    REJECTED = (4036, "rejected")
     UNKNOWN_TARGET = (4040, "unknown_target")
     UNKNOWN_MESSAGE = (4041, "unknown_message")
     NOT_FOUND = (4042, "not_found")
@@ -49,6 +51,7 @@ class ErrorCode(Enum):
     NOT_FRIENDS = (4608, "not_friends")
     YOU_BLOCKED = (4609, "you_blocked")
     NOT_BLOCKED = (4610, "not_blocked")
+    DEACTIVATED = (4611, "deactivated")
     UNKNOWN_GROUP = (4620, "unknown_group")
     ALREADY_MEMBER = (4621, "already_member")
     ROLE_REQUIRED = (4623, "role_required")
@@ -67,6 +70,8 @@ class ErrorCode(Enum):
     RATE_LIMITED = (4290, "rate_limited")
     INTERNAL = (5000, "internal")
     OVERLOADED = (5030, "overloaded")
+    # A fail-closed before-send webhook did not answer in time.
+    HOOK_UNAVAILABLE = (5031, "hook_unavailable")
 
     @property
     def number(self) -> int:

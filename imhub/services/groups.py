@@ -220,6 +220,22 @@ class GroupService:
             raise refuse(ErrorCode.NOT_MEMBER, "that user is not a member of this group", status=200)
         await self._social.announce(GroupChange(group_id, "removed", actor, member_id))
 
+    async def admit(self, group_id: int, user_id: int) -> None:
+        """The server API adds a member whatever the join policy (lifting a ban)."""
+        group = await self._group(group_id)
+        await self._user(user_id)
+        await self._admin.unban(group_id, user_id)
+        await self._add(group, user_id, group.ownerid)
+
+    async def expel(self, group_id: int, member_id: int) -> None:
+        """The server API removes a member (no ban: the product decides who is in)."""
+        group = await self._group(group_id)
+        if member_id == group.ownerid:
+            raise refuse(ErrorCode.OWNER_FIXED, "the owner cannot be removed from the group")
+        if not await self._store.remove_member(group_id, member_id):
+            raise refuse(ErrorCode.NOT_MEMBER, "that user is not a member of this group", status=200)
+        await self._social.announce(GroupChange(group_id, "removed", group.ownerid, member_id))
+
     async def bans(self, actor: int, group_id: int) -> list[tuple[UserRow, int, int]]:
         await self._require(actor, group_id, ADMINS)
         rows = await self._admin.bans(group_id)

@@ -108,10 +108,16 @@ class MessagingService:
     async def store(self, draft: Draft) -> Message:
         """Store and publish ``draft`` (no authorization: for the server's own messages,
         such as group events and admin notices)."""
+        message, _ = await self.store_once(draft)
+        return message
+
+    async def store_once(self, draft: Draft) -> tuple[Message, bool]:
+        """:meth:`store`, also saying whether ``draft``'s ``cid`` was stored already
+        (then nothing is published again)."""
         message, duplicate = await self._writer.submit(draft)
         if not duplicate:
             await self.publish(message)
-        return message
+        return message, duplicate
 
     def _committed(self, done: Committed) -> None:
         """Writer callback, once per commit: ack and publish, in one task per batch.

@@ -244,3 +244,30 @@ media_objects = Table(
     Index("ix_media_objects_owner", "owner_id"),
     Index("ix_media_objects_created", "created"),
 )
+
+# --- integration (docs/server-api.md) --------------------------------------------
+
+# Users provisioned through the server API by the embedding product's own id for them.
+# They have no password (users.passwd is not a hash, users.mobile a placeholder no login
+# form accepts).
+ext_users = Table(
+    "ext_users",
+    metadata,
+    Column("ext_id", String(128), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("created", BigInteger, nullable=False),
+)
+
+# Server API keys: only the sha256 of the key is stored (256 random bits, so a plain
+# hash is enough); ``prefix`` (its first characters) names it in listings.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("scopes", String(128), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("revoked", BigInteger, nullable=False, server_default="0"),  # when (ms), 0: live
+)

@@ -15,10 +15,12 @@ from imhub.gateway.node import GatewayNode
 from imhub.media.service import MediaService
 from imhub.services.accounts import AccountService
 from imhub.services.admin import AdminService
+from imhub.services.apikeys import ApiKeyService
 from imhub.services.consent import ConsentService
 from imhub.services.conversations import ConversationService
 from imhub.services.groups import GroupService
 from imhub.services.messaging import MessagingService
+from imhub.services.server_api import ServerApiService
 from imhub.services.social import SocialService
 from imhub.store.db import Database
 from imhub.store.social import SocialStore
@@ -45,6 +47,8 @@ class Services:
     conversations: ConversationService
     admin: AdminService
     node: GatewayNode
+    apikeys: ApiKeyService
+    server_api: ServerApiService
 
 
 SERVICES = web.AppKey("services", Services)
