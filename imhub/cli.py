@@ -145,6 +145,69 @@ def apikey_revoke(key_id: int) -> None:
 
 
 @main.group()
+def webhook() -> None:
+    """Manage webhook endpoints (docs/server-api.md "Webhooks")."""
+
+
+def _with_webhooks(fn: Any) -> Any:
+    """Run ``fn(WebhookService)`` against the configured database, then close it."""
+    from imhub.services.webhooks import WebhookService
+    from imhub.store.db import Database
+    from imhub.store.webhooks import WebhookStore
+
+    settings = _settings()
+
+    async def go() -> Any:
+        db = Database(settings.effective_database_url)
+        try:
+            return await fn(WebhookService(settings, WebhookStore(db), "cli"))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+@webhook.command("add")
+@click.argument("url")
+@click.option("--events", default="*", show_default=True,
+              help="Comma-separated: message.stored, message.recalled, user.online, user.offline, "
+              "friend.request, group.member; * for all.")
+@click.option("--secret", default="", help="Signing secret (16-128 characters); default: a random one.")
+def webhook_add(url: str, events: str, secret: str) -> None:
+    """Register an endpoint; its signing secret is printed once."""
+    from imhub.errors import Refused
+
+    try:
+        endpoint, secret = _with_webhooks(lambda hooks: hooks.add(url, events, secret))
+    except Refused as exc:
+        _refused(exc)
+        return
+    click.echo(f"webhook {endpoint.id}: {endpoint.url} ({','.join(sorted(endpoint.events))})", err=True)
+    click.echo("signing secret, store it now, it is not shown again:", err=True)
+    click.echo(secret)
+
+
+@webhook.command("list")
+def webhook_list() -> None:
+    """List the endpoints (id, URL, events); never their secrets."""
+    for ep in _with_webhooks(lambda hooks: hooks.endpoints()):
+        click.echo(f"{ep.id}\t{ep.url}\t{','.join(sorted(ep.events))}")
+
+
+@webhook.command("remove")
+@click.argument("endpoint_id", type=int)
+def webhook_remove(endpoint_id: int) -> None:
+    """Stop sending to an endpoint (what it had pending is dropped)."""
+    from imhub.errors import Refused
+
+    try:
+        _with_webhooks(lambda hooks: hooks.remove(endpoint_id))
+    except Refused as exc:
+        _refused(exc)
+    click.echo(f"webhook {endpoint_id} removed")
+
+
+@main.group()
 @click.option("--url", default=None, help="Server base URL (default http://IMHUB_HOST:IMHUB_PORT).")
 @click.pass_context
 def admin(ctx: click.Context, url: str | None) -> None:

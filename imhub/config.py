@@ -214,6 +214,38 @@ class Settings(BaseSettings):
         description="Nickname of the system account the server API sends system messages as.",
     )
 
+    webhook_allow_http_loopback: bool = Field(
+        False, description="Also accept http://127.0.0.1 and http://localhost webhook URLs (tests, development).",
+    )
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60, description="How long one webhook delivery may take.")
+    webhook_retry_base_seconds: float = Field(
+        1.0, gt=0, le=3600, description="Delay before a failed webhook delivery's first retry (doubling after)."
+    )
+    webhook_retry_max_delay_seconds: float = Field(
+        600.0, gt=0, description="Longest delay between two attempts of a webhook delivery."
+    )
+    webhook_retry_seconds: int = Field(
+        24 * 3600, ge=1, description="How long a webhook delivery is retried before it is given up."
+    )
+    webhook_poll_seconds: float = Field(
+        0.5, gt=0, le=60, description="How often the process holding the webhook lease looks for due deliveries."
+    )
+    webhook_lease_seconds: float = Field(
+        15.0, gt=0, le=600, description="Lease of the one process draining the webhook outbox (renewed each poll)."
+    )
+    webhook_before_send_url: str = Field(
+        "", description="Before-send hook: POSTed every message sent on a socket; may reject or rewrite it."
+    )
+    webhook_before_send_secret: SecretStr = Field(
+        SecretStr(""), description="Key signing before-send hook calls (as webhook deliveries are)."
+    )
+    webhook_before_send_timeout_seconds: float = Field(
+        0.5, gt=0, le=10, description="How long a message waits for the before-send hook."
+    )
+    webhook_before_send_fail_open: bool = Field(
+        True, description="When the before-send hook fails or times out: send anyway (true) or refuse (false)."
+    )
+
     # --- logging -------------------------------------------------------------------
     log_format: Literal["console", "json"] = Field("console", description="Log renderer.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import structlog
@@ -51,6 +51,13 @@ class AckSink(Protocol):
     def failed(self, error: Refused) -> None: ...
 
 
+class BeforeSend(Protocol):
+    """A check every message sent on a socket passes before it is queued (the
+    before-send webhook): returns the draft, rewritten or not, or raises Refused."""
+
+    async def check(self, draft: Draft) -> Draft: ...
+
+
 class MessagingService:
     def __init__(
         self,
@@ -60,6 +67,7 @@ class MessagingService:
         authz: Authorizer,
         bus: Bus,
         node_id: str,
+        before_send: BeforeSend | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -69,6 +77,11 @@ class MessagingService:
         self._node = node_id
         self._writer = BatchWriter(store, settings.db_batch_max, self._committed)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._before_send = before_send
+        # Told of every message once stored (not of duplicates), and of every recall,
+        # synchronously and in commit order: they must not block (webhooks queue them).
+        self.stored_listeners: list[Callable[[Message], None]] = []
+        self.recall_listeners: list[Callable[[Message], None]] = []
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -103,6 +116,8 @@ class MessagingService:
 
         Raises :class:`Refused` if the sender may not send there (nothing queued)."""
         await self._authz.may_send(draft)
+        if self._before_send is not None:
+            draft = await self._before_send.check(draft)
         self._writer.enqueue_to(draft, (sink, time.perf_counter()))
 
     async def store(self, draft: Draft) -> Message:
@@ -152,6 +167,8 @@ class MessagingService:
                 await self.publish(message, origin)
 
     async def publish(self, m: Message, origin: int = 0) -> None:
+        for listener in self.stored_listeners:
+            _tell(listener, m)
         frame = text_frame(encode_message(m))
         if m.cmd == Cmd.GROUP:
             delivery = Delivery(frame, group=m.dstid, conv=m.conv, seq=m.seq, origin=origin, node=self._node, ts=m.ts)
@@ -255,6 +272,15 @@ class MessagingService:
                 ErrorCode.RECALL_EXPIRED, f"messages can be recalled for {self._settings.recall_window_seconds} s"
             )
         recalled = await self._store.recall(message_id) or m
+        for listener in self.recall_listeners:
+            _tell(listener, recalled)
         frame = encode(Cmd.RECALLED, conv=m.conv, id=m.id, seq=m.seq, userid=user_id)
         await self.publish_event(users, group, frame, origin)
         return recalled
+
+
+def _tell(listener: Callable[[Message], None], m: Message) -> None:
+    try:
+        listener(m)
+    except Exception:
+        log.exception("message listener failed", conv=m.conv, seq=m.seq)

@@ -271,3 +271,48 @@ api_keys = Table(
     Column("created", BigInteger, nullable=False),
     Column("revoked", BigInteger, nullable=False, server_default="0"),  # when (ms), 0: live
 )
+
+# Webhook endpoints registered by the operator. The secret signs deliveries, so it is
+# kept as given (shown once when added, never logged or listed).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("url", String(512), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("events", String(256), nullable=False),  # comma-separated event types
+    Column("created", BigInteger, nullable=False),
+    Column("removed", BigInteger, nullable=False, server_default="0"),  # when (ms), 0: active
+)
+
+# The outbox: one row per (event, endpoint), delivered in (pos, id) order per (endpoint,
+# okey) (okey: the conversation, or the group, user or request the event is about).
+# state: pending | done | failed (gave up after IMHUB_WEBHOOK_RETRY_SECONDS).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("endpoint_id", BigId, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("okey", String(64), nullable=False),
+    Column("pos", BigInteger, nullable=False, server_default="0"),  # order within okey: the seq of a message
+    Column("body", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", BigInteger, nullable=False),
+    Column("state", String(8), nullable=False, server_default="pending"),
+    Column("last_error", String(200), nullable=False, server_default=""),
+    UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
+    Index("ix_webhook_deliveries_pending", "state", "endpoint_id", "okey", "pos", "id"),
+)
+
+# Leases: the holder of the "webhooks" row (until ``expires``) is the one process
+# draining the outbox, whatever the number of workers and nodes.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires", BigInteger, nullable=False),
+)

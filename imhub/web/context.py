@@ -22,6 +22,7 @@ from imhub.services.groups import GroupService
 from imhub.services.messaging import MessagingService
 from imhub.services.server_api import ServerApiService
 from imhub.services.social import SocialService
+from imhub.services.webhooks import BeforeSendHook, WebhookService
 from imhub.store.db import Database
 from imhub.store.social import SocialStore
 from imhub.store.users import UserStore
@@ -49,6 +50,8 @@ class Services:
     node: GatewayNode
     apikeys: ApiKeyService
     server_api: ServerApiService
+    webhooks: WebhookService
+    before_send: BeforeSendHook | None
 
 
 SERVICES = web.AppKey("services", Services)

@@ -42,8 +42,52 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_api_keys"),
         sa.UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
     )
+    op.create_table(
+        "webhook_endpoints",
+        sa.Column("id", BigId, autoincrement=True, nullable=False),
+        sa.Column("url", sa.String(512), nullable=False),
+        sa.Column("secret", sa.String(128), nullable=False),
+        sa.Column("events", sa.String(256), nullable=False),
+        sa.Column("created", sa.BigInteger(), nullable=False),
+        sa.Column("removed", sa.BigInteger(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_webhook_endpoints"),
+    )
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", BigId, autoincrement=True, nullable=False),
+        sa.Column("endpoint_id", BigId, nullable=False),
+        sa.Column("event_id", sa.String(40), nullable=False),
+        sa.Column("event", sa.String(32), nullable=False),
+        sa.Column("okey", sa.String(64), nullable=False),
+        sa.Column("pos", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created", sa.BigInteger(), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("next_at", sa.BigInteger(), nullable=False),
+        sa.Column("state", sa.String(8), server_default="pending", nullable=False),
+        sa.Column("last_error", sa.String(200), server_default="", nullable=False),
+        sa.ForeignKeyConstraint(
+            ["endpoint_id"], ["webhook_endpoints.id"], name="fk_webhook_deliveries_endpoint_id_webhook_endpoints",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_webhook_deliveries"),
+        sa.UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
+    )
+    op.create_index(
+        "ix_webhook_deliveries_pending", "webhook_deliveries", ["state", "endpoint_id", "okey", "pos", "id"]
+    )
+    op.create_table(
+        "leases",
+        sa.Column("name", sa.String(32), nullable=False),
+        sa.Column("holder", sa.String(128), nullable=False),
+        sa.Column("expires", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_leases"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("leases")
+    op.drop_table("webhook_deliveries")
+    op.drop_table("webhook_endpoints")
     op.drop_table("api_keys")
     op.drop_table("ext_users")
