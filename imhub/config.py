@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -267,6 +268,19 @@ class Settings(BaseSettings):
                 f"must be at least {ADMIN_TOKEN_MIN} characters (a random one: "
                 "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), or empty to turn the admin API off"
             )
+        return value
+
+    @field_validator("webhook_before_send_url")
+    @classmethod
+    def _hook_url(cls, value: str, info: ValidationInfo) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        loopback = info.data.get("webhook_allow_http_loopback") and parts.scheme == "http" and parts.hostname in (
+            "127.0.0.1", "localhost", "::1"
+        )
+        if not (parts.scheme == "https" and parts.hostname) and not loopback:
+            raise ValueError("must be an https:// URL (http://127.0.0.1 only with IMHUB_WEBHOOK_ALLOW_HTTP_LOOPBACK)")
         return value
 
     @field_validator("media_file_kinds", mode="before")

@@ -159,7 +159,8 @@ class WebhookService:
             self._spawn(self._flush())
 
     def message_stored(self, m: Message) -> None:
-        self.emit("message.stored", m.conv, message_dict(m), m.seq)
+        if "message.stored" in self._subscribed:  # every message passes here: build nothing otherwise
+            self.emit("message.stored", m.conv, message_dict(m), m.seq)
 
     def message_recalled(self, m: Message) -> None:
         self.emit("message.recalled", m.conv, {"conv": m.conv, "id": m.id, "seq": m.seq, "userid": m.userid}, m.seq)

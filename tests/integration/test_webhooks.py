@@ -260,3 +260,39 @@ async def test_two_workers_deliver_each_event_once(db_url: str, tmp_path: Path) 
     ids = [e["id"] for e in receiver.events]
     assert len(ids) == len(set(ids))
     assert receiver.rejected_signatures == 0
+
+
+async def test_friend_request_recall_and_membership_events(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'imhub.db'}"
+    await migrate(url)
+    receiver = Receiver("", free_port())
+    async with running(hook_settings(tmp_path, url)) as client:
+        svc = client.server.app[SERVICES]
+        _, receiver.secret = await svc.webhooks.add(receiver.url, "friend.request,message.recalled,group.member")
+        await svc.webhooks.refresh()
+        await receiver.start()
+        try:
+            a, b = await make_user(client), await make_user(client)
+            await befriend(client, a, b)
+            sa = await connect(client, a)
+            await sa.send(cmd=10, dstid=b.id, media=1, content="oops", cid="r1")
+            ack = await sa.reply()
+            await sa.send(cmd=25, id=ack["id"], rid="q1")
+            await sa.recv_until(lambda f: f.get("cmd") == 36)
+            await sa.close()
+            key = await make_key(client)
+            await provisioned(client, key, "ann")
+            await provisioned(client, key, "bob")
+            _, g = await call(client, key, "POST", "/groups", {"owner": "ann", "name": "g", "members": ["bob"]})
+            await call(client, key, "DELETE", f"/groups/{g['data']['id']}/members/bob")
+            await receiver.wait_for(lambda: len(receiver.of("group.member")) >= 3
+                                    and bool(receiver.of("message.recalled")))
+        finally:
+            await receiver.stop()
+    requests = receiver.of("friend.request")
+    assert [e["data"]["event"] for e in requests][:2] == ["received", "accepted"], requests
+    assert {e["data"]["request"]["fromid"] for e in requests} == {a.id}
+    (recalled,) = receiver.of("message.recalled")
+    assert recalled["data"]["id"] == ack["id"] and recalled["data"]["userid"] == a.id
+    assert [e["data"]["change"] for e in receiver.of("group.member")] == ["created", "joined", "removed"]
+    assert not receiver.of("message.stored")  # not subscribed

@@ -41,3 +41,11 @@ def test_missing_settings_file(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_origins_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMHUB_ALLOWED_ORIGINS", "https://a.example, https://b.example")
     assert load_settings().allowed_origins == ["https://a.example", "https://b.example"]
+
+
+def test_before_send_url_must_be_https_or_allowed_loopback() -> None:
+    assert load_settings(webhook_before_send_url="https://mod.example.com/check").webhook_before_send_url
+    for bad in ("http://mod.example.com/check", "ftp://x", "http://127.0.0.1:9/h"):
+        with pytest.raises(SettingsError, match="IMHUB_WEBHOOK_BEFORE_SEND_URL"):
+            load_settings(webhook_before_send_url=bad)
+    assert load_settings(webhook_allow_http_loopback=True, webhook_before_send_url="http://127.0.0.1:9/h")
