@@ -82,22 +82,28 @@ def apikey() -> None:
     """Manage the server API's keys (/server/v1/, docs/server-api.md)."""
 
 
-def _with_keys(fn: Any) -> Any:
-    """Run ``fn(ApiKeyService)`` against the configured database, then close it."""
-    from imhub.services.apikeys import ApiKeyService
+def _with_database(fn: Any) -> Any:
+    """Run ``fn(settings, Database)`` against the configured database, then close it."""
     from imhub.store.db import Database
-    from imhub.store.integration import IntegrationStore
 
     settings = _settings()
 
     async def go() -> Any:
         db = Database(settings.effective_database_url)
         try:
-            return await fn(ApiKeyService(settings, IntegrationStore(db)))
+            return await fn(settings, db)
         finally:
             await db.dispose()
 
     return asyncio.run(go())
+
+
+def _with_keys(fn: Any) -> Any:
+    """Run ``fn(ApiKeyService)`` against the configured database."""
+    from imhub.services.apikeys import ApiKeyService
+    from imhub.store.integration import IntegrationStore
+
+    return _with_database(lambda settings, db: fn(ApiKeyService(settings, IntegrationStore(db))))
 
 
 def _refused(exc: Exception) -> None:
@@ -150,21 +156,11 @@ def webhook() -> None:
 
 
 def _with_webhooks(fn: Any) -> Any:
-    """Run ``fn(WebhookService)`` against the configured database, then close it."""
+    """Run ``fn(WebhookService)`` against the configured database."""
     from imhub.services.webhooks import WebhookService
-    from imhub.store.db import Database
     from imhub.store.webhooks import WebhookStore
 
-    settings = _settings()
-
-    async def go() -> Any:
-        db = Database(settings.effective_database_url)
-        try:
-            return await fn(WebhookService(settings, WebhookStore(db), "cli"))
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
+    return _with_database(lambda settings, db: fn(WebhookService(settings, WebhookStore(db), "cli")))
 
 
 @webhook.command("add")

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from imhub.config import Settings
@@ -21,7 +20,7 @@ from imhub.services.apikeys import ApiKeyService
 from imhub.store.db import Database
 from imhub.store.integration import IntegrationStore
 from imhub.web.server_api import PREFIX, ROUTES
-from tests.integration.test_openapi_schemathesis import CHECKS, LiveServer
+from tests.integration.test_openapi_schemathesis import LiveServer, fuzz
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +63,4 @@ def test_server_api_conforms(
     mode: GenerationMode,
 ) -> None:
     base, headers = live
-    operation = api_schema[path][method]
-
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    def run(case: schemathesis.Case) -> None:
-        case.call_and_validate(base_url=base, headers=headers, checks=CHECKS)
-
-    run()
+    fuzz(api_schema[path][method], mode, base, headers)

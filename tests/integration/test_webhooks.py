@@ -30,7 +30,7 @@ from imhub.store.integration import IntegrationStore
 from imhub.store.migrate import migrate
 from imhub.store.webhooks import WebhookStore
 from imhub.web.context import SERVICES
-from tests.conftest import REDIS_URL, act_as_web_client, port_open, service_unavailable
+from tests.conftest import act_as_web_client, redis_or_skip
 from tests.integration.chatkit import befriend, connect, make_user
 from tests.integration.serverapi import call, make_key, provisioned
 from tests.integration.webhookkit import Receiver
@@ -210,14 +210,6 @@ def test_urls_events_and_secrets_in_the_cli(tmp_path: Path, monkeypatch: pytest.
     assert run("webhook", "remove", "1").exit_code == 1
 
 
-def _redis() -> str:
-    host_port = REDIS_URL.split("//", 1)[1].split("/", 1)[0]
-    host, _, port = host_port.rpartition(":")
-    if not port_open(host, int(port)):
-        service_unavailable("Redis", f"nothing listens on {host_port}")
-    return REDIS_URL
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT workers")
 async def test_two_workers_deliver_each_event_once(db_url: str, tmp_path: Path) -> None:
     """`imhub serve --workers 2`: sends land on both workers, one drains the outbox."""
@@ -231,7 +223,7 @@ async def test_two_workers_deliver_each_event_once(db_url: str, tmp_path: Path) 
         await db.dispose()
     await receiver.start()
     server = ServerProcess(
-        tmp_path / "data", IMHUB_WORKERS="2", IMHUB_BUS="redis", IMHUB_REDIS_URL=_redis(),
+        tmp_path / "data", IMHUB_WORKERS="2", IMHUB_BUS="redis", IMHUB_REDIS_URL=redis_or_skip(),
         IMHUB_REDIS_PREFIX=f"t{uuid.uuid4().hex[:10]}", IMHUB_DATABASE_URL=db_url,
         IMHUB_WEBHOOK_ALLOW_HTTP_LOOPBACK="true", IMHUB_WEBHOOK_POLL_SECONDS="0.05",
     )
