@@ -288,3 +288,42 @@ async def test_friend_request_recall_and_membership_events(tmp_path: Path) -> No
     assert recalled["data"]["id"] == ack["id"] and recalled["data"]["userid"] == a.id
     assert [e["data"]["change"] for e in receiver.of("group.member")] == ["created", "joined", "removed"]
     assert not receiver.of("message.stored")  # not subscribed
+
+
+async def test_retries_are_bounded_then_the_conversation_moves_on(tmp_path: Path) -> None:
+    """An event the endpoint keeps refusing is retried with backoff until
+    IMHUB_WEBHOOK_RETRY_SECONDS, then given up; the next event of its conversation,
+    held back meanwhile, goes."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'imhub.db'}"
+    await migrate(url)
+    receiver = Receiver("", free_port())
+    attempts: list[float] = []
+
+    async def refuse_poison(event: dict[str, Any]) -> web.Response:
+        if event["data"].get("content") == "poison":
+            attempts.append(asyncio.get_running_loop().time())
+            return web.Response(status=503)
+        receiver.events.append(event)
+        return web.Response(text="ok")
+
+    receiver.handler = refuse_poison
+    async with running(hook_settings(tmp_path, url, webhook_retry_seconds=1)) as client:
+        svc = client.server.app[SERVICES]
+        _, receiver.secret = await svc.webhooks.add(receiver.url, "message.stored")
+        await svc.webhooks.refresh()
+        await receiver.start()
+        try:
+            key = await make_key(client)
+            await provisioned(client, key, "ann")
+            _, g = await call(client, key, "POST", "/groups", {"owner": "ann", "name": "g"})
+            conv = f"g{g['data']['id']}"
+            for i, text in enumerate(("poison", "after")):
+                await call(client, key, "POST", "/messages",
+                           {"from": "ann", "to_group": g["data"]["id"], "content": text, "cid": f"p{i}"})
+            await receiver.wait_for(lambda: bool(receiver.of("message.stored", content="after")))
+            assert (await svc.webhooks.outbox_states()).get("failed") == 1
+        finally:
+            await receiver.stop()
+    # Retried (0.05 s doubling to 0.3 s), not hammered every 0.05 s poll for 1 s (~20).
+    assert 3 <= len(attempts) <= 10, attempts
+    assert in_order(receiver.of("message.stored", conv=conv)) == [1, 3]  # 1: "created"; 2 given up
