@@ -247,6 +247,8 @@ async def test_two_workers_deliver_each_event_once(db_url: str, tmp_path: Path) 
     finally:
         await asyncio.to_thread(server.stop)
         await receiver.stop()
+    logged = server.log_path.read_text(errors="replace")
+    assert "server_api" in logged and "imk_" not in logged and key not in logged and receiver.secret not in logged
     stored = receiver.of("message.stored", conv=f"g{gid}")
     assert in_order(stored) == list(range(1, 23))
     ids = [e["id"] for e in receiver.events]
