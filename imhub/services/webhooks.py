@@ -255,6 +255,9 @@ class WebhookService:
         if not due:
             return 0
         by_id = {ep.id: ep for ep in self._endpoints}
+        if any(d.endpoint_id not in by_id for d in due):
+            await self.refresh()  # added by another process since our last look, or removed
+            by_id = {ep.id: ep for ep in self._endpoints}
         slots = asyncio.Semaphore(CONCURRENT_DELIVERIES)
 
         async def one(d: Due) -> None:

@@ -329,3 +329,27 @@ async def test_retries_are_bounded_then_the_conversation_moves_on(tmp_path: Path
     # Retried (0.05 s doubling to 0.3 s), not hammered every 0.05 s poll for 1 s (~20).
     assert 3 <= len(attempts) <= 10, attempts
     assert in_order(receiver.of("message.stored", conv=conv)) == [1, 3]  # 1: "created"; 2 given up
+
+
+async def test_an_endpoint_added_elsewhere_is_not_mistaken_for_a_removed_one(db_url: str, tmp_path: Path) -> None:
+    """Process A knows a new endpoint before the draining process B has looked again:
+    B must deliver A's events, not give them up."""
+    settings = hook_settings(tmp_path, db_url)
+    receiver = Receiver("", free_port())
+    dbs = [Database(db_url), Database(db_url)]
+    a, b = (WebhookService(settings, WebhookStore(db), f"node-{i}") for i, db in enumerate(dbs))
+    await receiver.start()
+    try:
+        _, receiver.secret = await a.add(receiver.url, "user.online")
+        await a.refresh()
+        a.emit("user.online", "u1", {"userid": 1})
+        await asyncio.sleep(0.3)  # written and settled
+        b._endpoints = [(await a.add("https://unused.example.com/h", "user.offline"))[0]]  # an old list
+        await b._drain()
+        assert len(receiver.of("user.online")) == 1
+    finally:
+        await a.stop()
+        await b.stop()
+        for db in dbs:
+            await db.dispose()
+        await receiver.stop()
