@@ -56,6 +56,13 @@ CONCURRENT_DELIVERIES = 16
 PRUNE_EVERY_SECONDS = 600.0
 KEEP_FINISHED_MS = 7 * 24 * 3600 * 1000
 MEMBER_CHANGES = ("created", "joined", "left", "removed")
+# The drainer looks this often for stored messages whose message.stored event the live
+# path did not enqueue (lost in a crash between the commit and the outbox write), among
+# those at least RECONCILE_SETTLE_MS old (committed by then), RECONCILE_BATCH at a time.
+RECONCILE_SECONDS = 5.0
+RECONCILE_SETTLE_MS = 10_000
+RECONCILE_BATCH = 500
+MESSAGE_CURSOR = "message.stored"
 # A delivery is attempted once it is this old: an event of the same conversation with an
 # earlier seq, committed at the same moment on another worker, is in the outbox by then.
 SETTLE_MS = 200
@@ -85,6 +92,16 @@ def parse_events(text: str) -> list[str]:
         raise Refused(ErrorCode.BAD_PARAM, f"events must be * or a comma-separated subset of {','.join(EVENTS)}",
                       status=400)
     return events
+
+
+def stored_event_id(m: Message) -> str:
+    """A message's message.stored event id: the same from the live path and from the
+    catch-up (:meth:`WebhookService._reconcile`), so the outbox holds it once."""
+    return f"evt_msg_{m.id}"
+
+
+def _body(event_id: str, event: str, data: dict[str, Any]) -> str:
+    return orjson.dumps({"id": event_id, "type": event, "ts": now_ms(), "data": data}).decode()
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -146,21 +163,21 @@ class WebhookService:
 
     # --- events in ------------------------------------------------------------------
 
-    def emit(self, event: str, okey: str, data: dict[str, Any], pos: int = 0) -> None:
+    def emit(self, event: str, okey: str, data: dict[str, Any], pos: int = 0, event_id: str = "") -> None:
         """Queue an event for every endpoint subscribed to it (written to the outbox at
         the end of this loop turn), delivered in ``pos`` order (then emit order) among
         the events of ``okey``. Costs nothing while no endpoint wants it."""
         if event not in self._subscribed:
             return
-        event_id = "evt_" + uuid.uuid4().hex
-        body = orjson.dumps({"id": event_id, "type": event, "ts": now_ms(), "data": data}).decode()
+        event_id = event_id or "evt_" + uuid.uuid4().hex
+        body = _body(event_id, event, data)
         self._buffer.append((event_id, event, okey, pos, body))
         if len(self._buffer) == 1:
             self._spawn(self._flush())
 
     def message_stored(self, m: Message) -> None:
         if "message.stored" in self._subscribed:  # every message passes here: build nothing otherwise
-            self.emit("message.stored", m.conv, message_dict(m), m.seq)
+            self.emit("message.stored", m.conv, message_dict(m), m.seq, stored_event_id(m))
 
     def message_recalled(self, m: Message) -> None:
         self.emit("message.recalled", m.conv, {"conv": m.conv, "id": m.id, "seq": m.seq, "userid": m.userid}, m.seq)
@@ -227,7 +244,7 @@ class WebhookService:
         self._subscribed = frozenset(e for ep in self._endpoints for e in ep.events)
 
     async def _run(self) -> None:
-        refreshed = pruned = 0.0
+        refreshed = pruned = reconciled = 0.0
         ttl_ms = int(self._settings.webhook_lease_seconds * 1000)
         while True:
             try:
@@ -239,12 +256,36 @@ class WebhookService:
                     self._leader = await self._store.acquire(LEASE, self._node, ttl_ms)
                     while self._leader and await self._drain():
                         self._leader = await self._store.acquire(LEASE, self._node, ttl_ms)
+                    if self._leader and now - reconciled >= RECONCILE_SECONDS:
+                        reconciled = now
+                        await self._reconcile()
                     if self._leader and now - pruned >= PRUNE_EVERY_SECONDS:
                         pruned = now
                         await self._store.prune(now_ms() - KEEP_FINISHED_MS)
             except Exception:
                 log.exception("webhook outbox round failed; retrying")
             await asyncio.sleep(self._settings.webhook_poll_seconds)
+
+    async def _reconcile(self) -> None:
+        """Enqueue message.stored for every settled message after the cursor; those the
+        live path enqueued already are skipped (same event id)."""
+        wanting = [ep for ep in self._endpoints if "message.stored" in ep.events]
+        if not wanting:
+            return
+        while True:
+            found = await self._store.messages_after(MESSAGE_CURSOR, now_ms() - RECONCILE_SETTLE_MS, RECONCILE_BATCH)
+            if not found:
+                return
+            items = [
+                Outgoing(ep.id, stored_event_id(m), "message.stored", m.conv, m.seq,
+                         _body(stored_event_id(m), "message.stored", message_dict(m)))
+                for m in found
+                for ep in wanting
+                if m.ts >= ep.created
+            ]
+            await self._store.enqueue_and_advance(items, MESSAGE_CURSOR, found[-1].id)
+            if len(found) < RECONCILE_BATCH:
+                return
 
     # --- delivering -----------------------------------------------------------------
 

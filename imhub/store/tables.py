@@ -316,3 +316,12 @@ leases = Table(
     Column("holder", String(128), nullable=False),
     Column("expires", BigInteger, nullable=False),
 )
+
+# How far the webhook drainer has checked the messages table for message.stored events
+# the live path did not enqueue (a crash between a commit and its outbox write).
+webhook_cursor = Table(
+    "webhook_cursor",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
+)

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
 
 from imhub.clock import now_ms
+from imhub.domain.model import Message
 from imhub.store.db import Database
 from imhub.store.engine import dialect_insert
-from imhub.store.tables import leases, webhook_deliveries, webhook_endpoints
+from imhub.store.tables import leases, messages, webhook_cursor, webhook_deliveries, webhook_endpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,15 @@ class Due:
     body: str
     created: int
     attempts: int
+
+
+def _rows(items: list[Outgoing]) -> list[dict[str, Any]]:
+    now = now_ms()
+    return [
+        {"endpoint_id": i.endpoint_id, "event_id": i.event_id, "event": i.event, "okey": i.okey[:64], "pos": i.pos,
+         "body": i.body, "created": now, "attempts": 0, "next_at": now, "state": "pending", "last_error": ""}
+        for i in items
+    ]
 
 
 def _endpoint(r: Any) -> Endpoint:
@@ -102,15 +112,11 @@ class WebhookStore:
         skipped (an event is enqueued at most once per endpoint)."""
         if not items:
             return
-        now = now_ms()
-        rows = [
-            {"endpoint_id": i.endpoint_id, "event_id": i.event_id, "event": i.event, "okey": i.okey[:64],
-             "pos": i.pos, "body": i.body, "created": now, "attempts": 0, "next_at": now, "state": "pending",
-             "last_error": ""}
-            for i in items
-        ]
-        stmt = self._insert(webhook_deliveries).on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
-        await self._db.write(lambda conn: conn.execute(stmt, rows))
+        rows = _rows(items)
+        await self._db.write(lambda conn: conn.execute(self._enqueue_stmt(), rows))
+
+    def _enqueue_stmt(self) -> Any:
+        return self._insert(webhook_deliveries).on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
 
     async def due(self, now: int, limit: int, settled_before: int) -> list[Due]:
         """The first pending delivery of each (endpoint, okey) in (pos, id) order, if it
@@ -158,6 +164,42 @@ class WebhookStore:
     async def any_retrying(self) -> bool:
         d = webhook_deliveries
         return bool(await self._db.fetch(select(d.c.id).where(d.c.state == "pending", d.c.attempts > 0).limit(1)))
+
+    # --- catching up with the messages table ----------------------------------------
+
+    async def messages_after(self, cursor_name: str, settled_before: int, limit: int) -> list[Message] | None:
+        """Messages after the cursor stored at ``cursor_name`` with ``ts`` before
+        ``settled_before``, in id order; None (and the cursor placed at the newest
+        message) the first time, so that the past is not sent."""
+
+        def run(conn: Connection) -> list[Message] | None:
+            c = webhook_cursor
+            last = conn.execute(select(c.c.last_id).where(c.c.name == cursor_name)).scalar()
+            if last is None:
+                newest = conn.execute(select(func.max(messages.c.id))).scalar() or 0
+                conn.execute(insert(c).values(name=cursor_name, last_id=newest))
+                return None
+            rows = conn.execute(
+                select(messages).where(messages.c.id > last, messages.c.ts < settled_before)
+                .order_by(messages.c.id).limit(limit)
+            )
+            return [Message(**dict(r._mapping)) for r in rows]
+
+        return await self._db.write(run)
+
+    async def enqueue_and_advance(self, items: list[Outgoing], cursor_name: str, last_id: int) -> None:
+        """:meth:`enqueue` (what is there already is skipped) and move the cursor, in one
+        transaction."""
+        rows = _rows(items)
+        stmt = self._enqueue_stmt()
+        advance = update(webhook_cursor).where(webhook_cursor.c.name == cursor_name).values(last_id=last_id)
+
+        def run(conn: Connection) -> None:
+            if rows:
+                conn.execute(stmt, rows)
+            conn.execute(advance)
+
+        await self._db.write(run)
 
     # --- the lease ------------------------------------------------------------------
 

@@ -353,3 +353,42 @@ async def test_an_endpoint_added_elsewhere_is_not_mistaken_for_a_removed_one(db_
         for db in dbs:
             await db.dispose()
         await receiver.stop()
+
+
+async def test_message_events_lost_before_the_outbox_are_caught_up(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between a message's commit and its outbox write loses the live event;
+    the drainer finds the message in the messages table and enqueues it (same event
+    id as the live path: never twice)."""
+    monkeypatch.setattr("imhub.services.webhooks.RECONCILE_SECONDS", 0.1)
+    monkeypatch.setattr("imhub.services.webhooks.RECONCILE_SETTLE_MS", 0)
+    receiver = Receiver("", free_port())
+    async with running(hook_settings(tmp_path, db_url)) as client:
+        svc = client.server.app[SERVICES]
+        key = await make_key(client)
+        await provisioned(client, key, "ann")
+        _, g = await call(client, key, "POST", "/groups", {"owner": "ann", "name": "g"})
+        gid = g["data"]["id"]
+        await call(client, key, "POST", "/messages", {"from": "ann", "to_group": gid, "content": "before", "cid": "b"})
+        _, receiver.secret = await svc.webhooks.add(receiver.url, "message.stored")
+        await svc.webhooks.refresh()
+        await receiver.start()
+        try:
+            await asyncio.sleep(0.5)  # the catch-up cursor starts after the newest message: no past is sent
+            live = list(svc.messaging.stored_listeners)
+            svc.messaging.stored_listeners.clear()  # as if the process died after each commit
+            for i in range(3):
+                await call(client, key, "POST", "/messages",
+                           {"from": "ann", "to_group": gid, "content": f"lost{i}", "cid": f"l{i}"})
+            svc.messaging.stored_listeners.extend(live)
+            await call(client, key, "POST", "/messages",
+                       {"from": "ann", "to_group": gid, "content": "live", "cid": "v"})
+            await receiver.wait_for(lambda: len(receiver.of("message.stored")) >= 4)
+            await asyncio.sleep(0.5)
+        finally:
+            await receiver.stop()
+    contents = sorted(e["data"]["content"] for e in receiver.of("message.stored"))
+    assert contents == ["live", "lost0", "lost1", "lost2"]
+    ids = [e["id"] for e in receiver.events]
+    assert len(ids) == len(set(ids)) == 4

@@ -83,9 +83,16 @@ def upgrade() -> None:
         sa.Column("expires", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_leases"),
     )
+    op.create_table(
+        "webhook_cursor",
+        sa.Column("name", sa.String(32), nullable=False),
+        sa.Column("last_id", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_webhook_cursor"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("webhook_cursor")
     op.drop_table("leases")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_endpoints")
