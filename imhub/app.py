@@ -97,6 +97,7 @@ def build_services(settings: Settings) -> Services:
     gateway.presence_listeners.append(webhooks.presence)
     social.event_listeners.append(webhooks.on_social_event)
     social.group_change_listeners.append(webhooks.on_group_change)
+    groups.role_listeners.append(webhooks.on_role_change)
 
     return Services(
         settings=settings,

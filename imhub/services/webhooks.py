@@ -198,6 +198,11 @@ class WebhookService:
                 "group": change.group_id, "change": change.kind, "actor": change.actor, "userid": change.subject,
             })
 
+    def on_role_change(self, group_id: int, member_id: int, role: str, actor: int) -> None:
+        self.emit("group.member", f"members{group_id}", {
+            "group": group_id, "change": "role", "actor": actor, "userid": member_id, "role": role,
+        })
+
     async def _flush(self) -> None:
         await asyncio.sleep(0)  # gather this loop turn's events
         batch, self._buffer = self._buffer, []

@@ -278,8 +278,9 @@ async def test_friend_request_recall_and_membership_events(tmp_path: Path) -> No
             await provisioned(client, key, "ann")
             await provisioned(client, key, "bob")
             _, g = await call(client, key, "POST", "/groups", {"owner": "ann", "name": "g", "members": ["bob"]})
+            await call(client, key, "PUT", f"/groups/{g['data']['id']}/members/bob", {"role": "admin"})
             await call(client, key, "DELETE", f"/groups/{g['data']['id']}/members/bob")
-            await receiver.wait_for(lambda: len(receiver.of("group.member")) >= 3
+            await receiver.wait_for(lambda: len(receiver.of("group.member")) >= 4
                                     and bool(receiver.of("message.recalled")))
         finally:
             await receiver.stop()
@@ -288,7 +289,8 @@ async def test_friend_request_recall_and_membership_events(tmp_path: Path) -> No
     assert {e["data"]["request"]["fromid"] for e in requests} == {a.id}
     (recalled,) = receiver.of("message.recalled")
     assert recalled["data"]["id"] == ack["id"] and recalled["data"]["userid"] == a.id
-    assert [e["data"]["change"] for e in receiver.of("group.member")] == ["created", "joined", "removed"]
+    assert [e["data"]["change"] for e in receiver.of("group.member")] == ["created", "joined", "role", "removed"]
+    assert receiver.of("group.member", change="role")[0]["data"]["role"] == "admin"
     assert not receiver.of("message.stored")  # not subscribed
 
 
