@@ -23,17 +23,22 @@ from imhub.media.service import MediaService
 from imhub.media.sweeper import run_sweeper
 from imhub.services.accounts import AccountService
 from imhub.services.admin import AdminService
+from imhub.services.apikeys import ApiKeyService
 from imhub.services.authz import Authorizer
 from imhub.services.consent import ConsentService
 from imhub.services.conversations import ConversationService
 from imhub.services.groups import GroupService
 from imhub.services.messaging import MessagingService
+from imhub.services.server_api import ServerApiService
 from imhub.services.social import SocialService
+from imhub.services.webhooks import BeforeSendHook, WebhookService
 from imhub.store.consent import ConsentStore
 from imhub.store.db import Database
+from imhub.store.integration import IntegrationStore
 from imhub.store.messages import MessageStore
 from imhub.store.social import SocialStore
 from imhub.store.users import UserStore
+from imhub.store.webhooks import WebhookStore
 from imhub.web import middleware, routes
 from imhub.web.context import SERVICES, Services
 
@@ -73,7 +78,8 @@ def build_services(settings: Settings) -> Services:
     bus = build_bus(settings)
     accounts = AccountService(settings, users)
     authz = Authorizer(social, users)
-    messaging = MessagingService(settings, messages, social, authz, bus, node)
+    before_send = BeforeSendHook(settings) if settings.webhook_before_send_url else None
+    messaging = MessagingService(settings, messages, social, authz, bus, node, before_send)
     conversations = ConversationService(settings, messages, social, authz)
     gateway = GatewayNode(
         node, bus, presence, authz, social, users, messages, messaging, conversations,
@@ -85,6 +91,14 @@ def build_services(settings: Settings) -> Services:
     social.group_change_listeners.append(messaging.on_group_change)
     social.friendship_listeners.append(messaging.on_friendship_change)
     social.event_listeners.append(messaging.on_social_event)
+    integration = IntegrationStore(db)
+    webhooks = WebhookService(settings, WebhookStore(db), node)
+    messaging.stored_listeners.append(webhooks.message_stored)
+    messaging.recall_listeners.append(webhooks.message_recalled)
+    gateway.presence_listeners.append(webhooks.presence)
+    social.event_listeners.append(webhooks.on_social_event)
+    social.group_change_listeners.append(webhooks.on_group_change)
+    groups.role_listeners.append(webhooks.on_role_change)
 
     return Services(
         settings=settings,
@@ -103,6 +117,12 @@ def build_services(settings: Settings) -> Services:
         conversations=conversations,
         admin=AdminService(settings, db.async_engine, users, social, presence, messaging, gateway),
         node=gateway,
+        apikeys=ApiKeyService(settings, integration),
+        webhooks=webhooks,
+        before_send=before_send,
+        server_api=ServerApiService(
+            settings, users, integration, accounts, social, groups, authz, messaging, conversations, presence
+        ),
     )
 
 
@@ -123,6 +143,7 @@ def build_app(settings: Settings) -> web.Application:
         await svc.presence.start()
         await svc.node.start()
         svc.messaging.start()
+        svc.webhooks.start()
         sweeper = asyncio.create_task(run_sweeper(svc.media))
         yield
         sweeper.cancel()
@@ -130,6 +151,9 @@ def build_app(settings: Settings) -> web.Application:
         svc.media.close()
         await svc.messaging.stop()
         await svc.node.stop()
+        await svc.webhooks.stop()
+        if svc.before_send is not None:
+            await svc.before_send.close()
         await svc.presence.close()
         await svc.db.dispose()
 

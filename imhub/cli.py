@@ -78,6 +78,132 @@ def user_create(mobile: str, password: str, nickname: str) -> None:
 
 
 @main.group()
+def apikey() -> None:
+    """Manage the server API's keys (/server/v1/, docs/server-api.md)."""
+
+
+def _with_database(fn: Any) -> Any:
+    """Run ``fn(settings, Database)`` against the configured database, then close it."""
+    from imhub.store.db import Database
+
+    settings = _settings()
+
+    async def go() -> Any:
+        db = Database(settings.effective_database_url)
+        try:
+            return await fn(settings, db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def _with_keys(fn: Any) -> Any:
+    """Run ``fn(ApiKeyService)`` against the configured database."""
+    from imhub.services.apikeys import ApiKeyService
+    from imhub.store.integration import IntegrationStore
+
+    return _with_database(lambda settings, db: fn(ApiKeyService(settings, IntegrationStore(db))))
+
+
+def _refused(exc: Exception) -> None:
+    click.echo(f"imhub: {getattr(exc, 'msg', exc)}", err=True)
+    sys.exit(1)
+
+
+@apikey.command("create")
+@click.option("--name", required=True, help="What the key is for (shown in listings and the audit log).")
+@click.option("--scopes", default="users,messages,groups,read", show_default=True,
+              help="Comma-separated: users, messages, groups, read.")
+def apikey_create(name: str, scopes: str) -> None:
+    """Create a key; it is printed once and never shown again."""
+    from imhub.errors import Refused
+
+    try:
+        row, key = _with_keys(lambda keys: keys.create(name, scopes))
+    except Refused as exc:
+        _refused(exc)
+        return
+    click.echo(f"created API key {row.id} ({row.name}, scopes {','.join(sorted(row.scopes))})", err=True)
+    click.echo("store it now, it is not shown again:", err=True)
+    click.echo(key)
+
+
+@apikey.command("list")
+def apikey_list() -> None:
+    """List the keys (id, name, prefix, scopes, state); never the keys themselves."""
+    for row in _with_keys(lambda keys: keys.keys()):
+        state = "revoked" if row.revoked else "live"
+        click.echo(f"{row.id}\t{row.name}\t{row.prefix}…\t{','.join(sorted(row.scopes))}\t{state}")
+
+
+@apikey.command("revoke")
+@click.argument("key_id", type=int)
+def apikey_revoke(key_id: int) -> None:
+    """Revoke a key: calls with it are refused from now on."""
+    from imhub.errors import Refused
+
+    try:
+        _with_keys(lambda keys: keys.revoke(key_id))
+    except Refused as exc:
+        _refused(exc)
+    click.echo(f"API key {key_id} revoked")
+
+
+@main.group()
+def webhook() -> None:
+    """Manage webhook endpoints (docs/server-api.md "Webhooks")."""
+
+
+def _with_webhooks(fn: Any) -> Any:
+    """Run ``fn(WebhookService)`` against the configured database."""
+    from imhub.services.webhooks import WebhookService
+    from imhub.store.webhooks import WebhookStore
+
+    return _with_database(lambda settings, db: fn(WebhookService(settings, WebhookStore(db), "cli")))
+
+
+@webhook.command("add")
+@click.argument("url")
+@click.option("--events", default="*", show_default=True,
+              help="Comma-separated: message.stored, message.recalled, user.online, user.offline, "
+              "friend.request, group.member; * for all.")
+@click.option("--secret", default="", help="Signing secret (16-128 characters); default: a random one.")
+def webhook_add(url: str, events: str, secret: str) -> None:
+    """Register an endpoint; its signing secret is printed once."""
+    from imhub.errors import Refused
+
+    try:
+        endpoint, secret = _with_webhooks(lambda hooks: hooks.add(url, events, secret))
+    except Refused as exc:
+        _refused(exc)
+        return
+    click.echo(f"webhook {endpoint.id}: {endpoint.url} ({','.join(sorted(endpoint.events))})", err=True)
+    click.echo("signing secret, store it now, it is not shown again:", err=True)
+    click.echo(secret)
+
+
+@webhook.command("list")
+def webhook_list() -> None:
+    """List the endpoints (id, URL, events); never their secrets."""
+    for ep in _with_webhooks(lambda hooks: hooks.endpoints()):
+        click.echo(f"{ep.id}\t{ep.url}\t{','.join(sorted(ep.events))}")
+
+
+@webhook.command("remove")
+@click.argument("endpoint_id", type=int)
+def webhook_remove(endpoint_id: int) -> None:
+    """Stop sending to an endpoint (what it had pending is dropped)."""
+    from imhub.errors import Refused
+
+    try:
+        _with_webhooks(lambda hooks: hooks.remove(endpoint_id))
+    except Refused as exc:
+        _refused(exc)
+    click.echo(f"webhook {endpoint_id} removed")
+
+
+@main.group()
 @click.option("--url", default=None, help="Server base URL (default http://IMHUB_HOST:IMHUB_PORT).")
 @click.pass_context
 def admin(ctx: click.Context, url: str | None) -> None:

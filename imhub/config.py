@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -208,6 +209,50 @@ class Settings(BaseSettings):
         SecretStr(""), description="Bearer token of the /admin/ API and `imhub admin` (empty: admin API off)."
     )
 
+    # --- integration: server API and webhooks (docs/server-api.md) ----------
+    server_api_requests_per_minute: int = Field(
+        600, ge=1, description="Server API calls one API key may make per minute (per worker)."
+    )
+    server_api_max_token_ttl_seconds: int = Field(
+        365 * 24 * 3600, ge=60, description="Longest lifetime of a login token the server API issues."
+    )
+    server_api_system_name: str = Field(
+        "System", min_length=1, max_length=64,
+        description="Nickname of the system account the server API sends system messages as.",
+    )
+
+    webhook_allow_http_loopback: bool = Field(
+        False, description="Also accept http://127.0.0.1 and http://localhost webhook URLs (tests, development).",
+    )
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60, description="How long one webhook delivery may take.")
+    webhook_retry_base_seconds: float = Field(
+        1.0, gt=0, le=3600, description="Delay before a failed webhook delivery's first retry (doubling after)."
+    )
+    webhook_retry_max_delay_seconds: float = Field(
+        600.0, gt=0, description="Longest delay between two attempts of a webhook delivery."
+    )
+    webhook_retry_seconds: int = Field(
+        24 * 3600, ge=1, description="How long a webhook delivery is retried before it is given up."
+    )
+    webhook_poll_seconds: float = Field(
+        0.5, gt=0, le=60, description="How often the process holding the webhook lease looks for due deliveries."
+    )
+    webhook_lease_seconds: float = Field(
+        15.0, gt=0, le=600, description="Lease of the one process draining the webhook outbox (renewed each poll)."
+    )
+    webhook_before_send_url: str = Field(
+        "", description="Before-send hook: POSTed every message sent on a socket; may reject or rewrite it."
+    )
+    webhook_before_send_secret: SecretStr = Field(
+        SecretStr(""), description="Key signing before-send hook calls (as webhook deliveries are)."
+    )
+    webhook_before_send_timeout_seconds: float = Field(
+        0.5, gt=0, le=10, description="How long a message waits for the before-send hook."
+    )
+    webhook_before_send_fail_open: bool = Field(
+        True, description="When the before-send hook fails or times out: send anyway (true) or refuse (false)."
+    )
+
     # --- logging -------------------------------------------------------------------
     log_format: Literal["console", "json"] = Field("console", description="Log renderer.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
@@ -229,6 +274,19 @@ class Settings(BaseSettings):
                 f"must be at least {ADMIN_TOKEN_MIN} characters (a random one: "
                 "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), or empty to turn the admin API off"
             )
+        return value
+
+    @field_validator("webhook_before_send_url")
+    @classmethod
+    def _hook_url(cls, value: str, info: ValidationInfo) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        loopback = info.data.get("webhook_allow_http_loopback") and parts.scheme == "http" and parts.hostname in (
+            "127.0.0.1", "localhost", "::1"
+        )
+        if not (parts.scheme == "https" and parts.hostname) and not loopback:
+            raise ValueError("must be an https:// URL (http://127.0.0.1 only with IMHUB_WEBHOOK_ALLOW_HTTP_LOOPBACK)")
         return value
 
     @field_validator("media_file_kinds", mode="before")

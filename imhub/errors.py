@@ -38,6 +38,8 @@ class ErrorCode(Enum):
     NOT_EDITABLE = (4037, "not_editable")
     TOO_MANY_REACTIONS = (4038, "too_many_reactions")
     TOO_MANY_PINS = (4039, "too_many_pins")
+    # The before-send webhook refused the message (docs/server-api.md).
+    REJECTED = (4043, "rejected")
     UNKNOWN_TARGET = (4040, "unknown_target")
     UNKNOWN_MESSAGE = (4041, "unknown_message")
     NOT_FOUND = (4042, "not_found")
@@ -53,6 +55,7 @@ class ErrorCode(Enum):
     NOT_FRIENDS = (4608, "not_friends")
     YOU_BLOCKED = (4609, "you_blocked")
     NOT_BLOCKED = (4610, "not_blocked")
+    DEACTIVATED = (4611, "deactivated")
     UNKNOWN_GROUP = (4620, "unknown_group")
     ALREADY_MEMBER = (4621, "already_member")
     ROLE_REQUIRED = (4623, "role_required")
@@ -71,6 +74,8 @@ class ErrorCode(Enum):
     RATE_LIMITED = (4290, "rate_limited")
     INTERNAL = (5000, "internal")
     OVERLOADED = (5030, "overloaded")
+    # A fail-closed before-send webhook did not answer in time.
+    HOOK_UNAVAILABLE = (5031, "hook_unavailable")
 
     @property
     def number(self) -> int:

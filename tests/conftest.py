@@ -40,6 +40,15 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+def redis_or_skip() -> str:
+    """The test Redis URL, if something listens there (else skip, or fail under CI)."""
+    host_port = REDIS_URL.split("//", 1)[1].split("/", 1)[0]
+    host, _, port = host_port.rpartition(":")
+    if not port_open(host, int(port)):
+        service_unavailable("Redis", f"nothing listens on {host_port}")
+    return REDIS_URL
+
+
 async def _pg_admin(sql: str) -> None:
     import asyncpg
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -82,6 +82,9 @@ class GatewayNode:
         self._tasks: set[asyncio.Task[None]] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._cursor_lock = asyncio.Lock()
+        # Told when a user comes online (first connection anywhere) or goes offline
+        # (last one): (user id, online, when in ms). Must not block (webhooks queue it).
+        self.presence_listeners: list[Callable[[int, bool, int], None]] = []
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -179,6 +182,11 @@ class GatewayNode:
     async def _announce_presence(
         self, user_id: int, *, online: bool, last_seen: int, friends: list[int] | None = None
     ) -> None:
+        for listener in self.presence_listeners:
+            try:
+                listener(user_id, online, last_seen)
+            except Exception:
+                log.exception("presence listener failed", user=user_id)
         if friends is None:
             friends = await self._social.friend_ids(user_id)
         if friends:

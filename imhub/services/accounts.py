@@ -205,10 +205,16 @@ class AccountService:
             device = self.guard.succeeded(attempt)
         return user, await self.issue_token(user.id), device
 
-    async def issue_token(self, user_id: int) -> str:
+    async def issue_token(self, user_id: int, ttl_seconds: int | None = None) -> str:
+        """A new login token (default lifetime ``IMHUB_TOKEN_TTL_SECONDS``)."""
         token = new_token()
-        await self._users.add_token(user_id, token, self._settings.token_ttl_seconds)
+        await self._users.add_token(user_id, token, ttl_seconds or self._settings.token_ttl_seconds)
         return token
+
+    async def revoke_all(self, user_id: int) -> None:
+        """Revoke every token of the user and close their sockets everywhere."""
+        await self._users.revoke_all_tokens(user_id)
+        await self._revoked(user_id, "*")
 
     async def authenticate(self, token: str) -> int | None:
         """User id for a valid token, else None."""

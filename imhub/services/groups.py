@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from imhub.clock import now_ms
@@ -64,6 +65,8 @@ class GroupService:
         self.join_limiter_ip = SlidingWindowLimiter(settings.group_joins_per_hour * PER_ADDRESS_FACTOR, 3600)
         self.invite_limiter_user = SlidingWindowLimiter(settings.invites_per_hour, 3600)
         self.invite_limiter_ip = SlidingWindowLimiter(settings.invites_per_hour * PER_ADDRESS_FACTOR, 3600)
+        # Told after a member's role changed: (group, member, role, actor). Must not block.
+        self.role_listeners: list[Callable[[int, int, str, int], None]] = []
 
     # --- helpers -------------------------------------------------------------------
 
@@ -194,6 +197,8 @@ class GroupService:
             raise refuse(ErrorCode.OWNER_FIXED, "the owner's role cannot be changed")
         if not await self._admin.set_role(group_id, member_id, role):
             raise refuse(ErrorCode.NOT_MEMBER, "that user is not a member of this group", status=200)
+        for listener in self.role_listeners:
+            listener(group_id, member_id, role, actor)
 
     async def update_settings(
         self, actor: int, group_id: int, *, join_policy: str | None, history_visibility: str | None
@@ -219,6 +224,22 @@ class GroupService:
         if not await self._store.remove_member(group_id, member_id):
             raise refuse(ErrorCode.NOT_MEMBER, "that user is not a member of this group", status=200)
         await self._social.announce(GroupChange(group_id, "removed", actor, member_id))
+
+    async def admit(self, group_id: int, user_id: int) -> None:
+        """The server API adds a member whatever the join policy (lifting a ban)."""
+        group = await self._group(group_id)
+        await self._user(user_id)
+        await self._admin.unban(group_id, user_id)
+        await self._add(group, user_id, group.ownerid)
+
+    async def expel(self, group_id: int, member_id: int) -> None:
+        """The server API removes a member (no ban: the product decides who is in)."""
+        group = await self._group(group_id)
+        if member_id == group.ownerid:
+            raise refuse(ErrorCode.OWNER_FIXED, "the owner cannot be removed from the group")
+        if not await self._store.remove_member(group_id, member_id):
+            raise refuse(ErrorCode.NOT_MEMBER, "that user is not a member of this group", status=200)
+        await self._social.announce(GroupChange(group_id, "removed", group.ownerid, member_id))
 
     async def bans(self, actor: int, group_id: int) -> list[tuple[UserRow, int, int]]:
         await self._require(actor, group_id, ADMINS)

@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import math
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import structlog
@@ -65,6 +65,13 @@ class AckSink(Protocol):
     def failed(self, error: Refused) -> None: ...
 
 
+class BeforeSend(Protocol):
+    """A check every message sent on a socket passes before it is queued (the
+    before-send webhook): returns the draft, rewritten or not, or raises Refused."""
+
+    async def check(self, draft: Draft) -> Draft: ...
+
+
 class MessagingService:
     def __init__(
         self,
@@ -74,6 +81,7 @@ class MessagingService:
         authz: Authorizer,
         bus: Bus,
         node_id: str,
+        before_send: BeforeSend | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -87,6 +95,11 @@ class MessagingService:
         # waiting for their batched update.
         self._reacted: dict[int, tuple[Message, int]] = {}
         self._changes = SlidingWindowLimiter(CHANGES_PER_MINUTE, 60.0)
+        self._before_send = before_send
+        # Told of every message once stored (not of duplicates), and of every recall,
+        # synchronously and in commit order: they must not block (webhooks queue them).
+        self.stored_listeners: list[Callable[[Message], None]] = []
+        self.recall_listeners: list[Callable[[Message], None]] = []
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -125,6 +138,8 @@ class MessagingService:
             await self._check_reply(draft)
         if draft.mentions:
             draft = await self._check_mentions(draft)
+        if self._before_send is not None:
+            draft = await self._before_send.check(draft)
         self._writer.enqueue_to(draft, (sink, time.perf_counter()))
 
     async def _check_mentions(self, draft: Draft) -> Draft:
@@ -154,10 +169,16 @@ class MessagingService:
     async def store(self, draft: Draft) -> Message:
         """Store and publish ``draft`` (no authorization: for the server's own messages,
         such as group events and admin notices)."""
+        message, _ = await self.store_once(draft)
+        return message
+
+    async def store_once(self, draft: Draft) -> tuple[Message, bool]:
+        """:meth:`store`, also saying whether ``draft``'s ``cid`` was stored already
+        (then nothing is published again)."""
         message, duplicate = await self._writer.submit(draft)
         if not duplicate:
             await self.publish(message, 0, (await self._quotes([message])).get(message.reply_to))
-        return message
+        return message, duplicate
 
     def _committed(self, done: Committed) -> None:
         """Writer callback, once per commit: ack and publish, in one task per batch.
@@ -204,6 +225,8 @@ class MessagingService:
             return {}
 
     async def publish(self, m: Message, origin: int = 0, quote: dict[str, Any] | None = None) -> None:
+        for listener in self.stored_listeners:
+            _tell(listener, m)
         frame = text_frame(encode_message(m, quote))
         if m.conv[0] == "u":  # the user's own stream: their devices only
             delivery = Delivery(frame, (m.userid,), 0, m.conv, m.seq, origin, self._node, 0, m.ts)
@@ -490,6 +513,15 @@ class MessagingService:
                 ErrorCode.RECALL_EXPIRED, f"messages can be recalled for {self._settings.recall_window_seconds} s"
             )
         recalled = await self._store.recall(message_id) or m
+        for listener in self.recall_listeners:
+            _tell(listener, recalled)
         frame = encode(Cmd.RECALLED, conv=m.conv, id=m.id, seq=m.seq, userid=user_id)
         await self.publish_event(users, group, frame, origin)
         return recalled
+
+
+def _tell(listener: Callable[[Message], None], m: Message) -> None:
+    try:
+        listener(m)
+    except Exception:
+        log.exception("message listener failed", conv=m.conv, seq=m.seq)

@@ -296,3 +296,84 @@ media_objects = Table(
     Index("ix_media_objects_owner", "owner_id"),
     Index("ix_media_objects_created", "created"),
 )
+
+# --- integration (docs/server-api.md) --------------------------------------------
+
+# Users provisioned through the server API by the embedding product's own id for them.
+# They have no password (users.passwd is not a hash, users.mobile a placeholder no login
+# form accepts).
+ext_users = Table(
+    "ext_users",
+    metadata,
+    Column("ext_id", String(128), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("created", BigInteger, nullable=False),
+)
+
+# Server API keys: only the sha256 of the key is stored (256 random bits, so a plain
+# hash is enough); ``prefix`` (its first characters) names it in listings.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("scopes", String(128), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("revoked", BigInteger, nullable=False, server_default="0"),  # when (ms), 0: live
+)
+
+# Webhook endpoints registered by the operator. The secret signs deliveries, so it is
+# kept as given (shown once when added, never logged or listed).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("url", String(512), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("events", String(256), nullable=False),  # comma-separated event types
+    Column("created", BigInteger, nullable=False),
+    Column("removed", BigInteger, nullable=False, server_default="0"),  # when (ms), 0: active
+)
+
+# The outbox: one row per (event, endpoint), delivered in (pos, id) order per (endpoint,
+# okey) (okey: the conversation, or the group, user or request the event is about).
+# state: pending | done | failed (gave up after IMHUB_WEBHOOK_RETRY_SECONDS).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("endpoint_id", BigId, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("okey", String(64), nullable=False),
+    Column("pos", BigInteger, nullable=False, server_default="0"),  # order within okey: the seq of a message
+    Column("body", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", BigInteger, nullable=False),
+    Column("state", String(8), nullable=False, server_default="pending"),
+    Column("last_error", String(200), nullable=False, server_default=""),
+    UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
+    Index("ix_webhook_deliveries_pending", "state", "endpoint_id", "okey", "pos", "id"),
+)
+
+# Leases: the holder of the "webhooks" row (until ``expires``) is the one process
+# draining the outbox, whatever the number of workers and nodes.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires", BigInteger, nullable=False),
+)
+
+# How far the webhook drainer has checked the messages table for message.stored events
+# the live path did not enqueue (a crash between a commit and its outbox write).
+webhook_cursor = Table(
+    "webhook_cursor",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
+)

@@ -15,11 +15,14 @@ from imhub.gateway.node import GatewayNode
 from imhub.media.service import MediaService
 from imhub.services.accounts import AccountService
 from imhub.services.admin import AdminService
+from imhub.services.apikeys import ApiKeyService
 from imhub.services.consent import ConsentService
 from imhub.services.conversations import ConversationService
 from imhub.services.groups import GroupService
 from imhub.services.messaging import MessagingService
+from imhub.services.server_api import ServerApiService
 from imhub.services.social import SocialService
+from imhub.services.webhooks import BeforeSendHook, WebhookService
 from imhub.store.db import Database
 from imhub.store.social import SocialStore
 from imhub.store.users import UserStore
@@ -45,6 +48,10 @@ class Services:
     conversations: ConversationService
     admin: AdminService
     node: GatewayNode
+    apikeys: ApiKeyService
+    server_api: ServerApiService
+    webhooks: WebhookService
+    before_send: BeforeSendHook | None
 
 
 SERVICES = web.AppKey("services", Services)

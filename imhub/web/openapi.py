@@ -578,7 +578,7 @@ OTHER_PATHS: dict[str, Any] = {
 }
 
 
-def _version() -> str:
+def package_version() -> str:
     try:
         return version("imhub")
     except PackageNotFoundError:
@@ -590,7 +590,7 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "imhub HTTP API",
-            "version": _version(),
+            "version": package_version(),
             "description": "Seed-compatible IM API: POST, form or JSON bodies, `{code,msg,data}` or "
             "`{code,msg,rows,total}` replies. Failures: `{code:-1,msg}`.",
         },

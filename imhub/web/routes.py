@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.web import accounts, attach, chat, consent, messages, openapi, ops, pages, social
+from imhub.web import accounts, attach, chat, consent, messages, openapi, ops, pages, server_api, social
 
 
 def setup(app: web.Application) -> None:
@@ -16,4 +16,5 @@ def setup(app: web.Application) -> None:
     chat.setup(app)
     messages.setup(app)
     openapi.setup(app)
+    server_api.setup(app)
     pages.setup(app)

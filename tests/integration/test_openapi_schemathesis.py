@@ -12,6 +12,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -135,7 +136,11 @@ def test_media_routes_conform(
 ) -> None:
     """The media engineer's routes, held to the same bar (the WebSocket is not fuzzed)."""
     base, headers = live
-    operation = api_schema[path][method]
+    fuzz(api_schema[path][method], mode, base, headers)
+
+
+def fuzz(operation: Any, mode: GenerationMode, base: str, headers: dict[str, str]) -> None:
+    """Call ``operation`` with 20 generated cases and check every reply (CHECKS)."""
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import REDIS_URL, port_open, service_unavailable
+from tests.conftest import redis_or_skip
 from tests.integration.chatkit import befriend, connect, is_msg, make_user
 from tests.procfs import children, owner_of
 from tests.serverproc import ServerProcess, free_port
@@ -38,14 +38,6 @@ def wait_for(cond, timeout: float = 15.0, what: str = "condition"):  # type: ign
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _redis() -> str:
-    host_port = REDIS_URL.split("//", 1)[1].split("/", 1)[0]
-    host, _, port = host_port.rpartition(":")
-    if not port_open(host, int(port)):
-        service_unavailable("Redis", f"nothing listens on {host_port}")
-    return REDIS_URL
-
-
 def test_workers_need_a_shared_bus(tmp_path: Path) -> None:
     env = {**os.environ, "IMHUB_DATA_DIR": str(tmp_path), "IMHUB_BUS": "local", "IMHUB_PORT": str(free_port())}
     r = subprocess.run([sys.executable, "-m", "imhub", "serve", "--workers", "2"], env=env, capture_output=True,
@@ -56,7 +48,7 @@ def test_workers_need_a_shared_bus(tmp_path: Path) -> None:
 
 async def test_two_workers_serve_restart_and_stop(tmp_path: Path) -> None:
     server = ServerProcess(
-        tmp_path / "data", IMHUB_WORKERS="2", IMHUB_BUS="redis", IMHUB_REDIS_URL=_redis(),
+        tmp_path / "data", IMHUB_WORKERS="2", IMHUB_BUS="redis", IMHUB_REDIS_URL=redis_or_skip(),
         IMHUB_REDIS_PREFIX=f"t{uuid.uuid4().hex[:10]}",  # the shared Redis: keep to ourselves
     ).start()
     try:

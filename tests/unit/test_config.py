@@ -51,3 +51,9 @@ def test_redis_url_takes_a_list_of_shards(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.setenv("IMHUB_REDIS_URL", bad)
         with pytest.raises(SettingsError, match="IMHUB_REDIS_URL"):
             load_settings()
+def test_before_send_url_must_be_https_or_allowed_loopback() -> None:
+    assert load_settings(webhook_before_send_url="https://mod.example.com/check").webhook_before_send_url
+    for bad in ("http://mod.example.com/check", "ftp://x", "http://127.0.0.1:9/h"):
+        with pytest.raises(SettingsError, match="IMHUB_WEBHOOK_BEFORE_SEND_URL"):
+            load_settings(webhook_before_send_url=bad)
+    assert load_settings(webhook_allow_http_loopback=True, webhook_before_send_url="http://127.0.0.1:9/h")
