@@ -38,7 +38,7 @@ import structlog
 
 from imhub.clock import now_ms
 from imhub.config import Settings
-from imhub.domain.model import MAX_CONTENT_CHARS, Cmd, Draft, Message
+from imhub.domain.model import MAX_CONTENT_CHARS, Cmd, Draft, Media, Message
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import message_dict
 from imhub.services.social import GroupChange
@@ -46,7 +46,8 @@ from imhub.store.webhooks import Due, Endpoint, Outgoing, WebhookStore
 
 log = structlog.get_logger("imhub.webhooks")
 
-EVENTS = ("message.stored", "message.recalled", "user.online", "user.offline", "friend.request", "group.member")
+EVENTS = ("message.stored", "message.edited", "message.recalled", "user.online", "user.offline", "friend.request",
+          "group.member")
 LEASE = "webhooks"
 # How often every process re-reads the endpoint list (one added by `imhub webhook add`
 # is used from then on).
@@ -92,6 +93,28 @@ def parse_events(text: str) -> list[str]:
         raise Refused(ErrorCode.BAD_PARAM, f"events must be * or a comma-separated subset of {','.join(EVENTS)}",
                       status=400)
     return events
+
+
+def message_event(m: Message) -> str | None:
+    """The webhook event a stored message is: ``message.stored`` for a message,
+    ``message.edited`` for an edit update (media 11, memo ``edited``), nothing for other
+    updates (reactions, pins: state, not news) nor a user's own stream ``u<id>`` (what
+    they hid, pinned or muted concerns only their devices)."""
+    if m.conv.startswith("u"):
+        return None
+    if m.media == Media.UPDATE:
+        return "message.edited" if m.memo == "edited" else None
+    return "message.stored"
+
+
+def event_data(m: Message) -> dict[str, Any]:
+    """The ``data`` of :func:`message_event`'s event: the message, or for an edit the
+    edited message's id, seq and new text, who edited it and when."""
+    if m.media != Media.UPDATE:
+        return message_dict(m)
+    change = orjson.loads(m.content) if m.content else {}
+    return {"conv": m.conv, "id": m.amount, "seq": change.get("seq"), "userid": m.userid,
+            "content": change.get("content", ""), "edited_at": change.get("edited_at", m.ts)}
 
 
 def stored_event_id(m: Message) -> str:
@@ -176,8 +199,9 @@ class WebhookService:
             self._spawn(self._flush())
 
     def message_stored(self, m: Message) -> None:
-        if "message.stored" in self._subscribed:  # every message passes here: build nothing otherwise
-            self.emit("message.stored", m.conv, message_dict(m), m.seq, stored_event_id(m))
+        event = message_event(m)
+        if event in self._subscribed:  # every message passes here: build nothing otherwise
+            self.emit(event, m.conv, event_data(m), m.seq, stored_event_id(m))
 
     def message_recalled(self, m: Message) -> None:
         self.emit("message.recalled", m.conv, {"conv": m.conv, "id": m.id, "seq": m.seq, "userid": m.userid}, m.seq)
@@ -274,7 +298,7 @@ class WebhookService:
     async def _reconcile(self) -> None:
         """Enqueue message.stored for every settled message after the cursor; those the
         live path enqueued already are skipped (same event id)."""
-        wanting = [ep for ep in self._endpoints if "message.stored" in ep.events]
+        wanting = [ep for ep in self._endpoints if {"message.stored", "message.edited"} & set(ep.events)]
         if not wanting:
             return
         while True:
@@ -282,11 +306,12 @@ class WebhookService:
             if not found:
                 return
             items = [
-                Outgoing(ep.id, stored_event_id(m), "message.stored", m.conv, m.seq,
-                         _body(stored_event_id(m), "message.stored", message_dict(m)))
+                Outgoing(ep.id, stored_event_id(m), event, m.conv, m.seq,
+                         _body(stored_event_id(m), event, event_data(m)))
                 for m in found
+                if (event := message_event(m)) is not None
                 for ep in wanting
-                if m.ts >= ep.created
+                if m.ts >= ep.created and event in ep.events
             ]
             await self._store.enqueue_and_advance(items, MESSAGE_CURSOR, found[-1].id)
             if len(found) < RECONCILE_BATCH:

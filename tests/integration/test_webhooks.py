@@ -394,3 +394,39 @@ async def test_message_events_lost_before_the_outbox_are_caught_up(
     assert contents == ["live", "lost0", "lost1", "lost2"]
     ids = [e["id"] for e in receiver.events]
     assert len(ids) == len(set(ids)) == 4
+
+
+async def test_edits_are_message_edited_and_private_updates_stay_private(tmp_path: Path) -> None:
+    """Updates (media 11) are not new messages: an edit is a message.edited event with
+    the new text; reactions and a user's own stream (delete for me) send nothing."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'imhub.db'}"
+    await migrate(url)
+    receiver = Receiver("", free_port())
+    async with running(hook_settings(tmp_path, url)) as client:
+        svc = client.server.app[SERVICES]
+        _, receiver.secret = await svc.webhooks.add(receiver.url, "*")
+        await svc.webhooks.refresh()
+        await receiver.start()
+        try:
+            a, b = await make_user(client), await make_user(client)
+            await befriend(client, a, b)
+            sa = await connect(client, a)
+            await sa.send(cmd=10, dstid=b.id, media=1, content="helo", cid="e1")
+            ack = await sa.reply()
+            await sa.send(cmd=50, id=ack["id"], content="hello", rid="q1")
+            await sa.recv_until(lambda f: f.get("rid") == "q1")
+            await sa.send(cmd=51, id=ack["id"], emoji="👍", rid="q2")
+            await sa.send(cmd=52, ids=[ack["id"]], rid="q3")
+            await sa.recv_until(lambda f: f.get("rid") == "q3")
+            await sa.send(cmd=10, dstid=b.id, media=1, content="after", cid="e2")
+            await sa.recv_until(lambda f: f.get("cid") == "e2")
+            await sa.close()
+            await receiver.wait_for(lambda: len(receiver.of("message.stored")) >= 2
+                                    and bool(receiver.of("message.edited")))
+        finally:
+            await receiver.stop()
+    stored = receiver.of("message.stored")
+    assert [e["data"]["content"] for e in stored] == ["helo", "after"], stored
+    (edited,) = receiver.of("message.edited")
+    assert edited["data"]["id"] == ack["id"] and edited["data"]["content"] == "hello"
+    assert edited["data"]["userid"] == a.id and edited["data"]["edited_at"] > 0
