@@ -70,10 +70,10 @@ def test_fresh_clone_builds_and_serves_the_spa_without_node(tmp_path: Path) -> N
     # The clone's own code serves what it built (its package shadows this checkout's).
     server = ServerProcess(tmp_path / "data", PYTHONPATH=str(clone)).start()
     try:
-        with urllib.request.urlopen(server.url + "/login", timeout=10) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(server.url + "/login", timeout=10) as resp:
             assert resp.read().decode() == html
         for asset in assets:
-            with urllib.request.urlopen(server.url + asset, timeout=10) as resp:  # noqa: S310 - loopback
+            with urllib.request.urlopen(server.url + asset, timeout=10) as resp:
                 assert resp.status == 200 and resp.read()
     finally:
         server.stop()
