@@ -11,13 +11,14 @@ from typing import Any
 
 from imhub.config import Settings
 from imhub.domain.model import Cmd, Message, group_conv, parse_conv, private_conv
-from imhub.domain.ngrams import query_phrases
+from imhub.domain.ngrams import query_phrases, snippet
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import message_dict
 from imhub.services.authz import Authorizer
 from imhub.services.social import SocialService
 from imhub.store.groups import SeqRange
 from imhub.store.messages import MessageStore
+from imhub.store.search import searchable_text
 
 # Search pages are filled past hits the caller may not see, at most this many times.
 SEARCH_REFILLS = 8
@@ -55,6 +56,11 @@ def _range_of(conv: str, ranges: dict[int, SeqRange]) -> SeqRange | None:
 def _visible(m: Message, ranges: dict[int, SeqRange]) -> bool:
     rng = _range_of(m.conv, ranges)
     return rng is None or m.seq in rng
+
+
+def search_hit(m: Message, q: str) -> dict[str, Any]:
+    text, marks = snippet(searchable_text(m), q)
+    return {**message_dict(m), "snippet": text, "marks": [list(span) for span in marks]}
 
 
 class ConversationService:
@@ -181,8 +187,13 @@ class ConversationService:
             for u in members
         ]
 
-    async def search(self, user_id: int, q: str, before: int, limit: int) -> tuple[list[Message], bool]:
-        """Messages matching ``q`` in the user's conversations, newest first."""
+    async def search(self, user_id: int, q: str, before: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Messages matching ``q`` in the user's conversations, newest first, each with
+        its ``snippet`` around the match and the ``marks`` of the match in it."""
+        hits, more = await self._search_messages(user_id, q, before, limit)
+        return [search_hit(m, q) for m in hits], more
+
+    async def _search_messages(self, user_id: int, q: str, before: int, limit: int) -> tuple[list[Message], bool]:
         phrases = query_phrases(q)
         if not phrases:
             raise Refused(ErrorCode.BAD_QUERY, "the query has no searchable words")

@@ -4,6 +4,8 @@ refusal carries its stable error name in ``error`` (imhub.web.responses.refused)
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from imhub.domain.ngrams import MAX_QUERY_CHARS
@@ -11,6 +13,7 @@ from imhub.errors import ApiError
 from imhub.protocol.frames import message_dict
 from imhub.web.auth import caller
 from imhub.web.context import services
+from imhub.web.people import matching_contacts
 from imhub.web.responses import ok, rows
 
 _MAX_SEQ = 2**63 - 1
@@ -56,8 +59,10 @@ async def search(request: web.Request) -> web.Response:
     q = p.text("q", max_len=MAX_QUERY_CHARS)
     limit = min(p.number("limit", required=False, default=20, min_value=1), 100)
     before = p.number("before", required=False, default=_MAX_SEQ, min_value=1)
-    hits, more = await services(request).conversations.search(user_id, q, before, limit)
-    return rows([message_dict(m) for m in hits], more=more)
+    svc = services(request)
+    hits, more = await svc.conversations.search(user_id, q, before, limit)
+    contacts: dict[str, Any] = await matching_contacts(svc, user_id, q) if "before" not in p else {}
+    return rows(hits, more=more, **contacts)
 
 
 async def read(request: web.Request) -> web.Response:
