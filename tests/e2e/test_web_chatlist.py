@@ -26,6 +26,8 @@ from tests.e2e.test_web_client import (
 
 pytestmark = pytest.mark.slow
 
+DESKTOP = {"width": 1280, "height": 800}
+
 NAMES = ["张三", "Zoe", "李四", "alice", "曾小贤", "阿明"]
 
 
@@ -51,10 +53,14 @@ def row(page: Any, conv: str) -> Any:
     return page.locator(f'[data-testid="conv-item"][data-conv="{conv}"]')
 
 
-def test_contacts_index_and_chat_list_actions(server: str, browser: Any) -> None:
+@pytest.mark.parametrize("viewport", [None, DESKTOP], ids=["phone", "desktop"])
+def test_contacts_index_and_chat_list_actions(server: str, browser: Any, viewport: dict[str, int] | None) -> None:
     errors: list[str] = []
     me = new_person(browser, server, "Hu", errors)
     bo = new_person(browser, server, "Bo", errors)
+    if viewport:
+        for p in (me, bo):
+            p.page.set_viewport_size(viewport)
     try:
         register_and_login(me)
         register_and_login(bo)

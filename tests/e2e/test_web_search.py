@@ -24,6 +24,8 @@ from tests.e2e.test_web_client import (
 
 pytestmark = pytest.mark.slow
 
+DESKTOP = {"width": 1280, "height": 800}
+
 LONG = (
     "Before anything else: the quarterly numbers are in, marketing wants the new banner by Friday, "
     "the office plants need water and the printer on the second floor is broken again. "
@@ -37,10 +39,14 @@ def search(page: Any, q: str) -> None:
     box.press("Enter")
 
 
-def test_snippet_prefix_friends_and_groups(server: str, browser: Any) -> None:
+@pytest.mark.parametrize("viewport", [None, DESKTOP], ids=["phone", "desktop"])
+def test_snippet_prefix_friends_and_groups(server: str, browser: Any, viewport: dict[str, int] | None) -> None:
     errors: list[str] = []
     meg = new_person(browser, server, "Meg", errors)
     ted = new_person(browser, server, "Meera", errors)
+    if viewport:
+        for p in (meg, ted):
+            p.page.set_viewport_size(viewport)
     try:
         register_and_login(meg)
         register_and_login(ted)
