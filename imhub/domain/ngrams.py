@@ -93,17 +93,29 @@ def _utf16(s: str) -> int:
     return len(s.encode("utf-16-le")) // 2
 
 
+def _best_anchor(text: str, spans: list[tuple[int, int]]) -> int:
+    """The start of the first match whose window shows the most different matched words."""
+    best, best_count = spans[0][0], 0
+    for s, _ in spans:
+        window = {text[a:b].casefold() for a, b in spans if s <= a and b <= s - SNIPPET_LEAD + SNIPPET_CHARS}
+        if len(window) > best_count:
+            best, best_count = s, len(window)
+    return best
+
+
 def snippet(text: str, query: str) -> tuple[str, list[tuple[int, int]]]:
-    """The part of ``text`` around the first match of ``query`` (at most SNIPPET_CHARS,
+    """The part of ``text`` around the first match of ``query`` — the first from which
+    the most of its different words are in view — (at most SNIPPET_CHARS,
     "…" where cut, whitespace runs as one space) and where the query matches in it, in
     UTF-16 code units (JavaScript's string indexes)."""
     flat = re.sub(r"\s+", " ", text).strip()
     spans = match_spans(flat, query)
     start = 0
     if spans and len(flat) > SNIPPET_CHARS:
-        start = max(0, spans[0][0] - SNIPPET_LEAD)
-        space = flat.find(" ", start, spans[0][0])
-        if start > 0 and 0 <= space < spans[0][0]:
+        anchor = _best_anchor(flat, spans)
+        start = max(0, anchor - SNIPPET_LEAD)
+        space = flat.find(" ", start, anchor)
+        if start > 0 and 0 <= space < anchor:
             start = space + 1  # begin at a word
         start = max(0, min(start, len(flat) - SNIPPET_CHARS))
     end = min(len(flat), start + SNIPPET_CHARS)

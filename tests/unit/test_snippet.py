@@ -42,3 +42,9 @@ def test_names_and_mobiles() -> None:
     assert name_matches("王小明", "小明") and not name_matches("王小明", "")
     assert mobile_matches("13912345678", "139 1234") and mobile_matches("13912345678", "5678")
     assert not mobile_matches("13912345678", "78") and not mobile_matches("13912345678", "abc")
+
+
+def test_snippet_prefers_the_window_with_the_most_query_words() -> None:
+    text = "the start " + "x" * 100 + " then the meeting is on Thursday, the room is booked " + "y" * 100
+    shown, marks = snippet(text, "the meeting")
+    assert {shown[s:e] for s, e in marks} == {"the", "meeting"} and "start" not in shown
