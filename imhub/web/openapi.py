@@ -266,7 +266,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/message/search", "Search my conversations", (
             USERID, Param("q", required=True, max_len=100, description="Words or Chinese text."), BEFORE, LIMIT,
         ), "hits", "messages",
-        description="Hits are messages with `snippet` (the text around the first match) and `marks` (where "
+        description="Hits are messages with `snippet` (the text around the match) and `marks` (where "
         "the query matches in the snippet: [start, end) in UTF-16 code units). English words match as "
         "prefixes. The first page (no `before`) also lists `users` (your friends whose nickname matches, "
         "or whose mobile does if they show it to friends) and `groups` (your groups whose name matches).",
@@ -356,7 +356,7 @@ SEARCH_HIT_SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["snippet", "marks"],
             "properties": {
-                "snippet": {"type": "string", "description": "The text around the first match; … where cut."},
+                "snippet": {"type": "string", "description": "The text around the match; … where cut."},
                 "marks": {
                     "type": "array",
                     "description": "Where the query matches in `snippet`: [start, end), UTF-16 code units.",
