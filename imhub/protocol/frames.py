@@ -88,6 +88,7 @@ class SearchRequest:
     q: str
     before: int
     limit: int
+    first: bool = False  # no ``before``: the first page (friends and groups come with it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +257,7 @@ def decode(data: str | bytes, user_id: int, *, max_page: int, media_base: str = 
         if cmd == Cmd.SEARCH:
             return SearchRequest(
                 _rid(obj), _query(obj), _int(obj, "before", default=_MAX_ID, lo=1),
-                _limit(obj, 20, 100),
+                _limit(obj, 20, 100), first=obj.get("before") is None,
             )
         if cmd == Cmd.EDIT:
             content = _str(obj, "content", MAX_CONTENT_CHARS)

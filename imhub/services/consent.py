@@ -17,18 +17,22 @@ from dataclasses import dataclass
 from imhub.clock import now_ms
 from imhub.config import Settings
 from imhub.domain.model import Cmd
+from imhub.domain.ngrams import mobile_matches, name_matches
 from imhub.errors import ErrorCode
 from imhub.ratelimit import SlidingWindowLimiter
 from imhub.services.accounts import check_printable
 from imhub.services.refusals import rate_limited, refuse
 from imhub.services.social import SocialService
 from imhub.store.consent import ConsentStore, FriendRequest, Privacy, RequestNotPending
+from imhub.store.social import GroupRow
 from imhub.store.users import UserRow, UserStore
 
 ADD_POLICIES = ("nobody", "anyone")
 REQUEST_MEMO_MAX = 128  # friend_requests.memo is String(128)
 # One address may send this many times a user's allowance (people behind one NAT).
 PER_ADDRESS_FACTOR = 5
+# Friends and groups a search lists at most (each).
+CONTACT_HITS = 20
 
 
 def request_json(r: FriendRequest) -> dict[str, object]:
@@ -67,6 +71,19 @@ class ConsentService:
 
     async def privacy_of_many(self, user_ids: list[int]) -> dict[int, Privacy]:
         return await self._store.privacy_of_many(user_ids)
+
+    async def matching_contacts(self, user_id: int, q: str) -> tuple[list[UserRow], list[GroupRow]]:
+        """For a search: the caller's friends whose nickname matches ``q`` or, for those
+        who show their mobile to friends, whose mobile does; and the caller's groups
+        whose name matches. Nobody else's name or number is looked at."""
+        friends = await self._social.friends(user_id)
+        privacy = await self._store.privacy_of_many([u.id for u in friends])
+        shown = {i for i, p in privacy.items() if p.show_mobile}
+        users = [
+            u for u in friends if name_matches(u.nickname, q) or (u.id in shown and mobile_matches(u.mobile, q))
+        ]
+        groups = [g for g in await self._social.groups_of(user_id) if name_matches(g.name, q)]
+        return users[:CONTACT_HITS], groups[:CONTACT_HITS]
 
     async def has_blocked(self, owner_id: int, dst_id: int) -> bool:
         return await self._store.has_blocked(owner_id, dst_id)

@@ -11,13 +11,14 @@ from typing import Any
 
 from imhub.config import Settings
 from imhub.domain.model import SILENT_MEDIA, Cmd, Message, group_conv, parse_conv, private_conv, self_conv
-from imhub.domain.ngrams import query_phrases
+from imhub.domain.ngrams import query_phrases, snippet
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import message_dict, quote_dict
 from imhub.services.authz import Authorizer
 from imhub.services.social import SocialService
 from imhub.store.groups import SeqRange
 from imhub.store.messages import ConvPrefs, MessageStore
+from imhub.store.search import searchable_text
 
 NO_PREFS = ConvPrefs()
 
@@ -249,8 +250,18 @@ class ConversationService:
             for u in members
         ]
 
-    async def search(self, user_id: int, q: str, before: int, limit: int) -> tuple[list[Message], bool]:
-        """Messages matching ``q`` in the user's conversations, newest first."""
+    async def search(self, user_id: int, q: str, before: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Messages matching ``q`` in the user's conversations, newest first, each with
+        its ``snippet`` around the match and the ``marks`` of the match in it."""
+        hits, more = await self._search_messages(user_id, q, before, limit)
+        texts = {m.id: searchable_text(m) for m in hits}
+        shown = await self.view(user_id, hits)  # without what the user deleted for themselves
+        for hit in shown:
+            text, marks = snippet(texts[hit["id"]], q)
+            hit["snippet"], hit["marks"] = text, [list(span) for span in marks]
+        return shown, more
+
+    async def _search_messages(self, user_id: int, q: str, before: int, limit: int) -> tuple[list[Message], bool]:
         phrases = query_phrases(q)
         if not phrases:
             raise Refused(ErrorCode.BAD_QUERY, "the query has no searchable words")

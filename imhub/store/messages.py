@@ -23,13 +23,14 @@ from sqlalchemy.engine import Row
 
 from imhub.clock import now_ms
 from imhub.domain.model import SILENT_MEDIA, Draft, Media, Message
+from imhub.domain.ngrams import Phrase
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import mention_ids
 from imhub.store.append_ops import AppendOps, CoreAppendOps, SqliteAppendOps, greatest
 from imhub.store.append_ops import Row as MessageRow
 from imhub.store.db import Database
 from imhub.store.engine import dialect_insert
-from imhub.store.search import SEARCHABLE, SearchIndex
+from imhub.store.search import SEARCHABLE, SearchIndex, searchable_text
 from imhub.store.tables import (
     conv_prefs,
     conversations,
@@ -149,7 +150,7 @@ class MessageStore:
                 last[(d.userid, conv)] = seq
         stored = [Message(i, *row) for i, row in zip(ops.insert(rows), rows, strict=True)]
         ops.index(
-            [(m.id, " ".join(getattr(m, f) for f in SEARCHABLE[m.media])) for m in stored if m.media in SEARCHABLE]
+            [(m.id, searchable_text(m)) for m in stored if m.media in SEARCHABLE]
         )
         if last:
             ops.mark_read([(u, c, s) for (u, c), s in sorted(last.items())])
@@ -452,7 +453,7 @@ class MessageStore:
         by_id = {m.id: m for m in found}
         return [by_id[i] for i in ids if i in by_id]
 
-    async def search(self, convs: list[str], phrases: list[list[str]], before_id: int, limit: int) -> list[Message]:
+    async def search(self, convs: list[str], phrases: Sequence[Phrase], before_id: int, limit: int) -> list[Message]:
         def txn(conn: Connection) -> list[Message]:
             ids = self._search.search(conn, convs, phrases, before_id, limit)
             if not ids:

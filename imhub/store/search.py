@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imhub.domain.model import Media
-from imhub.domain.ngrams import index_terms
+from imhub.domain.model import Media, Message
+from imhub.domain.ngrams import Phrase, index_terms
 
 # Which fields of which media kinds are searchable text.
 SEARCHABLE: dict[int, tuple[str, ...]] = {
@@ -18,6 +18,11 @@ SEARCHABLE: dict[int, tuple[str, ...]] = {
     Media.RED_PACKET: ("memo",),
     Media.CONTACT: ("memo",),
 }
+
+
+def searchable_text(m: Message) -> str:
+    """What the index holds of ``m`` (its searchable fields, space-separated)."""
+    return " ".join(getattr(m, f) for f in SEARCHABLE.get(m.media, ()))
 
 
 class SearchIndex:
@@ -41,15 +46,18 @@ class SearchIndex:
         conn.execute(text(f"DELETE FROM {table} = :id"), {"id": message_id})  # noqa: S608 - fixed names
 
     def search(
-        self, conn: Connection, convs: list[str], phrases: list[list[str]], before_id: int, limit: int
+        self, conn: Connection, convs: list[str], phrases: Sequence[Phrase], before_id: int, limit: int
     ) -> list[int]:
         """Ids of matching, unrecalled messages in ``convs``, newest first, id < before_id."""
         if not convs or not phrases:
             return []
         params: dict[str, object] = {"convs": convs, "before": before_id, "limit": limit}
         if self._sqlite:
-            # Every phrase quoted: user text never reaches FTS5's query syntax.
-            params["q"] = " AND ".join('"' + " ".join(p).replace('"', '""') + '"' for p in phrases)
+            # Every phrase quoted: user text never reaches FTS5's query syntax. A
+            # trailing * makes the phrase's last term a prefix.
+            params["q"] = " AND ".join(
+                '"' + " ".join(p.terms).replace('"', '""') + '"' + (" *" if p.prefix else "") for p in phrases
+            )
             sql = (
                 "SELECT m.id FROM message_fts f JOIN messages m ON m.id = f.rowid "
                 "WHERE message_fts MATCH :q AND m.conv IN :convs AND m.id < :before AND NOT m.recalled "
@@ -58,8 +66,15 @@ class SearchIndex:
         else:
             clauses = []
             for i, p in enumerate(phrases):
-                params[f"p{i}"] = " ".join(p)
-                clauses.append(f"s.tsv @@ phraseto_tsquery('simple', :p{i})")
+                if p.prefix:
+                    # 'a' <-> 'b':* — the terms are letters and digits only (ngrams._RUN),
+                    # quoted all the same so nothing in them is tsquery syntax.
+                    quoted = ["'" + t.replace("'", "''").replace("\\", "\\\\") + "'" for t in p.terms]
+                    params[f"p{i}"] = " <-> ".join(quoted) + ":*"
+                    clauses.append(f"s.tsv @@ to_tsquery('simple', :p{i})")
+                else:
+                    params[f"p{i}"] = " ".join(p.terms)
+                    clauses.append(f"s.tsv @@ phraseto_tsquery('simple', :p{i})")
             sql = (
                 "SELECT m.id FROM message_search s JOIN messages m ON m.id = s.id "  # noqa: S608 - fixed names
                 f"WHERE {' AND '.join(clauses)} AND m.conv IN :convs AND m.id < :before AND NOT m.recalled "

@@ -48,6 +48,7 @@ from imhub.web import origin as web_origin
 from imhub.web.auth import client_address, request_token
 from imhub.web.context import SERVICES, Services, services
 from imhub.web.ops import CLOSE_SERVICE_RESTART, DRAIN, drain, frame_label
+from imhub.web.people import matching_contacts
 from imhub.web.wsmask import StrictWebSocketResponse
 
 log = structlog.get_logger("imhub.gateway")
@@ -284,9 +285,10 @@ async def answer(svc: Services, conn: Connection, request: Request) -> bytes | N
             else:
                 update = await messaging.hide(uid, ids, origin=conn.id)
             return encode(Cmd.DONE, rid=rid, msg=message_dict(update))
-        case SearchRequest(rid, q, before, limit):
+        case SearchRequest(rid, q, before, limit, first):
             hits, more = await conversations.search(uid, q, before, limit)
-            return encode(Cmd.SEARCH_RESULTS, rid=rid, hits=await conversations.view(uid, hits), more=more)
+            contacts = await matching_contacts(svc, uid, q) if first else {}
+            return encode(Cmd.SEARCH_RESULTS, rid=rid, hits=hits, more=more, **contacts)
     return None
 
 

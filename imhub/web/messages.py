@@ -4,6 +4,8 @@ refusal carries its stable error name in ``error`` (imhub.web.responses.refused)
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from imhub.domain.model import MAX_CONTENT_CHARS
@@ -21,6 +23,7 @@ from imhub.protocol.frames import (
 from imhub.web.auth import caller
 from imhub.web.context import services
 from imhub.web.params import Params
+from imhub.web.people import matching_contacts
 from imhub.web.responses import ok, rows
 
 _MAX_SEQ = 2**63 - 1
@@ -67,9 +70,10 @@ async def search(request: web.Request) -> web.Response:
     q = p.text("q", max_len=MAX_QUERY_CHARS)
     limit = min(p.number("limit", required=False, default=20, min_value=1), 100)
     before = p.number("before", required=False, default=_MAX_SEQ, min_value=1)
-    conversations = services(request).conversations
-    hits, more = await conversations.search(user_id, q, before, limit)
-    return rows(await conversations.view(user_id, hits), more=more)
+    svc = services(request)
+    hits, more = await svc.conversations.search(user_id, q, before, limit)
+    contacts: dict[str, Any] = await matching_contacts(svc, user_id, q) if "before" not in p else {}
+    return rows(hits, more=more, **contacts)
 
 
 async def read(request: web.Request) -> web.Response:

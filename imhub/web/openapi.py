@@ -15,7 +15,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-Reply = Literal["message", "user", "users", "community", "communities", "messages", "rows", "object"]
+Reply = Literal["message", "user", "users", "community", "communities", "messages", "hits", "rows", "object"]
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "/message/search", "Search my conversations", (
             USERID, Param("q", required=True, max_len=100, description="Words or Chinese text."), BEFORE, LIMIT,
-        ), "messages", "messages",
+        ), "hits", "messages",
+        description="Hits are messages with `snippet` (the text around the match) and `marks` (where "
+        "the query matches in the snippet: [start, end) in UTF-16 code units). English words match as "
+        "prefixes. The first page (no `before`) also lists `users` (your friends whose nickname matches, "
+        "or whose mobile does if they show it to friends) and `groups` (your groups whose name matches).",
     ),
     Operation(
         "/message/read", "Mark read up to a seq", (
@@ -397,6 +401,25 @@ MESSAGE_SCHEMA: dict[str, Any] = {
     },
 }
 
+SEARCH_HIT_SCHEMA: dict[str, Any] = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Message"},
+        {
+            "type": "object",
+            "required": ["snippet", "marks"],
+            "properties": {
+                "snippet": {"type": "string", "description": "The text around the match; … where cut."},
+                "marks": {
+                    "type": "array",
+                    "description": "Where the query matches in `snippet`: [start, end), UTF-16 code units.",
+                    "items": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2,
+                              "maxItems": 2},
+                },
+            },
+        },
+    ],
+}
+
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["code", "msg"],
@@ -444,6 +467,12 @@ def _envelope(reply: Reply) -> dict[str, Any]:
         props["more"] = {"type": "boolean"}
         props["after"] = {"type": "object", "additionalProperties": {"type": "integer"}}
         props["denied"] = {"type": "array", "items": {"type": "string"}}
+    elif reply == "hits":
+        props["rows"] = {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}}
+        props["total"] = {"type": "integer", "minimum": 0}
+        props["more"] = {"type": "boolean"}
+        props["users"] = {"type": "array", "items": {"$ref": "#/components/schemas/User"}}
+        props["groups"] = {"type": "array", "items": {"$ref": "#/components/schemas/Community"}}
     elif reply in ("users", "communities"):
         item = "User" if reply == "users" else "Community"
         props["rows"] = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}
@@ -597,7 +626,8 @@ def openapi_document() -> dict[str, Any]:
         "paths": {**{op.path: {"post": _operation(op)} for op in OPERATIONS}, **OTHER_PATHS},
         "components": {
             "schemas": {
-                "User": USER_SCHEMA, "Community": COMMUNITY_SCHEMA, "Message": MESSAGE_SCHEMA, "Error": ERROR_SCHEMA,
+                "User": USER_SCHEMA, "Community": COMMUNITY_SCHEMA, "Message": MESSAGE_SCHEMA,
+                "SearchHit": SEARCH_HIT_SCHEMA, "Error": ERROR_SCHEMA,
             },
             "responses": {
                 f"E{status}": {

@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from imhub.store.users import UserRow
-from imhub.web.context import services
-from imhub.web.views import user_json
+from imhub.web.context import Services, services
+from imhub.web.views import community_json, user_json
 
 
 async def visible_user(request: web.Request, viewer: int, user: UserRow) -> dict[str, Any]:
@@ -29,10 +29,23 @@ async def visible_user(request: web.Request, viewer: int, user: UserRow) -> dict
 
 
 async def visible_users(request: web.Request, viewer: int, users: list[UserRow]) -> list[dict[str, Any]]:
-    svc = services(request)
+    return await shown_users(services(request), viewer, users)
+
+
+async def shown_users(svc: Services, viewer: int, users: list[UserRow]) -> list[dict[str, Any]]:
     close = set(await svc.social.friend_ids(viewer)) | {viewer}
     shown = [u.id for u in users if u.id in close]
     online = await svc.presence.online_among(shown)
     privacy = await svc.consent.privacy_of_many([i for i in shown if i != viewer])
     mobile = {viewer} | {i for i, p in privacy.items() if p.show_mobile}
     return [user_json(u, online=u.id in online, private=u.id in mobile) for u in users]
+
+
+async def matching_contacts(svc: Services, viewer: int, q: str) -> dict[str, list[dict[str, Any]]]:
+    """The ``users`` (friends) and ``groups`` (the viewer's) a search's first page lists."""
+    users, groups = await svc.consent.matching_contacts(viewer, q)
+    roles = await svc.groups.my_roles(viewer) if groups else {}
+    return {
+        "users": await shown_users(svc, viewer, users),
+        "groups": [community_json(g, role=roles.get(g.id, "member")) for g in groups],
+    }

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from imhub.domain.model import Draft
+from imhub.domain.ngrams import query_phrases
 from imhub.store.db import Database
 from imhub.store.messages import MessageStore
 from imhub.store.users import UserStore
@@ -108,8 +109,6 @@ async def test_search_finds_chinese_substrings_in_given_conversations(env) -> No
     ids = {m.content: m.id for m, _ in res}
 
     async def find(q: str, convs: list[str]) -> list[str]:
-        from imhub.domain.ngrams import query_phrases
-
         return [m.content for m in await store.search(convs, query_phrases(q), 2**62, 20)]
 
     assert await find("天气", [ab, ac]) == ["天气预报说下雨", "今天天气很好"]
@@ -120,7 +119,12 @@ async def test_search_finds_chinese_substrings_in_given_conversations(env) -> No
     assert await find("气天", [ab]) == []
     assert await find("hello 明天", [ab]) == ["Hello World, 明天见"]
     assert await find('world" OR "x', [ab]) == []  # quotes and operators are just text
-    assert [m.content for m in await store.search([ab, ac], [["天气"]], ids["天气预报说下雨"], 20)] == ["今天天气很好"]
+    assert await find("hel wor", [ab]) == ["Hello World, 明天见"]  # English words match as prefixes
+    assert await find("ello", [ab]) == []  # … from their start
+    assert await find("helloo", [ab]) == []
+    assert [m.content for m in await store.search([ab, ac], query_phrases("天气"), ids["天气预报说下雨"], 20)] == [
+        "今天天气很好"
+    ]
     await store.recall(ids["今天天气很好"])
     assert await find("天气", [ab]) == []
     recalled = await store.get(ids["今天天气很好"])

@@ -215,6 +215,35 @@ export function searchFrame(q, before, limit = 20, rid = newRid('q')) {
 }
 
 /**
+ * The parts of a search hit's server snippet (`snippet` + `marks`: [start, end) in
+ * UTF-16 units, which is how JavaScript indexes strings), its kind's label first
+ * ("[News] …"); a hit without a snippet (an older server) marks `q` in its summary.
+ * @param {any} hit
+ * @param {string} q
+ * @param {(key: string, vars?: any) => string} [t]
+ * @param {(id: number) => string} [name]
+ * @returns {Array<{text: string, mark?: boolean}>}
+ */
+export function snippetParts(hit, q, t = (k) => k, name = undefined) {
+  if (!hit || hit.recalled) return [{ text: t('recalled') }]
+  if (typeof hit.snippet !== 'string') return highlight(summary(hit, t, name), q)
+  const label = { [MEDIA.NEWS]: 'news', [MEDIA.REDPACKET]: 'redpacket', [MEDIA.CONTACT]: 'contactCard' }[
+    Number(hit.media)]
+  const parts = label ? [{ text: `[${t(label)}] ` }] : []
+  const s = hit.snippet
+  let at = 0
+  for (const m of Array.isArray(hit.marks) ? hit.marks : []) {
+    const start = Math.max(at, Math.min(s.length, Number(m[0]) || 0))
+    const end = Math.max(start, Math.min(s.length, Number(m[1]) || 0))
+    if (start > at) parts.push({ text: s.slice(at, start) })
+    if (end > start) parts.push({ text: s.slice(start, end), mark: true })
+    at = end
+  }
+  if (at < s.length) parts.push({ text: s.slice(at) })
+  return parts
+}
+
+/**
  * Text parts of `text` with every case-insensitive occurrence of `q` marked (for hits).
  * @param {string} text
  * @param {string} q

@@ -32,7 +32,9 @@ export const useChat = defineStore('chat', () => {
   let typingTimer = null
   let typingTrail = null // the trailing cmd 24 (see typing())
   const waiting = new Map() // rid → {resolve, reject, timer}: requests answered by rid
-  const search = reactive({ q: '', hits: [], more: false, loading: false, error: '', done: false })
+  const search = reactive({
+    q: '', hits: [], users: [], groups: [], more: false, loading: false, error: '', done: false,
+  })
 
   const totalUnread = computed(() => (core.value ? core.value.totalUnread : 0))
   const syncing = computed(() => !!core.value?.syncing)
@@ -325,7 +327,7 @@ export const useChat = defineStore('chat', () => {
       w.reject(new Error('stopped'))
     }
     waiting.clear()
-    Object.assign(search, { q: '', hits: [], more: false, loading: false, error: '', done: false })
+    Object.assign(search, { q: '', hits: [], users: [], groups: [], more: false, loading: false, error: '', done: false })
     unwatch.forEach((f) => f())
     unwatch = []
     core.value = null
@@ -479,12 +481,12 @@ export const useChat = defineStore('chat', () => {
   async function runSearch(q, more = false) {
     q = String(q || '').trim()
     if (!q) {
-      Object.assign(search, { q: '', hits: [], more: false, loading: false, error: '', done: false })
+      Object.assign(search, { q: '', hits: [], users: [], groups: [], more: false, loading: false, error: '', done: false })
       return
     }
     if (search.loading) return
     const before = more && search.hits.length ? search.hits.at(-1).id : 0
-    if (!more) Object.assign(search, { q, hits: [], more: false, done: false })
+    if (!more) Object.assign(search, { q, hits: [], users: [], groups: [], more: false, done: false })
     search.loading = true
     search.error = ''
     try {
@@ -494,6 +496,8 @@ export const useChat = defineStore('chat', () => {
         onMessage(h)
         search.hits.push({ ...h, recalled: !!h.recalled })
       }
+      // The first page lists the friends and groups that match (cmd 39 `users`, `groups`).
+      if (!more) Object.assign(search, { users: reply.users || [], groups: reply.groups || [] })
       search.more = !!reply.more
       search.done = true
     } catch (err) {

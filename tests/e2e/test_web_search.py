@@ -1,0 +1,89 @@
+"""Issue #18 item 7 in a real Chromium: search shows the text around the match with the
+match marked (a long message whose match is near its end), finds English words by
+prefix ("mee" → "Meeting"), and lists the user's own friends and groups that match,
+each opening its chat. Screenshot: search-contacts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_group_admin import create_group
+from tests.e2e.test_web_client import (
+    add_friend,
+    conv_p,
+    field,
+    new_person,
+    open_chat,
+    register_and_login,
+    send_text,
+    shot,
+    wait_online,
+)
+
+pytestmark = pytest.mark.slow
+
+DESKTOP = {"width": 1280, "height": 800}
+
+LONG = (
+    "Before anything else: the quarterly numbers are in, marketing wants the new banner by Friday, "
+    "the office plants need water and the printer on the second floor is broken again. "
+    "Also the Meeting with the design team moves to Thursday at ten."
+)
+
+
+def search(page: Any, q: str) -> None:
+    box = field(page, "search-input")
+    box.fill(q)
+    box.press("Enter")
+
+
+@pytest.mark.parametrize("viewport", [None, DESKTOP], ids=["phone", "desktop"])
+def test_snippet_prefix_friends_and_groups(server: str, browser: Any, viewport: dict[str, int] | None) -> None:
+    errors: list[str] = []
+    meg = new_person(browser, server, "Meg", errors)
+    ted = new_person(browser, server, "Meera", errors)
+    if viewport:
+        for p in (meg, ted):
+            p.page.set_viewport_size(viewport)
+    try:
+        register_and_login(meg)
+        register_and_login(ted)
+        add_friend(meg, ted)
+        gid = create_group(meg, "Meetup crew")
+        conv = conv_p(meg, ted)
+        open_chat(meg.page, conv)
+        send_text(meg.page, LONG)
+
+        page = meg.page
+        page.goto("/chat/search")
+        wait_online(page)
+        search(page, "mee")
+        hit = page.get_by_test_id("search-hit").first
+        hit.wait_for()
+        # The snippet starts near the match (the message's start is cut), match marked.
+        text = hit.get_by_test_id("search-snippet").inner_text()
+        assert text.startswith("…") and "Meeting with the design team" in text and "Before anything" not in text
+        assert hit.locator("mark").all_inner_texts() == ["Mee"]
+        # Friends and groups that match come first, each opening its chat.
+        user = page.locator(f'[data-testid="search-user"][data-user="{ted.id}"]')
+        assert user.locator("mark").inner_text() == "Mee"
+        group = page.locator(f'[data-testid="search-group"][data-group="{gid}"]')
+        assert group.locator("mark").inner_text() == "Mee"
+        shot(page, "search-contacts")
+        user.click()
+        page.wait_for_url(f"**/chat/{conv}")
+        page.go_back()
+        page.wait_for_url("**/chat/search")
+        page.locator(f'[data-testid="search-group"][data-group="{gid}"]').click()
+        page.wait_for_url(f"**/chat/g{gid}")
+
+        # Nothing for words nobody wrote; a stranger's name is not searched.
+        page.goto("/chat/search")
+        search(page, "meetingsx")
+        page.get_by_test_id("search-empty").wait_for()
+    finally:
+        meg.context.close()
+        ted.context.close()
+    assert not errors, errors
