@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_web_client import field, new_person, register_and_login, shot
-from tests.e2e.tour import DESKTOP, LOCALES, PHONE, build_world, dictionary, each_view, other_language
+from tests.e2e.test_web_client import field, new_person, open_chat, register_and_login, shot
+from tests.e2e.tour import DESKTOP, LOCALES, PHONE, build_world, dictionary, each_view, other_language, settle
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +33,25 @@ def test_every_view_speaks_one_language(server: str, browser: Any, lang: str) ->
                 assert any(line.startswith(words["you"]) for line in lines), lines
                 assert not any(line.startswith(words["you"] + " ") for line in lines if lang == "zh"), lines
             if view == "chat":
-                shot(p, f"phone-{lang}" if p.viewport_size["width"] < 1024 else f"desktop-{lang}")
+                shot(p, f"phone-{lang}")
             if found := other_language(p, lang):
                 mixed[view] = found
 
         each_view(w, PHONE, errors, check)
+
+        # The desktop layout: the list pane, its placeholder, then list and chat.
+        page.set_viewport_size(DESKTOP)
+        page.goto("/chats")
+        page.get_by_test_id("desk-empty").wait_for()
+        settle(page)
+        if found := other_language(page, lang):
+            mixed["desktop chats"] = found
+        open_chat(page, w.conv)
+        settle(page)
+        shot(page, f"desktop-{lang}")
+        if found := other_language(page, lang):
+            mixed["desktop chat"] = found
+        page.set_viewport_size(PHONE)
 
         # Vant's dialog buttons: its locale follows the app's.
         page.goto(f"/groups/{w.gid}")
