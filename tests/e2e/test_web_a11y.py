@@ -112,6 +112,18 @@ def test_keyboard_and_names(server: str, browser: Any) -> None:
         page.get_by_role("button", name="Back", exact=True).first.focus()
         page.keyboard.press("Enter")
         page.wait_for_url("**/chats")
+
+        # The owner removes a member from the keyboard too (Enter asks, Esc cancels).
+        page.goto(f"/groups/{w.gid}")
+        member = page.locator(f'[data-testid="member"][data-user="{w.friend.id}"]')
+        member.focus()
+        assert page.evaluate("document.activeElement?.dataset?.user") == str(w.friend.id)
+        page.keyboard.press("Enter")
+        page.locator(".van-dialog").wait_for()
+        page.wait_for_timeout(300)
+        page.keyboard.press("Escape")
+        page.locator(".van-dialog").wait_for(state="hidden")
+        assert member.is_visible()
     finally:
         w.close()
     assert not errors, errors
