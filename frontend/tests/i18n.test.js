@@ -61,7 +61,7 @@ describe('i18n', () => {
       'already_member', 'role_required', 'banned', 'invite_required', 'unknown_invite', 'invite_revoked',
       'invite_expired', 'group_full', 'already_requested', 'no_join_request', 'owner_fixed', 'not_banned',
       'too_many_groups', 'seq_beyond_end', 'rate_limited', 'internal', 'overloaded', 'edit_window_passed',
-      'not_editable', 'too_many_reactions', 'too_many_pins']
+      'not_editable', 'too_many_reactions', 'too_many_pins', 'rejected', 'deactivated', 'hook_unavailable']
     for (const c of codes) {
       expect(dicts.en[`err_${c}`], c).toBeTruthy()
       expect(dicts.zh[`err_${c}`], c).toMatch(/[\u4e00-\u9fff]/)

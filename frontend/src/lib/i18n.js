@@ -88,6 +88,8 @@ const en = {
   err_internal: 'Server error, please retry', err_overloaded: 'The server is busy, please retry shortly',
   err_edit_window_passed: 'This message can no longer be edited', err_not_editable: 'This message cannot be edited',
   err_too_many_reactions: 'Too many reactions on this message', err_too_many_pins: 'Too many pinned messages',
+  err_rejected: 'This message was not accepted', err_deactivated: 'This account is deactivated',
+  err_hook_unavailable: 'The message could not be checked, please retry',
   // the generic `refused` of the seed's routes, recognised by its message (REFUSALS below)
   err_wrong_password: 'Wrong mobile number or password', err_mobile_taken: 'This mobile number is already registered',
   err_no_such_mobile: 'No user with this mobile number', err_account_banned: 'This account is banned',
@@ -179,6 +181,8 @@ const zh = {
   err_internal: '服务器错误，请重试', err_overloaded: '服务器繁忙，请稍后重试',
   err_edit_window_passed: '已超过可编辑时间', err_not_editable: '该消息不能编辑',
   err_too_many_reactions: '该消息的表情回应太多了', err_too_many_pins: '置顶消息太多了',
+  err_rejected: '该消息未被接受', err_deactivated: '该账号已停用',
+  err_hook_unavailable: '消息暂时无法校验，请重试',
   err_wrong_password: '手机号或密码错误', err_mobile_taken: '该手机号已注册',
   err_no_such_mobile: '没有使用该手机号的用户', err_account_banned: '该账号已被封禁',
   err_old_password: '原密码错误', err_name_required: '请填写名称',
