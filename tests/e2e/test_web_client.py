@@ -57,9 +57,11 @@ def sample_png(width: int = 1200, height: int = 900) -> bytes:
     return out.getvalue()
 
 
-def new_person(browser: Any, base: str, name: str, errors: list[str]) -> Person:
+def new_person(
+    browser: Any, base: str, name: str, errors: list[str], locale: str = "en-US", viewport: dict[str, int] | None = None
+) -> Person:
     context = browser.new_context(
-        base_url=base, viewport=VIEWPORT, device_scale_factor=2, locale="en-US", permissions=["microphone"]
+        base_url=base, viewport=viewport or VIEWPORT, device_scale_factor=2, locale=locale, permissions=["microphone"]
     )
     context.set_default_timeout(TIMEOUT)
     page = context.new_page()

@@ -1,4 +1,9 @@
-// A tiny dictionary: Chinese when the browser prefers it, English otherwise.
+// A tiny dictionary, one language at a time: the one chosen in the Me view (kept in
+// localStorage), else Chinese when the browser prefers it, English otherwise. `lang` is
+// a ref, so every template that calls `t` re-renders when it changes; App.vue makes
+// Vant's locale and <html lang> follow it. Other parts of the app append their keys to
+// both dictionaries (a unit test checks that both have the same keys).
+import { ref } from 'vue'
 
 const en = {
   appName: 'imhub',
@@ -69,6 +74,32 @@ const en = {
   err_already_requested: 'You already asked to join this group', err_already_member: 'Already a member of this group',
   err_no_join_request: 'That request no longer exists', err_owner_fixed: "The owner's role cannot be changed",
   err_not_banned: 'That user is not banned', err_bad_param: 'Invalid value', err_unknown_group: 'No such group',
+  // every ErrorCode of imhub/errors.py (docs/protocol.md), by its name
+  err_bad_json: 'The app sent a malformed request', err_bad_frame: 'The app sent a malformed request',
+  err_unknown_cmd: 'This server does not know that request', err_unknown_media: 'This kind of message is not supported',
+  err_frame_too_large: 'The message is too long', err_forged_userid: 'Not allowed for this account',
+  err_bad_url: 'That link or file cannot be sent', err_refused: 'Not allowed',
+  err_unauthorized: 'Session expired, please log in', err_not_friend: 'You can only message friends',
+  err_forbidden: 'Not allowed', err_unknown_target: 'No such user or group', err_not_found: 'Not found',
+  err_unknown_user: 'No such user', err_self_request: 'That is you',
+  err_already_friends: 'Already friends', err_duplicate_request: 'You already sent a request; wait for an answer',
+  err_unknown_request: 'That request no longer exists', err_request_decided: 'That request was already answered',
+  err_request_expired: 'That request has expired', err_not_friends: 'Not a friend',
+  err_you_blocked: 'You blocked this user; unblock them first', err_not_blocked: 'That user is not blocked',
+  err_too_many_groups: 'You own too many groups', err_seq_beyond_end: 'Out of sync, please reload',
+  err_internal: 'Server error, please retry', err_overloaded: 'The server is busy, please retry shortly',
+  err_edit_window_passed: 'This message can no longer be edited', err_not_editable: 'This message cannot be edited',
+  err_too_many_reactions: 'Too many reactions on this message', err_too_many_pins: 'Too many pinned messages',
+  err_rejected: 'This message was not accepted', err_deactivated: 'This account is deactivated',
+  err_hook_unavailable: 'The message could not be checked, please retry',
+  // the generic `refused` of the seed's routes, recognised by its message (REFUSALS below)
+  err_wrong_password: 'Wrong mobile number or password', err_mobile_taken: 'This mobile number is already registered',
+  err_no_such_mobile: 'No user with this mobile number', err_account_banned: 'This account is banned',
+  err_old_password: 'The old password is wrong', err_name_required: 'A name is required',
+  err_too_long: 'Too long', err_bad_value: 'Invalid value',
+  language: 'Language', back: 'Back', more: 'More', voiceInput: 'Voice message', keyboardInput: 'Keyboard',
+  groupInfo: 'Group info', newChat: 'Add contact', selectChat: 'Choose a conversation to start chatting',
+  openConversation: 'Open conversation with {name}', unreadCount: '{n} unread',
 }
 
 const zh = {
@@ -96,7 +127,7 @@ const zh = {
   linkPrompt: '粘贴链接（http 或 https）', badLink: '只支持 http 和 https 链接', chooseContact: '选择联系人',
   uploading: '上传中…', uploadFailed: '上传失败', sendFailed: '发送失败，点击重试',
   retry: '重试', delete: '删除', cancel: '取消', save: '保存', saved: '已保存', loadingOlder: '加载中…',
-  noOlder: '已经到底了', connecting: '连接中…', reconnectIn: '网络断开，{s} 秒后重连',
+  noOlder: '没有更早的消息了', connecting: '连接中…', reconnectIn: '网络断开，{s} 秒后重连',
   reconnectNow: '立即重连', syncing: '同步中…', loggedOut: '已退出，请重新登录',
   notifications: '消息通知', enableNotifications: '开启通知', notificationsOn: '已开启',
   notificationsBlocked: '已被浏览器阻止', myId: '我的 ID', profile: '个人资料', avatar: '头像',
@@ -138,9 +169,36 @@ const zh = {
   err_already_requested: '你已申请过加入该群', err_already_member: '已经是群成员',
   err_no_join_request: '该申请已不存在', err_owner_fixed: '群主的身份不能更改',
   err_not_banned: '该用户未被禁止入群', err_bad_param: '取值无效', err_unknown_group: '群不存在',
+  err_bad_json: '应用发送了格式错误的请求', err_bad_frame: '应用发送了格式错误的请求',
+  err_unknown_cmd: '服务器不支持该请求', err_unknown_media: '不支持这种消息类型',
+  err_frame_too_large: '消息太长', err_forged_userid: '当前账号无权这样做',
+  err_bad_url: '该链接或文件不能发送', err_refused: '操作被拒绝',
+  err_unauthorized: '登录已过期，请重新登录', err_not_friend: '只能给好友发消息',
+  err_forbidden: '无权这样做', err_unknown_target: '用户或群不存在', err_not_found: '不存在',
+  err_unknown_user: '用户不存在', err_self_request: '不能对自己这样做',
+  err_already_friends: '已经是好友', err_duplicate_request: '已发送过请求，请等待对方回复',
+  err_unknown_request: '该请求已不存在', err_request_decided: '该请求已处理',
+  err_request_expired: '该请求已过期', err_not_friends: '对方不是你的好友',
+  err_you_blocked: '你已拉黑对方，请先解除拉黑', err_not_blocked: '该用户未被拉黑',
+  err_too_many_groups: '你创建的群太多了', err_seq_beyond_end: '数据不同步，请刷新',
+  err_internal: '服务器错误，请重试', err_overloaded: '服务器繁忙，请稍后重试',
+  err_edit_window_passed: '已超过可编辑时间', err_not_editable: '该消息不能编辑',
+  err_too_many_reactions: '该消息的表情回应太多了', err_too_many_pins: '置顶消息太多了',
+  err_rejected: '该消息未被接受', err_deactivated: '该账号已停用',
+  err_hook_unavailable: '消息暂时无法校验，请重试',
+  err_wrong_password: '手机号或密码错误', err_mobile_taken: '该手机号已注册',
+  err_no_such_mobile: '没有使用该手机号的用户', err_account_banned: '该账号已被封禁',
+  err_old_password: '原密码错误', err_name_required: '请填写名称',
+  err_too_long: '内容太长', err_bad_value: '取值无效',
+  language: '语言', back: '返回', more: '更多', voiceInput: '语音消息', keyboardInput: '键盘',
+  groupInfo: '群信息', newChat: '添加联系人', selectChat: '选择一个会话开始聊天',
+  openConversation: '打开与 {name} 的会话', unreadCount: '{n} 条未读',
 }
 
 export const dicts = { en, zh }
+/** The languages offered, each named in itself (the switch in the Me view). */
+export const LANGS = [{ code: 'en', name: 'English' }, { code: 'zh', name: '中文' }]
+const STORE_KEY = 'imhub.lang'
 
 /**
  * @param {readonly string[]} languages  navigator.languages
@@ -154,9 +212,39 @@ export function pickLang(languages) {
   return 'en'
 }
 
-export const lang = pickLang(
-  globalThis.navigator ? (navigator.languages?.length ? navigator.languages : [navigator.language]) : [],
-)
+function storage() {
+  try {
+    return globalThis.localStorage || null
+  } catch {
+    return null // storage disabled
+  }
+}
+
+function initialLang() {
+  const saved = storage()?.getItem(STORE_KEY)
+  if (saved && Object.hasOwn(dicts, saved)) return saved
+  return pickLang(globalThis.navigator ? (navigator.languages?.length ? navigator.languages : [navigator.language]) : [])
+}
+
+/** The current language ('en' | 'zh'). */
+export const lang = ref(initialLang())
+
+/**
+ * Switch the language and remember the choice (it then wins over the browser's).
+ * @param {string} l
+ */
+export function setLang(l) {
+  if (!Object.hasOwn(dicts, l)) return
+  lang.value = l
+  try {
+    storage()?.setItem(STORE_KEY, l)
+  } catch { /* private mode: this tab only */ }
+}
+
+/** BCP 47 tag of the current language, for <html lang> and Intl. */
+export function langTag(l = lang.value) {
+  return l === 'zh' ? 'zh-CN' : 'en'
+}
 
 /**
  * @param {string} key
@@ -164,12 +252,17 @@ export const lang = pickLang(
  * @returns {string}
  */
 export function t(key, params) {
-  return tIn(lang, key, params)
+  return tIn(lang.value, key, params)
 }
+
+const CJK = /[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]/
 
 /**
  * `t` in a given language. Placeholders are filled in one pass, so a value that
- * contains `{name}` or `$&` (a user's nickname, a group name) stays as it is.
+ * contains `{name}` or `$&` (a user's nickname, a group name) stays as it is. Chinese
+ * templates put a space between a placeholder and the text ("{user} 加入了群聊") for
+ * Latin names; it is dropped when the name meets the text with a Chinese character
+ * ("你加入了群聊", not "你 加入了群聊").
  * @param {string} l  language
  * @param {string} key
  * @param {Record<string, unknown>} [params]
@@ -178,31 +271,67 @@ export function t(key, params) {
 export function tIn(l, key, params) {
   const s = dicts[l]?.[key] ?? dicts.en[key] ?? key
   if (!params) return s
-  return s.replace(/\{(\w+)\}/g, (m, k) => (Object.hasOwn(params, k) ? String(params[k]) : m))
+  return s.replace(/( ?)\{(\w+)\}( ?)/g, (m, pre, k, post, at) => {
+    if (!Object.hasOwn(params, k)) return m
+    const v = String(params[k])
+    const before = pre && CJK.test(s[at - 1] || '') && CJK.test(v[0] || '') ? '' : pre
+    const after = post && CJK.test(s[at + m.length] || '') && CJK.test(v.at(-1) || '') ? '' : post
+    return before + v + after
+  })
 }
 
+// The seed's routes refuse with the generic `refused` and an English message: the ones
+// a user of this app can meet, recognised so that they are shown in the user's language.
+/** @type {Array<[RegExp, string]>} */
+const REFUSALS = [
+  [/wrong mobile or password/i, 'err_wrong_password'],
+  [/already registered/i, 'err_mobile_taken'],
+  [/^mobile must be/i, 'badMobile'],
+  [/must be at least 6 characters/i, 'passwordShort'],
+  [/no user with this mobile/i, 'err_no_such_mobile'],
+  [/^no such user/i, 'err_unknown_user'],
+  [/account is banned/i, 'err_account_banned'],
+  [/server busy|restarting/i, 'err_overloaded'],
+  [/old password is wrong/i, 'err_old_password'],
+  [/(name|nickname) (is required|must not be empty)/i, 'err_name_required'],
+  [/is too long|at most \d+ characters/i, 'err_too_long'],
+  [/is required$/i, 'required'],
+  [/must be|out of range|must not contain/i, 'err_bad_value'],
+]
+
 /**
- * A refusal from the server as text in the user's language: its `error` name
- * translated when known, else the server's message.
- * @param {unknown} err  an ApiError (its body `{error, msg}`) or any Error
+ * A refusal from the server as text in the user's language: its `error` code
+ * translated (docs/protocol.md); a generic refusal by its known message; a network
+ * failure as such; the server's message only for what this app does not know.
+ * @param {unknown} err  an ApiError (its body `{error, msg}`, its status), a WebSocket
+ *   error (`code`: the error name) or any Error
  * @returns {string}
  */
 export function errorText(err) {
-  const e = /** @type {{body?: {error?: string}, message?: string}} */ (err || {})
-  const name = e.body?.error
+  const e = /** @type {{body?: {error?: string}, code?: unknown, status?: number, message?: string}} */ (err || {})
+  const name = e.body?.error || (typeof e.code === 'string' ? e.code : '')
   if (name) {
     const s = t(`err_${name}`)
     if (s !== `err_${name}`) return s
   }
-  return e.message || String(err)
+  const msg = e.message || String(err)
+  if (e.status === 0) return t('errorNetwork')
+  if (e.body && !name) {
+    for (const [re, key] of REFUSALS) if (re.test(msg)) return t(key)
+  }
+  return msg
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+
 /**
- * "14:05" today, "Yesterday 14:05", "03-21 14:05" this year, else "2024-03-21".
+ * "14:05" today, "Yesterday 14:05", "Mar 21 14:05" / "3月21日 14:05" this year, else
+ * "Mar 21, 2024" / "2024年3月21日", in the current language.
  * @param {number} ms
  * @param {number} [now]
+ * @param {string} [l]  language
  */
-export function formatTime(ms, now = Date.now()) {
+export function formatTime(ms, now = Date.now(), l = lang.value) {
   if (!ms) return ''
   const d = new Date(ms)
   const n = new Date(now)
@@ -211,7 +340,9 @@ export function formatTime(ms, now = Date.now()) {
   const day = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime()
   const diff = Math.round((day(n) - day(d)) / 86400000)
   if (diff === 0) return hm
-  if (diff === 1) return `${t('yesterday')} ${hm}`
-  if (d.getFullYear() === n.getFullYear()) return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
+  if (diff === 1) return `${tIn(l, 'yesterday')} ${hm}`
+  const [y, mo, dd] = [d.getFullYear(), d.getMonth(), d.getDate()]
+  const thisYear = y === n.getFullYear()
+  if (l === 'zh') return thisYear ? `${mo + 1}月${dd}日 ${hm}` : `${y}年${mo + 1}月${dd}日`
+  return thisYear ? `${MONTHS[mo]} ${dd} ${hm}` : `${MONTHS[mo]} ${dd}, ${y}`
 }
