@@ -206,9 +206,13 @@ class RedisBus:
         _published.inc()
         users, group = audience(message)
         only = self._only
-        if only is None and isinstance(message, Membership):
-            self._publish_membership(message)
-            return
+        if isinstance(message, Membership):
+            if only is None:
+                self._publish_membership(message)
+                return
+            # One Redis orders it after the group's messages already; the bytes stay
+            # as before shards (a time only other processes' late copies would need).
+            message = Membership(message.user, message.group, message.joined)
         if group:
             channel = group_channel(self.prefix, group)
             (only or self.shard_of(channel)).enqueue(channel, self._encode(message))

@@ -12,8 +12,8 @@ Version 3 (current), all integers big-endian::
 
 ``kind`` says which bus message it is (:data:`KIND_DELIVERY` …); ``flags`` bit 0 is a
 membership's ``joined``. ``ts`` (a message's server time, ms) gives the bus lag metric
-without parsing the frame; on a membership it is the change's time (0 from nodes
-before Redis shards, which did not send it).
+without parsing the frame; on a membership it is the change's time, sent only by a
+bus with several Redis shards (0 otherwise, as before).
 
 Version 2 (imhub before the typed bus messages) is still decoded, and can be encoded
 (``version=2``), so a rolling upgrade works: new nodes first run with
