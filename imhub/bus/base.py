@@ -63,11 +63,14 @@ class Revoke:
 @dataclass(frozen=True, slots=True)
 class Membership:
     """``user`` joined (or left) ``group``: processes holding the user's sockets start
-    (or stop) routing the group to them. A join on one node takes effect on all."""
+    (or stop) routing the group to them. A join on one node takes effect on all.
+    ``ts``: when it happened (ms); a process ignores one older than the last it applied
+    for the same user and group (with several Redis shards copies can arrive late)."""
 
     user: int
     group: int
     joined: bool
+    ts: int = 0
 
 
 @dataclass(frozen=True, slots=True)

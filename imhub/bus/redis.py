@@ -67,7 +67,17 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from imhub import metrics
-from imhub.bus.base import BusMessage, Delivery, Missed, OnControl, OnDelivery, OnResync, Unfriended, audience
+from imhub.bus.base import (
+    BusMessage,
+    Delivery,
+    Membership,
+    Missed,
+    OnControl,
+    OnDelivery,
+    OnResync,
+    Unfriended,
+    audience,
+)
 from imhub.bus.ring import HashRing
 from imhub.bus.wire import BUS_ID_LEN, CURRENT_VERSION, decode, encode, narrowed
 
@@ -196,6 +206,13 @@ class RedisBus:
         _published.inc()
         users, group = audience(message)
         only = self._only
+        if isinstance(message, Membership):
+            if only is None:
+                self._publish_membership(message)
+                return
+            # One Redis orders it after the group's messages already; the bytes stay
+            # as before shards (a time only other processes' late copies would need).
+            message = Membership(message.user, message.group, message.joined)
         if group:
             channel = group_channel(self.prefix, group)
             (only or self.shard_of(channel)).enqueue(channel, self._encode(message))
@@ -207,6 +224,22 @@ class RedisBus:
         for uid in users:
             channel = user_channel(self.prefix, uid)
             (only or self.shard_of(channel)).enqueue(channel, whole or self._encode(narrowed(message, uid)))
+
+    def _publish_membership(self, m: Membership) -> None:
+        """Several shards: the user's and the group's channels may be on different
+        ones, so nothing orders a control on one after the messages on the other (one
+        Redis did). A leave goes in the group's stream, after the group's messages
+        published before it (the leaver's own "removed" event first); every process
+        routing the group to the user listens there. A join goes to the user's channel
+        (a process not routing the group yet must learn of it) and to the group's, so
+        processes already routing the group apply it before the group's next message.
+        Copies arriving late are older than what was applied: ``Membership.ts``."""
+        payload = self._encode(m)
+        channels = [group_channel(self.prefix, m.group)]
+        if m.joined:
+            channels.insert(0, user_channel(self.prefix, m.user))
+        for channel in channels:
+            self.shard_of(channel).enqueue(channel, payload)
 
     def _encode(self, message: BusMessage) -> bytes:
         return encode(message, self.bus_id, self.wire_version)

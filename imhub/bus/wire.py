@@ -12,7 +12,8 @@ Version 3 (current), all integers big-endian::
 
 ``kind`` says which bus message it is (:data:`KIND_DELIVERY` …); ``flags`` bit 0 is a
 membership's ``joined``. ``ts`` (a message's server time, ms) gives the bus lag metric
-without parsing the frame.
+without parsing the frame; on a membership it is the change's time, sent only by a
+bus with several Redis shards (0 otherwise, as before).
 
 Version 2 (imhub before the typed bus messages) is still decoded, and can be encoded
 (``version=2``), so a rolling upgrade works: new nodes first run with
@@ -68,7 +69,7 @@ def encode(message: BusMessage, bus_id: bytes, version: int = CURRENT_VERSION) -
     elif isinstance(message, Revoke):
         kind, users, which, frame = KIND_REVOKE, message.users, message.which.encode(), message.frame
     elif isinstance(message, Membership):
-        kind, users, group = KIND_MEMBERSHIP, (message.user,), message.group
+        kind, users, group, ts = KIND_MEMBERSHIP, (message.user,), message.group, message.ts
         flags = _FLAG_JOINED if message.joined else 0
     else:
         kind, users = KIND_UNFRIENDED, (message.a, message.b)
@@ -101,7 +102,7 @@ def decode(data: bytes) -> tuple[bytes, BusMessage]:
     if kind == KIND_REVOKE:
         return bus_id, Revoke(users, which, frame)
     if kind == KIND_MEMBERSHIP and len(users) == 1:
-        return bus_id, Membership(users[0], group, bool(flags & _FLAG_JOINED))
+        return bus_id, Membership(users[0], group, bool(flags & _FLAG_JOINED), ts)
     if kind == KIND_UNFRIENDED and len(users) == 2:
         return bus_id, Unfriended(users[0], users[1])
     raise ValueError(f"malformed bus message of kind {kind}")

@@ -43,6 +43,8 @@ log = structlog.get_logger("imhub.gateway")
 # How often delivered cursors are saved. A crash loses at most this much of them,
 # which only means an old client may be shown a few messages twice.
 CURSOR_FLUSH_SECONDS = 1.0
+# Membership changes remembered (by time) to recognise late copies from Redis shards.
+MEMBERSHIP_TS_MAX = 100_000
 # How often a catch-up looks whether the socket has room for its next page.
 BACKLOG_DRAIN_POLL_SECONDS = 0.005
 
@@ -85,6 +87,8 @@ class GatewayNode:
         # Told when a user comes online (first connection anywhere) or goes offline
         # (last one): (user id, online, when in ms). Must not block (webhooks queue it).
         self.presence_listeners: list[Callable[[int, bool, int], None]] = []
+        # (group, user) -> ts of the last membership change applied
+        self._membership_ts: dict[tuple[int, int], int] = {}
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -283,7 +287,17 @@ class GatewayNode:
             self._authz.forget_friendship(control.a, control.b)
 
     def _apply_membership(self, m: Membership) -> None:
-        """Start or stop routing a group to a user connected here."""
+        """Start or stop routing a group to a user connected here. A change older than
+        the last one applied for the user and group is a late copy (Redis shards) and
+        changes nothing."""
+        if m.ts:
+            seen = self._membership_ts
+            key = (m.group, m.user)
+            if m.ts < seen.get(key, 0):
+                return
+            if len(seen) >= MEMBERSHIP_TS_MAX and key not in seen:
+                seen.clear()  # bounded; a late copy is late by a shard outage, not days
+            seen[key] = m.ts
         if m.joined:
             self._authz.member_joined(m.group, m.user)
             if self.hub.join(m.group, m.user):

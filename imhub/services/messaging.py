@@ -277,7 +277,7 @@ class MessagingService:
         the group to them, or stop."""
         if joined:
             await self._store.start_cursor(user_id, group_conv(group_id))
-        await self._control(Membership(user_id, group_id, joined), "membership")
+        await self._control(Membership(user_id, group_id, joined, now_ms()), "membership")
 
     async def on_friendship_change(self, a: int, b: int, added: bool) -> None:
         """An unfriending committed (on this process): every process holding a socket

@@ -248,6 +248,43 @@ async def test_frames_and_ids_survive_the_wire(cluster: Fabric) -> None:
     assert b.got == [sent, revoke, joined, unfriended]
 
 
+async def test_a_leave_follows_the_groups_earlier_messages(cluster: Fabric) -> None:
+    """A member's leave reaches a process after every message of the group published
+    before it, so the leaver sees their own "removed" event, then stops getting the
+    group (imhub.services.social). With shards the group's and the user's channels are
+    on different shards: the leave travels in the group's stream."""
+    a, b = await cluster.node(), await cluster.node()
+    group = 9
+    if cluster.ring is not None and len(cluster.urls) > 1:
+        there = cluster.ring.index(group_channel(cluster.prefix, group))
+        u = next(x for x in range(1, 1000) if cluster.shard_of_user(x) != there)
+    else:
+        u = 1
+    b.bus.watch_user(u)
+    b.bus.watch_group(group)
+    await cluster.settle()
+    rounds = 30
+    for i in range(1, rounds + 1):
+        await a.bus.publish(env(group=group, conv=f"g{group}", seq=i))
+        await a.bus.publish(Membership(u, group, False, i))
+    await until(lambda: len(b.got) >= 2 * rounds)
+    order = ["d" if isinstance(m, Delivery) else "m" for m in b.got]
+    assert order == ["d", "m"] * rounds
+    assert [m.seq for m in b.got if isinstance(m, Delivery)] == list(range(1, rounds + 1))
+
+
+async def test_a_join_reaches_a_process_not_yet_routing_the_group(cluster: Fabric) -> None:
+    """A join reaches every process with the user's sockets, also one that holds no
+    member of the group yet (and so does not listen to the group's channel)."""
+    a, b = await cluster.node(), await cluster.node()
+    b.bus.watch_user(1)
+    await cluster.settle()
+    await a.bus.publish(Membership(1, 9, True, 5))
+    await until(lambda: len(b.got) >= 1)
+    # With one Redis the time is not sent: the bytes are those of the bus before shards.
+    assert b.got[0] == Membership(1, 9, True, 5 if cluster.kind == "redis3" else 0)
+
+
 # --- outages ---------------------------------------------------------------------------
 
 
@@ -448,7 +485,8 @@ deliveries = st.builds(
 controls = st.one_of(
     st.builds(Revoke, users=st.lists(_ids, min_size=1, max_size=5).map(tuple),
               which=st.sampled_from(["*", "kick", "ab" * 32]), frame=st.binary(max_size=50)),
-    st.builds(Membership, user=_ids, group=st.integers(1, 2**63 - 1), joined=st.booleans()),
+    st.builds(Membership, user=_ids, group=st.integers(1, 2**63 - 1), joined=st.booleans(),
+              ts=st.integers(0, 2**63 - 1)),
     st.builds(Unfriended, a=st.integers(1, 2**40), b=st.integers(1, 2**40)),
 )
 

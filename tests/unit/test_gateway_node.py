@@ -162,6 +162,28 @@ async def test_membership_control_starts_and_stops_routing_a_group(svc: Services
     assert [f["content"] for f in t_other.frames() if f.get("cmd") == Cmd.GROUP] == ["welcome"]
 
 
+async def test_a_late_copy_of_an_older_membership_change_is_ignored(svc: Services) -> None:
+    """With Redis shards a join travels on the user's and the group's channels, a
+    leave on the group's: a join held up on a failed shard can arrive after a later
+    leave. Membership controls carry their time; an older one than the last applied
+    for that user and group changes nothing."""
+    owner, other = await user(svc, 1), await user(svc, 2)
+    gid = (await svc.social_store.create_group(ownerid=owner, name="g")).id
+    conn_o, _ = await connect(svc, owner)
+    _, t_other = await connect(svc, other)
+    await svc.bus.publish(Membership(other, gid, True, 1000))
+    await svc.bus.publish(Membership(other, gid, False, 2000))
+    await svc.bus.publish(Membership(other, gid, True, 1000))  # the late copy
+    await svc.messaging.send(conn_o, text(owner, gid, "after the leave", "g1", Cmd.GROUP))
+    await settle()
+    assert [f for f in t_other.frames() if f.get("cmd") == Cmd.GROUP] == []
+    await svc.social_store.add_member(gid, other)
+    await svc.bus.publish(Membership(other, gid, True, 3000))  # a real rejoin
+    await svc.messaging.send(conn_o, text(owner, gid, "welcome back", "g2", Cmd.GROUP))
+    await settle()
+    assert [f["content"] for f in t_other.frames() if f.get("cmd") == Cmd.GROUP] == ["welcome back"]
+
+
 async def test_frames_held_during_catch_up_follow_the_backlog_without_repeats(svc: Services) -> None:
     a = await user(svc, 1)
     t = FakeTransport()
