@@ -67,6 +67,8 @@ const en = {
   err_already_requested: 'You already asked to join this group', err_already_member: 'Already a member of this group',
   err_no_join_request: 'That request no longer exists', err_owner_fixed: "The owner's role cannot be changed",
   err_not_banned: 'That user is not banned', err_bad_param: 'Invalid value', err_unknown_group: 'No such group',
+  // the chat view (issue #18)
+  newMessagesBelow: '{n} new messages',
 }
 
 const zh = {
@@ -135,6 +137,8 @@ const zh = {
   err_already_requested: '你已申请过加入该群', err_already_member: '已经是群成员',
   err_no_join_request: '该申请已不存在', err_owner_fixed: '群主的身份不能更改',
   err_not_banned: '该用户未被禁止入群', err_bad_param: '取值无效', err_unknown_group: '群不存在',
+  // the chat view (issue #18)
+  newMessagesBelow: '{n} 条新消息',
 }
 
 export const dicts = { en, zh }
