@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_group_admin import create_group
 from tests.e2e.test_web_client import (
     Person,
     add_friend,
     conv_p,
+    field,
     new_person,
     open_chat,
     register_and_login,
@@ -118,3 +120,86 @@ def test_chat_follows_new_messages_while_images_load(pair: Any, viewport: dict[s
     button.click()
     kate.page.wait_for_function(f"() => {GAP} < 4")
     button.wait_for(state="detached")
+
+
+# ---- bug 5: a group I am no longer in ---------------------------------------------------
+
+
+def join_group(p: Person, gid: int) -> None:
+    page = p.page
+    page.goto("/groups")
+    page.get_by_test_id("join-group").click()
+    field(page, "join-group-id").fill(str(gid))
+    page.get_by_test_id("join-group-submit").click()
+    page.wait_for_url(f"**/groups/{gid}")
+
+
+def remove_member(owner: Person, gid: int, member: Person) -> None:
+    page = owner.page
+    page.goto(f"/groups/{gid}")
+    page.locator(f'[data-testid="member"][data-user="{member.id}"]').click()
+    page.locator(".van-dialog").get_by_role("button", name="Remove from group").click()
+    page.locator(f'[data-testid="member"][data-user="{member.id}"]').wait_for(state="detached")
+
+
+def drop_group_events(page: Any) -> None:
+    """The page's socket loses the group-event messages (media 10): the client learns of
+    a removal only from the refusal of its next message."""
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(message: Any) -> None:
+            if isinstance(message, str) and '"media":10' in message.replace(" ", ""):
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket("**/chat?*", route)
+
+
+def leave_group(p: Person, gid: int) -> None:
+    page = p.page
+    page.goto(f"/groups/{gid}")
+    page.get_by_test_id("group-leave").click()
+    page.locator(".van-dialog__confirm").click()
+    page.wait_for_url("**/groups")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_left_or_removed_member_cannot_write_and_sees_why(pair: Any, viewport: dict[str, int]) -> None:
+    jack, kate, _ = pair
+    kate.page.set_viewport_size(viewport)
+    gid = create_group(jack, "Climbing")
+    join_group(kate, gid)
+
+    # Kate leaves in one tab; the other tab is not told (its group events are lost):
+    # the message it sends fails with the server's reason, and the composer is
+    # disabled from then on.
+    page = kate.context.new_page()
+    page.set_viewport_size(viewport)
+    drop_group_events(page)
+    open_chat(page, f"g{gid}")
+    send_text(page, "hi all")
+    assert page.get_by_test_id("composer-disabled").count() == 0
+    leave_group(kate, gid)
+    page.get_by_test_id("composer-input").fill("anyone?")
+    page.get_by_test_id("send").click()
+    failed = page.locator('[data-testid="message"][data-state="failed"]', has_text="anyone?")
+    failed.wait_for()
+    assert "not a member of this group" in failed.get_by_test_id("msg-error").inner_text()
+    page.get_by_test_id("composer-disabled").wait_for()
+    assert page.get_by_test_id("composer-input").count() == 0
+    page.close()
+
+    # Back in, then removed while the chat is open: the composer gives way to why.
+    join_group(kate, gid)
+    open_chat(kate.page, f"g{gid}")
+    kate.page.get_by_test_id("composer-input").wait_for()
+    remove_member(jack, gid, kate)
+    kate.page.locator('[data-testid="event-line"]', has_text="removed you").wait_for()
+    notice = kate.page.get_by_test_id("composer-disabled")
+    notice.wait_for()
+    assert "no longer a member" in notice.inner_text()
+    assert kate.page.get_by_test_id("composer-input").count() == 0

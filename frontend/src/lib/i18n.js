@@ -69,6 +69,8 @@ const en = {
   err_not_banned: 'That user is not banned', err_bad_param: 'Invalid value', err_unknown_group: 'No such group',
   // the chat view (issue #18)
   newMessagesBelow: '{n} new messages',
+  notMemberComposer: 'You are no longer a member of this group, so you cannot send messages here.',
+  sendTimeout: 'no reply from the server', notSentBecause: 'Not sent: {reason}',
 }
 
 const zh = {
@@ -139,6 +141,8 @@ const zh = {
   err_not_banned: '该用户未被禁止入群', err_bad_param: '取值无效', err_unknown_group: '群不存在',
   // the chat view (issue #18)
   newMessagesBelow: '{n} 条新消息',
+  notMemberComposer: '你已不是该群成员，无法在此发送消息。',
+  sendTimeout: '服务器无响应', notSentBecause: '发送失败：{reason}',
 }
 
 export const dicts = { en, zh }

@@ -162,11 +162,15 @@ export const useChat = defineStore('chat', () => {
         c.onAck(frame)
         scheduleReads()
         return
-      case CMD.ERROR:
+      case CMD.ERROR: {
         if (settle(frame)) return
         if (frame.rid && c.failRequest(frame.rid)) return
-        if (!c.onError(frame)) lastError.value = errorText(frame)
+        const failed = c.onError(frame)
+        if (!failed) lastError.value = errorText(frame)
+        // Not (any longer) in that group: refresh my groups so its chat says so.
+        else if (failed.error === 'not_member') useContacts().loadGroups().catch(() => {})
         return
+      }
       case CMD.PRIVATE:
       case CMD.GROUP: {
         const r = c.receive(frame)
