@@ -203,3 +203,48 @@ def test_left_or_removed_member_cannot_write_and_sees_why(pair: Any, viewport: d
     notice.wait_for()
     assert "no longer a member" in notice.inner_text()
     assert kate.page.get_by_test_id("composer-input").count() == 0
+
+
+# ---- bug 8: contact cards -------------------------------------------------------------
+
+
+def send_card(page: Any, name: str) -> None:
+    page.get_by_test_id("more-toggle").click()
+    page.locator(".more-item", has_text="Contact card").click()
+    page.locator(".van-action-sheet__item", has_text=name).click()
+    page.locator('[data-testid="message"][data-media="9"][data-state="sent"]').last.wait_for()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_contact_card_names_the_person_and_opens_a_friends_chat(
+    pair: Any, server: str, browser: Any, viewport: dict[str, int]
+) -> None:
+    jack, kate, errors = pair
+    kate.page.set_viewport_size(viewport)
+    liam = new_person(browser, server, "Liam", errors)
+    try:
+        register_and_login(liam)
+        add_friend(jack, liam)
+        conv = conv_p(jack, kate)
+        open_chat(jack.page, conv)
+        open_chat(kate.page, conv)
+        send_card(jack.page, "Liam")
+        card = kate.page.locator('[data-testid="message"][data-media="9"]').last
+        card.wait_for()
+        card.locator(".card").click()
+        dialog = kate.page.locator(".van-dialog")
+        dialog.wait_for()
+        assert "Add friend: Liam?" in dialog.inner_text()
+        dialog.locator(".van-dialog__confirm").click()
+        kate.page.locator(".van-toast", has_text="Friend added").wait_for()
+
+        # Now a friend: the card opens their chat.
+        card.locator(".card").click()
+        kate.page.wait_for_url(f"**/chat/{conv_p(kate, liam)}")
+        kate.page.get_by_test_id("chat-title").filter(has_text="Liam").wait_for()
+        kate.page.get_by_test_id("composer-input").fill("hi Liam")
+        kate.page.get_by_test_id("send").click()
+        open_chat(liam.page, conv_p(kate, liam))
+        liam.page.locator('[data-testid="msg-text"]', has_text="hi Liam").wait_for()
+    finally:
+        liam.context.close()
