@@ -248,3 +248,85 @@ def test_contact_card_names_the_person_and_opens_a_friends_chat(
         liam.page.locator('[data-testid="msg-text"]', has_text="hi Liam").wait_for()
     finally:
         liam.context.close()
+
+
+# ---- bug 9: profile changes live, the notification prompt, logout ----------------------
+
+UPDATE_PROFILE_JS = """async ([nickname, png]) => {
+  const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0))
+  const up = new FormData()
+  up.append('file', new Blob([bytes], { type: 'image/png' }), 'me.png')
+  const file = await (await fetch('/attach/upload', { method: 'POST', body: up })).json()
+  const form = new FormData()
+  form.append('nickname', nickname)
+  form.append('avatar', file.data)
+  const res = await (await fetch('/user/update', { method: 'POST', body: form })).json()
+  return [res.code, file.data]
+}"""
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_profile_change_reaches_an_open_chat(pair: Any, viewport: dict[str, int]) -> None:
+    import base64
+
+    jack, kate, _ = pair
+    kate.page.set_viewport_size(viewport)
+    conv = conv_p(jack, kate)
+    open_chat(jack.page, conv)
+    send_text(jack.page, "hello from Jack")
+    open_chat(kate.page, conv)
+    kate.page.locator('[data-testid="msg-text"]', has_text="hello from Jack").wait_for()
+    assert kate.page.get_by_test_id("chat-title").inner_text() == "Jack"
+
+    png = base64.b64encode(sample_png(200, 200)).decode()
+    code, avatar = jack.page.evaluate(UPDATE_PROFILE_JS, ["Captain Jack", png])
+    assert code == 0 and avatar
+    kate.page.get_by_test_id("chat-title").filter(has_text="Captain Jack").wait_for(timeout=5000)
+    their = kate.page.locator('[data-testid="message"]', has_text="hello from Jack").locator("img").first
+    their.wait_for()
+    assert (their.get_attribute("src") or "").endswith(avatar)
+
+
+NOTIFY_SPY_JS = """
+Object.defineProperty(Notification, 'permission', { get: () => 'default' })
+window.__asked = []
+Notification.requestPermission = () => {
+  window.__asked.push(!!localStorage.getItem('imhub.session'))
+  return Promise.resolve('default')
+}
+"""
+
+
+def test_notification_prompt_after_login_and_logout_confirms(server: str, browser: Any) -> None:
+    errors: list[str] = []
+    p = new_person(browser, server, "Nina", errors)
+    try:
+        register_and_login(p)
+        page = p.page
+        page.goto("/me")
+        page.get_by_test_id("logout").click()
+        dialog = page.locator(".van-dialog")
+        dialog.wait_for()
+        assert "Log out" in dialog.inner_text()
+        dialog.locator(".van-dialog__cancel").click()
+        dialog.wait_for(state="hidden")
+        assert page.url.endswith("/me")
+        page.get_by_test_id("logout").click()
+        page.locator(".van-dialog__confirm").click()
+        page.wait_for_url("**/login*")
+
+        p.context.add_init_script(NOTIFY_SPY_JS)
+        page.reload()
+        field(page, "login-mobile").fill(p.mobile)
+        field(page, "login-passwd").fill("wrong password")
+        page.get_by_test_id("login-submit").click()
+        page.locator(".van-toast").last.wait_for()
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.__asked") == [], "asked before the login succeeded"
+        field(page, "login-passwd").fill(p.passwd)
+        page.get_by_test_id("login-submit").click()
+        page.wait_for_url("**/chats")
+        assert page.evaluate("window.__asked") == [True]
+    finally:
+        p.context.close()
+    assert not errors, errors
