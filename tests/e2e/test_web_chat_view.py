@@ -5,6 +5,7 @@ people in Chromium against a real ``imhub serve``, at phone (390x844) and deskto
 from __future__ import annotations
 
 from collections.abc import Iterator
+import re
 from typing import Any
 
 import pytest
@@ -330,3 +331,63 @@ def test_notification_prompt_after_login_and_logout_confirms(server: str, browse
     finally:
         p.context.close()
     assert not errors, errors
+
+
+# ---- item 12: first unread, date lines, runs of one sender ------------------------------
+
+
+def send_many(page: Any, texts: list[str]) -> None:
+    box = page.get_by_test_id("composer-input")
+    for text in texts:
+        box.fill(text)
+        box.press("Enter")
+    page.locator('[data-testid="message"][data-state="sent"]', has_text=texts[-1]).last.wait_for()
+
+
+IN_VIEW_JS = """(el) => { const box = document.querySelector('[data-testid="messages"]').getBoundingClientRect();
+  const r = el.getBoundingClientRect(); return r.top >= box.top - 1 && r.bottom <= box.bottom + 1 }"""
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_opening_lands_at_first_unread_with_days_and_runs(pair: Any, viewport: dict[str, int]) -> None:
+    jack, kate, _ = pair
+    kate.page.set_viewport_size(viewport)
+    conv = conv_p(jack, kate)
+    open_chat(jack.page, conv)
+    send_many(jack.page, [f"old {i}" for i in range(1, 4)])
+    open_chat(kate.page, conv)
+    kate.page.locator('[data-testid="msg-text"]', has_text="old 3").wait_for()
+    jack.page.locator('[data-testid="message"][data-receipt="read"]', has_text="old 3").wait_for()  # Kate read them
+    kate.page.goto("/chats")
+    unread = 45  # more than the 30 messages a chat loads first
+    send_many(jack.page, [f"new {i}" for i in range(1, unread + 1)])
+    item = kate.page.locator(f'[data-testid="conv-item"][data-conv="{conv}"]')
+    item.filter(has_text=f"new {unread}").wait_for()
+    item.click()
+
+    divider = kate.page.get_by_test_id("unread-divider")
+    divider.wait_for()
+    first_new = kate.page.locator('[data-testid="message"]', has_text="new 1").first
+    kate.page.wait_for_function(f"() => ({IN_VIEW_JS})(document.querySelector('[data-testid=\"unread-divider\"]'))")
+    assert first_new.evaluate(IN_VIEW_JS)
+    assert not kate.page.locator('[data-testid="message"]', has_text=f"new {unread}").evaluate(IN_VIEW_JS)
+    order = kate.page.locator('[data-testid="unread-divider"], [data-testid="msg-text"]').evaluate_all(
+        "els => els.map(e => e.dataset.testid === 'unread-divider' ? '|' : e.innerText.trim())"
+    )
+    at = order.index("|")
+    assert order[at - 1] == "old 3" and order[at + 1] == "new 1", order[at - 2: at + 3]
+    assert kate.page.get_by_test_id("new-messages-button").count() == 0
+
+    # One date line (all of today), one avatar per run, the time once per run and on hover.
+    days = kate.page.get_by_test_id("day-separator").all_inner_texts()
+    assert [d.strip() for d in days] == ["Today"]
+    runs = kate.page.locator('[data-testid="message"]').evaluate_all(
+        "els => els.filter(e => e.innerText.includes('new ')).map(e => [!!e.querySelector("
+        "'[data-testid=\"msg-avatar\"]'), !!(e.querySelector('[data-testid=\"msg-time\"]')?.innerText.trim())])"
+    )
+    assert len(runs) == unread
+    assert runs[0] == [True, False] and runs[-1] == [False, True]
+    assert all(r == [False, False] for r in runs[1:-1]), runs
+    bubble = first_new.get_by_test_id("bubble")
+    assert re.fullmatch(r"\d\d:\d\d", bubble.get_attribute("title") or "")
+    kate.page.screenshot(path=f"/tmp/webchat-unread-{viewport['width']}.png")
