@@ -391,3 +391,65 @@ def test_opening_lands_at_first_unread_with_days_and_runs(pair: Any, viewport: d
     bubble = first_new.get_by_test_id("bubble")
     assert re.fullmatch(r"\d\d:\d\d", bubble.get_attribute("title") or "")
     kate.page.screenshot(path=f"/tmp/webchat-unread-{viewport['width']}.png")
+
+
+# ---- item 13: drafts, the emoji panel, voice dots, the image viewer, uploads ------------
+
+
+def test_drafts_are_kept_per_conversation_and_user(pair: Any, server: str, browser: Any) -> None:
+    jack, kate, errors = pair
+    liam = new_person(browser, server, "Liam", errors)
+    try:
+        register_and_login(liam)
+        add_friend(kate, liam)
+        with_jack, with_liam = conv_p(jack, kate), conv_p(kate, liam)
+        page = kate.page
+        open_chat(page, with_jack)
+        page.get_by_test_id("composer-input").fill("half a thought for Jack")
+        open_chat(page, with_liam)
+        assert page.get_by_test_id("composer-input").input_value() == ""
+        page.get_by_test_id("composer-input").fill("and one for Liam")
+        page.go_back()  # within the app
+        page.get_by_test_id("composer-input").wait_for()
+        assert page.get_by_test_id("composer-input").input_value() == "half a thought for Jack"
+        page.reload()
+        page.get_by_test_id("composer-input").wait_for()
+        assert page.get_by_test_id("composer-input").input_value() == "half a thought for Jack"
+        open_chat(page, with_liam)
+        assert page.get_by_test_id("composer-input").input_value() == "and one for Liam"
+        # Sending empties the draft for good.
+        page.get_by_test_id("send").click()
+        page.locator('[data-testid="message"][data-state="sent"]', has_text="and one for Liam").wait_for()
+        page.reload()
+        page.get_by_test_id("composer-input").wait_for()
+        assert page.get_by_test_id("composer-input").input_value() == ""
+        stored = page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('imhub.drafts.'))")
+        assert stored == [f"imhub.drafts.{kate.id}"]
+    finally:
+        liam.context.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_emoji_panel_stays_open_and_has_backspace(pair: Any, viewport: dict[str, int]) -> None:
+    jack, kate, _ = pair
+    page = kate.page
+    page.set_viewport_size(viewport)
+    open_chat(page, conv_p(jack, kate))
+    page.get_by_test_id("composer-input").fill("ok ")
+    page.get_by_test_id("emoji-toggle").click()
+    grid = page.get_by_test_id("emoji-grid")
+    emojis = grid.locator("button")
+    first, second = emojis.nth(0).inner_text(), emojis.nth(1).inner_text()
+    emojis.nth(0).click()
+    emojis.nth(1).click()
+    emojis.nth(1).click()
+    page.get_by_test_id("emoji-backspace").click()
+    assert page.get_by_test_id("composer-input").input_value() == f"ok {first}{second}"
+    page.get_by_test_id("emoji-send").click()
+    page.locator('[data-testid="message"][data-state="sent"]', has_text=f"ok {first}{second}").wait_for()
+    assert grid.is_visible(), "the emoji panel closed after sending"
+    emojis.nth(1).click()
+    page.get_by_test_id("send").click()
+    page.locator('[data-testid="message"][data-state="sent"]', has_text=second).last.wait_for()
+    assert grid.is_visible()
+    assert page.get_by_test_id("composer-input").input_value() == ""
