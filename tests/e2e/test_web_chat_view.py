@@ -453,3 +453,34 @@ def test_emoji_panel_stays_open_and_has_backspace(pair: Any, viewport: dict[str,
     page.locator('[data-testid="message"][data-state="sent"]', has_text=second).last.wait_for()
     assert grid.is_visible()
     assert page.get_by_test_id("composer-input").input_value() == ""
+
+
+def record_voice(page: Any, ms: int = 1500) -> None:
+    page.get_by_test_id("voice-toggle").click()
+    hold = page.get_by_test_id("voice-hold")
+    box = hold.bounding_box()
+    assert box
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.get_by_test_id("recording").wait_for()
+    page.wait_for_timeout(ms)
+    page.mouse.up()
+    page.locator('[data-testid="message"][data-media="3"][data-state="sent"]').last.wait_for()
+    page.get_by_test_id("voice-toggle").click()
+
+
+def test_unheard_voice_messages_have_a_dot(pair: Any) -> None:
+    jack, kate, _ = pair
+    conv = conv_p(jack, kate)
+    open_chat(jack.page, conv)
+    open_chat(kate.page, conv)
+    record_voice(jack.page)
+    voice = kate.page.locator('[data-testid="message"][data-media="3"]').last
+    voice.wait_for()
+    voice.get_by_test_id("voice-unheard").wait_for()
+    assert jack.page.get_by_test_id("voice-unheard").count() == 0  # my own: no dot
+    voice.get_by_test_id("msg-voice").click()
+    voice.get_by_test_id("voice-unheard").wait_for(state="detached")
+    kate.page.reload()
+    kate.page.locator('[data-testid="message"][data-media="3"]').last.wait_for()
+    assert kate.page.get_by_test_id("voice-unheard").count() == 0
