@@ -484,3 +484,39 @@ def test_unheard_voice_messages_have_a_dot(pair: Any) -> None:
     kate.page.reload()
     kate.page.locator('[data-testid="message"][data-media="3"]').last.wait_for()
     assert kate.page.get_by_test_id("voice-unheard").count() == 0
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_image_viewer_goes_through_the_chats_images_and_downloads(pair: Any, viewport: dict[str, int]) -> None:
+    jack, kate, _ = pair
+    page = kate.page
+    page.set_viewport_size(viewport)
+    conv = conv_p(jack, kate)
+    open_chat(jack.page, conv)
+    send_image(jack.page, 800, 600)
+    send_text(jack.page, "between")
+    send_image(jack.page, 640, 960)
+    open_chat(page, conv)
+    imgs = page.get_by_test_id("msg-image")
+    imgs.nth(1).wait_for()
+    originals = jack.page.locator('[data-testid="message"][data-media="4"]').count()
+    assert originals == 2
+    imgs.nth(0).click()
+    viewer = page.locator(".van-image-preview")
+    viewer.wait_for()
+    index = page.locator(".van-image-preview__index")
+    assert index.inner_text().replace(" ", "") == "1/2"
+    download = page.get_by_test_id("image-download")
+    first_href = download.get_attribute("href") or ""
+    assert download.get_attribute("download") and "/mnt/" in first_href
+    page.get_by_test_id("image-next").click()
+    page.wait_for_function("() => document.querySelector('.van-image-preview__index').innerText.replace(/ /g, '') === '2/2'")
+    second_href = download.get_attribute("href") or ""
+    assert second_href != first_href and "/mnt/" in second_href
+    with page.expect_download() as got:
+        download.click()
+    assert got.value.suggested_filename == second_href.rsplit("/", 1)[1]
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("() => document.querySelector('.van-image-preview__index').innerText.replace(/ /g, '') === '1/2'")
+    page.locator(".van-image-preview__close-icon").click()
+    viewer.wait_for(state="hidden")

@@ -68,6 +68,7 @@ const en = {
   err_no_join_request: 'That request no longer exists', err_owner_fixed: "The owner's role cannot be changed",
   err_not_banned: 'That user is not banned', err_bad_param: 'Invalid value', err_unknown_group: 'No such group',
   // the chat view (issue #18)
+  download: 'Download', previousImage: 'Previous image', nextImage: 'Next image',
   backspace: 'Delete', unheard: 'Not played yet', newMessagesBelow: '{n} new messages', newMessagesDivider: 'New messages', addFriendConfirm: 'Add friend: {name}?', logoutConfirm: 'Log out of imhub?',
   notMemberComposer: 'You are no longer a member of this group, so you cannot send messages here.',
   sendTimeout: 'no reply from the server', notSentBecause: 'Not sent: {reason}',
@@ -140,6 +141,7 @@ const zh = {
   err_no_join_request: '该申请已不存在', err_owner_fixed: '群主的身份不能更改',
   err_not_banned: '该用户未被禁止入群', err_bad_param: '取值无效', err_unknown_group: '群不存在',
   // the chat view (issue #18)
+  download: '下载', previousImage: '上一张', nextImage: '下一张',
   backspace: '删除', unheard: '未播放', newMessagesBelow: '{n} 条新消息', newMessagesDivider: '以下为新消息', addFriendConfirm: '添加好友：{name}？', logoutConfirm: '确定退出登录吗？',
   notMemberComposer: '你已不是该群成员，无法在此发送消息。',
   sendTimeout: '服务器无响应', notSentBecause: '发送失败：{reason}',
