@@ -520,3 +520,47 @@ def test_image_viewer_goes_through_the_chats_images_and_downloads(pair: Any, vie
     page.wait_for_function("() => document.querySelector('.van-image-preview__index').innerText.replace(/ /g, '') === '1/2'")
     page.locator(".van-image-preview__close-icon").click()
     viewer.wait_for(state="hidden")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_uploads_show_progress_in_the_chat_and_can_be_cancelled(pair: Any, viewport: dict[str, int]) -> None:
+    jack, kate, _ = pair
+    page = kate.page
+    page.set_viewport_size(viewport)
+    conv = conv_p(jack, kate)
+    open_chat(jack.page, conv)
+    open_chat(page, conv)
+    held: list[Any] = []
+    page.route("**/attach/upload", lambda route: held.append(route))
+
+    page.get_by_test_id("more-toggle").click()
+    page.get_by_test_id("image-input").set_input_files(
+        {"name": "photo.png", "mimeType": "image/png", "buffer": sample_png(800, 600)}
+    )
+    upload = page.get_by_test_id("upload")
+    upload.wait_for()
+    upload.get_by_test_id("upload-progress").wait_for()
+    assert upload.locator("img").get_attribute("src", timeout=2000).startswith("blob:")
+    # Not blocking: the user goes on writing while the file is on its way.
+    send_text(page, "while it uploads")
+    jack.page.locator('[data-testid="msg-text"]', has_text="while it uploads").wait_for()
+    upload.get_by_test_id("upload-cancel").click()
+    upload.wait_for(state="detached")
+    page.wait_for_timeout(200)
+    for route in held:
+        try:
+            route.continue_()
+        except Exception:
+            pass  # the browser gave up on it (cancelled)
+    page.unroute("**/attach/upload")
+    page.wait_for_timeout(500)
+    assert jack.page.get_by_test_id("msg-image").count() == 0, "a cancelled upload was sent"
+
+    # Left alone, it finishes: the bubble gives way to the message.
+    page.get_by_test_id("more-toggle").click()
+    page.get_by_test_id("image-input").set_input_files(
+        {"name": "photo.png", "mimeType": "image/png", "buffer": sample_png(800, 600)}
+    )
+    page.locator('[data-testid="message"][data-media="4"][data-state="sent"]').wait_for()
+    page.get_by_test_id("upload").wait_for(state="detached")
+    jack.page.get_by_test_id("msg-image").wait_for()
