@@ -21,6 +21,7 @@ from tests.e2e.test_web_client import (
     register_and_login,
     sample_png,
     send_text,
+    shot,
 )
 
 pytestmark = pytest.mark.slow
@@ -57,11 +58,13 @@ def gap(page: Any) -> float:
 
 
 def send_image(page: Any, width: int = 1200, height: int = 900) -> None:
+    sent = page.locator('[data-testid="message"][data-media="4"][data-state="sent"]')
+    before = sent.count()
     page.get_by_test_id("more-toggle").click()
     page.get_by_test_id("image-input").set_input_files(
         {"name": "photo.png", "mimeType": "image/png", "buffer": sample_png(width, height)}
     )
-    page.locator('[data-testid="message"][data-media="4"][data-state="sent"]').last.wait_for()
+    sent.nth(before).wait_for()
 
 
 # ---- bug 2: images must not stop the chat following new messages ----------------------
@@ -106,6 +109,8 @@ def test_chat_follows_new_messages_while_images_load(pair: Any, viewport: dict[s
     )
     kate.page.wait_for_timeout(300)
     assert gap(kate.page) < 4, "the newest message went off-screen when the images loaded"
+    if viewport is PHONE:
+        shot(kate.page, "chat-phone")
 
     # Scrolled up, new messages do not move the view; a button says they are there.
     kate.page.evaluate("() => { document.querySelector('[data-testid=\"messages\"]').scrollTop = 0 }")
