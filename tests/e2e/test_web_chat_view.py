@@ -4,8 +4,8 @@ people in Chromium against a real ``imhub serve``, at phone (390x844) and deskto
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,6 +25,9 @@ from tests.e2e.test_web_client import (
 )
 
 pytestmark = pytest.mark.slow
+
+# Every test registers its own people: more than the default 20 per address and hour.
+SERVER_ENV = {"IMHUB_REGISTER_MAX_PER_IP": "1000"}
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -491,6 +494,9 @@ def test_unheard_voice_messages_have_a_dot(pair: Any) -> None:
     assert kate.page.get_by_test_id("voice-unheard").count() == 0
 
 
+INDEX_IS = "want => document.querySelector('.van-image-preview__index').innerText.replace(/ /g, '') === want"
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_image_viewer_goes_through_the_chats_images_and_downloads(pair: Any, viewport: dict[str, int]) -> None:
     jack, kate, _ = pair
@@ -515,14 +521,14 @@ def test_image_viewer_goes_through_the_chats_images_and_downloads(pair: Any, vie
     first_href = download.get_attribute("href") or ""
     assert download.get_attribute("download") and "/mnt/" in first_href
     page.get_by_test_id("image-next").click()
-    page.wait_for_function("() => document.querySelector('.van-image-preview__index').innerText.replace(/ /g, '') === '2/2'")
+    page.wait_for_function(INDEX_IS, arg="2/2")
     second_href = download.get_attribute("href") or ""
     assert second_href != first_href and "/mnt/" in second_href
     with page.expect_download() as got:
         download.click()
     assert got.value.suggested_filename == second_href.rsplit("/", 1)[1]
     page.keyboard.press("ArrowLeft")
-    page.wait_for_function("() => document.querySelector('.van-image-preview__index').innerText.replace(/ /g, '') === '1/2'")
+    page.wait_for_function(INDEX_IS, arg="1/2")
     page.locator(".van-image-preview__close-icon").click()
     viewer.wait_for(state="hidden")
 
