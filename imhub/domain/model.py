@@ -45,6 +45,7 @@ class Cmd(IntEnum):
     FRIEND_REQUEST_EVENT = 41
     GROUP_REQUEST_EVENT = 42
     DONE = 43  # the answer to cmd 50-55
+    PROFILE_EVENT = 44  # a user's nickname or avatar changed
 
 
 class Media(IntEnum):

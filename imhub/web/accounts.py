@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from imhub.domain.model import Cmd
 from imhub.services.login_guard import DEVICE_COOKIE
 from imhub.web.auth import (
     caller,
@@ -87,13 +88,19 @@ async def update(request: web.Request) -> web.Response:
         # Absent means "leave as is"; present (even empty) means "set to this".
         return p.text(name, required=False, max_len=max_len) if name in p else None
 
-    user = await services(request).accounts.update_profile(
-        user_id,
-        nickname=optional("nickname", 64),
-        avatar=optional("avatar", 512),
-        sex=optional("sex", 1),
-        memo=optional("memo", 512),
+    svc = services(request)
+    nickname, avatar = optional("nickname", 64), optional("avatar", 512)
+    user = await svc.accounts.update_profile(
+        user_id, nickname=nickname, avatar=avatar, sex=optional("sex", 1), memo=optional("memo", 512)
     )
+    if nickname is not None or avatar is not None:
+        # Chats already open elsewhere (the friends', my other tabs) show the new name
+        # and picture without a reload: cmd 44 (docs/protocol.md).
+        friends = await svc.social.friend_ids(user_id)
+        await svc.social.notify(
+            (user_id, *friends), Cmd.PROFILE_EVENT,
+            {"userid": user_id, "nickname": user.nickname, "avatar": user.avatar},
+        )
     return ok(await visible_user(request, user_id, user), msg="profile updated")
 
 

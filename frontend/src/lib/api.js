@@ -76,6 +76,41 @@ export async function upload(file, filename, filetype) {
   return { url: body.data, ...(body.file || {}) }
 }
 
+/**
+ * `upload` with progress and cancelling (XMLHttpRequest: fetch reports no upload
+ * progress). Rejects with an AbortError-named error when `signal` aborts.
+ * @param {Blob & {name?: string}} file
+ * @param {string} filename
+ * @param {string} filetype
+ * @param {{onProgress?: (fraction: number) => void, signal?: AbortSignal}} [o]
+ * @returns {Promise<{url: string} & Record<string, any>>}
+ */
+export function uploadWithProgress(file, filename, filetype, o = {}) {
+  return new Promise((resolve, reject) => {
+    const form = new FormData()
+    form.append('file', file, filename || file.name || 'file')
+    if (filetype) form.append('filetype', filetype)
+    const xhr = new XMLHttpRequest()
+    xhr.open('POST', '/attach/upload')
+    xhr.withCredentials = true
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable && o.onProgress) o.onProgress(e.loaded / e.total) }
+    xhr.onload = () => {
+      const res = new Response(xhr.responseText, { status: xhr.status })
+      parse(res).then((body) => resolve({ url: body.data, ...(body.file || {}) }), reject)
+    }
+    xhr.onerror = () => reject(new ApiError('network error', 0))
+    xhr.onabort = () => reject(Object.assign(new Error('cancelled'), { name: 'AbortError' }))
+    if (o.signal) {
+      if (o.signal.aborted) {
+        reject(Object.assign(new Error('cancelled'), { name: 'AbortError' }))
+        return
+      }
+      o.signal.addEventListener('abort', () => xhr.abort(), { once: true })
+    }
+    xhr.send(form)
+  })
+}
+
 export const api = {
   register: (p) => post('/user/register', p).then((b) => b.data),
   login: (mobile, passwd) => post('/user/login', { mobile, passwd }).then((b) => b.data),

@@ -100,6 +100,11 @@ const en = {
   language: 'Language', back: 'Back', more: 'More', voiceInput: 'Voice message', keyboardInput: 'Keyboard',
   groupInfo: 'Group info', newChat: 'Add contact', selectChat: 'Choose a conversation to start chatting',
   openConversation: 'Open conversation with {name}', unreadCount: '{n} unread',
+  // the chat view (issue #18)
+  download: 'Download', previousImage: 'Previous image', nextImage: 'Next image',
+  backspace: 'Delete', unheard: 'Not played yet', newMessagesBelow: '{n} new messages', newMessagesDivider: 'New messages', addFriendConfirm: 'Add friend: {name}?', logoutConfirm: 'Log out of imhub?',
+  notMemberComposer: 'You are no longer a member of this group, so you cannot send messages here.',
+  sendTimeout: 'no reply from the server', notSentBecause: 'Not sent: {reason}',
 }
 
 const zh = {
@@ -193,6 +198,11 @@ const zh = {
   language: '语言', back: '返回', more: '更多', voiceInput: '语音消息', keyboardInput: '键盘',
   groupInfo: '群信息', newChat: '添加联系人', selectChat: '选择一个会话开始聊天',
   openConversation: '打开与 {name} 的会话', unreadCount: '{n} 条未读',
+  // the chat view (issue #18)
+  download: '下载', previousImage: '上一张', nextImage: '下一张',
+  backspace: '删除', unheard: '未播放', newMessagesBelow: '{n} 条新消息', newMessagesDivider: '以下为新消息', addFriendConfirm: '添加好友：{name}？', logoutConfirm: '确定退出登录吗？',
+  notMemberComposer: '你已不是该群成员，无法在此发送消息。',
+  sendTimeout: '服务器无响应', notSentBecause: '发送失败：{reason}',
 }
 
 export const dicts = { en, zh }

@@ -28,6 +28,7 @@ export const CMD = Object.freeze({
   NOTICE: 40, // system notice from the operators (not stored)
   FRIEND_REQUEST: 41, // a friend request was filed, accepted, declined or cancelled
   GROUP_REQUEST: 42, // a join request / invitation event
+  PROFILE: 44, // a friend's (or my) nickname / avatar changed
 })
 
 export const MEDIA = Object.freeze({

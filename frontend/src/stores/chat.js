@@ -164,11 +164,15 @@ export const useChat = defineStore('chat', () => {
         c.onAck(frame)
         scheduleReads()
         return
-      case CMD.ERROR:
+      case CMD.ERROR: {
         if (settle(frame)) return
         if (frame.rid && c.failRequest(frame.rid)) return
-        if (!c.onError(frame)) lastError.value = errorText(frame)
+        const failed = c.onError(frame)
+        if (!failed) lastError.value = errorText(frame)
+        // Not (any longer) in that group: refresh my groups so its chat says so.
+        else if (failed.error === 'not_member') useContacts().loadGroups().catch(() => {})
         return
+      }
       case CMD.PRIVATE:
       case CMD.GROUP: {
         const r = c.receive(frame)
@@ -231,12 +235,32 @@ export const useChat = defineStore('chat', () => {
       case CMD.GROUP_REQUEST:
         useContacts().applyGroupEvent(frame)
         return
+      case CMD.PROFILE:
+        applyProfile(frame)
+        return
       case CMD.NOTICE:
         if (typeof frame.text === 'string' && frame.text) notice.value = { text: frame.text, ts: frame.ts || Date.now() }
         return
       default:
         // Unknown commands come from a newer server: ignore them (forward compatible).
     }
+  }
+
+  /**
+   * cmd 44: someone's name or picture changed; open chats, lists and my own "Me" follow.
+   * @param {{userid?: number, nickname?: unknown, avatar?: unknown}} frame
+   */
+  function applyProfile(frame) {
+    const id = Number(frame.userid)
+    if (!id) return
+    const patch = {}
+    if (typeof frame.nickname === 'string' && frame.nickname) patch.nickname = frame.nickname
+    if (typeof frame.avatar === 'string') patch.avatar = frame.avatar
+    const contacts = useContacts()
+    contacts.remember({ id, ...patch })
+    for (const f of contacts.friends) if (Number(f.id) === id) Object.assign(f, patch)
+    const session = useSession()
+    if (id === Number(session.id)) session.setUser(patch)
   }
 
   function errorText(frame) {
