@@ -52,6 +52,8 @@ class Media(IntEnum):
     CONTACT = 9
     # Server-made only: a group event (joined, left, removed, renamed) in the stream.
     EVENT = 10
+    # content = file name, url = the uploaded file, amount = size in bytes, memo = MIME type
+    FILE = 11
 
 
 CLIENT_MEDIA = frozenset(int(m) for m in Media if m != Media.EVENT)
@@ -62,6 +64,7 @@ CLIENT_MEDIA = frozenset(int(m) for m in Media if m != Media.EVENT)
 MAX_CONTENT_CHARS = 8000
 MAX_LINK_CHARS = 1024
 MAX_CID_CHARS = 64
+MAX_FILE_NAME_CHARS = 255  # a file message's name (content)
 
 
 def private_conv(a: int, b: int) -> str:

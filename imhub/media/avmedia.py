@@ -97,7 +97,7 @@ def _poster(data: bytes, ext: str, max_pixels: int) -> tuple[int | None, int | N
             if n >= POSTER_MAX_PACKETS:
                 break
             for frame in packet.decode():
-                return width, height, _jpeg(frame.to_image())
+                return width, height, _jpeg(frame.to_image())  # type: ignore[no-untyped-call]
     return width, height, None
 
 

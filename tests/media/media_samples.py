@@ -138,6 +138,29 @@ def video_file(frames: int = 10, size: tuple[int, int] = (64, 48)) -> bytes:
     return buf.getvalue()
 
 
+RED = (220, 20, 20)
+
+
+def colour_video(
+    seconds: float = 1.5, size: tuple[int, int] = (96, 64), rgb: tuple[int, int, int] = RED, rate: int = 10
+) -> bytes:
+    """An MP4 (mpeg4) of one solid colour, with metadata tags the server must drop."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        c.metadata.update(SECRET_TAGS)
+        s = c.add_stream("mpeg4", rate=rate)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
+        picture = Image.new("RGB", size, rgb)
+        for i in range(round(seconds * rate)):
+            f = av.VideoFrame.from_image(picture).reformat(format="yuv420p")
+            f.pts = i
+            for packet in s.encode(f):
+                c.mux(packet)
+        for packet in s.encode(None):
+            c.mux(packet)
+    return buf.getvalue()
+
+
 GPS = b"+48.8584+002.2945/"
 
 
