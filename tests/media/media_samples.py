@@ -142,13 +142,18 @@ RED = (220, 20, 20)
 
 
 def colour_video(
-    seconds: float = 1.5, size: tuple[int, int] = (96, 64), rgb: tuple[int, int, int] = RED, rate: int = 10
+    seconds: float = 1.5,
+    size: tuple[int, int] = (96, 64),
+    rgb: tuple[int, int, int] = RED,
+    rate: int = 10,
+    codec: str = "mpeg4",
 ) -> bytes:
-    """An MP4 (mpeg4) of one solid colour, with metadata tags the server must drop."""
+    """An MP4 of one solid colour, with metadata tags the server must drop (``libx264``
+    for a clip a browser plays: Chromium has no MPEG-4 Part 2 decoder)."""
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as c:
         c.metadata.update(SECRET_TAGS)
-        s = c.add_stream("mpeg4", rate=rate)
+        s = c.add_stream(codec, rate=rate)
         s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
         picture = Image.new("RGB", size, rgb)
         for i in range(round(seconds * rate)):
