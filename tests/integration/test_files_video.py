@@ -2,7 +2,7 @@
 sockets (issue #19 item 7): upload, send, live delivery to the other side and the
 sender's other device, sync and history after being offline, search by file name, the
 download a recipient makes, refusals, and what a seed client gets instead. SQLite and
-PostgreSQL."""
+PostgreSQL; and across two nodes on the Redis bus."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from imhub.config import Settings
 from tests.integration.chatkit import Socket, User, befriend, connect, is_msg, make_group, make_user
-from tests.media.media_samples import PDF, colour_video
+from tests.integration.test_multinode import Cluster, cluster  # noqa: F401 (the two-node fixture)
+from tests.media.media_samples import PDF, colour_video, image_bytes
 
 
 @pytest.fixture
@@ -147,3 +148,27 @@ async def test_seed_client_gets_text(client: TestClient) -> None:
     got = await seed.recv_until(lambda f: f.get("cmd") == 10)
     assert got["media"] == 1 and got["content"] == f"[video] {clip['url']}"  # no "96x64" for people
     await seed.no_frame()
+
+
+@pytest.mark.slow
+async def test_file_and_video_across_two_nodes(cluster: Cluster) -> None:  # noqa: F811
+    """Sent on node 0, delivered live on node 1 over Redis, and synced there."""
+    h1, h2 = cluster.http
+    a, b = await make_user(h1), await make_user(h2)  # type: ignore[arg-type]
+    await befriend(h1, a, b)  # type: ignore[arg-type]
+    sa = await connect(h1, a, autosync=0)  # type: ignore[arg-type]
+    sb = await connect(h2, b, autosync=0)  # type: ignore[arg-type]
+    clip = await upload(h1, a, colour_video(seconds=1.0), "clip.mp4")  # type: ignore[arg-type]
+    png = await upload(h1, a, image_bytes("PNG"), "scan.png")  # type: ignore[arg-type]
+    await sa.send(cmd=10, dstid=b.id, cid="n1", **video_body(clip))
+    await sa.send(cmd=10, dstid=b.id, cid="n2", **file_body(png, "scan.png"))  # any of our media as a file
+    got = [await sb.recv_until(is_msg), await sb.recv_until(is_msg)]
+    assert [(m["media"], m["url"]) for m in got] == [(8, clip["url"]), (11, png["url"])]
+    assert got[0]["pic"] == clip["thumb"] and got[1]["memo"] == "image/png"
+    await sb.send(cmd=20, rid="s", after={got[0]["conv"]: 0})
+    page = await sb.recv_until(lambda f: f.get("cmd") == 30)
+    assert [(m["media"], m["content"], m["amount"]) for m in page["msgs"]] == [
+        (8, "", clip["duration_ms"]), (11, "scan.png", png["size"])
+    ]
+    await sa.close()
+    await sb.close()
