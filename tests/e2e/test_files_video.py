@@ -2,7 +2,8 @@
 real ``imhub serve``, at a phone and a desktop width: Alice sends a PDF and a video from
 the composer's "more" panel; Bob sees the file's name, size and type and downloads it
 under its name, and the video inline with its poster and duration, and it plays.
-Screenshots: files-video-phone, files-video-desktop."""
+An HTML file is refused with the server's reason. Screenshots: composer-more-*,
+files-video-* (phone, desktop)."""
 
 from __future__ import annotations
 
@@ -53,8 +54,18 @@ def _scenario(alice: Person, bob: Person, width: str) -> None:
     open_chat(a, conv)
     open_chat(b, conv)
 
-    # --- a file: name, size and type; downloaded under its own name -------------------
+    # --- a type the server does not take: refused with a readable reason -------------
     a.get_by_test_id("more-toggle").click()
+    a.get_by_test_id("pick-file").wait_for()
+    shot(a, f"composer-more-{width}")
+    a.get_by_test_id("file-input").set_input_files(
+        {"name": "page.html", "mimeType": "text/html", "buffer": b"<!DOCTYPE html><html><script></script></html>"}
+    )
+    a.locator(".van-toast", has_text="This type of file cannot be sent").wait_for()
+    assert a.locator('[data-testid="message"]').count() == 0
+
+    # --- a file: name, size and type; downloaded under its own name -------------------
+    a.get_by_test_id("pick-file").wait_for()  # the panel stayed open after the refusal
     a.get_by_test_id("file-input").set_input_files(
         {"name": FILE_NAME, "mimeType": "application/pdf", "buffer": PDF}
     )
@@ -87,6 +98,7 @@ def _scenario(alice: Person, bob: Person, width: str) -> None:
         "el => { const img = new Image(); img.src = el.poster; return img.decode().then(() => true) }",
         arg=video.element_handle(), timeout=TIMEOUT,
     )
+    b.wait_for_timeout(500)
     shot(b, f"files-video-{width}")
     video.evaluate("el => { el.muted = true; return el.play() }")
     playing = "el => el.currentTime > 0 && el.videoWidth === 320"
