@@ -97,11 +97,19 @@ def _poster(data: bytes, ext: str, max_pixels: int) -> tuple[int | None, int | N
             if n >= POSTER_MAX_PACKETS:
                 break
             for frame in packet.decode():
-                return width, height, _jpeg(frame.to_image())  # type: ignore[no-untyped-call]
+                # A phone's portrait clip is stored landscape with a display matrix
+                # (kept by the remux): players turn it, so the poster and the size do too.
+                rotation = round(frame.rotation / 90) * 90 % 360
+                if rotation in (90, 270):
+                    width, height = height, width
+                return width, height, _jpeg(frame.to_image(), rotation)  # type: ignore[no-untyped-call]
     return width, height, None
 
 
-def _jpeg(img: Image.Image) -> bytes:
+def _jpeg(img: Image.Image, rotation: int = 0) -> bytes:
+    """``rotation``: degrees counter-clockwise, as FFmpeg's display matrix says."""
+    if rotation:
+        img = img.rotate(rotation, expand=True)
     img = img.convert("RGB")
     img.thumbnail((POSTER_MAX_SIDE, POSTER_MAX_SIDE))
     out = io.BytesIO()

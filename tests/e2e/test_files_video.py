@@ -81,7 +81,8 @@ def _scenario(alice: Person, bob: Person, width: str) -> None:
 
     # --- a video: inline, with its poster and duration; it plays ----------------------
     a.get_by_test_id("more-toggle").click()
-    clip = colour_video(seconds=2, size=(320, 240), rate=10, codec="libx264")
+    # A phone's portrait clip: stored 320x240, shown turned clockwise (display matrix -90).
+    clip = colour_video(seconds=2, size=(320, 240), rate=10, codec="libx264", rotation=-90, left=(20, 20, 220))
     a.get_by_test_id("video-input").set_input_files({"name": "clip.mp4", "mimeType": "video/mp4", "buffer": clip})
     a.locator('[data-testid="message"][data-state="sent"][data-media="8"]').wait_for()
     video = b.get_by_test_id("video-el").last
@@ -93,7 +94,7 @@ def _scenario(alice: Person, bob: Person, width: str) -> None:
     assert got.status == 200 and got.headers["content-type"] == "image/jpeg"
     assert b.get_by_test_id("video-duration").last.inner_text() == "0:02"
     box = video.bounding_box()
-    assert box is not None and abs(box["width"] / box["height"] - 320 / 240) < 0.05, box
+    assert box is not None and abs(box["width"] / box["height"] - 240 / 320) < 0.05, box
     b.wait_for_function(
         "el => { const img = new Image(); img.src = el.poster; return img.decode().then(() => true) }",
         arg=video.element_handle(), timeout=TIMEOUT,
@@ -101,7 +102,14 @@ def _scenario(alice: Person, bob: Person, width: str) -> None:
     b.wait_for_timeout(500)
     shot(b, f"files-video-{width}")
     video.evaluate("el => { el.muted = true; return el.play() }")
-    playing = "el => el.currentTime > 0 && el.videoWidth === 320"
+    # Chromium turns it like the server turned the poster: upright, 240 wide.
+    playing = "el => el.currentTime > 0 && el.videoWidth === 240 && el.videoHeight === 320"
     b.wait_for_function(playing, arg=video.element_handle(), timeout=TIMEOUT)
+    top = video.evaluate(
+        """el => { const c = document.createElement('canvas'); c.width = 240; c.height = 320;
+                   const g = c.getContext('2d'); g.drawImage(el, 0, 0, 240, 320);
+                   return Array.from(g.getImageData(120, 20, 1, 1).data.slice(0, 3)) }"""
+    )
+    assert top[2] > 150 and top[0] < 100, top  # the clip's left side (blue) is on top, as on the poster
     # The sender sees the same file bubble.
     assert a.get_by_test_id("msg-file").last.get_by_test_id("file-name").inner_text() == FILE_NAME

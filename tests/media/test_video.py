@@ -18,6 +18,8 @@ from imhub.media import avmedia
 from imhub.media.errors import MediaRejected
 from imhub.media.names import content_disposition, download_name
 
+BLUE = (20, 20, 220)
+
 
 def near(a: tuple[int, ...], b: tuple[int, ...], tol: int = 40) -> bool:
     return all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
@@ -41,6 +43,18 @@ def test_poster_is_scaled_down() -> None:
     assert (video.width, video.height) == (1280, 720)
     assert video.poster is not None
     assert Image.open(io.BytesIO(video.poster)).size == (avmedia.POSTER_MAX_SIDE, 360)
+
+
+def test_portrait_clip_poster_is_turned_like_players_do() -> None:
+    """A phone's portrait clip: stored 96x64 with a -90° display rotation (turn clockwise
+    to show). The poster and the size are the upright 64x96, the left side on top."""
+    clip = colour_video(seconds=0.5, size=(96, 64), rotation=-90, left=BLUE, codec="libx264")
+    video = avmedia.process_video(clip, "mp4", 24_000_000)
+    assert (video.width, video.height) == (64, 96)
+    assert video.poster is not None
+    poster = Image.open(io.BytesIO(video.poster))
+    assert poster.size == (64, 96)
+    assert near(poster.getpixel((32, 10)), BLUE) and near(poster.getpixel((32, 86)), RED)
 
 
 def test_video_over_the_pixel_limit_is_refused() -> None:
