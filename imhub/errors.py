@@ -70,6 +70,9 @@ class ErrorCode(Enum):
     OWNER_FIXED = (4632, "owner_fixed")
     NOT_BANNED = (4633, "not_banned")
     TOO_MANY_GROUPS = (4634, "too_many_groups")
+    # Uploads (/attach/upload): the kind's size cap (HTTP 413), a type we do not take.
+    MEDIA_TOO_LARGE = (4130, "media_too_large")
+    UNSUPPORTED_MEDIA = (4150, "unsupported_media")
     SEQ_BEYOND_END = (4220, "seq_beyond_end")
     RATE_LIMITED = (4290, "rate_limited")
     INTERNAL = (5000, "internal")

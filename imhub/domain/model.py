@@ -64,6 +64,8 @@ class Media(IntEnum):
     # reactions, a pin), stored in the stream so that sync carries it; ``memo`` names
     # it, ``amount`` is the message concerned, ``content`` a JSON object.
     UPDATE = 11
+    # content = file name, url = the uploaded file, amount = size in bytes, memo = MIME type
+    FILE = 12
 
 
 CLIENT_MEDIA = frozenset(int(m) for m in Media if m not in (Media.EVENT, Media.UPDATE))
@@ -76,6 +78,7 @@ SILENT_MEDIA = frozenset({int(Media.UPDATE)})
 MAX_CONTENT_CHARS = 8000
 MAX_LINK_CHARS = 1024
 MAX_CID_CHARS = 64
+MAX_FILE_NAME_CHARS = 255  # a file message's name (content)
 
 
 def private_conv(a: int, b: int) -> str:

@@ -19,9 +19,9 @@ from imhub.config import Settings
 from imhub.errors import RateLimited, Unauthorized
 from imhub.media import avmedia, images
 from imhub.media.decode_pool import DecodePool
-from imhub.media.errors import MediaRejected, MediaTooLarge
+from imhub.media.errors import MediaRejected, MediaTooLarge, MediaUnsupported
 from imhub.media.ledger import MediaLedger
-from imhub.media.names import CONTENT_TYPES, new_stem
+from imhub.media.names import CONTENT_TYPES, extension, new_stem
 from imhub.media.sniff import HEAD_BYTES, Kind, Sniffed, refine, sniff
 from imhub.media.storage import Storage, build_storage
 from imhub.ratelimit import SlidingWindowLimiter
@@ -38,13 +38,14 @@ class StoredMedia:
     height: int | None = None
     thumb: str | None = None
     duration: float | None = None
+    duration_ms: int | None = None
     thumb_name: str | None = None  # bookkeeping, not part of the reply
     thumb_size: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """The richer reply next to the seed's ``data: url``; unknown fields left out."""
         out: dict[str, Any] = {"url": self.url, "kind": self.kind, "mime": self.mime, "size": self.size}
-        for key in ("width", "height", "thumb", "duration"):
+        for key in ("width", "height", "thumb", "duration", "duration_ms"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -77,9 +78,9 @@ class MediaService:
             raise MediaRejected("the file is empty")
         sniffed = sniff(head)
         if sniffed is None:
-            raise MediaRejected("unsupported file type (allowed: JPEG, PNG, GIF, WebP images; voice; video)")
+            raise MediaUnsupported("unsupported file type (allowed: JPEG, PNG, GIF, WebP images; voice; video)")
         if sniffed.kind == "file" and sniffed.ext not in self._settings.media_file_kinds:
-            raise MediaRejected(f"file type {sniffed.ext} is not accepted here")
+            raise MediaUnsupported(f"file type {sniffed.ext} is not accepted here")
         return sniffed
 
     def cap_for(self, kind: Kind) -> int:
@@ -175,16 +176,51 @@ class MediaService:
         stem = new_stem()
         if sniffed.kind == "image":
             return await self._store_image(stem, data, sniffed, who)
+        if sniffed.kind == "video":
+            return await self._store_video(stem, data, sniffed, who)
         name = f"{stem}.{sniffed.ext}"
         duration = None
-        if sniffed.kind in ("voice", "video"):
+        if sniffed.kind == "voice":
             # Remuxed in a worker: validates the container and drops its metadata.
             remuxed = await self.pool.run(who, avmedia.remux, data, sniffed.ext)
             data, duration = remuxed.data, remuxed.duration
-            if sniffed.kind == "video":
-                duration = None  # the reply's duration is a voice-note field
         await self.storage.put(name, data, sniffed.mime)
         return StoredMedia(self.storage.url(name), name, sniffed.kind, sniffed.mime, len(data), duration=duration)
+
+    async def _store_video(self, stem: str, data: bytes, sniffed: Sniffed, who: tuple[str, object]) -> StoredMedia:
+        # Remux and poster frame in one worker: the decoding is FFmpeg's, bounded there.
+        video = await self.pool.run(
+            who, avmedia.process_video, data, sniffed.ext, self._settings.media_image_max_pixels
+        )
+        name = f"{stem}.{sniffed.ext}"
+        thumb_name = f"{stem}_t.jpg" if video.poster else None
+        await self._put_pair(name, video.data, sniffed.mime, thumb_name, video.poster)
+        return StoredMedia(
+            self.storage.url(name),
+            name,
+            "video",
+            sniffed.mime,
+            len(video.data),
+            width=video.width,
+            height=video.height,
+            thumb=self.storage.url(thumb_name) if thumb_name else None,
+            duration_ms=video.duration_ms,
+            thumb_name=thumb_name,
+            thumb_size=len(video.poster or b""),
+        )
+
+    async def _put_pair(self, name: str, data: bytes, mime: str, thumb_name: str | None, thumb: bytes | None) -> None:
+        """The thumbnail first, then the original; no thumbnail left behind if that fails."""
+        if thumb_name is None or thumb is None:
+            await self.storage.put(name, data, mime)
+            return
+        await self.storage.put(thumb_name, thumb, CONTENT_TYPES[extension(thumb_name)])
+        try:
+            await self.storage.put(name, data, mime)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.storage.delete(thumb_name)
+            raise
 
     async def _store_image(self, stem: str, data: bytes, sniffed: Sniffed, who: tuple[str, object]) -> StoredMedia:
         assert sniffed.pillow_format is not None
@@ -199,13 +235,7 @@ class MediaService:
         )
         name = f"{stem}.{sniffed.ext}"
         thumb_name = f"{stem}_t.{img.thumb_ext}"
-        await self.storage.put(thumb_name, img.thumb, CONTENT_TYPES[img.thumb_ext])
-        try:
-            await self.storage.put(name, img.data, sniffed.mime)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self.storage.delete(thumb_name)
-            raise
+        await self._put_pair(name, img.data, sniffed.mime, thumb_name, img.thumb)
         return StoredMedia(
             self.storage.url(name),
             name,

@@ -7,6 +7,7 @@ bytes go to every recipient.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from imhub.domain.model import (
     CLIENT_MEDIA,
     MAX_CID_CHARS,
     MAX_CONTENT_CHARS,
+    MAX_FILE_NAME_CHARS,
     MAX_LINK_CHARS,
     Cmd,
     Draft,
@@ -326,8 +328,8 @@ def _plain_draft(obj: dict[str, Any], cmd: int, user_id: int) -> Draft | None:
         return None  # checked by the full validation
     if media == Media.TEXT and not content.strip():
         return None
-    if pic or url:
-        return None  # URLs are checked by the full validation
+    if pic or url or media == Media.FILE:
+        return None  # URLs and file messages are checked by the full validation
     return Draft(userid=user_id, cmd=int(cmd), dstid=dstid, media=media, content=content, pic=pic, url=url,
                  memo=memo, amount=amount, cid=cid)
 
@@ -335,7 +337,9 @@ def _plain_draft(obj: dict[str, Any], cmd: int, user_id: int) -> Draft | None:
 # Media whose ``url`` clients load by themselves (play, draw): only this server's media.
 # For the others ``url`` is a link the user clicks: any http(s) URL. ``pic`` is always
 # drawn (image, video poster, card picture, contact avatar): only this server's media.
-_LOADED_URL_MEDIA = frozenset({Media.VOICE, Media.IMAGE, Media.EMOJI, Media.VIDEO})
+_LOADED_URL_MEDIA = frozenset({Media.VOICE, Media.IMAGE, Media.EMOJI, Media.VIDEO, Media.FILE})
+# A file message's MIME type (memo): what the upload reply said, e.g. application/pdf.
+_MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
 
 
 def _check_urls(draft: Draft, media_base: str) -> None:
@@ -370,6 +374,8 @@ def _draft(obj: dict[str, Any], cmd: int, user_id: int, cid: str | None, media_b
         raise Refused(ErrorCode.BAD_FRAME, "cannot send a private message to yourself")
     if media == Media.TEXT and not draft.content.strip():
         raise Refused(ErrorCode.BAD_FRAME, "a text message needs content")
+    if media == Media.FILE:
+        _check_file(draft)
     _check_urls(draft, media_base)
     return draft
 
@@ -440,6 +446,22 @@ def _mentions(obj: dict[str, Any], cmd: int) -> str:
 def mention_ids(mentions: str) -> list[int]:
     """The user ids of a stored ``mentions`` value (none for ``"all"``)."""
     return [int(v) for v in mentions.split(",")] if mentions and mentions != "all" else []
+
+
+def _check_file(draft: Draft) -> None:
+    """A file message (media 12): a name, our URL, a size and (optionally) a MIME type."""
+    name = draft.content
+    if not name.strip() or len(name) > MAX_FILE_NAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise Refused(
+            ErrorCode.BAD_FRAME,
+            f"a file message needs content: the file name (1-{MAX_FILE_NAME_CHARS} characters, no control characters)",
+        )
+    if not draft.url:
+        raise Refused(ErrorCode.BAD_FRAME, "a file message needs url: the uploaded file (upload it first)")
+    if draft.amount < 0:
+        raise Refused(ErrorCode.BAD_FRAME, "amount (the file size in bytes) must not be negative")
+    if draft.memo and not _MIME.match(draft.memo):
+        raise Refused(ErrorCode.BAD_FRAME, "memo must be the file's MIME type, like application/pdf")
 
 
 def _conv(obj: dict[str, Any]) -> str:

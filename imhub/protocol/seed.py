@@ -22,7 +22,7 @@ DRAWABLE = frozenset({Media.TEXT, Media.VOICE, Media.IMAGE})
 
 _LABELS: dict[int, str] = {
     Media.NEWS: "[news]", Media.RED_PACKET: "[red packet]", Media.EMOJI: "[sticker]",
-    Media.LINK: "[link]", Media.VIDEO: "[video]", Media.CONTACT: "[contact card]",
+    Media.LINK: "[link]", Media.VIDEO: "[video]", Media.CONTACT: "[contact card]", Media.FILE: "[file]",
 }
 _EVENT_TEXT = {
     "created": "created the group",
@@ -62,6 +62,8 @@ def seed_message(msg: dict[str, Any], group_events: bool) -> dict[str, Any] | No
     label = _LABELS.get(media, "[message]") if isinstance(media, int) else "[message]"
     if media == Media.CONTACT:  # content is the person's id, memo their name
         return _as_text(msg, _join(label, memo or content))
+    if media in (Media.FILE, Media.VIDEO):  # memo is a MIME type or the video's size: not for people
+        return _as_text(msg, _join(label, content, url))
     return _as_text(msg, _join(label, content or memo, url))
 
 

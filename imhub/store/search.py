@@ -17,6 +17,7 @@ SEARCHABLE: dict[int, tuple[str, ...]] = {
     Media.NEWS: ("content", "memo"),
     Media.RED_PACKET: ("memo",),
     Media.CONTACT: ("memo",),
+    Media.FILE: ("content",),  # the file name
 }
 
 

@@ -1,4 +1,5 @@
-"""``POST /attach/upload`` (the seed's upload) and ``GET /mnt/{name}`` (serving).
+"""``POST /attach/upload`` (the seed's upload) and ``GET /mnt/{name}[?name=<file name>]``
+(serving; the optional name is what a file is saved as).
 
 The upload body is streamed: the first bytes decide the kind and so the cap, and we
 stop reading at cap+1 bytes. The reply keeps the seed's ``data: "<url>"`` and adds a
@@ -156,7 +157,9 @@ async def serve(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if not is_valid_name(name):
         raise web.HTTPNotFound(reason="no such file")
-    headers = {**serving_headers(name), "Content-Security-Policy": MEDIA_CSP}
+    # ?name= is the name a file message gave it: only what the file is saved as (its
+    # extension is ours; a URL with another name is still a capability to the same bytes).
+    headers = {**serving_headers(name, request.query.get("name", "")), "Content-Security-Policy": MEDIA_CSP}
     storage = services(request).media.storage
     if isinstance(storage, LocalStorage):
         path = storage.path(name)

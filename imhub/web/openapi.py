@@ -521,7 +521,19 @@ def _operation(op: Operation) -> dict[str, Any]:
 
 FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "What was stored (kind, mime, size, dimensions, thumbnail, duration).",
+    "description": "What was stored; fields that are unknown are left out (docs/media.md).",
+    "required": ["url", "kind", "mime", "size"],
+    "properties": {
+        "url": {"type": "string"},
+        "kind": {"enum": ["image", "voice", "video", "file"]},
+        "mime": {"type": "string"},
+        "size": {"type": "integer", "description": "Bytes stored."},
+        "width": {"type": "integer", "description": "Image, or video with a picture."},
+        "height": {"type": "integer"},
+        "thumb": {"type": "string", "description": "Image thumbnail, or a video's poster frame (JPEG)."},
+        "duration": {"type": "number", "description": "Voice: seconds, when the container says."},
+        "duration_ms": {"type": "integer", "description": "Video: milliseconds."},
+    },
 }
 
 OTHER_PATHS: dict[str, Any] = {
@@ -530,8 +542,11 @@ OTHER_PATHS: dict[str, Any] = {
             "operationId": "attach_upload",
             "summary": "Upload a file (image, voice, video, other)",
             "description": "The type is sniffed from the bytes; `filetype` (e.g. `.mp3`) is only a hint. "
-            "Refused content: code -1; too large: 413; too many uploads: 429; every decode worker busy: "
-            "503. Without any credentials (the seed's register page, before the account exists) only an "
+            "Refused content: code -1 (an unsupported type or a file kind not enabled also "
+            "`error: unsupported_media`, `errcode: 4150`); too large: 413 (`media_too_large`, 4130); too "
+            "many uploads: 429; every decode worker busy: 503. A video gets a poster frame (`thumb`), "
+            "`width`, `height` and `duration_ms`. Without any credentials (the seed's register page, "
+            "before the account exists) only an "
             "image of at most IMHUB_MEDIA_ANONYMOUS_MAX_BYTES is accepted, rate-limited per address, and "
             "deleted after a day unless a registration uses it as avatar; bad credentials are 401.",
             "tags": ["media"],
@@ -577,8 +592,21 @@ OTHER_PATHS: dict[str, Any] = {
         "get": {
             "operationId": "media_file",
             "summary": "An uploaded file (generated name)",
+            "description": "Our own Content-Type, `nosniff`, a sandboxing CSP. Images, voice and video "
+            "are inline; files (pdf, zip, gz, 7z) are `Content-Disposition: attachment`, saved under the "
+            "query's `name` made safe (RFC 6266/5987 `filename*`; the extension is always the stored "
+            "one), or under the stored name.",
             "tags": ["media"],
-            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                {
+                    "name": "name",
+                    "in": "query",
+                    "required": False,
+                    "description": "The name a file is saved as (a file message's `content`).",
+                    "schema": {"type": "string", "maxLength": 1024},
+                },
+            ],
             "responses": {
                 "200": {"description": "The file (Range supported).", "content": {"*/*": {}}},
                 "206": {"description": "Part of the file (Range request).", "content": {"*/*": {}}},

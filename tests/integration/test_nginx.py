@@ -26,6 +26,7 @@ import pytest
 
 from tests.conftest import REDIS_URL, port_open, service_unavailable
 from tests.integration.chatkit import Socket, befriend, connect, is_msg, make_user
+from tests.media.media_samples import PDF, colour_video
 from tests.serverproc import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +100,7 @@ def nodes(tmp_path: Path) -> Iterator[list[ServerProcess]]:
     # Behind nginx as deploy/systemd/imhub.env.example runs it: the proxy's X-Real-IP and
     # X-Forwarded-Proto are trusted (the browser's https Origin matches the https it used).
     env = {"IMHUB_BUS": "redis", "IMHUB_REDIS_URL": REDIS_URL, "IMHUB_REDIS_PREFIX": f"t{uuid.uuid4().hex[:10]}",
-           "IMHUB_TRUST_X_REAL_IP": "true"}
+           "IMHUB_TRUST_X_REAL_IP": "true", "IMHUB_MEDIA_FILE_KINDS": "pdf"}
     started: list[ServerProcess] = []
     try:
         for _ in range(2):
@@ -185,6 +186,20 @@ async def test_nginx_in_front_of_two_nodes(tmp_path: Path, nodes: list[ServerPro
             assert body["code"] == 0, body
             media_path = body["data"]
             assert media_path.startswith("/mnt/")
+            uploaded = {}
+            for name, data in (("a.pdf", PDF), ("clip.mp4", colour_video(seconds=0.5))):
+                form = aiohttp.FormData()
+                form.add_field("file", data, filename=name)
+                async with web.post("/attach/upload", data=form, headers=a.auth) as r:
+                    body = await r.json()
+                assert body["code"] == 0, body
+                uploaded[name] = body["data"]
+            # A download under the file message's name: nginx hands it to the app.
+            async with web.get(uploaded["a.pdf"], params={"name": "季度.pdf"}) as r:
+                assert r.status == 200 and await r.read() == PDF
+                named = "attachment; filename=\"__.pdf\"; filename*=UTF-8''%E5%AD%A3%E5%BA%A6.pdf"
+                assert r.headers["Content-Disposition"] == named
+                assert r.headers["X-Content-Type-Options"] == "nosniff"
             big = aiohttp.FormData()
             big.add_field("file", os.urandom(2 * 1024 * 1024), filename="x.bin")
             async with web.post("/attach/upload", data=big, headers=a.auth) as r:
@@ -221,6 +236,15 @@ async def test_nginx_in_front_of_two_nodes(tmp_path: Path, nodes: list[ServerPro
                 assert r.headers["X-Content-Type-Options"] == "nosniff"
                 assert "sandbox" in r.headers["Content-Security-Policy"]
                 assert (await r.read())[:8] == b"\x89PNG\r\n\x1a\n"
+            async with web.get(uploaded["clip.mp4"]) as r:  # video plays inline
+                assert r.status == 200 and r.headers["Content-Type"] == "video/mp4"
+                assert "Content-Disposition" not in r.headers and "sandbox" in r.headers["Content-Security-Policy"]
+            async with web.get(uploaded["a.pdf"]) as r:  # a file without ?name=: nginx, stored name
+                stored = uploaded["a.pdf"].rsplit("/", 1)[1]
+                assert r.status == 200 and r.headers["Server"] == "nginx" and await r.read() == PDF
+                assert r.headers["Content-Disposition"] == f'attachment; filename="{stored}"'
+                assert r.headers["Content-Type"] == "application/pdf"
+                assert r.headers["X-Content-Type-Options"] == "nosniff"
             async with web.get("/mnt/imhub.db") as r:
                 assert r.status == 404  # only generated media names, never another file
             async with web.get("/mnt/" + "0" * 32 + ".png") as r:

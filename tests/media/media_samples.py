@@ -138,6 +138,41 @@ def video_file(frames: int = 10, size: tuple[int, int] = (64, 48)) -> bytes:
     return buf.getvalue()
 
 
+RED = (220, 20, 20)
+
+
+def colour_video(
+    seconds: float = 1.5,
+    size: tuple[int, int] = (96, 64),
+    rgb: tuple[int, int, int] = RED,
+    rate: int = 10,
+    codec: str = "mpeg4",
+    rotation: int = 0,
+    left: tuple[int, int, int] | None = None,
+) -> bytes:
+    """An MP4 of one solid colour (optionally another on the left half), with metadata
+    tags the server must drop (``libx264`` for a clip a browser plays: Chromium has no
+    MPEG-4 Part 2 decoder); ``rotation`` is a display rotation, counter-clockwise."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        c.metadata.update(SECRET_TAGS)
+        s = c.add_stream(codec, rate=rate)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
+        if rotation:  # a display matrix, as a phone writes for a portrait clip (-90)
+            s.set_display_rotation(rotation)
+        picture = Image.new("RGB", size, rgb)
+        if left is not None:  # the left half in another colour, to tell the sides apart
+            picture.paste(left, (0, 0, size[0] // 2, size[1]))
+        for i in range(round(seconds * rate)):
+            f = av.VideoFrame.from_image(picture).reformat(format="yuv420p")
+            f.pts = i
+            for packet in s.encode(f):
+                c.mux(packet)
+        for packet in s.encode(None):
+            c.mux(packet)
+    return buf.getvalue()
+
+
 GPS = b"+48.8584+002.2945/"
 
 

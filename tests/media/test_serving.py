@@ -1,4 +1,4 @@
-"""GET /mnt/{name}: our own Content-Type, nosniff, attachments, ranges, long caching,
+"""GET /mnt/{name}: our own Content-Type, nosniff, inline media, ranges, long caching,
 strict names; the S3 backend end to end; a CDN base URL."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import boto3
 import pytest
 from aiohttp.test_utils import TestClient
 from media_helpers import app_client, stored_files, upload
-from media_samples import MP3_ID3, image_bytes, wav_bytes
+from media_samples import MP3_ID3, PDF, image_bytes, wav_bytes
 
 from imhub.config import Settings
 from imhub.media.names import CACHE_CONTROL
@@ -24,12 +24,12 @@ async def test_image_headers(authed: TestClient) -> None:
     assert "sandbox" in r.headers["Content-Security-Policy"]
 
 
-async def test_voice_is_attachment_with_ranges(authed: TestClient) -> None:
+async def test_voice_is_inline_with_ranges(authed: TestClient) -> None:
     wav = wav_bytes(seconds=1.0)
     _, body = await upload(authed, wav, "v.wav")
     r = await authed.get(body["data"])
     assert r.headers["Content-Type"] == "audio/wav"
-    assert r.headers["Content-Disposition"].startswith("attachment")
+    assert "Content-Disposition" not in r.headers  # plays in a tab too; it cannot run script
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     stored = await r.read()  # remuxed (metadata dropped): a fresh WAV of the same samples
     assert stored[:4] == b"RIFF" and len(stored) == body["file"]["size"]
@@ -85,7 +85,7 @@ async def test_cdn_base_url(settings: Settings) -> None:
 
 
 async def test_s3_backend_end_to_end(s3_settings: Settings) -> None:
-    async with app_client(s3_settings) as c:
+    async with app_client(s3_settings.model_copy(update={"media_file_kinds": ["pdf"]})) as c:
         png = image_bytes("PNG", (400, 300))
         _, body = await upload(c, png, "a.png")
         assert body["code"] == 0, body
@@ -94,8 +94,11 @@ async def test_s3_backend_end_to_end(s3_settings: Settings) -> None:
         assert r.headers["X-Content-Type-Options"] == "nosniff"
         _, voice = await upload(c, MP3_ID3, "a.mp3")
         r = await c.get(voice["data"])
-        assert r.headers["Content-Disposition"].startswith("attachment")
+        assert "Content-Disposition" not in r.headers
         assert len(await r.read()) == voice["file"]["size"]
+        _, doc = await upload(c, PDF, "a.pdf")
+        r = await c.get(doc["data"], params={"name": "q3.pdf"})
+        assert r.headers["Content-Disposition"] == 'attachment; filename="q3.pdf"' and await r.read() == PDF
         assert (await c.get("/mnt/0123456789abcdef0123456789abcdef.png")).status == 404
 
     # The objects carry the serving headers themselves, for a bucket/CDN serving them.
@@ -107,11 +110,14 @@ async def test_s3_backend_end_to_end(s3_settings: Settings) -> None:
         aws_secret_access_key="test",
     )
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=s3_settings.media_s3_bucket)["Contents"])
-    assert len(keys) == 3 and all(k.startswith("media/") for k in keys)
+    assert len(keys) == 4 and all(k.startswith("media/") for k in keys)
     mp3 = next(k for k in keys if k.endswith(".mp3"))
     head = s3.head_object(Bucket=s3_settings.media_s3_bucket, Key=mp3)
     assert head["ContentType"] == "audio/mpeg" and head["CacheControl"] == CACHE_CONTROL
-    assert head["ContentDisposition"].startswith("attachment")
+    assert "ContentDisposition" not in head
+    pdf = next(k for k in keys if k.endswith(".pdf"))
+    head = s3.head_object(Bucket=s3_settings.media_s3_bucket, Key=pdf)
+    assert head["ContentDisposition"] == f'attachment; filename="{pdf.rsplit("/", 1)[1]}"'
     assert stored_files(s3_settings) == []  # nothing on local disk
 
 

@@ -94,7 +94,9 @@ async def test_wav_duration(authed: TestClient) -> None:
 
 async def test_other_files_only_when_configured(authed: TestClient, settings: Settings) -> None:
     status, body = await upload(authed, PDF, "doc.pdf")
-    assert status == 200 and body == {"code": -1, "msg": "file type pdf is not accepted here"}
+    assert status == 200 and body == {
+        "code": -1, "msg": "file type pdf is not accepted here", "error": "unsupported_media", "errcode": 4150
+    }
     assert stored_files(settings) == []
     async with app_client(settings.model_copy(update={"media_file_kinds": ["pdf"]})) as c:
         status, body = await upload(c, PDF, "doc.pdf")
@@ -160,7 +162,10 @@ async def test_over_the_cap_is_413_while_streaming(settings: Settings) -> None:
     async with app_client(small) as c:
         big = photo_jpeg(300 * 1024, (1000, 800))
         status, body = await upload(c, big, "big.jpg")
-        assert status == 413 and body == {"code": -1, "msg": f"image too large (at most {100 * 1024} bytes)"}
+        assert status == 413 and body == {
+            "code": -1, "msg": f"image too large (at most {100 * 1024} bytes)",
+            "error": "media_too_large", "errcode": 4130,
+        }
         assert stored_files(small) == []
         # chunked (no Content-Length): the cap is still enforced while reading
         form = aiohttp.FormData()

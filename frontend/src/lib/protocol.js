@@ -42,6 +42,7 @@ export const MEDIA = Object.freeze({
   VIDEO: 8,
   CONTACT: 9,
   EVENT: 10, // group event, server only (docs/protocol.md "Group events")
+  FILE: 12, // content = name, url, amount = bytes, memo = MIME type ("Files and video")
 })
 
 /** How long after sending a message its sender may recall it (IMHUB_RECALL_WINDOW_SECONDS). */
@@ -117,7 +118,7 @@ const BODY_FIELDS = ['content', 'pic', 'url', 'memo', 'amount']
  */
 export function buildMessageFrame({ cmd, dstid, media, cid, ...body }) {
   if (cmd !== CMD.PRIVATE && cmd !== CMD.GROUP) throw new Error(`not a message cmd: ${cmd}`)
-  if (!(media >= 1 && media <= 9)) throw new Error(`unknown media: ${media}`)
+  if (!((media >= 1 && media <= 9) || media === MEDIA.FILE)) throw new Error(`unknown media: ${media}`)
   const frame = { cmd, dstid: Number(dstid), media }
   for (const k of BODY_FIELDS) {
     if (body[k] === undefined || body[k] === null || body[k] === '') continue
@@ -351,6 +352,7 @@ export function summary(msg, t = (k) => k, name = undefined) {
     case MEDIA.STICKER: return msg.url ? `[${t('sticker')}]` : String(msg.content ?? '')
     case MEDIA.LINK: return `[${t('link')}] ${msg.url ?? ''}`
     case MEDIA.VIDEO: return `[${t('video')}]`
+    case MEDIA.FILE: return `[${t('file')}] ${msg.content ?? ''}`
     case MEDIA.CONTACT: return `[${t('contactCard')}] ${msg.memo ?? ''}`
     default: return `[${t('message')}]`
   }
