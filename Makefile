@@ -82,7 +82,7 @@ nginx:
 	fi
 
 lint: test-deps
-	$(BIN)/ruff check imhub tests
+	$(BIN)/ruff check imhub tests examples
 	$(BIN)/lint-imports
 
 typecheck: test-deps
