@@ -22,7 +22,7 @@ import contextlib
 import itertools
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
@@ -235,11 +235,15 @@ class Client:
 
     async def request(self, frame: Frame, wait: float = 10.0) -> Frame:
         """Send a request (sync, history, conversation list, …) and return its reply."""
+        return await self._exchange(frame, wait, self._write)
+
+    async def _exchange(self, frame: Frame, wait: float, write: Callable[[Frame], Awaitable[None]]) -> Frame:
+        """Write ``frame`` with a fresh ``rid`` and wait for the reply carrying it."""
         rid = f"r{next(self._rids)}"
         fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self._requests[rid] = fut
         try:
-            await self._write({**frame, "rid": rid})
+            await write({**frame, "rid": rid})
             async with asyncio.timeout(wait):
                 reply = await fut
         finally:
@@ -431,18 +435,12 @@ class Client:
             await ws.send_str(orjson.dumps(frame).decode())
 
     async def _ask(self, ws: aiohttp.ClientWebSocketResponse, frame: Frame) -> Frame:
-        rid = f"r{next(self._rids)}"
-        fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        self._requests[rid] = fut
-        try:
-            await ws.send_str(orjson.dumps({**frame, "rid": rid}).decode())
-            async with asyncio.timeout(30):
-                reply = await fut
-        finally:
-            self._requests.pop(rid, None)
-        if reply.get("cmd") == 2:
-            raise Refusal(reply)
-        return reply
+        """A request on ``ws`` itself, before the client counts as open (the sync)."""
+
+        async def write(f: Frame) -> None:
+            await ws.send_str(orjson.dumps(f).decode())
+
+        return await self._exchange(frame, 30, write)
 
     async def _sync(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Catch up: the conversation list, then every message after our cursor. A

@@ -168,7 +168,9 @@ async def test_offline_recipient_gets_an_encrypted_signed_push(
     assert len(rec.pushes) == before + 1 == 4  # m1, m2, carol's, m5
 
 
-async def test_gone_subscription_is_removed(client: TestClient, receiver: tuple[PushReceiver, str]) -> None:
+async def test_gone_subscription_is_removed(
+    client: TestClient, settings: Settings, receiver: tuple[PushReceiver, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     rec, endpoint = receiver
     alice, bob = await make_user(client), await make_user(client)
     await befriend(client, alice, bob)
@@ -184,6 +186,13 @@ async def test_gone_subscription_is_removed(client: TestClient, receiver: tuple[
             break
         await asyncio.sleep(0.02)
     assert await store.of_users([bob.id]) == []
+    # The private key is in no log line (pushes, failures and removals were logged).
+    key = Vapid02.from_file(str(settings.effective_vapid_key_file))
+    secret = b64url(key.private_key.private_numbers().private_value.to_bytes(32, "big"))
+    pem_body = key.private_pem().decode().splitlines()[1]
+    logs = capsys.readouterr()
+    assert "push subscription expired" in logs.out + logs.err
+    assert secret not in logs.out + logs.err and pem_body not in logs.out + logs.err
 
 
 async def test_group_push_skips_the_sender_and_online_members(
@@ -229,3 +238,16 @@ async def test_subscription_is_validated_and_the_private_key_stays_private(
     from imhub.services.push import load_or_create_vapid_key, public_key_of
 
     assert public_key_of(load_or_create_vapid_key(key_file)) == client.app[SERVICES].push.public_key
+
+
+def test_concurrent_first_starts_agree_on_one_key(tmp_path: Path) -> None:
+    """Workers starting together on a fresh data directory end up with the same key."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imhub.services.push import load_or_create_vapid_key, public_key_of
+
+    path = tmp_path / "data" / "vapid_private.pem"
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: public_key_of(load_or_create_vapid_key(path)), range(16)))
+    assert len(set(keys)) == 1
+    assert [p.name for p in path.parent.iterdir()] == ["vapid_private.pem"]  # no temporary files left
