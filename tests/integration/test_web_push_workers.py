@@ -14,8 +14,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from imhub.client import Client
+from tests.conftest import redis_or_skip
 from tests.integration.test_web_push import Browser, b64url
-from tests.integration.test_workers import _redis
 from tests.serverproc import ServerProcess
 
 
@@ -29,7 +29,7 @@ async def test_each_message_is_pushed_once_with_two_workers(tmp_path: Path) -> N
     app = web.Application()
     app.router.add_post("/push/{token}", receive)
     server = ServerProcess(
-        tmp_path / "data", IMHUB_WORKERS="2", IMHUB_BUS="redis", IMHUB_REDIS_URL=_redis(),
+        tmp_path / "data", IMHUB_WORKERS="2", IMHUB_BUS="redis", IMHUB_REDIS_URL=redis_or_skip(),
         IMHUB_REDIS_PREFIX=f"t{uuid.uuid4().hex[:10]}", IMHUB_PUSH_ALLOW_HTTP="true",
         IMHUB_FRIEND_POLICY="open",
     )
