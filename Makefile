@@ -7,13 +7,13 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: run test lint typecheck pytest venv deps test-deps node frontend frontend-test chromium nginx microbench clean
+.PHONY: run test lint typecheck pytest venv deps test-deps node frontend frontend-test sdk-test chromium nginx microbench clean
 
 run: deps frontend
 	$(BIN)/imhub migrate
 	$(BIN)/imhub serve
 
-test: test-deps chromium nginx frontend frontend-test lint typecheck pytest
+test: test-deps chromium nginx frontend frontend-test sdk-test lint typecheck pytest
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "imhub needs Python >= 3.11"'
@@ -66,6 +66,11 @@ frontend: node
 frontend-test: node
 	@if [ -f frontend/package.json ]; then $(NODE_ENV) $(MAKE) -C frontend test; fi
 
+# The JavaScript SDK (sdk/js, the web client's protocol core): its own tests, Node's
+# built-in runner, no packages to install.
+sdk-test: node
+	cd sdk/js && $(NODE_ENV) node --test test/
+
 # Browser tests drive Debian's Chromium (Playwright's own download cannot work here);
 # the emoji font makes the screenshots readable. Installed only when missing.
 chromium:
@@ -82,7 +87,7 @@ nginx:
 	fi
 
 lint: test-deps
-	$(BIN)/ruff check imhub tests
+	$(BIN)/ruff check imhub tests examples
 	$(BIN)/lint-imports
 
 typecheck: test-deps

@@ -31,11 +31,20 @@ function externalizeFonts() {
   }
 }
 
+// The protocol core is the SDK package in ../sdk/js (@imhub/sdk), imported from source.
+const SDK = fileURLToPath(new URL('../sdk/js/src/', import.meta.url))
+
 // Built into the Python package; served by imhub/web/pages.py under /asset/.
 // Nothing inline: the server's CSP is script-src 'self'.
 export default defineConfig({
   base: '/asset/',
   plugins: [vue(), externalizeFonts()],
+  resolve: {
+    alias: [
+      { find: /^@imhub\/sdk$/, replacement: `${SDK}index.js` },
+      { find: /^@imhub\/sdk\/(.*)$/, replacement: `${SDK}$1` },
+    ],
+  },
   build: {
     outDir: fileURLToPath(new URL('../imhub/web/static/app', import.meta.url)),
     emptyOutDir: true,
@@ -46,6 +55,7 @@ export default defineConfig({
     target: 'es2020',
   },
   server: {
+    fs: { allow: ['..'] }, // ../sdk/js
     // `npm run dev` next to `imhub serve` on :8080
     proxy: {
       '^/(user|contact|attach|mnt|openapi)': 'http://127.0.0.1:8080',

@@ -29,6 +29,7 @@ from imhub.services.consent import ConsentService
 from imhub.services.conversations import ConversationService
 from imhub.services.groups import GroupService
 from imhub.services.messaging import MessagingService
+from imhub.services.push import PushService
 from imhub.services.server_api import ServerApiService
 from imhub.services.social import SocialService
 from imhub.services.webhooks import BeforeSendHook, WebhookService
@@ -36,6 +37,7 @@ from imhub.store.consent import ConsentStore
 from imhub.store.db import Database
 from imhub.store.integration import IntegrationStore
 from imhub.store.messages import MessageStore
+from imhub.store.push import PushStore
 from imhub.store.social import SocialStore
 from imhub.store.users import UserStore
 from imhub.store.webhooks import WebhookStore
@@ -86,6 +88,9 @@ def build_services(settings: Settings) -> Services:
         page_size=settings.sync_page_size, seed_group_events=settings.seed_group_events,
     )
 
+    push = PushService(settings, PushStore(db), messages, presence, social)
+    messaging.stored_listeners.append(push.on_stored)
+
     accounts.revocation_listeners.append(messaging.revoke_sessions)
     social.membership_listeners.append(messaging.on_membership_change)
     social.group_change_listeners.append(messaging.on_group_change)
@@ -123,6 +128,7 @@ def build_services(settings: Settings) -> Services:
         server_api=ServerApiService(
             settings, users, integration, accounts, social, groups, authz, messaging, conversations, presence
         ),
+        push=push,
     )
 
 
@@ -144,12 +150,14 @@ def build_app(settings: Settings) -> web.Application:
         await svc.node.start()
         svc.messaging.start()
         svc.webhooks.start()
+        await svc.push.start()
         sweeper = asyncio.create_task(run_sweeper(svc.media))
         yield
         sweeper.cancel()
         await asyncio.gather(sweeper, return_exceptions=True)
         svc.media.close()
         await svc.messaging.stop()
+        await svc.push.stop()
         await svc.node.stop()
         await svc.webhooks.stop()
         if svc.before_send is not None:

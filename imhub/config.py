@@ -201,6 +201,23 @@ class Settings(BaseSettings):
     media_s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key.")
     media_s3_prefix: str = Field("", description="Key prefix for media objects in the bucket.")
 
+    # --- Web Push ------------------------------------------------------------------
+    push_enabled: bool = Field(
+        True, description="Send a Web Push to a user's subscribed browsers when they have no open connection."
+    )
+    push_vapid_key_file: Path | None = Field(
+        None,
+        description="VAPID private key (PEM); created at first start; default <data_dir>/vapid_private.pem. "
+        "Every node must use the same file.",
+    )
+    push_subject: str = Field(
+        "", description="VAPID contact (mailto: or https: URL) the push services see; default from public_url."
+    )
+    push_ttl_seconds: int = Field(86400, ge=0, le=2419200, description="How long a push service keeps a push.")
+    push_allow_http: bool = Field(
+        False, description="Accept http:// push endpoints (tests with a local push receiver); https only otherwise."
+    )
+
     # --- operations ----------------------------------------------------------------
     drain_seconds: float = Field(
         10.0, ge=0, le=600, description="On SIGTERM, how long a worker waits for in-flight requests and writes."
@@ -343,6 +360,17 @@ class Settings(BaseSettings):
     @property
     def effective_media_dir(self) -> Path:
         return self.media_dir or self.data_dir / "media"
+
+    @property
+    def effective_vapid_key_file(self) -> Path:
+        return self.push_vapid_key_file or self.data_dir / "vapid_private.pem"
+
+    @property
+    def effective_push_subject(self) -> str:
+        if self.push_subject:
+            return self.push_subject
+        host = self.public_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] if self.public_url else ""
+        return f"mailto:admin@{host or 'localhost'}"
 
 
 class SettingsError(Exception):

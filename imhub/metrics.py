@@ -59,6 +59,12 @@ messages_not_stored = Counter(
     ["error"],
 )
 messages_duplicate = Counter("imhub_messages_duplicate_total", "Resends answered with the original ack.")
+push_sent = Counter(
+    "imhub_push_sent_total",
+    "Web Pushes to browsers of offline users, by outcome ('gone': a 404/410, subscription removed).",
+    ["outcome"],
+)
+push_dropped = Counter("imhub_push_dropped_total", "Messages not pushed because the push queue was full.")
 send_ack_seconds = Histogram(
     "imhub_send_ack_seconds", "From a send frame's arrival to its ack (store + publish).", buckets=_LATENCY
 )

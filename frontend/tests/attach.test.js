@@ -3,7 +3,7 @@ import {
   attachmentMessage, baseName, downloadHref, fileType, formatDuration, formatSize, videoSize,
 } from '../src/lib/attach.js'
 import { dicts } from '../src/lib/i18n.js'
-import { MEDIA, buildMessageFrame, summary } from '../src/lib/protocol.js'
+import { MEDIA, buildMessageFrame, summary } from '@imhub/sdk/protocol.js'
 
 describe('files and video', () => {
   it('formats sizes and durations', () => {

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest'
-import { ChatCore, SEND_STATE } from '../src/lib/chatcore.js'
+import { ChatCore, SEND_STATE } from '@imhub/sdk/chatcore.js'
 
 function setup({ online = true } = {}) {
   const sent = []

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { Connection, STATE } from '../src/lib/connection.js'
+import { Connection, STATE } from '@imhub/sdk/connection.js'
 
 class FakeWS {
   static all = []

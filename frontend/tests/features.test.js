@@ -2,9 +2,9 @@
 // (cmd 23/33), delivered/read marks and "read by N" (cmd 26/33/38), typing (24/34),
 // recall (25/36), history merge (22/32) and group-event text (media 10).
 import { describe, expect, it } from 'vitest'
-import { ChatCore, RECEIPT } from '../src/lib/chatcore.js'
+import { ChatCore, RECEIPT } from '@imhub/sdk/chatcore.js'
 import { tIn } from '../src/lib/i18n.js'
-import { eventText, highlight, searchFrame, snippetParts, summary } from '../src/lib/protocol.js'
+import { eventText, highlight, searchFrame, snippetParts, summary } from '@imhub/sdk/protocol.js'
 
 function setup() {
   const sent = []

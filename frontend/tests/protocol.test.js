@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import {
   CMD, MEDIA, buildMessageFrame, convId, linkify, messageConv, newCid, parseConv, safeUrl, summary, syncFrame,
-} from '../src/lib/protocol.js'
-import { backoffDelay } from '../src/lib/backoff.js'
+} from '@imhub/sdk/protocol.js'
+import { backoffDelay } from '@imhub/sdk/backoff.js'
 
 describe('conversation ids', () => {
   it('orders the pair and prefixes groups', () => {

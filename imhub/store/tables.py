@@ -377,3 +377,17 @@ webhook_cursor = Table(
     Column("name", String(32), primary_key=True),
     Column("last_id", BigInteger, nullable=False),
 )
+
+# Web Push subscriptions of users' browsers (the PushSubscription JSON of the Push API).
+# ``endpoint`` is the push service's URL for one browser: unique, a browser that logs in
+# as another user moves its subscription. Removed when the push service answers 404/410.
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("endpoint", String(1024), nullable=False, unique=True),
+    Column("p256dh", String(128), nullable=False),
+    Column("auth", String(64), nullable=False),
+    Column("created", BigInteger, nullable=False),
+)

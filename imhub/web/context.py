@@ -20,6 +20,7 @@ from imhub.services.consent import ConsentService
 from imhub.services.conversations import ConversationService
 from imhub.services.groups import GroupService
 from imhub.services.messaging import MessagingService
+from imhub.services.push import PushService
 from imhub.services.server_api import ServerApiService
 from imhub.services.social import SocialService
 from imhub.services.webhooks import BeforeSendHook, WebhookService
@@ -52,6 +53,7 @@ class Services:
     server_api: ServerApiService
     webhooks: WebhookService
     before_send: BeforeSendHook | None
+    push: PushService
 
 
 SERVICES = web.AppKey("services", Services)

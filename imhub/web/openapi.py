@@ -324,6 +324,19 @@ OPERATIONS: tuple[Operation, ...] = (
         ), "object", "messages",
         description="Answers with the update stored in my own stream (`u<id>`), which my other devices get.",
     ),
+    Operation("/push/key", "Web Push: the server's VAPID public key (applicationServerKey)", (), "object", "push"),
+    Operation(
+        "/push/subscribe", "Web Push: store this browser's push subscription", (
+            Param("endpoint", required=True, max_len=1024, description="PushSubscription.endpoint (https)."),
+            Param("p256dh", required=True, max_len=128, description="keys.p256dh (base64url P-256 point)."),
+            Param("auth", required=True, max_len=64, description="keys.auth (base64url, 16 bytes)."),
+        ), "object", "push",
+    ),
+    Operation(
+        "/push/unsubscribe", "Web Push: drop this browser's subscription", (
+            Param("endpoint", required=True, max_len=1024),
+        ), "object", "push",
+    ),
 )
 
 # --- component schemas ---------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from imhub.web import accounts, attach, chat, consent, messages, openapi, ops, pages, server_api, social
+from imhub.web import accounts, attach, chat, consent, messages, openapi, ops, pages, push, server_api, social
 
 
 def setup(app: web.Application) -> None:
@@ -15,6 +15,7 @@ def setup(app: web.Application) -> None:
     consent.setup(app)
     chat.setup(app)
     messages.setup(app)
+    push.setup(app)
     openapi.setup(app)
     server_api.setup(app)
     pages.setup(app)

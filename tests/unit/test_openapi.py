@@ -16,7 +16,7 @@ def test_every_api_route_is_documented(tmp_path: Path) -> None:
         for r in app.router.routes()
         if r.method == "POST"
         and r.resource is not None
-        and r.resource.canonical.startswith(("/user/", "/contact/", "/message/"))
+        and r.resource.canonical.startswith(("/user/", "/contact/", "/message/", "/push/"))
     }
     assert routed == {op.path for op in OPERATIONS}
     assert any(r.method == "GET" and r.resource.canonical == "/openapi.json" for r in app.router.routes())  # type: ignore[union-attr]

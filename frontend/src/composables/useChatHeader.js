@@ -2,7 +2,7 @@
 // peer's presence (cmd 35 keeps it live).
 import { computed } from 'vue'
 import { formatTime, t } from '../lib/i18n.js'
-import { CMD } from '../lib/protocol.js'
+import { CMD } from '@imhub/sdk/protocol.js'
 import { useChat } from '../stores/chat.js'
 import { useContacts } from '../stores/contacts.js'
 import { useConvInfo } from './useConvInfo.js'

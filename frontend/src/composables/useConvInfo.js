@@ -1,5 +1,5 @@
 // Small helpers shared by views: how a conversation is named and pictured.
-import { CMD } from '../lib/protocol.js'
+import { CMD } from '@imhub/sdk/protocol.js'
 import { useContacts } from '../stores/contacts.js'
 
 export function useConvInfo() {

@@ -1,6 +1,6 @@
 // Files and video (docs/protocol.md "Files and video"): the message bodies built from an
 // upload reply, and what a bubble shows of them. Pure functions, tested in tests/attach.test.js.
-import { MEDIA, safeUrl } from './protocol.js'
+import { MEDIA, safeUrl } from '@imhub/sdk/protocol.js'
 
 /** A human size: 812 B, 47.1 KB, 3.2 MB, 1.1 GB. */
 export function formatSize(bytes) {

@@ -4,7 +4,7 @@
 // at its bottom). Pure: the list component renders what this returns.
 
 import { t } from './i18n.js'
-import { MEDIA } from './protocol.js'
+import { MEDIA } from '@imhub/sdk/protocol.js'
 
 export const GROUP_GAP_MS = 5 * 60 * 1000 // a pause this long starts a new run
 

@@ -1,25 +1,25 @@
-// The live side: one WebSocket (lib/connection.js) feeding a reactive ChatCore
-// (lib/chatcore.js), plus what the browser shows around it: connection state, unread
+// The live side: one WebSocket (@imhub/sdk connection.js) feeding a reactive ChatCore
+// (@imhub/sdk chatcore.js, sdk/js), plus what the browser shows around it: connection state, unread
 // count in the title, notifications while the tab is hidden, read cursors sent
 // (debounced) while a chat is on screen, typing, presence, recall and search.
 import { defineStore } from 'pinia'
 import { computed, markRaw, reactive, ref, shallowRef, watch } from 'vue'
 import { ApiError, api } from '../lib/api.js'
-import { ChatCore } from '../lib/chatcore.js'
-import { Connection, STATE } from '../lib/connection.js'
+import { ChatCore } from '@imhub/sdk/chatcore.js'
+import { Connection, STATE } from '@imhub/sdk/connection.js'
 import { t } from '../lib/i18n.js'
-import { CMD, MEDIA, TYPING_INTERVAL_MS, searchFrame, summary } from '../lib/protocol.js'
+import { CMD, MEDIA, TYPING_INTERVAL_MS, searchFrame, summary } from '@imhub/sdk/protocol.js'
 import { useContacts } from './contacts.js'
 import { useSession } from './session.js'
 
-/** @typedef {import('../lib/chatcore.js').Msg} Msg */
+/** @typedef {import('@imhub/sdk/chatcore.js').Msg} Msg */
 
 const READ_DEBOUNCE_MS = 400
 const REQUEST_TIMEOUT_MS = 15000
 
 export const useChat = defineStore('chat', () => {
   const core = shallowRef(null) // reactive ChatCore, replaced per login
-  const state = ref(/** @type {import('../lib/connection.js').State} */ (STATE.IDLE))
+  const state = ref(/** @type {import('@imhub/sdk/connection.js').State} */ (STATE.IDLE))
   const nextRetryAt = ref(0)
   const lastError = ref('')
   const notice = ref(null) // latest system notice (cmd 40), shown by App.vue
