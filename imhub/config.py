@@ -215,7 +215,8 @@ class Settings(BaseSettings):
     )
     push_ttl_seconds: int = Field(86400, ge=0, le=2419200, description="How long a push service keeps a push.")
     push_allow_http: bool = Field(
-        False, description="Accept http:// push endpoints (tests with a local push receiver); https only otherwise."
+        False, description="Accept http:// and private/loopback push endpoints (tests with a local push receiver); "
+        "otherwise https to public addresses only."
     )
 
     # --- operations ----------------------------------------------------------------

@@ -24,8 +24,12 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import ipaddress
 import os
+import socket
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -50,6 +54,46 @@ MAX_SUBSCRIPTIONS_PER_USER = 10
 QUEUE_MAX = 10_000
 SEND_TIMEOUT_SECONDS = 10.0
 SENDS_AT_ONCE = 16
+
+
+def _public(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_global
+    except ValueError:
+        return False
+
+
+def check_push_endpoint(url: str, allow_local: bool) -> str:
+    """A push subscription's endpoint: the server POSTs to it, so any user could point
+    it at an internal service (SSRF). https to a public host only; ``allow_local`` (the
+    ``push_allow_http`` setting, for tests with a local receiver) also takes http and
+    private or loopback hosts. Names are checked again when connecting
+    (:class:`PublicOnlyResolver`): a public-looking name may resolve to 10.0.0.1."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    schemes = ("https", "http") if allow_local else ("https",)
+    if len(url) > 1024 or parts.scheme not in schemes or not host:
+        raise Refused(ErrorCode.BAD_PARAM, "endpoint: an https URL of a push service is required")
+    if not allow_local:
+        try:
+            ipaddress.ip_address(host)
+            literal = True
+        except ValueError:
+            literal = False
+        if (literal and not _public(host)) or host == "localhost" or host.endswith(".localhost"):
+            raise Refused(ErrorCode.BAD_PARAM, "endpoint: the push service must be on a public address")
+    return url
+
+
+class PublicOnlyResolver(aiohttp.ThreadedResolver):
+    """Resolves names to public addresses only (an endpoint's name resolving to a
+    private, loopback or link-local address is never connected to)."""
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
+        found = [r for r in await super().resolve(host, port, family) if _public(r["host"])]
+        if not found:
+            raise OSError(f"{host} is not a public address: no push is sent there")
+        return found
 
 def _b64url_decode(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
@@ -106,7 +150,10 @@ class PushService:
             return
         self._vapid = await asyncio.to_thread(load_or_create_vapid_key, self._settings.effective_vapid_key_file)
         self.public_key = public_key_of(self._vapid)
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_SECONDS))
+        connector = None if self._settings.push_allow_http else aiohttp.TCPConnector(resolver=PublicOnlyResolver())
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_SECONDS), connector=connector
+        )
         self._worker = asyncio.create_task(self._run(), name="push-worker")
 
     async def stop(self) -> None:
@@ -121,9 +168,7 @@ class PushService:
     async def subscribe(self, user_id: int, endpoint: str, p256dh: str, auth: str) -> None:
         if not self.enabled:
             raise Refused(ErrorCode.REFUSED, "Web Push is turned off on this server")
-        schemes = ("https://", "http://") if self._settings.push_allow_http else ("https://",)
-        if not endpoint.startswith(schemes) or len(endpoint) > 1024:
-            raise Refused(ErrorCode.BAD_PARAM, "endpoint: an https URL of a push service is required")
+        check_push_endpoint(endpoint, self._settings.push_allow_http)
         try:
             key, secret = _b64url_decode(p256dh), _b64url_decode(auth)
         except (binascii.Error, ValueError):
