@@ -8,7 +8,8 @@ and hand each to its own handler (as centrifuge's broker handlers and control ch
   receipt, typing, presence or a recall). The gateway node fans it out.
 - :data:`Control`: an instruction to the processes holding some users' sockets
   (:class:`Revoke`, :class:`Membership`, :class:`Unfriended`). Never written to a socket
-  as such.
+  as such. A leave and an unfriending reach every process, not only those: any
+  process may have cached the membership or friendship they end (imhub.services.authz).
 
 All routing to sockets happens in :mod:`imhub.gateway`.
 """
@@ -75,8 +76,8 @@ class Membership:
 
 @dataclass(frozen=True, slots=True)
 class Unfriended:
-    """``a`` and ``b`` are no longer friends: every process holding a socket of either
-    forgets that it had found them friends, so neither can message the other."""
+    """``a`` and ``b`` are no longer friends: every process forgets that it had found
+    them friends, so neither can message the other."""
 
     a: int
     b: int

@@ -33,6 +33,15 @@ Guarantees (see :class:`imhub.bus.base.Bus`):
   outbox sent after the hang could reach a subscription that had missed earlier ones
   without anyone being told).
 
+- **Leaves and unfriendings reach every process.** Any process may have cached the
+  membership or friendship they end (imhub.services.authz), also one holding no socket
+  of the users or the group now. So they also go on the ``<prefix>:all`` channel, which
+  every process subscribes to on every shard; a leave on the shard of the group's
+  channel (after the group's earlier messages), an unfriending on the shard of the first
+  user's channel. The copies on the user and group channels are still sent (processes
+  of the previous release listen only there), marked so that a process listening on
+  ``all`` drops them (:func:`imhub.bus.wire.also_to_all`).
+
 - **Shards.** Given several URLs, the channels are spread over those Redis servers by
   consistent hashing (:mod:`imhub.bus.ring`, on the URL without its password; every
   process must list the same URLs). Each shard has all of the above on its own: its
@@ -79,7 +88,7 @@ from imhub.bus.base import (
     audience,
 )
 from imhub.bus.ring import HashRing
-from imhub.bus.wire import BUS_ID_LEN, CURRENT_VERSION, decode, encode, narrowed
+from imhub.bus.wire import BUS_ID_LEN, CURRENT_VERSION, also_to_all, decode, encode, narrowed
 
 log = structlog.get_logger("imhub.bus.redis")
 _published = metrics.bus_published.labels("redis")
@@ -101,6 +110,17 @@ def user_channel(prefix: str, user_id: int) -> bytes:
 
 def group_channel(prefix: str, group_id: int) -> bytes:
     return f"{prefix}:g:{group_id}".encode()
+
+
+def all_channel(prefix: str) -> bytes:
+    """Every process listens here, on every shard: leaves and unfriendings."""
+    return f"{prefix}:all".encode()
+
+
+def to_all(message: BusMessage) -> bool:
+    """A control every process must get, not only those with the user's sockets: the
+    authorization caches (imhub.services.authz) of any process may hold what it ends."""
+    return isinstance(message, Unfriended) or (isinstance(message, Membership) and not message.joined)
 
 
 def _chunks(items: Iterable[bytes], size: int) -> Iterable[list[bytes]]:
@@ -153,6 +173,7 @@ class RedisBus:
         # The one shard when there is one: the hot path then skips the ring.
         self._only: _Shard | None = self.shards[0] if len(self.shards) == 1 else None
         self._started = False
+        self._all = all_channel(prefix)
 
     def shard_of(self, channel: bytes) -> _Shard:
         """The shard that carries ``channel``."""
@@ -170,6 +191,7 @@ class RedisBus:
         self._on_resync = on_resync
         self._started = True
         for shard in self.shards:
+            shard.want_add(self._all)
             shard.start()
         await asyncio.gather(*(shard.wait_ready() for shard in self.shards))
 
@@ -206,6 +228,7 @@ class RedisBus:
         _published.inc()
         users, group = audience(message)
         only = self._only
+        everyone = to_all(message)
         if isinstance(message, Membership):
             if only is None:
                 self._publish_membership(message)
@@ -220,10 +243,14 @@ class RedisBus:
         users = tuple(dict.fromkeys(users))  # keep order, drop repeats
         # An unfriending names both users on purpose: either one's process must
         # learn of both. Everything else is narrowed to the channel's user.
-        whole = self._encode(message) if len(users) == 1 or isinstance(message, Unfriended) else b""
+        whole = self._encode(message, everyone) if len(users) == 1 or isinstance(message, Unfriended) else b""
         for uid in users:
             channel = user_channel(self.prefix, uid)
             (only or self.shard_of(channel)).enqueue(channel, whole or self._encode(narrowed(message, uid)))
+        if everyone:
+            # After the user-channel copies, in the same outbox (one shard): a process
+            # listening on both drops those and applies this one.
+            (only or self.shard_of(user_channel(self.prefix, users[0]))).enqueue(self._all, self._encode(message))
 
     def _publish_membership(self, m: Membership) -> None:
         """Several shards: the user's and the group's channels may be on different
@@ -234,15 +261,18 @@ class RedisBus:
         (a process not routing the group yet must learn of it) and to the group's, so
         processes already routing the group apply it before the group's next message.
         Copies arriving late are older than what was applied: ``Membership.ts``."""
-        payload = self._encode(m)
         channels = [group_channel(self.prefix, m.group)]
         if m.joined:
             channels.insert(0, user_channel(self.prefix, m.user))
+        payload = self._encode(m, not m.joined)
         for channel in channels:
             self.shard_of(channel).enqueue(channel, payload)
+        if not m.joined:
+            # Every process, on the group's shard: after the group's earlier messages.
+            self.shard_of(channels[-1]).enqueue(self._all, self._encode(m))
 
-    def _encode(self, message: BusMessage) -> bytes:
-        return encode(message, self.bus_id, self.wire_version)
+    def _encode(self, message: BusMessage, also_to_all: bool = False) -> bytes:
+        return encode(message, self.bus_id, self.wire_version, also_to_all=also_to_all)
 
     def _hand_over(self, message: BusMessage) -> None:
         """Give ``message`` to this process's handlers."""
@@ -272,7 +302,9 @@ class RedisBus:
 
     # --- from the shards ---------------------------------------------------------------
 
-    def _on_message(self, data: bytes) -> None:
+    def _on_message(self, data: bytes, channel: bytes = b"") -> None:
+        if channel != self._all and also_to_all(data):
+            return  # the copy on the all channel brings it
         try:
             bus_id, message = decode(data)
         except (ValueError, struct.error, UnicodeDecodeError):
@@ -581,7 +613,7 @@ class _Shard:
         if isinstance(reply, list) and reply:
             kind = reply[0]
             if kind == b"message" and len(reply) == 3:
-                self.bus._on_message(reply[2])
+                self.bus._on_message(reply[2], reply[1])
             elif kind == b"pong" and len(reply) >= 2:
                 self._ping_at = None
                 if reply[1] == _READY:
@@ -627,4 +659,4 @@ def safe_url(url: str) -> str:
     return url
 
 
-__all__ = ["RedisBus", "group_channel", "safe_url", "split_urls", "user_channel"]
+__all__ = ["RedisBus", "all_channel", "group_channel", "safe_url", "split_urls", "user_channel"]

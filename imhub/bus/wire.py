@@ -38,6 +38,10 @@ KIND_REVOKE = 2
 KIND_MEMBERSHIP = 3
 KIND_UNFRIENDED = 4
 _FLAG_JOINED = 1
+# Set on the copies of a leave or an unfriending sent on user and group channels by a
+# bus that also sends it on every process's ``<prefix>:all`` channel: such a process
+# drops them (the copy on ``all`` brings it once); older processes ignore the bit.
+_FLAG_ALSO_TO_ALL = 2
 
 _V3 = struct.Struct("!BBBBHHQQqqqI")
 _V2 = struct.Struct("!BBHHHQQqqIq")  # version, node, conv, revoke, flags, origin, seq, sender, group, n, membership
@@ -55,7 +59,9 @@ def narrowed(message: BusMessage, user_id: int) -> BusMessage:
     return message
 
 
-def encode(message: BusMessage, bus_id: bytes, version: int = CURRENT_VERSION) -> bytes:
+def encode(message: BusMessage, bus_id: bytes, version: int = CURRENT_VERSION, *, also_to_all: bool = False) -> bytes:
+    """``also_to_all``: mark a control copy as also sent on the ``all`` channel
+    (version 3 only; version 2 has no room for it, and receivers then get it twice)."""
     if version == 2:
         return _encode_v2(message, bus_id)
     node = conv = which = b""
@@ -73,9 +79,16 @@ def encode(message: BusMessage, bus_id: bytes, version: int = CURRENT_VERSION) -
         flags = _FLAG_JOINED if message.joined else 0
     else:
         kind, users = KIND_UNFRIENDED, (message.a, message.b)
+    if also_to_all:
+        flags |= _FLAG_ALSO_TO_ALL
     header = _V3.pack(CURRENT_VERSION, kind, flags, len(node), len(conv), len(which), origin, seq, sender, group,
                       ts, len(users))
     return b"".join((header, bus_id, node, conv, which, struct.pack(f"!{len(users)}q", *users), frame))
+
+
+def also_to_all(data: bytes) -> bool:
+    """The bytes are a copy of a control also sent on the ``all`` channel."""
+    return len(data) > 2 and data[0] == CURRENT_VERSION and bool(data[2] & _FLAG_ALSO_TO_ALL)
 
 
 def decode(data: bytes) -> tuple[bytes, BusMessage]:

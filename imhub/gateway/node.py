@@ -312,7 +312,10 @@ class GatewayNode:
         """The bus (or, with several Redis shards, one shard: ``missed`` names its users
         and groups) was down: whatever it carried meanwhile is lost, so the local
         clients it carried sync (the database has it all); seed clients cannot, so they
-        are caught up again from their delivered cursors."""
+        are caught up again from their delivered cursors. A lost leave or unfriending
+        may concern anyone (they travel on every shard's ``all`` channel), so every
+        cached authorization is read again."""
+        self._authz.forget_all()
         users: set[int] | None = None
         if missed is not None:
             users = set(missed.users)

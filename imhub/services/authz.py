@@ -2,10 +2,15 @@
 off the database.
 
 Positive answers are cached: a friendship for up to :data:`FRIEND_CACHE_SECONDS`, a
-membership until it ends. Endings reach every process through the bus (the gateway
-node turns :class:`~imhub.bus.base.Membership` and :class:`~imhub.bus.base.Unfriended`
-controls into :meth:`Authorizer.member_left` / :meth:`Authorizer.forget_friendship`);
-the friendship expiry is the fallback should such a control be lost in a bus outage.
+membership for up to :data:`MEMBER_CACHE_SECONDS`. Endings reach every process through
+the bus, also those holding no socket of the users (a process caches what any of its
+sockets asked: the Redis bus sends leaves and unfriendings on a channel every process
+listens to); the gateway node turns :class:`~imhub.bus.base.Membership` and
+:class:`~imhub.bus.base.Unfriended` controls into :meth:`Authorizer.member_left` /
+:meth:`Authorizer.forget_friendship`, and an outage of the bus into
+:meth:`Authorizer.forget_all`. The expiries are the fallback should a control be lost
+all the same. An answer read from the database while an ending arrived is not cached
+(it may predate the ending): :attr:`Authorizer.epoch`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from imhub.store.users import UserStore
 # unfriending whose control message was lost takes effect here within this time.
 FRIEND_CACHE_SECONDS = 30.0
 FRIEND_CACHE_MAX = 100_000
+# The same for a checked membership (the handshake reads the user's groups afresh).
+MEMBER_CACHE_SECONDS = 30.0
+MEMBER_CACHE_MAX = 200_000
 
 Pair = tuple[int, int]
 
@@ -30,6 +38,11 @@ def friend_cache_expiry(now: float) -> float:
     """Spread over the second half of the lifetime: pairs cached together (every friend
     of a user at their handshake) must not all be read again in the same instant."""
     return now + FRIEND_CACHE_SECONDS * random.uniform(0.5, 1.0)
+
+
+def member_cache_expiry(now: float) -> float:
+    """As :func:`friend_cache_expiry`, for memberships."""
+    return now + MEMBER_CACHE_SECONDS * random.uniform(0.5, 1.0)
 
 
 def pair(a: int, b: int) -> Pair:
@@ -42,7 +55,10 @@ class Authorizer:
         self._users = users
         # pair -> monotonic time until which the friendship is trusted without asking
         self._friends: dict[Pair, float] = {}
-        self._members: set[tuple[int, int]] = set()  # (group, user)
+        # (group, user) -> monotonic time until which the membership is trusted
+        self._members: dict[tuple[int, int], float] = {}
+        # Bumped by every forgetting: a database answer read across one is not cached.
+        self.epoch = 0
 
     # --- what the gateway node tells it --------------------------------------------
 
@@ -52,13 +68,27 @@ class Authorizer:
         self._trust([pair(user_id, f) for f in friend_ids], time.monotonic())
 
     def forget_friendship(self, a: int, b: int) -> None:
+        self.epoch += 1
         self._friends.pop(pair(a, b), None)
 
     def member_joined(self, group_id: int, user_id: int) -> None:
-        self._members.add((group_id, user_id))
+        self._trust_member((group_id, user_id), time.monotonic())
 
     def member_left(self, group_id: int, user_id: int) -> None:
-        self._members.discard((group_id, user_id))
+        self.epoch += 1
+        self._members.pop((group_id, user_id), None)
+
+    def forget_all(self) -> None:
+        """The bus was down: any ending may have been lost. Everything is read again."""
+        self.epoch += 1
+        self._friends.clear()
+        self._members.clear()
+
+    def _trust_member(self, key: tuple[int, int], now: float) -> None:
+        """Bounded by starting over when full."""
+        if len(self._members) >= MEMBER_CACHE_MAX and key not in self._members:
+            self._members.clear()
+        self._members[key] = member_cache_expiry(now)
 
     def _trust(self, pairs: list[Pair], now: float) -> None:
         """Bounded by starting over when full."""
@@ -77,8 +107,10 @@ class Authorizer:
             now = time.monotonic()
             if self._friends.get(p, 0.0) > now:
                 return
+            epoch = self.epoch
             if await self._social.are_friends(d.userid, d.dstid):
-                self._trust([p], now)
+                if epoch == self.epoch:
+                    self._trust([p], now)
                 return
             if await self._users.get(d.dstid) is None:
                 raise Refused(ErrorCode.UNKNOWN_TARGET, f"no user {d.dstid}", cid=d.cid)
@@ -91,10 +123,13 @@ class Authorizer:
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
         key = (group_id, user_id)
-        if key in self._members:
+        now = time.monotonic()
+        if self._members.get(key, 0.0) > now:
             return True
+        epoch = self.epoch
         if await self._social.is_member(group_id, user_id):
-            self._members.add(key)
+            if epoch == self.epoch:
+                self._trust_member(key, now)
             return True
         return False
 

@@ -23,7 +23,7 @@ from imhub.bus.base import Bus, BusMessage, Delivery, Membership, Missed, Revoke
 from imhub.bus.local import LocalBus
 from imhub.bus.redis import RedisBus, group_channel, safe_url, user_channel
 from imhub.bus.ring import HashRing
-from imhub.bus.wire import decode, encode, narrowed
+from imhub.bus.wire import also_to_all, decode, encode, narrowed
 from tests.conftest import REDIS_URL, service_unavailable
 from tests.contract import bus_wire_v2 as old
 from tests.contract.conftest import require_redis
@@ -283,6 +283,59 @@ async def test_a_join_reaches_a_process_not_yet_routing_the_group(cluster: Fabri
     await until(lambda: len(b.got) >= 1)
     # With one Redis the time is not sent: the bytes are those of the bus before shards.
     assert b.got[0] == Membership(1, 9, True, 5 if cluster.kind == "redis3" else 0)
+
+
+async def test_leaves_and_unfriendings_reach_every_process_once(cluster: Fabric) -> None:
+    """Any process may have cached the membership or friendship they end
+    (imhub.services.authz), also one watching neither the users nor the group: they
+    reach it. A process watching those topics as well still gets each one once, and a
+    leave still follows the group's earlier messages there."""
+    a, idle, busy = await cluster.node(), await cluster.node(), await cluster.node()
+    for u in (1, 2, 3, 4):
+        busy.bus.watch_user(u)
+    busy.bus.watch_group(9)
+    await cluster.settle()
+    await a.bus.publish(env(group=9, conv="g9", seq=1))
+    await a.bus.publish(Membership(1, 9, False, 5))
+    await a.bus.publish(Unfriended(3, 4))
+    await a.bus.publish(Membership(2, 9, True, 6))  # a join goes only where it is needed
+    await until(lambda: len(idle.got) >= 2 and len(busy.got) >= 4)
+    await asyncio.sleep(0.2)  # any duplicate would be here by now
+    ts = 5 if cluster.kind == "redis3" else 0
+    assert Counter(idle.got) == Counter([Membership(1, 9, False, ts), Unfriended(3, 4)])  # shards: either order
+    # The leave after the group's message; the rest may cross shards in any order (a
+    # join goes to the user's and, with shards, the group's channel: ts tells copies).
+    leave = busy.got.index(Membership(1, 9, False, ts))
+    assert busy.got.index(env(group=9, conv="g9", seq=1)) < leave
+    assert busy.got.count(Membership(1, 9, False, ts)) == 1
+    assert busy.got.count(Unfriended(3, 4)) == 1
+
+
+async def test_a_flagged_copy_still_reaches_a_process_of_the_previous_release(cluster: Fabric) -> None:
+    """Processes of the previous release listen on user and group channels only: the
+    copies sent there decode as before (the extra flag is ignored)."""
+    from redis.asyncio import Redis
+
+    a = await cluster.node()
+    assert isinstance(a.bus, RedisBus)
+    channel = user_channel(cluster.prefix, 3)
+    shard = a.bus.shard_of(channel)
+    client = Redis.from_url(shard.url)
+    pubsub = client.pubsub()
+    try:
+        await pubsub.subscribe(channel)
+        await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+        await a.bus.publish(Unfriended(3, 4))
+        got = None
+        for _ in range(50):
+            got = await pubsub.get_message(timeout=0.1)
+            if got is not None:
+                break
+        assert got is not None and also_to_all(got["data"])
+        assert decode(got["data"])[1] == Unfriended(3, 4)
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
 
 
 # --- outages ---------------------------------------------------------------------------

@@ -325,3 +325,77 @@ async def test_message_updates_cross_nodes_and_reach_an_offline_device_by_sync(c
     assert [m["id"] for m in rows["rows"] if m["media"] == 1] == [sent["id"]]  # the reply is hidden for the owner
     for s in (o1, o2, m2, back):
         await s.close()
+
+
+async def left_node(sock: Socket) -> None:
+    """Close ``sock`` and give its node a moment to stop watching the user's topics."""
+    await sock.close()
+    await asyncio.sleep(0.3)
+
+
+@SHARDS
+async def test_removal_reaches_a_node_that_cached_the_membership(cluster: Cluster) -> None:
+    """Node 0 has checked b's membership (b sent there, and a); both leave node 0, and
+    b is removed through node 1 while connected only there. Node 0 holds no socket of b
+    nor of any member when the removal is published, yet when b comes back to node 0
+    it must not send to, hear from or read past its removal from the group."""
+    h1, h2 = cluster.http
+    owner, a, b = await make_user(h1), await make_user(h1), await make_user(h1)  # type: ignore[arg-type]
+    gid = await make_group(h1, owner, a, b)  # type: ignore[arg-type]
+    sa = await connect(h1, a, autosync=0)  # type: ignore[arg-type]
+    sb = await connect(h1, b, autosync=0)  # type: ignore[arg-type]
+    await sb.send(cmd=11, dstid=gid, media=1, content="b was here", cid="b1")
+    assert (await sb.reply())["cmd"] == 1
+    await left_node(sb)
+    await sa.send(cmd=11, dstid=gid, media=1, content="a on node 0", cid="a1")
+    assert (await sa.reply())["cmd"] == 1
+    await left_node(sa)  # node 0 now watches neither b nor (with shards) the group
+
+    sb2 = await connect(h2, b, autosync=0)  # type: ignore[arg-type]
+    # Node 1 gets a baseline for the group first: else the "removed" event waits for
+    # it in the sequencer while the leave stops routing the group to b.
+    await sb2.send(cmd=11, dstid=gid, media=1, content="b on node 1", cid="b3")
+    assert (await sb2.reply())["cmd"] == 1
+    await asyncio.sleep(0.3)
+    removed = await api(h2, "/contact/removemember", owner, dstid=gid, memberid=b.id)  # type: ignore[arg-type]
+    assert removed["code"] == 0, removed
+    await sb2.recv_until(lambda f: f.get("media") == 10 and f.get("content") == "removed", timeout=5)
+    await left_node(sb2)
+
+    sb = await connect(h1, b, autosync=0)  # type: ignore[arg-type]
+    sa = await connect(h1, a, autosync=0)  # type: ignore[arg-type]
+    await sb.send(cmd=11, dstid=gid, media=1, content="still in?", cid="b2")
+    assert (await sb.reply()).get("error") == "not_member"
+    await sb.send(cmd=26, conv=f"g{gid}")
+    receipts = await sb.recv_until(lambda f: f.get("cmd") in (2, 38), timeout=5)
+    assert receipts.get("error") == "not_in_conversation"
+    await sa.send(cmd=11, dstid=gid, media=1, content="after removal", cid="a2")
+    assert (await sa.reply())["cmd"] == 1
+    await sb.send(cmd=22, rid="h1", conv=f"g{gid}", limit=50)
+    page = await sb.recv_until(lambda f: f.get("cmd") in (2, 32), timeout=5)
+    shown = [m["content"] for m in page.get("msgs", [])]
+    assert "b was here" in shown and "after removal" not in shown
+    frames = await drain(sb, 0.5)
+    assert not [f for f in sb.frames + frames if f.get("content") in ("after removal", "still in?")]
+    await sa.close()
+    await sb.close()
+
+
+@SHARDS
+async def test_unfriending_reaches_a_node_that_cached_the_friendship(cluster: Cluster) -> None:
+    """Node 0 found a and b friends (a sent there); a leaves node 0, and b unfriends a
+    through node 1 while neither has a socket on node 0. When a comes back to node 0
+    (well within the friend cache's lifetime) the friendship must be gone there too."""
+    h1, h2 = cluster.http
+    a, b = await make_user(h1), await make_user(h1)  # type: ignore[arg-type]
+    await befriend(h1, a, b)  # type: ignore[arg-type]
+    sa = await connect(h1, a, autosync=0)  # type: ignore[arg-type]
+    await sa.send(cmd=10, dstid=b.id, media=1, content="hi", cid="f1")
+    assert (await sa.reply())["cmd"] == 1
+    await left_node(sa)
+    assert (await api(h2, "/contact/delfriend", b, dstid=a.id))["code"] == 0  # type: ignore[arg-type]
+    await asyncio.sleep(0.5)  # the unfriended envelope crosses Redis
+    sa = await connect(h1, a, autosync=0)  # type: ignore[arg-type]
+    await sa.send(cmd=10, dstid=b.id, media=1, content="still there?", cid="f2")
+    assert (await sa.reply()).get("error") == "not_friend"
+    await sa.close()

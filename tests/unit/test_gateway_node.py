@@ -310,3 +310,23 @@ async def test_a_shard_outage_resyncs_only_the_users_and_groups_it_carried(svc: 
     svc.node._bus_reconnected(None)
     await settle()
     assert [resyncs(t) for t in (ta, tb, tc, td)] == [2, 1, 2, 1]
+
+
+async def test_a_bus_outage_forgets_cached_authorizations(svc: Services) -> None:
+    """An unfriending or a leave published during the outage is lost: what the caches
+    trusted is read again after it."""
+    a, b = await user(svc, 1), await user(svc, 2)
+    await svc.social_store.add_friendship(a, b)
+    group = await svc.social_store.create_group(ownerid=b, name="g")
+    await svc.social_store.add_member(group.id, a)
+    conn_a, _ = await connect(svc, a)  # the handshake primed both caches
+    await svc.social_store.remove_friendship(a, b)
+    await svc.social_store.remove_member(group.id, a)
+    await svc.messaging.send(conn_a, text(a, b, "still cached", "c1"))
+    svc.node._bus_reconnected(Missed(frozenset({b}), frozenset()))
+    with pytest.raises(Refused) as not_friend:
+        await svc.messaging.send(conn_a, text(a, b, "now refused", "c2"))
+    assert not_friend.value.code is ErrorCode.NOT_FRIEND
+    with pytest.raises(Refused) as not_member:
+        await svc.messaging.send(conn_a, text(a, group.id, "no longer", "c3", Cmd.GROUP))
+    assert not_member.value.code is ErrorCode.NOT_MEMBER
