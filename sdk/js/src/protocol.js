@@ -28,7 +28,14 @@ export const CMD = Object.freeze({
   NOTICE: 40, // system notice from the operators (not stored)
   FRIEND_REQUEST: 41, // a friend request was filed, accepted, declined or cancelled
   GROUP_REQUEST: 42, // a join request / invitation event
+  CHANGED: 43, // the answer to cmd 50–55 (an update, reactions, forwarded copies)
   PROFILE: 44, // a friend's (or my) nickname / avatar changed
+  EDIT: 50,
+  REACT: 51,
+  HIDE: 52,
+  PIN: 53,
+  CONV_SETTINGS: 54,
+  FORWARD: 55,
 })
 
 export const MEDIA = Object.freeze({
@@ -42,6 +49,7 @@ export const MEDIA = Object.freeze({
   VIDEO: 8,
   CONTACT: 9,
   EVENT: 10, // group event, server only (docs/protocol.md "Group events")
+  UPDATE: 11, // a change to an earlier message, server only ("Updates (media 11)")
   FILE: 12, // content = name, url, amount = bytes, memo = MIME type ("Files and video")
 })
 
