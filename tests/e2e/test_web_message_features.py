@@ -1,0 +1,154 @@
+"""Issue #19 in the web client (real Chromium, real ``imhub serve``): updates (media 11)
+change the message they name instead of being drawn. A message edited and reacted to
+through another client (a raw WebSocket of the sender's second device) shows its new
+text, "edited" and the reaction live and after a reload, on the recipient's and the
+sender's screens; no bubble is ever empty; the updates are not unread nor the list's
+preview; a message deleted for me on my other device goes away live. Phone 390x844
+and desktop 1280x800."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_web_client import (
+    Person,
+    add_friend,
+    conv_p,
+    new_person,
+    open_chat,
+    register_and_login,
+    send_text,
+    shot,
+)
+
+pytestmark = pytest.mark.slow
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+# Another client of the page's user: its own WebSocket (the session cookie logs it in),
+# finds the message by its text in the history and sends `frames` about it, one after
+# the other, each answered by rid.
+RAW_CLIENT = """async ([me, conv, text, frames]) => {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:'
+  const ws = new WebSocket(`${proto}//${location.host}/chat?id=${me}&autosync=0&v=2`)
+  const waiting = {}
+  ws.onmessage = (e) => {
+    const f = JSON.parse(e.data)
+    if (f.rid && waiting[f.rid]) waiting[f.rid](f)
+  }
+  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = fail })
+  const ask = (frame) => new Promise((ok) => { waiting[frame.rid] = ok; ws.send(JSON.stringify(frame)) })
+  const page = await ask({ cmd: 22, rid: 'h0', conv, limit: 50 })
+  const target = page.msgs.find((m) => m.content === text)
+  const answers = []
+  let n = 0
+  for (const f of frames) {
+    const about = f.cmd === 52 ? { ids: [target.id] } : { id: target.id }
+    answers.push(await ask({ ...f, ...about, rid: `x${++n}` }))
+  }
+  ws.close()
+  return answers
+}"""
+
+
+def raw_client(p: Person, conv: str, text: str, frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list(p.page.evaluate(RAW_CLIENT, [p.id, conv, text, frames]))
+
+
+def bubble(page: Any, text: str) -> Any:
+    return page.locator('[data-testid="message"]', has=page.locator('[data-testid="msg-text"]', has_text=text))
+
+
+def assert_no_empty_bubbles(page: Any) -> None:
+    assert page.locator('[data-testid="message"][data-media="11"]').count() == 0
+    empty = page.locator('[data-testid="bubble"]').evaluate_all(
+        "els => els.filter(e => !e.innerText.trim() && !e.querySelector('img,video,audio,svg,i')).length"
+    )
+    assert empty == 0
+
+
+def check_changed(page: Any, new_text: str, mine_reacted: bool) -> None:
+    b = bubble(page, new_text)
+    b.wait_for()
+    b.get_by_test_id("msg-edited").wait_for()
+    reaction = b.locator('[data-testid="msg-reaction"][data-emoji="👍"]')
+    reaction.wait_for()
+    assert reaction.inner_text().split() == ["👍", "1"]
+    assert reaction.get_attribute("aria-pressed") == ("true" if mine_reacted else "false")
+    assert_no_empty_bubbles(page)
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_edit_and_reaction_from_another_client(server: str, browser: Any, viewport: dict[str, int]) -> None:
+    errors: list[str] = []
+    al = new_person(browser, server, "Al", errors, viewport=viewport)
+    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
+    try:
+        register_and_login(al)
+        register_and_login(bo)
+        add_friend(al, bo)
+        conv = conv_p(al, bo)
+        open_chat(al.page, conv)
+        send_text(al.page, "hello wrld")
+        bo.page.goto("/chats")
+        row = bo.page.locator(f'[data-testid="conv-item"][data-conv="{conv}"]')
+        row.filter(has_text="hello wrld").wait_for()
+
+        # Al's second device edits the message and reacts to it.
+        answers = raw_client(al, conv, "hello wrld", [
+            {"cmd": 50, "content": "hello world"},
+            {"cmd": 51, "emoji": "👍"},
+        ])
+        assert answers[0]["cmd"] == 43 and answers[0]["msg"]["memo"] == "edited"
+
+        # Bo's list: the new text as the preview, one unread (the updates are not).
+        row.filter(has_text="hello world").wait_for()
+        assert row.locator(".van-badge").inner_text().strip() == "1"
+        # Al's first device: live, the reaction is Al's own.
+        check_changed(al.page, "hello world", mine_reacted=True)
+        # Bo opens the chat: the latest state, the reaction not his.
+        row.click()
+        bo.page.get_by_test_id("messages").wait_for()
+        check_changed(bo.page, "hello world", mine_reacted=False)
+        assert bo.page.get_by_test_id("msg-text").all_inner_texts() == ["hello world"]
+        shot(bo.page, f"message-edited-reacted-{'phone' if viewport is PHONE else 'desktop'}")
+
+        # Bo taps the reaction: now 2, his highlighted, on both screens.
+        bo_reaction = bubble(bo.page, "hello world").locator('[data-testid="msg-reaction"][data-emoji="👍"]')
+        bo_reaction.click()
+        bo.page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid="msg-reaction"]')]
+                 .some(e => e.getAttribute('aria-pressed') === 'true' && e.innerText.includes('2'))"""
+        )
+        al.page.locator('[data-testid="msg-reaction"]', has_text="2").wait_for()
+
+        # After a reload (history returns the latest state) and a sync.
+        for p, mine in ((al, True), (bo, True)):
+            open_chat(p.page, conv)
+            b = bubble(p.page, "hello world")
+            b.get_by_test_id("msg-edited").wait_for()
+            r = b.locator('[data-testid="msg-reaction"][data-emoji="👍"]')
+            r.wait_for()
+            assert r.inner_text().split() == ["👍", "2"]
+            assert r.get_attribute("aria-pressed") == ("true" if mine else "false")
+            assert_no_empty_bubbles(p.page)
+            assert "hello wrld" not in p.page.get_by_test_id("messages").inner_text()
+
+        # Bo's other device deletes a message for Bo: gone from this screen live (Bo's
+        # own stream), still there for Al.
+        send_text(al.page, "delete me")
+        bubble(bo.page, "delete me").wait_for()
+        raw_client(bo, conv, "delete me", [{"cmd": 52}])
+        bubble(bo.page, "delete me").wait_for(state="detached")
+        assert bubble(al.page, "delete me").count() == 1
+        assert_no_empty_bubbles(bo.page)
+        open_chat(bo.page, conv)
+        bubble(bo.page, "hello world").wait_for()
+        assert bubble(bo.page, "delete me").count() == 0
+        assert errors == []
+    finally:
+        al.context.close()
+        bo.context.close()
