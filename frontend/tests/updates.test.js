@@ -142,3 +142,30 @@ describe('own stream u<id>', () => {
     expect(core.convs.g6.mentioned).toBeFalsy()
   })
 })
+
+describe('reply, mentions and edit window', () => {
+  it('a reply carries reply_to and mentions on the wire; my copy draws the quote', async () => {
+    const { buildMessageFrame } = await import('../src/lib/protocol.js')
+    const f = buildMessageFrame({ cmd: 11, dstid: 5, media: 1, content: 'hi', reply_to: 101, mentions: [7, '9'], reply: { id: 1 } })
+    expect(f).toEqual({ cmd: 11, dstid: 5, media: 1, content: 'hi', reply_to: 101, mentions: [7, 9] })
+    expect(buildMessageFrame({ cmd: 11, dstid: 5, media: 1, content: 'x', mentions: 'all' }).mentions).toBe('all')
+    expect(buildMessageFrame({ cmd: 10, dstid: 5, media: 1, content: 'x', mentions: [] }).mentions).toBeUndefined()
+    const { core, sent } = setup()
+    const m = core.compose({ cmd: 10, dstid: 7, media: 1, content: 'yes', reply_to: 101, reply: { id: 101, seq: 1, userid: 7, media: 1, excerpt: 'm1' } })
+    expect(sent.at(-1).reply_to).toBe(101)
+    expect(m.reply.excerpt).toBe('m1')
+    const acked = core.onAck({ cid: m.cid, id: 200, seq: 2, ts: 5 })
+    expect(acked.reply.excerpt).toBe('m1')
+  })
+  it('only my acked text messages within 48 h can be edited', () => {
+    let now = 1000
+    const core = new ChatCore({ selfId: 3, send: () => true, now: () => now })
+    const mine = { ...msg(1), userid: 3, state: 'sent', ts: 1000 }
+    expect(core.canEdit(mine)).toBe(true)
+    expect(core.canEdit({ ...mine, userid: 7 })).toBe(false)
+    expect(core.canEdit({ ...mine, media: 4 })).toBe(false)
+    expect(core.canEdit({ ...mine, recalled: true })).toBe(false)
+    now += 48 * 3600_000
+    expect(core.canEdit(mine)).toBe(false)
+  })
+})

@@ -8,6 +8,7 @@ and desktop 1280x800."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -148,6 +149,146 @@ def test_edit_and_reaction_from_another_client(server: str, browser: Any, viewpo
         open_chat(bo.page, conv)
         bubble(bo.page, "hello world").wait_for()
         assert bubble(bo.page, "delete me").count() == 0
+        assert errors == []
+    finally:
+        al.context.close()
+        bo.context.close()
+
+
+# Sends `n` texts from the page's user over its own WebSocket (history to scroll through).
+RAW_SEND = """async ([me, dstid, prefix, n]) => {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:'
+  const ws = new WebSocket(`${proto}//${location.host}/chat?id=${me}&autosync=0&v=2`)
+  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = fail })
+  let acked = 0
+  const done = new Promise((ok) => {
+    ws.onmessage = (e) => { if (JSON.parse(e.data).cmd === 1 && ++acked === n) ok() }
+  })
+  for (let i = 0; i < n; i++) {
+    ws.send(JSON.stringify({ cmd: 10, dstid, media: 1, content: `${prefix} ${i}`, cid: `${prefix}-${i}` }))
+  }
+  await done
+  ws.close()
+}"""
+
+
+def menu_action(page: Any, text: str, action: str) -> None:
+    """Open the message menu of the bubble with `text` (right click: the sheet on a
+    phone, the menu at the pointer on a desktop) and pick `action`."""
+    bubble(page, text).last.get_by_test_id("bubble").click(button="right")
+    menu_item(page, action).click()
+
+
+def menu_item(page: Any, action: str) -> Any:
+    items = page.locator(".van-action-sheet__item:visible, [role=menuitem]:visible")
+    return items.filter(has_text=re.compile(f"^{re.escape(action)}$"))
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_menu_reply_edit_react_delete(server: str, browser: Any, viewport: dict[str, int]) -> None:
+    errors: list[str] = []
+    al = new_person(browser, server, "Al", errors, viewport=viewport)
+    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
+    try:
+        register_and_login(al)
+        register_and_login(bo)
+        add_friend(al, bo)
+        conv = conv_p(al, bo)
+        open_chat(al.page, conv)
+        send_text(al.page, "the original question")
+        al.page.evaluate(RAW_SEND, [al.id, bo.id, "filler", 45])  # push it out of the first window (30)
+        open_chat(bo.page, conv)
+        bubble(bo.page, "filler 44").wait_for()
+        # Read on the server (not the first unread any more): a reload shows the last 30 only.
+        bo.page.wait_for_function(
+            """async (conv) => {
+              const r = await (await fetch('/message/conversations', { method: 'POST' })).json()
+              const row = (r.rows || []).find((c) => c.conv === conv)
+              return !!row && row.unread === 0
+            }""",
+            arg=conv,
+            polling=300,
+        )
+        open_chat(bo.page, conv)
+        bubble(bo.page, "filler 44").wait_for()
+
+        # Reply: Bo answers the last filler; the quote shows above the composer and in the bubble.
+        menu_action(bo.page, "filler 44", "Reply")
+        quote_bar = bo.page.get_by_test_id("composer-quote")
+        quote_bar.wait_for()
+        assert "filler 44" in quote_bar.inner_text()
+        send_text(bo.page, "an answer")
+        quote_bar.wait_for(state="detached")
+        for p in (bo, al):
+            q = bubble(p.page, "an answer").get_by_test_id("msg-quote")
+            q.wait_for()
+            assert "filler 44" in q.inner_text()
+
+        # A reply to a message far up: tapping the quote loads older pages and scrolls there.
+        al.page.evaluate(
+            """async ([me, dstid]) => {
+              const ws = new WebSocket(`ws://${location.host}/chat?id=${me}&autosync=0&v=2`)
+              await new Promise((ok) => { ws.onopen = ok })
+              const ask = (f) => new Promise((ok) => {
+                ws.onmessage = (e) => { const r = JSON.parse(e.data); if (r.rid === f.rid || r.cid === f.cid) ok(r) }
+                ws.send(JSON.stringify(f))
+              })
+              const conv = dstid < me ? `p${dstid}_${me}` : `p${me}_${dstid}`
+              const h = await ask({ cmd: 22, rid: 'h', conv, limit: 50, before: 5 })
+              const orig = h.msgs.find((m) => m.content === 'the original question')
+              await ask({ cmd: 10, dstid, media: 1, content: 'remember this?', reply_to: orig.id, cid: 'q-1' })
+              ws.close()
+            }""",
+            [al.id, bo.id],
+        )
+        q = bubble(bo.page, "remember this?").get_by_test_id("msg-quote")
+        q.wait_for()
+        assert "the original question" in q.inner_text()
+        q.click()
+        target = bubble(bo.page, "the original question")
+        target.wait_for()
+        bo.page.wait_for_function(
+            """() => { const el = [...document.querySelectorAll('[data-testid="msg-text"]')]
+                 .find(e => e.innerText === 'the original question'); if (!el) return false
+               const r = el.getBoundingClientRect()
+               const l = document.querySelector('[data-testid="messages"]').getBoundingClientRect()
+               return r.top >= l.top && r.bottom <= l.bottom }"""
+        )
+
+        # Edit: Al edits his own message; both screens follow.
+        open_chat(al.page, conv)
+        menu_action(al.page, "filler 44", "Edit")
+        box = al.page.get_by_test_id("composer-input")
+        assert box.input_value() == "filler 44"
+        box.fill("filler 44 (edited)")
+        al.page.get_by_test_id("send").click()
+        for p in (al, bo):
+            bubble(p.page, "filler 44 (edited)").get_by_test_id("msg-edited").wait_for()
+        assert box.input_value() == ""
+        # Bo's menu on Al's message has no Edit.
+        bubble(bo.page, "filler 44 (edited)").get_by_test_id("bubble").click(button="right")
+        menu_item(bo.page, "Reply").wait_for()
+        assert menu_item(bo.page, "Edit").count() == 0
+        bo.page.keyboard.press("Escape")
+        menu_item(bo.page, "Reply").wait_for(state="hidden")
+
+        # React: a small emoji row.
+        menu_action(bo.page, "filler 44 (edited)", "React")
+        bo.page.get_by_test_id("react-picker").locator('[data-emoji="❤️"]').click()
+        for p, mine in ((bo, "true"), (al, "false")):
+            r = bubble(p.page, "filler 44 (edited)").locator('[data-testid="msg-reaction"][data-emoji="❤️"]')
+            r.wait_for()
+            assert r.get_attribute("aria-pressed") == mine
+        shot(bo.page, f"message-menu-features-{'phone' if viewport is PHONE else 'desktop'}")
+
+        # Delete for me: gone for Bo (also after reload), still there for Al.
+        menu_action(bo.page, "an answer", "Delete for me")
+        bubble(bo.page, "an answer").wait_for(state="detached")
+        open_chat(bo.page, conv)
+        bubble(bo.page, "filler 44 (edited)").wait_for()
+        assert bubble(bo.page, "an answer").count() == 0
+        assert bubble(al.page, "an answer").count() == 1
+        assert_no_empty_bubbles(bo.page)
         assert errors == []
     finally:
         al.context.close()

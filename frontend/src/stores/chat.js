@@ -502,6 +502,13 @@ export const useChat = defineStore('chat', () => {
   /**
    * @param {Msg} msg
    */
+  function canEdit(msg) {
+    return !!core.value?.canEdit(msg)
+  }
+
+  /**
+   * @param {Msg} msg
+   */
   async function recall(msg) {
     const reply = await request(core.value.recallRequest(msg))
     core.value.applyRecalled(reply)
@@ -596,7 +603,7 @@ export const useChat = defineStore('chat', () => {
     core, state, nextRetryAt, lastError, totalUnread, syncing,
     search, notice,
     start, stop, reconnectNow, sendMessage, retry, discard, openConv, closeConv, loadOlder, loadUntil, typing,
-    canRecall, recall, runSearch,
+    canRecall, canEdit, recall, runSearch,
     editMessage, react, hideMessages, pinMessage, setConvSettings, forward,
   }
 })

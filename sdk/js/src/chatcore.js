@@ -159,6 +159,8 @@ export class ChatCore {
   canRecall(msg) { return win.canRecall(this, msg) }
   /** @param {Msg} msg */
   recallRequest(msg) { return win.recallRequest(msg) }
+  /** @param {Msg | null | undefined} msg */
+  canEdit(msg) { return win.canEdit(this, msg) }
   /** @param {Parameters<typeof win.applyRecalled>[1]} frame */
   applyRecalled(frame) { return win.applyRecalled(this, frame) }
 

@@ -2,7 +2,7 @@
 // (conv, seq); which part of the history is loaded (floor, contig); history pages
 // below it (cmd 22 → 32); recall (cmd 25 → 36).
 
-import { MEDIA, historyFrame, messageConv, newRid, recallFrame } from '../protocol.js'
+import { EDIT_WINDOW_MS, MEDIA, historyFrame, messageConv, newRid, recallFrame } from '../protocol.js'
 import { settlePending } from './outbox.js'
 import { markRead, readUpTo } from './receipts.js'
 import { SEND_STATE, advanceContig, ensureConv, insertBySeq, isShown, startWindow } from './state.js'
@@ -175,6 +175,28 @@ export function canRecall(s, msg) {
   return !!msg && Number(msg.userid) === s.selfId && !!msg.id && !!msg.seq && !msg.recalled &&
     msg.state === SEND_STATE.SENT && Number(msg.media) !== MEDIA.EVENT &&
     s._now() - (Number(msg.ts) || 0) < s.recallWindowMs
+}
+
+/**
+ * Mine, acked, text, not recalled, inside the edit window (cmd 50).
+ * @param {CoreState} s
+ * @param {Msg | null | undefined} msg
+ */
+export function canEdit(s, msg) {
+  return !!msg && Number(msg.userid) === s.selfId && !!msg.id && !!msg.seq && !msg.recalled &&
+    msg.state === SEND_STATE.SENT && Number(msg.media) === MEDIA.TEXT &&
+    s._now() - (Number(msg.ts) || 0) < EDIT_WINDOW_MS
+}
+
+/**
+ * What a reply quotes (docs/protocol.md "Replies"): drawn on my copy until the server's
+ * comes back with the same fields.
+ * @param {Msg} msg
+ */
+export function quoteOf(msg) {
+  const media = Number(msg.media)
+  const excerpt = media === MEDIA.TEXT ? String(msg.content || '').slice(0, 100) : ''
+  return { id: Number(msg.id), seq: Number(msg.seq), userid: Number(msg.userid), media, excerpt }
 }
 
 /** @param {Msg} msg */
