@@ -293,3 +293,81 @@ def test_menu_reply_edit_react_delete(server: str, browser: Any, viewport: dict[
     finally:
         al.context.close()
         bo.context.close()
+
+
+def login_again(browser: Any, base: str, p: Person, errors: list[str], viewport: dict[str, int]) -> Person:
+    """The same user on a second device (another browser context)."""
+    other = new_person(browser, base, p.name, errors, viewport=viewport)
+    other.mobile, other.passwd, other.id = p.mobile, p.passwd, p.id
+    page = other.page
+    page.goto("/login")
+    page.locator('[data-testid="login-mobile"] input').fill(p.mobile)
+    page.locator('[data-testid="login-passwd"] input').fill(p.passwd)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url("**/chats")
+    return other
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_chat_list_pin_and_mute_on_every_device(server: str, browser: Any, viewport: dict[str, int]) -> None:
+    errors: list[str] = []
+    al = new_person(browser, server, "Al", errors, viewport=viewport)
+    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
+    cy = new_person(browser, server, "Cy", errors, viewport=viewport)
+    people = [al, bo, cy]
+    try:
+        for p in people:
+            register_and_login(p)
+        add_friend(al, bo)
+        add_friend(al, cy)
+        for p, text in ((bo, "from bo"), (cy, "from cy")):
+            open_chat(p.page, conv_p(al, p))
+            send_text(p.page, text)
+        al2 = login_again(browser, server, al, errors, viewport)
+        people.append(al2)
+        with_bo, with_cy = conv_p(al, bo), conv_p(al, cy)
+        for page in (al.page, al2.page):
+            page.goto("/chats")
+            page.locator(f'[data-testid="conv-item"][data-conv="{with_bo}"]').wait_for()
+
+        def order(page: Any) -> list[str]:
+            return list(page.locator('[data-testid="conv-item"]').evaluate_all("els => els.map(e => e.dataset.conv)"))
+
+        assert order(al.page)[:2] == [with_cy, with_bo]  # newest first
+        row = al.page.locator(f'[data-testid="conv-item"][data-conv="{with_bo}"]')
+        row.click(button="right")
+        al.page.locator(".van-action-sheet__item:visible", has_text="Pin to top").click()
+        row2 = al2.page.locator(f'[data-testid="conv-item"][data-conv="{with_bo}"]')
+        for page, r in ((al.page, row), (al2.page, row2)):
+            page.locator(f'[data-testid="conv-item"][data-conv="{with_bo}"][data-pinned="1"]').wait_for()
+            r.get_by_test_id("conv-pinned").wait_for()
+            assert order(page)[:2] == [with_bo, with_cy]  # pinned first
+
+        # Mute the other one (from the second device this time).
+        al2.page.locator(f'[data-testid="conv-item"][data-conv="{with_cy}"]').click(button="right")
+        al2.page.locator(".van-action-sheet__item:visible", has_text="Mute").click()
+        for page in (al.page, al2.page):
+            page.locator(f'[data-testid="conv-item"][data-conv="{with_cy}"]').get_by_test_id("conv-muted").wait_for()
+        shot(al.page, f"chat-list-pin-mute-{'phone' if viewport is PHONE else 'desktop'}")
+
+        # A new message in the muted chat: counted (a dot), not a number; still below the pin.
+        send_text(cy.page, "still there?")
+        cy_row = al.page.locator(f'[data-testid="conv-item"][data-conv="{with_cy}"]')
+        cy_row.filter(has_text="still there?").wait_for()
+        assert cy_row.locator(".van-badge--dot").count() == 1
+        assert order(al.page)[:2] == [with_bo, with_cy]
+
+        # After a reload: the server's list says the same.
+        al2.page.reload()
+        al2.page.locator(f'[data-testid="conv-item"][data-conv="{with_bo}"][data-pinned="1"]').wait_for()
+        al2.page.locator(f'[data-testid="conv-item"][data-conv="{with_cy}"][data-muted="1"]').wait_for()
+        assert order(al2.page)[:2] == [with_bo, with_cy]
+
+        # Unpin from the menu again.
+        row.click(button="right")
+        al.page.locator(".van-action-sheet__item:visible", has_text="Unpin from top").click()
+        al2.page.locator(f'[data-testid="conv-item"][data-conv="{with_bo}"]:not([data-pinned])').wait_for()
+        assert errors == []
+    finally:
+        for p in people:
+            p.context.close()
