@@ -371,3 +371,88 @@ def test_chat_list_pin_and_mute_on_every_device(server: str, browser: Any, viewp
     finally:
         for p in people:
             p.context.close()
+
+
+GROUP_API = """async ([me, gid]) => {
+  const post = async (path, body) => (await fetch(path, { method: 'POST', credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })).json()
+  if (!gid) return (await post('/contact/createcommunity', { name: 'team' })).data.id
+  await post('/contact/joincommunity', { userid: me, dstid: gid })
+  return gid
+}"""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_mention_picker_and_forward(server: str, browser: Any, viewport: dict[str, int]) -> None:
+    errors: list[str] = []
+    al = new_person(browser, server, "Al", errors, viewport=viewport)
+    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
+    cy = new_person(browser, server, "Cy", errors, viewport=viewport)
+    people = [al, bo, cy]
+    try:
+        for p in people:
+            register_and_login(p)
+        add_friend(al, bo)
+        add_friend(al, cy)
+        gid = al.page.evaluate(GROUP_API, [al.id, 0])
+        for p in (bo, cy):
+            p.page.evaluate(GROUP_API, [p.id, gid])
+        for p, text in ((bo, "hello bo"), (cy, "hello cy")):
+            open_chat(al.page, conv_p(al, p))
+            send_text(al.page, text)
+        for p in (bo, cy):
+            p.page.goto("/chats")
+            p.page.locator(f'[data-testid="conv-item"][data-conv="{conv_p(al, p)}"]').wait_for()
+
+        # @ in the group's composer: a picker of the members; the pick mentions Bo.
+        open_chat(al.page, f"g{gid}")
+        box = al.page.get_by_test_id("composer-input")
+        box.press_sequentially("look @")
+        picker = al.page.locator(".van-action-sheet:visible", has_text="Mention someone")
+        picker.wait_for()
+        assert picker.locator(".van-action-sheet__item", has_text="Everyone").count() == 1  # Al owns the group
+        picker.locator(".van-action-sheet__item", has_text="Bo").click()
+        assert box.input_value() == "look @Bo "
+        box.press_sequentially("here")
+        al.page.get_by_test_id("send").click()
+        bubble(al.page, "look @Bo here").wait_for()
+        group_row = bo.page.locator(f'[data-testid="conv-item"][data-conv="g{gid}"]')
+        group_row.get_by_test_id("conv-mentioned").wait_for()
+        assert group_row.get_by_test_id("conv-mentioned").inner_text() == "[@you]"
+        cy.page.locator(f'[data-testid="conv-item"][data-conv="g{gid}"]').filter(has_text="look @Bo here").wait_for()
+        cy_group = cy.page.locator(f'[data-testid="conv-item"][data-conv="g{gid}"]')
+        assert cy_group.get_by_test_id("conv-mentioned").count() == 0
+        group_row.click()
+        bubble(bo.page, "look @Bo here").locator('[data-testid="bubble"][data-at-me="1"]').wait_for()
+        bo.page.wait_for_function(  # the read cursor reached the server (sent debounced)
+            """async (conv) => {
+              const r = await (await fetch('/message/conversations', { method: 'POST' })).json()
+              return (r.rows || []).some((c) => c.conv === conv && !c.mentioned && c.unread === 0)
+            }""",
+            arg=f"g{gid}",
+            polling=300,
+        )
+        bo.page.goto("/chats")
+        group_row.wait_for()
+        assert group_row.get_by_test_id("conv-mentioned").count() == 0  # read
+
+        # Forward a group message to two conversations at once.
+        send_text(al.page, "forward me")
+        menu_action(al.page, "forward me", "Forward")
+        fwd = al.page.get_by_test_id("forward-picker")
+        fwd.locator(f'[data-testid="forward-target"][data-conv="{conv_p(al, bo)}"]').click()
+        fwd.locator(f'[data-testid="forward-target"][data-conv="{conv_p(al, cy)}"]').click()
+        shot(al.page, f"forward-picker-{'phone' if viewport is PHONE else 'desktop'}")
+        fwd.get_by_test_id("forward-send").click()
+        for p in (bo, cy):
+            row = p.page.locator(f'[data-testid="conv-item"][data-conv="{conv_p(al, p)}"]')
+            row.filter(has_text="forward me").wait_for()
+            row.click()
+            bubble(p.page, "forward me").get_by_test_id("msg-forwarded").wait_for()
+            p.page.goto("/chats")
+        open_chat(al.page, conv_p(al, cy))
+        bubble(al.page, "forward me").get_by_test_id("msg-forwarded").wait_for()
+        assert errors == []
+    finally:
+        for p in people:
+            p.context.close()

@@ -561,8 +561,11 @@ export const useChat = defineStore('chat', () => {
    * @param {Msg[]} msgs
    * @param {string[]} to  conversation ids
    */
-  function forward(msgs, to) {
-    return change({ cmd: CMD.FORWARD, ids: msgs.map((m) => m.id), to })
+  async function forward(msgs, to) {
+    const reply = await change({ cmd: CMD.FORWARD, ids: msgs.map((m) => m.id), to })
+    // The copies are mine in other conversations: the list and a sync bring them here.
+    send(core.value?.requestConvList() || null)
+    return reply
   }
 
   /**
