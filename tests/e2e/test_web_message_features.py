@@ -9,6 +9,7 @@ and desktop 1280x800."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -172,11 +173,40 @@ RAW_SEND = """async ([me, dstid, prefix, n]) => {
 }"""
 
 
+def server_row_read(p: Person, conv: str) -> None:
+    """Wait until the server's conversation list has `conv` read (no unread, no mention)."""
+    deadline = time.monotonic() + 15
+    while True:
+        rows = p.page.evaluate(
+            "async () => (await (await fetch('/message/conversations', {method: 'POST'})).json()).rows"
+        )
+        row = next((r for r in rows or [] if r.get("conv") == conv), None)
+        if row and row["unread"] == 0 and not row.get("mentioned"):
+            return
+        assert time.monotonic() < deadline, row
+        p.page.wait_for_timeout(300)
+
+
 def menu_action(page: Any, text: str, action: str) -> None:
     """Open the message menu of the bubble with `text` (right click: the sheet on a
     phone, the menu at the pointer on a desktop) and pick `action`."""
-    bubble(page, text).last.get_by_test_id("bubble").click(button="right")
+    # The menu at the pointer closes when the list scrolls (a history page coming in
+    # while the chat settles): open it again then.
+    open_menu(page, text, action)
     menu_item(page, action).click()
+
+
+def open_menu(page: Any, text: str, shows: str) -> None:
+    """Right click the bubble with `text` until its menu shows `shows`."""
+    for _ in range(3):
+        bubble(page, text).last.get_by_test_id("bubble").click(button="right")
+        try:
+            menu_item(page, shows).wait_for(timeout=3000)
+            return
+        except Exception:
+            page.keyboard.press("Escape")
+    bubble(page, text).last.get_by_test_id("bubble").click(button="right")
+    menu_item(page, shows).wait_for()
 
 
 def menu_item(page: Any, action: str) -> Any:
@@ -200,15 +230,7 @@ def test_menu_reply_edit_react_delete(server: str, browser: Any, viewport: dict[
         open_chat(bo.page, conv)
         bubble(bo.page, "filler 44").wait_for()
         # Read on the server (not the first unread any more): a reload shows the last 30 only.
-        bo.page.wait_for_function(
-            """async (conv) => {
-              const r = await (await fetch('/message/conversations', { method: 'POST' })).json()
-              const row = (r.rows || []).find((c) => c.conv === conv)
-              return !!row && row.unread === 0
-            }""",
-            arg=conv,
-            polling=300,
-        )
+        server_row_read(bo, conv)
         open_chat(bo.page, conv)
         bubble(bo.page, "filler 44").wait_for()
 
@@ -266,8 +288,7 @@ def test_menu_reply_edit_react_delete(server: str, browser: Any, viewport: dict[
             bubble(p.page, "filler 44 (edited)").get_by_test_id("msg-edited").wait_for()
         assert box.input_value() == ""
         # Bo's menu on Al's message has no Edit.
-        bubble(bo.page, "filler 44 (edited)").get_by_test_id("bubble").click(button="right")
-        menu_item(bo.page, "Reply").wait_for()
+        open_menu(bo.page, "filler 44 (edited)", "Reply")
         assert menu_item(bo.page, "Edit").count() == 0
         bo.page.keyboard.press("Escape")
         menu_item(bo.page, "Reply").wait_for(state="hidden")
@@ -424,17 +445,10 @@ def test_mention_picker_and_forward(server: str, browser: Any, viewport: dict[st
         assert cy_group.get_by_test_id("conv-mentioned").count() == 0
         group_row.click()
         bubble(bo.page, "look @Bo here").locator('[data-testid="bubble"][data-at-me="1"]').wait_for()
-        bo.page.wait_for_function(  # the read cursor reached the server (sent debounced)
-            """async (conv) => {
-              const r = await (await fetch('/message/conversations', { method: 'POST' })).json()
-              return (r.rows || []).some((c) => c.conv === conv && !c.mentioned && c.unread === 0)
-            }""",
-            arg=f"g{gid}",
-            polling=300,
-        )
+        server_row_read(bo, f"g{gid}")  # the read cursor reached the server (sent debounced)
         bo.page.goto("/chats")
         group_row.wait_for()
-        assert group_row.get_by_test_id("conv-mentioned").count() == 0  # read
+        group_row.get_by_test_id("conv-mentioned").wait_for(state="detached")  # read
 
         # Forward a group message to two conversations at once.
         send_text(al.page, "forward me")
