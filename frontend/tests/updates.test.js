@@ -1,7 +1,7 @@
 // Updates (media 11): applied to the message they name, never drawn, never unread,
 // never the list's last; the own stream u<id> hides, clears and sets pinned/muted.
 import { describe, expect, it } from 'vitest'
-import { ChatCore } from '../src/lib/chatcore.js'
+import { ChatCore } from '@imhub/sdk/chatcore.js'
 
 function setup() {
   const sent = []
@@ -145,7 +145,7 @@ describe('own stream u<id>', () => {
 
 describe('reply, mentions and edit window', () => {
   it('a reply carries reply_to and mentions on the wire; my copy draws the quote', async () => {
-    const { buildMessageFrame } = await import('../src/lib/protocol.js')
+    const { buildMessageFrame } = await import('@imhub/sdk/protocol.js')
     const f = buildMessageFrame({ cmd: 11, dstid: 5, media: 1, content: 'hi', reply_to: 101, mentions: [7, '9'], reply: { id: 1 } })
     expect(f).toEqual({ cmd: 11, dstid: 5, media: 1, content: 'hi', reply_to: 101, mentions: [7, 9] })
     expect(buildMessageFrame({ cmd: 11, dstid: 5, media: 1, content: 'x', mentions: 'all' }).mentions).toBe('all')
