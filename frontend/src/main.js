@@ -1,6 +1,6 @@
 import { createPinia } from 'pinia'
 import {
-  ActionSheet, Badge, Button, Cell, CellGroup, ConfigProvider, Dialog, Empty, Field, Form, Icon, Image as VanImage,
+  ActionSheet, Badge, Button, Cell, CellGroup, Checkbox, CheckboxGroup, ConfigProvider, Dialog, Empty, Field, Form, Icon, Image as VanImage,
   Loading, NavBar, NoticeBar, Popup, Radio, RadioGroup, Search, Tab, Tabbar, TabbarItem, Tabs, Tag, Uploader,
 } from 'vant'
 import 'vant/lib/index.css'
@@ -13,7 +13,7 @@ const app = createApp(App)
 app.use(createPinia())
 app.use(router)
 for (const c of [
-  ActionSheet, Badge, Button, Cell, CellGroup, ConfigProvider, Dialog, Empty, Field, Form, Icon, VanImage, Loading,
+  ActionSheet, Badge, Button, Cell, CellGroup, Checkbox, CheckboxGroup, ConfigProvider, Dialog, Empty, Field, Form, Icon, VanImage, Loading,
   NavBar, NoticeBar, Popup, Radio, RadioGroup, Search, Tab, Tabbar, TabbarItem, Tabs, Tag, Uploader,
 ]) app.use(c)
 app.mount('#app')

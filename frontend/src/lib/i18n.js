@@ -109,6 +109,14 @@ const en = {
   backspace: 'Delete', unheard: 'Not played yet', newMessagesBelow: '{n} new messages', newMessagesDivider: 'New messages', addFriendConfirm: 'Add friend: {name}?', logoutConfirm: 'Log out of imhub?',
   notMemberComposer: 'You are no longer a member of this group, so you cannot send messages here.',
   sendTimeout: 'no reply from the server', notSentBecause: 'Not sent: {reason}',
+  // message features (issue #19)
+  edited: 'edited', forwarded: 'Forwarded', goToQuoted: 'Go to the quoted message', quoteDeleted: 'Message deleted',
+  reactionLabel: '{emoji} {n}', replyAction: 'Reply', editAction: 'Edit', reactAction: 'React',
+  deleteForMe: 'Delete for me', pinMessage: 'Pin', unpinMessage: 'Unpin', forwardAction: 'Forward',
+  replyingTo: 'Replying to {name}', editingMessage: 'Editing', cancelReply: 'Cancel reply', cancelEdit: 'Cancel edit',
+  pinnedMessage: 'Pinned message', pinChat: 'Pin to top', unpinChat: 'Unpin from top', muteChat: 'Mute',
+  unmuteChat: 'Unmute', mutedChat: 'Muted', mentionedYou: '[@you]', forwardTo: 'Forward to',
+  forwardedDone: 'Forwarded', mentionAll: 'Everyone', mentionPick: 'Mention someone', addReaction: 'React with {emoji}',
 }
 
 const zh = {
@@ -211,6 +219,14 @@ const zh = {
   backspace: '删除', unheard: '未播放', newMessagesBelow: '{n} 条新消息', newMessagesDivider: '以下为新消息', addFriendConfirm: '添加好友：{name}？', logoutConfirm: '确定退出登录吗？',
   notMemberComposer: '你已不是该群成员，无法在此发送消息。',
   sendTimeout: '服务器无响应', notSentBecause: '发送失败：{reason}',
+  // message features (issue #19)
+  edited: '已编辑', forwarded: '转发的消息', goToQuoted: '跳转到引用的消息', quoteDeleted: '消息已删除',
+  reactionLabel: '{emoji} {n}', replyAction: '回复', editAction: '编辑', reactAction: '回应',
+  deleteForMe: '删除', pinMessage: '置顶消息', unpinMessage: '取消置顶消息', forwardAction: '转发',
+  replyingTo: '回复 {name}', editingMessage: '编辑消息', cancelReply: '取消回复', cancelEdit: '取消编辑',
+  pinnedMessage: '置顶消息', pinChat: '置顶聊天', unpinChat: '取消置顶', muteChat: '消息免打扰',
+  unmuteChat: '取消免打扰', mutedChat: '免打扰', mentionedYou: '[有人@我]', forwardTo: '转发给',
+  forwardedDone: '已转发', mentionAll: '所有人', mentionPick: '选择提醒的人', addReaction: '回应 {emoji}',
 }
 
 export const dicts = { en, zh }

@@ -5,10 +5,11 @@
 import { defineStore } from 'pinia'
 import { computed, markRaw, reactive, ref, shallowRef, watch } from 'vue'
 import { ApiError, api } from '../lib/api.js'
+import { mentionsMe } from '@imhub/sdk/chat/window.js'
 import { ChatCore } from '@imhub/sdk/chatcore.js'
 import { Connection, STATE } from '@imhub/sdk/connection.js'
 import { t } from '../lib/i18n.js'
-import { CMD, MEDIA, TYPING_INTERVAL_MS, searchFrame, summary } from '@imhub/sdk/protocol.js'
+import { CMD, MEDIA, TYPING_INTERVAL_MS, newRid, searchFrame, summary } from '@imhub/sdk/protocol.js'
 import { useContacts } from './contacts.js'
 import { useSession } from './session.js'
 
@@ -179,7 +180,9 @@ export const useChat = defineStore('chat', () => {
         if (r.gap) send(c.resyncFrame(r.conv))
         if (r.added) {
           onMessage(frame)
-          if (Number(frame.userid) !== Number(c.selfId)) notify(r.msg, r.conv)
+          const cv = c.convs[r.conv]
+          const loud = !cv?.muted || mentionsMe(r.msg, c.selfId) // muted: only mentions notify
+          if (Number(frame.userid) !== Number(c.selfId) && loud) notify(r.msg, r.conv)
         }
         scheduleReads()
         return
@@ -220,6 +223,14 @@ export const useChat = defineStore('chat', () => {
         settle(frame)
         return
       case CMD.SEARCH_RESULTS:
+        settle(frame)
+        return
+      case CMD.CHANGED:
+        // The answer to cmd 50–55: an update this connection gets only here.
+        if (frame.msg && typeof frame.msg === 'object') {
+          const r = c.receive(frame.msg)
+          if (r.gap) send(c.resyncFrame(r.conv))
+        }
         settle(frame)
         return
       case CMD.RESYNC:
@@ -491,9 +502,69 @@ export const useChat = defineStore('chat', () => {
   /**
    * @param {Msg} msg
    */
+  function canEdit(msg) {
+    return !!core.value?.canEdit(msg)
+  }
+
+  /**
+   * @param {Msg} msg
+   */
   async function recall(msg) {
     const reply = await request(core.value.recallRequest(msg))
     core.value.applyRecalled(reply)
+    return reply
+  }
+
+  // ---- changes to messages and conversations (cmd 50–55) ----------------------------
+  /**
+   * @param {Record<string, any>} body  the request without rid
+   */
+  function change(body) {
+    return request({ ...body, rid: newRid('e') })
+  }
+  /**
+   * @param {Msg} msg
+   * @param {string} content
+   */
+  function editMessage(msg, content) {
+    return change({ cmd: CMD.EDIT, id: msg.id, content })
+  }
+  /**
+   * Add `emoji` (or remove it: `add` false) to `msg`; the update comes to every device.
+   * @param {Msg} msg
+   * @param {string} emoji
+   * @param {boolean} [add]
+   */
+  function react(msg, emoji, add = true) {
+    return change({ cmd: CMD.REACT, id: msg.id, emoji, add })
+  }
+  /** @param {Msg[]} msgs */
+  async function hideMessages(msgs) {
+    return change({ cmd: CMD.HIDE, ids: msgs.map((m) => m.id) })
+  }
+  /**
+   * @param {Msg} msg
+   * @param {boolean} pinned
+   */
+  function pinMessage(msg, pinned) {
+    return change({ cmd: CMD.PIN, id: msg.id, pinned })
+  }
+  /**
+   * My settings of a conversation (cmd 54): pinned to the top, muted.
+   * @param {string} conv
+   * @param {{pinned?: boolean, muted?: boolean}} settings
+   */
+  function setConvSettings(conv, settings) {
+    return change({ cmd: CMD.CONV_SETTINGS, conv, ...settings })
+  }
+  /**
+   * @param {Msg[]} msgs
+   * @param {string[]} to  conversation ids
+   */
+  async function forward(msgs, to) {
+    const reply = await change({ cmd: CMD.FORWARD, ids: msgs.map((m) => m.id), to })
+    // The copies are mine in other conversations: the list and a sync bring them here.
+    send(core.value?.requestConvList() || null)
     return reply
   }
 
@@ -535,6 +606,7 @@ export const useChat = defineStore('chat', () => {
     core, state, nextRetryAt, lastError, totalUnread, syncing,
     search, notice,
     start, stop, reconnectNow, sendMessage, retry, discard, openConv, closeConv, loadOlder, loadUntil, typing,
-    canRecall, recall, runSearch,
+    canRecall, canEdit, recall, runSearch,
+    editMessage, react, hideMessages, pinMessage, setConvSettings, forward,
   }
 })

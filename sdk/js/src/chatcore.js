@@ -72,11 +72,11 @@ export class ChatCore {
     return ensureConv(this, convId(cmd, this.selfId, dstid))
   }
 
-  /** Conversations with something to show in the list, newest first. */
+  /** Conversations with something to show in the list, pinned ones first, then newest first. */
   get sortedConvs() {
     return Object.values(this.convs)
       .filter((c) => c.last || c.pending.length)
-      .sort((a, b) => convTime(b) - convTime(a))
+      .sort((a, b) => Number(!!b.pinned) - Number(!!a.pinned) || convTime(b) - convTime(a))
   }
 
   get totalUnread() {
@@ -159,6 +159,8 @@ export class ChatCore {
   canRecall(msg) { return win.canRecall(this, msg) }
   /** @param {Msg} msg */
   recallRequest(msg) { return win.recallRequest(msg) }
+  /** @param {Msg | null | undefined} msg */
+  canEdit(msg) { return win.canEdit(this, msg) }
   /** @param {Parameters<typeof win.applyRecalled>[1]} frame */
   applyRecalled(frame) { return win.applyRecalled(this, frame) }
 

@@ -28,7 +28,14 @@ export const CMD = Object.freeze({
   NOTICE: 40, // system notice from the operators (not stored)
   FRIEND_REQUEST: 41, // a friend request was filed, accepted, declined or cancelled
   GROUP_REQUEST: 42, // a join request / invitation event
+  CHANGED: 43, // the answer to cmd 50–55 (an update, reactions, forwarded copies)
   PROFILE: 44, // a friend's (or my) nickname / avatar changed
+  EDIT: 50,
+  REACT: 51,
+  HIDE: 52,
+  PIN: 53,
+  CONV_SETTINGS: 54,
+  FORWARD: 55,
 })
 
 export const MEDIA = Object.freeze({
@@ -42,11 +49,16 @@ export const MEDIA = Object.freeze({
   VIDEO: 8,
   CONTACT: 9,
   EVENT: 10, // group event, server only (docs/protocol.md "Group events")
+  UPDATE: 11, // a change to an earlier message, server only ("Updates (media 11)")
   FILE: 12, // content = name, url, amount = bytes, memo = MIME type ("Files and video")
 })
 
 /** How long after sending a message its sender may recall it (IMHUB_RECALL_WINDOW_SECONDS). */
 export const RECALL_WINDOW_MS = 120_000
+/** IMHUB_EDIT_WINDOW_SECONDS' default: a text message can be edited for 48 h. */
+export const EDIT_WINDOW_MS = 48 * 3600_000
+/** The reactions offered by the message menu. */
+export const QUICK_REACTIONS = Object.freeze(['👍', '❤️', '😂', '😮', '😢', '🙏'])
 /** At most one typing frame per conversation this often (the server drops extras). */
 export const TYPING_INTERVAL_MS = 2000
 
@@ -112,7 +124,8 @@ export function newCid(now = Date.now(), rand = Math.random) {
 const BODY_FIELDS = ['content', 'pic', 'url', 'memo', 'amount']
 
 /**
- * A message frame for cmd 10/11. Only seed fields plus `cid` go on the wire.
+ * A message frame for cmd 10/11. Only seed fields plus `cid`, `reply_to` and `mentions`
+ * (docs/protocol.md "Replies", "Mentions") go on the wire.
  * @param {{cmd: number, dstid: number | string, media: number, cid?: string} & Record<string, any>} msg
  * @returns {Record<string, any>}
  */
@@ -125,6 +138,9 @@ export function buildMessageFrame({ cmd, dstid, media, cid, ...body }) {
     frame[k] = k === 'amount' ? Math.round(Number(body[k])) : String(body[k])
   }
   if (cid) frame.cid = cid
+  if (Number(body.reply_to) > 0) frame.reply_to = Number(body.reply_to)
+  if (body.mentions === 'all') frame.mentions = 'all'
+  else if (Array.isArray(body.mentions) && body.mentions.length) frame.mentions = body.mentions.map(Number).slice(0, 50)
   return frame
 }
 

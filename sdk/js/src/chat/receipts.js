@@ -22,6 +22,7 @@ export function markRead(s, conv) {
   const c = s.convs[conv]
   if (!c || !isShown(s, conv)) return false
   c.unread = 0
+  c.mentioned = false
   return readUpTo(c, c.lastSeq)
 }
 

@@ -28,6 +28,12 @@ export const RECEIPT = Object.freeze({ NONE: '', SENT: 'sent', DELIVERED: 'deliv
  * @property {number} [ts]
  * @property {string} state        one of SEND_STATE
  * @property {boolean} [recalled]
+ * @property {number} [edited_at]  when its text was last edited (an update "edited")
+ * @property {Array<{emoji: string, count: number, users?: number[]}>} [reactions]
+ * @property {boolean} [pinned]    pinned in its conversation (cmd 53)
+ * @property {boolean} [forwarded]
+ * @property {{id: number, seq: number, userid: number, media: number, excerpt: string, recalled?: boolean, deleted?: boolean}} [reply]
+ * @property {number[] | 'all'} [mentions]
  * @property {boolean} [local]     composed here, not yet acked
  * @property {number} [sentAt]     when it last went out (0: not since the last disconnect)
  * @property {string} [error]      why it failed ('timeout' is retried on reconnect)
@@ -58,6 +64,10 @@ export const RECEIPT = Object.freeze({ NONE: '', SENT: 'sent', DELIVERED: 'deliv
  * @property {number} unread
  * @property {number} unreadBase    seqs <= unreadBase were counted by the server's list
  * @property {boolean} loadingOlder
+ * @property {boolean} [pinned]     I pinned it to the top of my list (cmd 54)
+ * @property {boolean} [muted]      I muted it (cmd 54): no notifications
+ * @property {boolean} [mentioned]  an unread message mentions me
+ * @property {number[]} [pins]      its pinned messages' ids, newest first (cmd 53)
  * @property {Record<number, {delivered: number, read: number}>} cursors  members' markers (cmd 33/38)
  * @property {boolean} receiptsLoaded
  * @property {Record<number, number>} typing  userid → time the indicator expires

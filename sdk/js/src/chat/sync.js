@@ -5,6 +5,7 @@
 import { convListFrame, newRid, syncFrame } from '../protocol.js'
 import { cursor, markRead } from './receipts.js'
 import { SEND_STATE, advanceContig, ensureConv, isShown } from './state.js'
+import { isOwnConv } from './updates.js'
 import { receive } from './window.js'
 
 /** @typedef {import('./state.js').CoreState} CoreState */
@@ -23,7 +24,7 @@ export function requestConvList(s) {
 /**
  * Apply cmd 31; returns the cmd 20 frame for conversations with gaps, or null.
  * @param {CoreState} s
- * @param {{rid?: string, convs?: Array<Record<string, any>>}} frame
+ * @param {{rid?: string, convs?: Array<Record<string, any>>, own?: {conv?: unknown, last_seq?: unknown}}} frame
  */
 export function applyConvList(s, frame) {
   if (frame.rid) delete s.requests[frame.rid]
@@ -35,6 +36,11 @@ export function applyConvList(s, frame) {
     const c = ensureConv(s, item.conv)
     if (item.cmd) c.cmd = Number(item.cmd)
     if (item.dstid) c.dstid = Number(item.dstid)
+    // My settings of it (cmd 54), whether it mentions me, its pinned messages (cmd 53).
+    c.pinned = !!item.pinned
+    c.muted = !!item.muted
+    c.mentioned = !!item.mentioned
+    c.pins = Array.isArray(item.pins) ? item.pins.map(Number) : []
     const lastSeq = Number(item.last_seq) || 0
     const serverRead = Number(item.read_seq) || 0
     if (lastSeq > c.lastSeq) c.lastSeq = lastSeq
@@ -69,6 +75,23 @@ export function applyConvList(s, frame) {
     }
     c.provisional = false
     if (lastSeq > c.contig) after[item.conv] = c.contig
+  }
+  // My own stream (hidden, cleared, conversation settings): the list is its state so
+  // far, so a first load starts at its end; after that it syncs with the others, and
+  // a device that was offline learns what my other devices did.
+  const own = frame.own
+  if (own && typeof own.conv === 'string' && isOwnConv(own.conv)) {
+    const c = ensureConv(s, own.conv)
+    const lastSeq = Number(own.last_seq) || 0
+    if (!c.loaded) {
+      c.loaded = true
+      c.floor = lastSeq
+      c.contig = lastSeq
+      advanceContig(c)
+    }
+    c.provisional = false
+    if (lastSeq > c.lastSeq) c.lastSeq = lastSeq
+    if (lastSeq > c.contig) after[own.conv] = c.contig
   }
   if (!Object.keys(after).length) {
     s.syncing = false

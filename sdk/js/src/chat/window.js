@@ -2,10 +2,11 @@
 // (conv, seq); which part of the history is loaded (floor, contig); history pages
 // below it (cmd 22 → 32); recall (cmd 25 → 36).
 
-import { MEDIA, historyFrame, messageConv, newRid, recallFrame } from '../protocol.js'
+import { EDIT_WINDOW_MS, MEDIA, historyFrame, messageConv, newRid, recallFrame } from '../protocol.js'
 import { settlePending } from './outbox.js'
 import { markRead, readUpTo } from './receipts.js'
 import { SEND_STATE, advanceContig, ensureConv, insertBySeq, isShown, startWindow } from './state.js'
+import { applyUpdate, isUpdate } from './updates.js'
 
 /** @typedef {import('./state.js').CoreState} CoreState */
 /** @typedef {import('./state.js').Conv} Conv */
@@ -16,7 +17,8 @@ import { SEND_STATE, advanceContig, ensureConv, insertBySeq, isShown, startWindo
  * @param {CoreState} s
  * @param {Record<string, any>} frame
  * @param {{live?: boolean}} [o]  live: a gap before it means messages were missed
- * @returns {{added: boolean, gap: boolean, conv: string, msg: Msg}}
+ * @returns {{added: boolean, gap: boolean, conv: string, msg: Msg, changed?: Msg[]}}
+ *   added: a new message to draw (an update is never one: `changed` lists what it changed)
  */
 export function receive(s, frame, { live = true } = {}) {
   const conv = messageConv(frame, s.selfId)
@@ -28,6 +30,7 @@ export function receive(s, frame, { live = true } = {}) {
   // Our own message coming back (sync, another device): it settles a pending copy.
   if (msg.cid && mine) settlePending(s, msg.cid)
   if (c.typing[msg.userid]) delete c.typing[msg.userid] // they sent what they were typing
+  if (!seq && isUpdate(msg)) return { added: false, gap: false, conv, msg, changed: applyUpdate(s, c, msg) }
   if (!seq) {
     // No seq (not expected from imhub): keep it, deduplicated by server id.
     const key = `id:${msg.id}`
@@ -47,6 +50,14 @@ export function receive(s, frame, { live = true } = {}) {
   }
   if (seq <= c.floor) c.floor = seq - 1 // history page below the window
   c.seen[seq] = true
+  if (isUpdate(msg)) {
+    // Moves the cursors like a message; changes the message it names, is never drawn,
+    // never unread and never the list's last.
+    advanceContig(c)
+    if (seq > c.lastSeq) c.lastSeq = seq
+    if (isShown(s, conv)) markRead(s, conv)
+    return { added: false, gap, conv, msg, changed: applyUpdate(s, c, msg) }
+  }
   insertBySeq(c.msgs, msg)
   advanceContig(c)
   if (seq > c.lastSeq) c.lastSeq = seq
@@ -56,7 +67,10 @@ export function receive(s, frame, { live = true } = {}) {
     if (seq > c.unreadBase || isShown(s, conv)) readUpTo(c, seq)
   } else if (seq > c.readSeq && seq > c.unreadBase) {
     if (isShown(s, conv)) markRead(s, conv)
-    else c.unread += 1
+    else {
+      c.unread += 1
+      if (mentionsMe(msg, s.selfId)) c.mentioned = true
+    }
   } else if (isShown(s, conv)) {
     markRead(s, conv)
   }
@@ -163,6 +177,28 @@ export function canRecall(s, msg) {
     s._now() - (Number(msg.ts) || 0) < s.recallWindowMs
 }
 
+/**
+ * Mine, acked, text, not recalled, inside the edit window (cmd 50).
+ * @param {CoreState} s
+ * @param {Msg | null | undefined} msg
+ */
+export function canEdit(s, msg) {
+  return !!msg && Number(msg.userid) === s.selfId && !!msg.id && !!msg.seq && !msg.recalled &&
+    msg.state === SEND_STATE.SENT && Number(msg.media) === MEDIA.TEXT &&
+    s._now() - (Number(msg.ts) || 0) < EDIT_WINDOW_MS
+}
+
+/**
+ * What a reply quotes (docs/protocol.md "Replies"): drawn on my copy until the server's
+ * comes back with the same fields.
+ * @param {Msg} msg
+ */
+export function quoteOf(msg) {
+  const media = Number(msg.media)
+  const excerpt = media === MEDIA.TEXT ? String(msg.content || '').slice(0, 100) : ''
+  return { id: Number(msg.id), seq: Number(msg.seq), userid: Number(msg.userid), media, excerpt }
+}
+
 /** @param {Msg} msg */
 export function recallRequest(msg) {
   return recallFrame(msg.id, newRid('x'))
@@ -198,4 +234,14 @@ function eraseRecalled(m) {
   m.url = ''
   m.memo = ''
   return m
+}
+
+/**
+ * Does `msg` mention `selfId` (by id or @all)?
+ * @param {Record<string, any>} msg
+ * @param {number} selfId
+ */
+export function mentionsMe(msg, selfId) {
+  const m = msg.mentions
+  return m === 'all' || (Array.isArray(m) && m.map(Number).includes(Number(selfId)))
 }
