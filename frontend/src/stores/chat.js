@@ -9,7 +9,10 @@ import { mentionsMe } from '@imhub/sdk/chat/window.js'
 import { ChatCore } from '@imhub/sdk/chatcore.js'
 import { Connection, STATE } from '@imhub/sdk/connection.js'
 import { t } from '../lib/i18n.js'
-import { CMD, MEDIA, TYPING_INTERVAL_MS, newRid, searchFrame, summary } from '@imhub/sdk/protocol.js'
+import {
+  CMD, MEDIA, TYPING_INTERVAL_MS, convSettingsFrame, editFrame, forwardFrame, hideFrame, pinFrame, reactFrame,
+  searchFrame, summary,
+} from '@imhub/sdk/protocol.js'
 import { useContacts } from './contacts.js'
 import { useSession } from './session.js'
 
@@ -515,19 +518,13 @@ export const useChat = defineStore('chat', () => {
     return reply
   }
 
-  // ---- changes to messages and conversations (cmd 50–55) ----------------------------
-  /**
-   * @param {Record<string, any>} body  the request without rid
-   */
-  function change(body) {
-    return request({ ...body, rid: newRid('e') })
-  }
+  // ---- changes to messages and conversations (cmd 50–55, answered by cmd 43) ---------
   /**
    * @param {Msg} msg
    * @param {string} content
    */
   function editMessage(msg, content) {
-    return change({ cmd: CMD.EDIT, id: msg.id, content })
+    return request(editFrame(msg.id, content))
   }
   /**
    * Add `emoji` (or remove it: `add` false) to `msg`; the update comes to every device.
@@ -536,18 +533,18 @@ export const useChat = defineStore('chat', () => {
    * @param {boolean} [add]
    */
   function react(msg, emoji, add = true) {
-    return change({ cmd: CMD.REACT, id: msg.id, emoji, add })
+    return request(reactFrame(msg.id, emoji, add))
   }
   /** @param {Msg[]} msgs */
   async function hideMessages(msgs) {
-    return change({ cmd: CMD.HIDE, ids: msgs.map((m) => m.id) })
+    return request(hideFrame({ ids: msgs.map((m) => m.id) }))
   }
   /**
    * @param {Msg} msg
    * @param {boolean} pinned
    */
   function pinMessage(msg, pinned) {
-    return change({ cmd: CMD.PIN, id: msg.id, pinned })
+    return request(pinFrame(msg.id, pinned))
   }
   /**
    * My settings of a conversation (cmd 54): pinned to the top, muted.
@@ -555,14 +552,14 @@ export const useChat = defineStore('chat', () => {
    * @param {{pinned?: boolean, muted?: boolean}} settings
    */
   function setConvSettings(conv, settings) {
-    return change({ cmd: CMD.CONV_SETTINGS, conv, ...settings })
+    return request(convSettingsFrame(conv, settings))
   }
   /**
    * @param {Msg[]} msgs
    * @param {string[]} to  conversation ids
    */
   async function forward(msgs, to) {
-    const reply = await change({ cmd: CMD.FORWARD, ids: msgs.map((m) => m.id), to })
+    const reply = await request(forwardFrame(msgs.map((m) => m.id), to))
     // The copies are mine in other conversations: the list and a sync bring them here.
     send(core.value?.requestConvList() || null)
     return reply
