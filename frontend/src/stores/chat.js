@@ -20,6 +20,8 @@ import { useSession } from './session.js'
 
 const READ_DEBOUNCE_MS = 400
 const REQUEST_TIMEOUT_MS = 15000
+// loadUntilId gives up after this many history pages (of ChatCore's pageSize, 50)
+const MAX_PAGES_TO_FIND = 40
 
 export const useChat = defineStore('chat', () => {
   const core = shallowRef(null) // reactive ChatCore, replaced per login
@@ -473,6 +475,30 @@ export const useChat = defineStore('chat', () => {
   }
 
   /**
+   * Load older pages of `conv` until the message with server id `id` is loaded (a pinned
+   * message: the pins name ids only). Ids grow with seq within a conversation, so paging
+   * stops once the oldest loaded message is older than `id` (it was hidden or deleted)
+   * or nothing older is left. Resolves to the message, or null.
+   * @param {string} conv
+   * @param {number} id
+   * @returns {Promise<Msg | null>}
+   */
+  async function loadUntilId(conv, id) {
+    const c = core.value
+    id = Number(id)
+    const find = () => c.convs[conv]?.msgs.find((m) => Number(m.id) === id) || null
+    await until(() => !!c.convs[conv]?.loaded)
+    for (let pages = 0; pages < MAX_PAGES_TO_FIND && !find(); pages += 1) {
+      await until(() => !c.convs[conv]?.loadingOlder)
+      const cv = c.convs[conv]
+      const oldest = cv?.msgs.find((m) => m.id)
+      if (find() || !cv || (oldest && Number(oldest.id) < id) || !loadOlder(conv)) break
+      await until(() => !c.convs[conv]?.loadingOlder)
+    }
+    return find()
+  }
+
+  /**
    * The user is typing in `conv`: tell the others (at most every 2 s). A keystroke
    * inside the 2 s window is not lost: one trailing cmd 24 goes out when the window
    * ends, if `stillTyping()` then.
@@ -602,7 +628,8 @@ export const useChat = defineStore('chat', () => {
   return {
     core, state, nextRetryAt, lastError, totalUnread, syncing,
     search, notice,
-    start, stop, reconnectNow, sendMessage, retry, discard, openConv, closeConv, loadOlder, loadUntil, typing,
+    start, stop, reconnectNow, sendMessage, retry, discard, openConv, closeConv, loadOlder, loadUntil, loadUntilId,
+    typing,
     canRecall, canEdit, recall, runSearch,
     editMessage, react, hideMessages, pinMessage, setConvSettings, forward,
   }
