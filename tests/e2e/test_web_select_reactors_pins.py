@@ -49,15 +49,20 @@ def size_name(viewport: dict[str, int]) -> str:
     return "phone" if viewport is PHONE else "desktop"
 
 
+def still(page: Any) -> None:
+    """Wait until no transition runs (sheets slid in, the menu's sheet gone)."""
+    page.wait_for_function("() => document.getAnimations().every((a) => a.playState !== 'running')")
+
+
 def no_axe_violation(page: Any) -> None:
     assert AXE.is_file(), f"{AXE} missing: run make -C frontend build"
+    still(page)
     problems = axe_violations(page)
     assert not problems, problems
 
 
 def shot_when_still(page: Any, name: str) -> None:
-    """A screenshot once the sheets have finished sliding in."""
-    page.wait_for_function("() => document.getAnimations().every((a) => a.playState !== 'running')")
+    still(page)
     shot(page, name)
 
 
@@ -236,6 +241,12 @@ def test_who_reacted(server: str, browser: Any, viewport: dict[str, int]) -> Non
         bo_sheet.get_by_test_id("reactors-row").first.wait_for()
         names = bo_sheet.get_by_test_id("reactors-names").all_inner_texts()
         assert [n.strip() for n in names] == ["You, Cy, Al", "Cy"]
+        bo.page.keyboard.press("Escape")
+        bo_sheet.get_by_test_id("reactors-row").first.wait_for(state="hidden")
+        # The emoji row of "React" is a named dialog too.
+        menu_action(bo.page, "react to me", "React")
+        bo.page.get_by_test_id("react-picker").locator('[data-emoji="❤️"]').wait_for()
+        no_axe_violation(bo.page)
         assert errors == []
     finally:
         for p in people:
