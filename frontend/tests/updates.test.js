@@ -65,10 +65,46 @@ describe('updates (media 11)', () => {
     expect(c.pins).toEqual([])
     expect(c.msgs[0].pinned).toBeFalsy()
   })
+  it('older updates in a history page do not undo the newer state the page and the list carry', () => {
+    const { core } = setup()
+    core.applyConvList({ convs: [{ conv: 'p3_7', cmd: 10, dstid: 7, last_seq: 60, read_seq: 60, unread: 0,
+      last: msg(60), pins: [150, 101] }] })
+    const c = core.convs.p3_7
+    const latest = { content: 'new text', edited_at: 50, pinned: true, reactions: [{ emoji: '👍', count: 2, users: [3, 7] }] }
+    // The page has the message as it is now, then the updates that led there.
+    core.applyHistory({ conv: 'p3_7', more: false, msgs: [
+      msg(1, latest),
+      upd(2, 'pinned', { id: 101, seq: 1, pins: [101] }),
+      upd(3, 'edited', { id: 101, seq: 1, content: 'old text', edited_at: 20 }),
+      upd(4, 'reactions', { id: 101, seq: 1, reactions: [{ emoji: '👍', count: 1, users: [7] }] }),
+      upd(5, 'unpinned', { id: 101, seq: 1, pins: [] }),
+      upd(6, 'pinned', { id: 101, seq: 1, pins: [101] }),
+    ] })
+    expect(c.pins).toEqual([150, 101])
+    const m = c.msgs.find((x) => x.id === 101)
+    expect(m.content).toBe('new text')
+    expect(m.reactions).toEqual(latest.reactions)
+    expect(m.pinned).toBe(true)
+    // What comes later still applies.
+    core.receive(upd(61, 'edited', { id: 101, seq: 1, content: 'newest', edited_at: 70 }))
+    core.receive(upd(62, 'unpinned', { id: 150, seq: 40, pins: [101] }))
+    expect(m.content).toBe('newest')
+    expect(c.pins).toEqual([101])
+    // A sync page: its updates of messages loaded before it apply; of its own messages not.
+    core.applySyncPage({ msgs: [
+      upd(63, 'reactions', { id: 101, seq: 1, reactions: [] }),
+      msg(64, { content: 'edited already', edited_at: 90 }),
+      upd(65, 'edited', { id: 164, seq: 64, content: 'before', edited_at: 80 }),
+    ], more: false })
+    expect(m.reactions).toBeUndefined()
+    expect(c.msgs.find((x) => x.id === 164).content).toBe('edited already')
+  })
   it('an update from a sync page is not unread and the conversation list skips it', () => {
     const { core } = setup()
     core.applyConvList({ convs: [{ conv: 'p3_7', cmd: 10, dstid: 7, last_seq: 2, read_seq: 1, unread: 0, last: msg(1) }] })
-    core.applySyncPage({ msgs: [msg(1), upd(2, 'edited', { id: 101, seq: 1, content: 'new', edited_at: 9 })] })
+    // (the page has the message as it is now: its update in the same page is old news)
+    core.applySyncPage({ msgs: [msg(1, { content: 'new', edited_at: 9 }),
+      upd(2, 'edited', { id: 101, seq: 1, content: 'new', edited_at: 9 })] })
     const c = core.convs.p3_7
     expect(c.unread).toBe(0)
     expect(c.msgs.map((m) => m.media)).toEqual([1])

@@ -117,6 +117,11 @@ const en = {
   pinnedMessage: 'Pinned message', pinChat: 'Pin to top', unpinChat: 'Unpin from top', muteChat: 'Mute',
   unmuteChat: 'Unmute', mutedChat: 'Muted', mentionedYou: '[@you]', forwardTo: 'Forward to',
   forwardedDone: 'Forwarded', mentionAll: 'Everyone', mentionPick: 'Mention someone', addReaction: 'React with {emoji}',
+  selectAction: 'Select', selectMessage: 'Select message', nSelected: '{n} selected',
+  selectLimit: 'At most {n} messages at once', reactionsAction: 'Reactions', reactorsTitle: 'Reactions',
+  reactorsMore: 'and {n} more', pinnedList: 'Pinned messages', pinnedCount: '{n} pinned',
+  showAllPins: 'All pinned messages', goToPinned: 'Go to the pinned message', unpinNamed: 'Unpin: {text}',
+  loadingMessage: 'Loading…', close: 'Close',
 }
 
 const zh = {
@@ -227,6 +232,11 @@ const zh = {
   pinnedMessage: '置顶消息', pinChat: '置顶聊天', unpinChat: '取消置顶', muteChat: '消息免打扰',
   unmuteChat: '取消免打扰', mutedChat: '免打扰', mentionedYou: '[有人@我]', forwardTo: '转发给',
   forwardedDone: '已转发', mentionAll: '所有人', mentionPick: '选择提醒的人', addReaction: '回应 {emoji}',
+  selectAction: '多选', selectMessage: '选择消息', nSelected: '已选 {n} 条',
+  selectLimit: '一次最多 {n} 条消息', reactionsAction: '查看回应', reactorsTitle: '回应',
+  reactorsMore: '还有 {n} 人', pinnedList: '置顶消息', pinnedCount: '{n} 条置顶',
+  showAllPins: '全部置顶消息', goToPinned: '跳转到置顶消息', unpinNamed: '取消置顶消息：{text}',
+  loadingMessage: '加载中…', close: '关闭',
 }
 
 export const dicts = { en, zh }

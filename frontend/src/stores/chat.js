@@ -9,7 +9,10 @@ import { mentionsMe } from '@imhub/sdk/chat/window.js'
 import { ChatCore } from '@imhub/sdk/chatcore.js'
 import { Connection, STATE } from '@imhub/sdk/connection.js'
 import { t } from '../lib/i18n.js'
-import { CMD, MEDIA, TYPING_INTERVAL_MS, newRid, searchFrame, summary } from '@imhub/sdk/protocol.js'
+import {
+  CMD, MEDIA, TYPING_INTERVAL_MS, convSettingsFrame, editFrame, forwardFrame, hideFrame, pinFrame, reactFrame,
+  searchFrame, summary,
+} from '@imhub/sdk/protocol.js'
 import { useContacts } from './contacts.js'
 import { useSession } from './session.js'
 
@@ -17,6 +20,8 @@ import { useSession } from './session.js'
 
 const READ_DEBOUNCE_MS = 400
 const REQUEST_TIMEOUT_MS = 15000
+// loadUntilId gives up after this many history pages (of ChatCore's pageSize, 50)
+const MAX_PAGES_TO_FIND = 40
 
 export const useChat = defineStore('chat', () => {
   const core = shallowRef(null) // reactive ChatCore, replaced per login
@@ -470,6 +475,30 @@ export const useChat = defineStore('chat', () => {
   }
 
   /**
+   * Load older pages of `conv` until the message with server id `id` is loaded (a pinned
+   * message: the pins name ids only). Ids grow with seq within a conversation, so paging
+   * stops once the oldest loaded message is older than `id` (it was hidden or deleted)
+   * or nothing older is left. Resolves to the message, or null.
+   * @param {string} conv
+   * @param {number} id
+   * @returns {Promise<Msg | null>}
+   */
+  async function loadUntilId(conv, id) {
+    const c = core.value
+    id = Number(id)
+    const find = () => c.convs[conv]?.msgs.find((m) => Number(m.id) === id) || null
+    await until(() => !!c.convs[conv]?.loaded)
+    for (let pages = 0; pages < MAX_PAGES_TO_FIND && !find(); pages += 1) {
+      await until(() => !c.convs[conv]?.loadingOlder)
+      const cv = c.convs[conv]
+      const oldest = cv?.msgs.find((m) => m.id)
+      if (find() || !cv || (oldest && Number(oldest.id) < id) || !loadOlder(conv)) break
+      await until(() => !c.convs[conv]?.loadingOlder)
+    }
+    return find()
+  }
+
+  /**
    * The user is typing in `conv`: tell the others (at most every 2 s). A keystroke
    * inside the 2 s window is not lost: one trailing cmd 24 goes out when the window
    * ends, if `stillTyping()` then.
@@ -515,19 +544,13 @@ export const useChat = defineStore('chat', () => {
     return reply
   }
 
-  // ---- changes to messages and conversations (cmd 50–55) ----------------------------
-  /**
-   * @param {Record<string, any>} body  the request without rid
-   */
-  function change(body) {
-    return request({ ...body, rid: newRid('e') })
-  }
+  // ---- changes to messages and conversations (cmd 50–55, answered by cmd 43) ---------
   /**
    * @param {Msg} msg
    * @param {string} content
    */
   function editMessage(msg, content) {
-    return change({ cmd: CMD.EDIT, id: msg.id, content })
+    return request(editFrame(msg.id, content))
   }
   /**
    * Add `emoji` (or remove it: `add` false) to `msg`; the update comes to every device.
@@ -536,18 +559,18 @@ export const useChat = defineStore('chat', () => {
    * @param {boolean} [add]
    */
   function react(msg, emoji, add = true) {
-    return change({ cmd: CMD.REACT, id: msg.id, emoji, add })
+    return request(reactFrame(msg.id, emoji, add))
   }
   /** @param {Msg[]} msgs */
   async function hideMessages(msgs) {
-    return change({ cmd: CMD.HIDE, ids: msgs.map((m) => m.id) })
+    return request(hideFrame({ ids: msgs.map((m) => m.id) }))
   }
   /**
    * @param {Msg} msg
    * @param {boolean} pinned
    */
   function pinMessage(msg, pinned) {
-    return change({ cmd: CMD.PIN, id: msg.id, pinned })
+    return request(pinFrame(msg.id, pinned))
   }
   /**
    * My settings of a conversation (cmd 54): pinned to the top, muted.
@@ -555,14 +578,14 @@ export const useChat = defineStore('chat', () => {
    * @param {{pinned?: boolean, muted?: boolean}} settings
    */
   function setConvSettings(conv, settings) {
-    return change({ cmd: CMD.CONV_SETTINGS, conv, ...settings })
+    return request(convSettingsFrame(conv, settings))
   }
   /**
    * @param {Msg[]} msgs
    * @param {string[]} to  conversation ids
    */
   async function forward(msgs, to) {
-    const reply = await change({ cmd: CMD.FORWARD, ids: msgs.map((m) => m.id), to })
+    const reply = await request(forwardFrame(msgs.map((m) => m.id), to))
     // The copies are mine in other conversations: the list and a sync bring them here.
     send(core.value?.requestConvList() || null)
     return reply
@@ -605,7 +628,8 @@ export const useChat = defineStore('chat', () => {
   return {
     core, state, nextRetryAt, lastError, totalUnread, syncing,
     search, notice,
-    start, stop, reconnectNow, sendMessage, retry, discard, openConv, closeConv, loadOlder, loadUntil, typing,
+    start, stop, reconnectNow, sendMessage, retry, discard, openConv, closeConv, loadOlder, loadUntil, loadUntilId,
+    typing,
     canRecall, canEdit, recall, runSearch,
     editMessage, react, hideMessages, pinMessage, setConvSettings, forward,
   }

@@ -6,10 +6,13 @@
 import { readUpTo } from './chat/receipts.js'
 import { ChatCore } from './chatcore.js'
 import { Connection, STATE } from './connection.js'
-import { CMD, MEDIA, messageConv, parseConv } from './protocol.js'
+import { isUpdate } from './chat/updates.js'
+import {
+  CMD, MEDIA, convSettingsFrame, editFrame, forwardFrame, hideFrame, messageConv, parseConv, pinFrame, reactFrame,
+} from './protocol.js'
 
 /**
- * @typedef {'message'|'ack'|'error'|'receipt'|'typing'|'presence'|'recalled'|'notice'|'state'|'loggedout'|'frame'} EventName
+ * @typedef {'message'|'updated'|'ack'|'error'|'receipt'|'typing'|'presence'|'recalled'|'notice'|'state'|'loggedout'|'frame'} EventName
  */
 
 export class ImhubClient {
@@ -62,6 +65,9 @@ export class ImhubClient {
   /**
    * Listen to an event; returns a function that stops listening.
    * - `message` (msg, {conv, live}): a message added to a conversation (live or by sync), once per (conv, seq)
+   * - `updated` (update, {conv, live}): an update (media 11: an edit, reactions, a pin; in
+   *   your own stream `u<id>`, what you hid and your conversation settings) was applied:
+   *   the messages it names in `core.convs[conv]` (or the conversation) changed
    * - `ack` (frame), `error` (frame): outcomes of sends and requests
    * - `receipt`, `typing`, `presence`, `recalled`, `notice` (frame): events of docs/protocol.md
    * - `state` (state, info): 'connecting' | 'open' | 'waiting' | 'closed'
@@ -173,6 +179,52 @@ export class ImhubClient {
     this._send(this.core.typingFrame(conv))
   }
 
+  // ---- changes (cmd 50–55): each resolves with the cmd 43 answer, whose update (`msg`)
+  // is applied to the core first; the other devices and members get it live -----------
+
+  /** Edit my text message. @param {number} id @param {string} content */
+  edit(id, content) {
+    return this.request(editFrame(id, content))
+  }
+
+  /** Add my reaction (or take it back: `add` false). @param {number} id @param {string} emoji @param {boolean} [add] */
+  react(id, emoji, add = true) {
+    return this.request(reactFrame(id, emoji, add))
+  }
+
+  /** Delete messages for me (my devices only). @param {number[]} ids */
+  hide(ids) {
+    return this.request(hideFrame({ ids }))
+  }
+
+  /** Delete a whole conversation so far, for me. @param {string} conv */
+  hideConv(conv) {
+    return this.request(hideFrame({ conv }))
+  }
+
+  /** Pin a message in its conversation (or unpin: `pinned` false). @param {number} id @param {boolean} [pinned] */
+  pin(id, pinned = true) {
+    return this.request(pinFrame(id, pinned))
+  }
+
+  /**
+   * My settings of a conversation: pinned to the top of my list, muted.
+   * @param {string} conv
+   * @param {{pinned?: boolean, muted?: boolean}} settings
+   */
+  convSettings(conv, settings) {
+    return this.request(convSettingsFrame(conv, settings))
+  }
+
+  /**
+   * Forward messages (oldest first: the order they arrive in) to conversations.
+   * @param {number[]} ids
+   * @param {string[]} to
+   */
+  forward(ids, to) {
+    return this.request(forwardFrame(ids, to))
+  }
+
   /** Load the page of history below what is loaded (cmd 22). @param {string} conv */
   loadOlder(conv) {
     return this._send(this.core.olderFrame(conv))
@@ -234,6 +286,17 @@ export class ImhubClient {
         const r = c.receive(frame)
         if (r.gap) this._send(c.resyncFrame(r.conv))
         if (r.added) this._emit('message', r.msg, { conv: r.conv, live: true })
+        else if (r.changed) this._emit('updated', r.msg, { conv: r.conv, live: true })
+        return
+      }
+      case CMD.CHANGED: {
+        // The answer to cmd 50–55: this connection gets the update only here.
+        if (frame.msg && typeof frame.msg === 'object') {
+          const r = c.receive(frame.msg)
+          if (r.gap) this._send(c.resyncFrame(r.conv))
+          if (r.changed) this._emit('updated', r.msg, { conv: r.conv, live: true })
+        }
+        this._settle(frame)
         return
       }
       case CMD.SYNC_PAGE:
@@ -241,6 +304,10 @@ export class ImhubClient {
         const fresh = this._unseen(frame.msgs)
         this._send(frame.cmd === CMD.SYNC_PAGE ? c.applySyncPage(frame) : c.applyHistory(frame))
         for (const [conv, m] of fresh) {
+          if (isUpdate(m)) {
+            this._emit('updated', { ...m, conv, seq: Number(m.seq) }, { conv, live: false })
+            continue
+          }
           const msg = c.convs[conv]?.msgs.find((x) => x.seq === Number(m.seq)) || m
           this._emit('message', msg, { conv, live: false })
         }

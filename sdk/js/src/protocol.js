@@ -220,6 +220,74 @@ export function receiptsFrame(conv, rid = newRid('r')) {
   return { cmd: CMD.RECEIPTS, rid, conv }
 }
 
+// ---- changes to messages and conversations (cmd 50–55, answered by cmd 43) ---------
+
+/**
+ * cmd 50: new text for my text message (within the edit window).
+ * @param {number} id
+ * @param {string} content
+ * @param {string} [rid]
+ */
+export function editFrame(id, content, rid = newRid('e')) {
+  return { cmd: CMD.EDIT, rid, id: Number(id), content: String(content) }
+}
+
+/**
+ * cmd 51: add my reaction `emoji` to a message (or take it back: `add` false).
+ * @param {number} id
+ * @param {string} emoji
+ * @param {boolean} [add]
+ * @param {string} [rid]
+ */
+export function reactFrame(id, emoji, add = true, rid = newRid('e')) {
+  return { cmd: CMD.REACT, rid, id: Number(id), emoji: String(emoji), add: !!add }
+}
+
+/**
+ * cmd 52: delete for me: up to 100 messages (`ids`), or a whole conversation so far (`conv`).
+ * @param {{ids?: number[], conv?: string}} what
+ * @param {string} [rid]
+ */
+export function hideFrame(what, rid = newRid('e')) {
+  return what.conv ? { cmd: CMD.HIDE, rid, conv: String(what.conv) }
+    : { cmd: CMD.HIDE, rid, ids: (what.ids || []).map(Number) }
+}
+
+/**
+ * cmd 53: pin a message in its conversation for everyone (or unpin: `pinned` false).
+ * @param {number} id
+ * @param {boolean} [pinned]
+ * @param {string} [rid]
+ */
+export function pinFrame(id, pinned = true, rid = newRid('e')) {
+  return { cmd: CMD.PIN, rid, id: Number(id), pinned: !!pinned }
+}
+
+/**
+ * cmd 54: my settings of a conversation (pinned to the top of my list, muted).
+ * @param {string} conv
+ * @param {{pinned?: boolean, muted?: boolean}} settings
+ * @param {string} [rid]
+ */
+export function convSettingsFrame(conv, settings, rid = newRid('e')) {
+  /** @type {{cmd: number, rid: string, conv: string, pinned?: boolean, muted?: boolean}} */
+  const frame = { cmd: CMD.CONV_SETTINGS, rid, conv: String(conv) }
+  if (typeof settings.pinned === 'boolean') frame.pinned = settings.pinned
+  if (typeof settings.muted === 'boolean') frame.muted = settings.muted
+  return frame
+}
+
+/**
+ * cmd 55: copy up to 20 messages (oldest first, the order they arrive in) into up to
+ * 10 conversations, each marked forwarded.
+ * @param {number[]} ids
+ * @param {string[]} to  conversation ids
+ * @param {string} [rid]
+ */
+export function forwardFrame(ids, to, rid = newRid('e')) {
+  return { cmd: CMD.FORWARD, rid, ids: ids.map(Number), to: to.map(String) }
+}
+
 /**
  * @param {string} q
  * @param {number} before  message id to continue below (0: newest)

@@ -112,6 +112,46 @@ describe('ImhubClient', () => {
     assert.deepEqual(c.core.typingUsers('g12'), [9])
   })
 
+  it('edits, reacts, pins, hides, forwards: one request each, the answer applied', async () => {
+    const c = make()
+    const updated = []
+    c.on('updated', (u, info) => updated.push([u.memo, info.conv, info.live]))
+    c.start()
+    const ws = FakeSocket.all[0]
+    ws.open()
+    const msg = { cmd: 10, userid: 3, dstid: 7, media: 1, content: 'helo', conv: 'p3_7', seq: 1, id: 101 }
+    ws.push(msg)
+    const edited = c.edit(101, 'hello')
+    const req = ws.last(CMD.EDIT)
+    assert.deepEqual({ ...req, rid: 'x' }, { cmd: CMD.EDIT, rid: 'x', id: 101, content: 'hello' })
+    const update = { id: 990, userid: 3, cmd: 10, dstid: 7, media: MEDIA.UPDATE, memo: 'edited', amount: 101,
+      content: '', conv: 'p3_7', seq: 2, update: { id: 101, seq: 1, content: 'hello', edited_at: 5 } }
+    ws.push({ cmd: CMD.CHANGED, rid: req.rid, msg: update })
+    assert.equal((await edited).msg.memo, 'edited')
+    assert.equal(c.core.convs.p3_7.msgs[0].content, 'hello')
+    // Another member's reaction, live.
+    ws.push({ ...update, seq: 3, userid: 7, memo: 'reactions',
+      update: { id: 101, seq: 1, reactions: [{ emoji: '👍', count: 1, users: [7] }] } })
+    assert.equal(c.core.convs.p3_7.msgs[0].reactions[0].count, 1)
+    assert.deepEqual(updated, [['edited', 'p3_7', true], ['reactions', 'p3_7', true]])
+
+    c.react(101, '👍', false).catch(() => {})
+    c.pin(101).catch(() => {})
+    c.hide([101]).catch(() => {})
+    c.hideConv('p3_7').catch(() => {})
+    c.convSettings('p3_7', { muted: true }).catch(() => {})
+    c.forward([101, 102], ['g12', 'p3_9']).catch(() => {})
+    const strip = ({ rid, ...f }) => (assert.ok(rid), f)
+    assert.deepEqual(ws.sent.slice(-6).map(strip), [
+      { cmd: CMD.REACT, id: 101, emoji: '👍', add: false },
+      { cmd: CMD.PIN, id: 101, pinned: true },
+      { cmd: CMD.HIDE, ids: [101] },
+      { cmd: CMD.HIDE, conv: 'p3_7' },
+      { cmd: CMD.CONV_SETTINGS, conv: 'p3_7', muted: true },
+      { cmd: CMD.FORWARD, ids: [101, 102], to: ['g12', 'p3_9'] },
+    ])
+  })
+
   it('answers requests by rid and rejects refusals', async () => {
     const c = make()
     c.start()

@@ -35,6 +35,7 @@ export const RECEIPT = Object.freeze({ NONE: '', SENT: 'sent', DELIVERED: 'deliv
  * @property {{id: number, seq: number, userid: number, media: number, excerpt: string, recalled?: boolean, deleted?: boolean}} [reply]
  * @property {number[] | 'all'} [mentions]
  * @property {boolean} [local]     composed here, not yet acked
+ * @property {number} [asOf]       from a page: its state includes the updates up to this seq
  * @property {number} [sentAt]     when it last went out (0: not since the last disconnect)
  * @property {string} [error]      why it failed ('timeout' is retried on reconnect)
  * @property {string} [errorMsg]
@@ -68,6 +69,7 @@ export const RECEIPT = Object.freeze({ NONE: '', SENT: 'sent', DELIVERED: 'deliv
  * @property {boolean} [muted]      I muted it (cmd 54): no notifications
  * @property {boolean} [mentioned]  an unread message mentions me
  * @property {number[]} [pins]      its pinned messages' ids, newest first (cmd 53)
+ * @property {number} [pinsAsOf]    the seq `pins` is as of (the list's last_seq, or the update's)
  * @property {Record<number, {delivered: number, read: number}>} cursors  members' markers (cmd 33/38)
  * @property {boolean} receiptsLoaded
  * @property {Record<number, number>} typing  userid → time the indicator expires

@@ -2,11 +2,11 @@
 // pages from each conversation's contiguous cursor (cmd 20 → 30), and the bookkeeping
 // of requests answered by rid.
 
-import { convListFrame, newRid, syncFrame } from '../protocol.js'
+import { convListFrame, messageConv, newRid, syncFrame } from '../protocol.js'
 import { cursor, markRead } from './receipts.js'
 import { SEND_STATE, advanceContig, ensureConv, isShown } from './state.js'
 import { isOwnConv } from './updates.js'
-import { receive } from './window.js'
+import { pageTop, receive } from './window.js'
 
 /** @typedef {import('./state.js').CoreState} CoreState */
 
@@ -41,6 +41,7 @@ export function applyConvList(s, frame) {
     c.muted = !!item.muted
     c.mentioned = !!item.mentioned
     c.pins = Array.isArray(item.pins) ? item.pins.map(Number) : []
+    c.pinsAsOf = Number(item.last_seq) || 0
     const lastSeq = Number(item.last_seq) || 0
     const serverRead = Number(item.read_seq) || 0
     if (lastSeq > c.lastSeq) c.lastSeq = lastSeq
@@ -136,8 +137,14 @@ function syncRequest(s, after) {
  */
 export function applySyncPage(s, frame) {
   if (frame.rid) delete s.requests[frame.rid]
-  for (const m of frame.msgs || []) {
-    if (m && typeof m === 'object') receive(s, /** @type {Record<string, any>} */ (m), { live: false })
+  const msgs = /** @type {Record<string, any>[]} */ ((frame.msgs || []).filter((m) => m && typeof m === 'object'))
+  // Per conversation: its messages' state is as of the page's last seq there.
+  /** @type {Record<string, Record<string, any>[]>} */
+  const byConv = {}
+  for (const m of msgs) (byConv[messageConv(m, s.selfId)] ||= []).push(m)
+  for (const list of Object.values(byConv)) {
+    const asOf = pageTop(list)
+    for (const m of list) receive(s, m, { live: false, asOf })
   }
   if (frame.more && frame.after && typeof frame.after === 'object' && Object.keys(frame.after).length) {
     return syncRequest(s, frame.after)

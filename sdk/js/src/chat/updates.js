@@ -57,7 +57,10 @@ export function applyUpdate(s, c, u) {
   if (isOwnConv(c.conv)) return applyOwn(s, String(u.memo || ''), body)
   const id = Number(body.id ?? u.amount) || 0
   const seq = Number(body.seq) || 0
-  const hits = copiesOf(c, id, seq)
+  // A history or sync page returns messages as they are now, then (older pages) the
+  // updates that led there: one at or below what a copy already reflects is old news.
+  const at = Number(u.seq) || 0
+  const hits = copiesOf(c, id, seq).filter((m) => !at || at > (Number(m.asOf) || 0))
   switch (u.memo) {
     case 'edited':
       for (const m of hits) {
@@ -73,10 +76,14 @@ export function applyUpdate(s, c, u) {
     }
     case 'pinned':
     case 'unpinned': {
-      const pins = Array.isArray(body.pins) ? body.pins.map(Number) : null
-      if (pins) c.pins = pins
+      const fresh = !at || at > (c.pinsAsOf || 0) // the conversation list's pins may be newer
+      const pins = Array.isArray(body.pins) && fresh ? body.pins.map(Number) : null
       for (const m of hits) m.pinned = u.memo === 'pinned'
-      if (pins) for (const m of c.msgs) m.pinned = pins.includes(Number(m.id)) || undefined
+      if (pins) {
+        c.pins = pins
+        c.pinsAsOf = at
+        for (const m of c.msgs) m.pinned = pins.includes(Number(m.id)) || undefined
+      }
       break
     }
     default:

@@ -16,15 +16,18 @@ import { applyUpdate, isUpdate } from './updates.js'
  * Add a message frame (cmd 10/11 live, or from a sync or history page).
  * @param {CoreState} s
  * @param {Record<string, any>} frame
- * @param {{live?: boolean}} [o]  live: a gap before it means messages were missed
+ * @param {{live?: boolean, asOf?: number}} [o]  live: a gap before it means messages
+ *   were missed; asOf: a page's highest seq in this conversation (the message's state
+ *   includes every update up to it)
  * @returns {{added: boolean, gap: boolean, conv: string, msg: Msg, changed?: Msg[]}}
  *   added: a new message to draw (an update is never one: `changed` lists what it changed)
  */
-export function receive(s, frame, { live = true } = {}) {
+export function receive(s, frame, { live = true, asOf = 0 } = {}) {
   const conv = messageConv(frame, s.selfId)
   const c = ensureConv(s, conv)
   const seq = Number(frame.seq) || 0
   const msg = /** @type {Msg} */ ({ ...frame, conv, seq, state: SEND_STATE.SENT })
+  if (asOf > seq && !isUpdate(msg)) msg.asOf = asOf
   if (msg.recalled) eraseRecalled(msg)
   const mine = Number(msg.userid) === s.selfId
   // Our own message coming back (sync, another device): it settles a pending copy.
@@ -153,7 +156,8 @@ export function applyHistory(s, frame) {
   if (!c) return null
   const msgs = /** @type {Record<string, any>[]} */ ((frame.msgs || []).filter((m) => m && typeof m === 'object'))
   const before = c.floor
-  for (const m of msgs) receive(s, { ...m, conv: c.conv }, { live: false })
+  const asOf = pageTop(msgs)
+  for (const m of msgs) receive(s, { ...m, conv: c.conv }, { live: false, asOf })
   c.loadingOlder = false
   if (!frame.more) c.floor = 0 // nothing older exists
   else if (msgs.length && c.floor >= before) c.floor = Math.max(0, Number(msgs[0].seq) - 1)
@@ -162,6 +166,16 @@ export function applyHistory(s, frame) {
     return historyRequest(s, c, Math.min(s.jumpPageSize, c.floor - req.until + 1), req.until)
   }
   return null
+}
+
+/**
+ * The highest seq of a page's messages (their state is as of then).
+ * @param {Array<Record<string, any>>} msgs
+ */
+export function pageTop(msgs) {
+  let top = 0
+  for (const m of msgs) top = Math.max(top, Number(m?.seq) || 0)
+  return top
 }
 
 // ---- recall -------------------------------------------------------------------------
