@@ -229,6 +229,16 @@ class Session:
             return []
         return [Execute(request)]
 
+    def heartbeat(self, now: float) -> bytes | None:
+        """A plain ``{"cmd":0}`` arrived (the reader recognised it): the reply, or None
+        when nothing is to be sent. The same as :meth:`receive` would do, without the
+        lists and actions."""
+        if self.closed:
+            return None
+        self.last_seen = now
+        self._error_streak = 0
+        return heartbeat_reply()
+
     def activity(self, now: float) -> None:
         """Anything arrived (including a pong): the peer is alive."""
         self.last_seen = now

@@ -34,6 +34,8 @@ _REGISTERED_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1
 
 # The commonest frame by far: a heartbeat, passed on as bytes without decoding.
 HEARTBEAT = b'{"cmd":0}'
+_HEARTBEAT_B1 = 0x80 | len(HEARTBEAT)  # masked, its length
+_HEARTBEAT_FRAME_SIZE = 2 + 4 + len(HEARTBEAT)
 
 
 class WsError(Exception):
@@ -84,6 +86,20 @@ class FrameReader:
         self._frags: list[bytes] = []
         self._frag_size = 0
         self.error: WsError | None = None
+
+    def is_heartbeat(self, data: bytes) -> bool:
+        """True if ``data`` is exactly one masked, whole ``{"cmd":0}`` text frame read
+        between messages (what nearly every read of an idle client is): then it needs
+        no :meth:`feed` (which would return just that)."""
+        return (
+            len(data) == _HEARTBEAT_FRAME_SIZE
+            and data[0] == 0x81
+            and data[1] == _HEARTBEAT_B1
+            and not self._buf
+            and not self._frag_op
+            and self.error is None
+            and unmask(data[2:6], data[6:]) == HEARTBEAT
+        )
 
     def feed(self, data: bytes) -> list[tuple[int, str | bytes]]:
         """The messages completed by ``data``, in order. After a violation (``error``

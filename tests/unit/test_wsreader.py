@@ -112,3 +112,17 @@ def test_close_payloads() -> None:
     assert len(close_payload(1000, "é" * 100)) <= 125
     reader = FrameReader(max_size=10)
     assert reader.feed(frame(close_payload(1001, "bye"), OP_CLOSE)) == [(OP_CLOSE, close_payload(1001, "bye"))]
+
+
+def test_a_lone_heartbeat_is_recognised_only_between_messages() -> None:
+    reader = FrameReader(max_size=100)
+    hb = frame(HEARTBEAT)
+    assert reader.is_heartbeat(hb)
+    assert not reader.is_heartbeat(frame(b'{"cmd":1}'))
+    assert not reader.is_heartbeat(frame(HEARTBEAT, masked=False) + b"\x00" * 4)
+    assert not reader.is_heartbeat(hb + hb)
+    assert reader.feed(frame(b"a", fin=False)) == []  # inside a fragmented message
+    assert not reader.is_heartbeat(hb)
+    reader = FrameReader(max_size=100)
+    assert reader.feed(hb[:3]) == []  # a frame begun in an earlier read
+    assert not reader.is_heartbeat(hb)
