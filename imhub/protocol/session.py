@@ -164,7 +164,7 @@ class Allowance:
         self.requests = SendBucket(limits.request_rate, limits.request_burst)
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     user_id: int
     limits: Limits

@@ -35,7 +35,8 @@ async def test_idle_socket_keeps_no_request_or_response_alive(client: TestClient
     reply = await ws.receive_json(timeout=5)
     assert reply["rid"] == "a"
     gc.collect()
-    alive = [o for o in gc.get_objects() if isinstance(o, (web.BaseRequest, web.WebSocketResponse))]
+    kept = (web.BaseRequest, web.WebSocketResponse, web.RequestHandler)
+    alive = [o for o in gc.get_objects() if isinstance(o, kept)]
     assert alive == []
     assert len(client.app[SESSIONS]) == 1
     await ws.close()
