@@ -152,6 +152,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     state = request.app[CHAT_STATE]
     if state.svc is None:
         state.svc, state.drain, state.loop = svc, request.app[DRAIN], asyncio.get_running_loop()
+        state.limits = session_limits(svc)
 
     ws = HandoffResponse(compress=False)
     await ws.prepare(request)
@@ -168,7 +169,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         seed=request.query.get("v", "") != PROTOCOL_VERSION,
     )
     # One allowance per user in this process, however many tabs are open.
-    limits = session_limits(svc)
+    limits = state.limits
     allowances = request.app[ALLOWANCES]
     allowance = allowances.get(user_id)
     if allowance is None:
@@ -205,7 +206,7 @@ class ChatState:
     """What every socket of the app shares (one object, so a socket holds one reference);
     the services, drain state and loop are filled in by the first handshake."""
 
-    __slots__ = ("drain", "loop", "per_ip", "sessions", "svc")
+    __slots__ = ("drain", "limits", "loop", "per_ip", "sessions", "svc")
 
     def __init__(self, sessions: dict[Connection, Session], per_ip: dict[str, int]) -> None:
         self.sessions = sessions
@@ -213,6 +214,7 @@ class ChatState:
         self.svc: Services | None = None
         self.drain = DrainState()
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.limits = Limits()
 
 
 CHAT_STATE = web.AppKey("chat_state", ChatState)
@@ -319,9 +321,7 @@ class ChatSocket(asyncio.Protocol):
                     if self.state.drain.draining:
                         continue  # not acked: the client resends it after reconnecting
                     if conn.closed or self.transport.is_closing():
-                        # The client is gone: its queued requests are dropped.
-                        self.lost = True
-                        return None
+                        return None  # the socket is closing: its requests are dropped
                     return action.request
                 if isinstance(action, Close):
                     self.reason = action.reason
