@@ -366,7 +366,7 @@ class ChatSocket(asyncio.Protocol):
                 await self._execute(svc, request)
             while queue and not self.lost:
                 op, payload = queue.popleft()
-                if self.paused and len(queue) <= QUEUE_PAUSE // 4:
+                if self.paused and len(queue) <= QUEUE_PAUSE // 4 and not self.transport.is_closing():
                     self.paused = False
                     self.transport.resume_reading()
                 request = self.frame(op, payload)

@@ -101,3 +101,21 @@ async def test_server_close_waits_for_the_reply(client: TestClient) -> None:
             break
         await asyncio.sleep(0.02)
     assert not client.app[SESSIONS]
+
+
+async def test_frames_read_while_a_request_runs_are_answered_in_order(client: TestClient) -> None:
+    """A request runs in the socket's task; the frames behind it wait in its queue
+    (reading pauses past 64 of them) and are answered in the order they came."""
+    reader, writer = await open_raw(client)
+    try:
+        burst = [frame(json.dumps({"cmd": 21, "rid": "convs"}).encode(), masked=True)]
+        burst += [frame(json.dumps({"cmd": 0, "rid": str(i)}).encode(), masked=True) for i in range(200)]
+        writer.write(b"".join(burst))
+        rids = []
+        while len(rids) < 201:
+            op, payload = await read_frame(reader)
+            assert op == 0x1
+            rids.append(json.loads(payload)["rid"])
+        assert rids == ["convs"] + [str(i) for i in range(200)]
+    finally:
+        writer.close()
