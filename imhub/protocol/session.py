@@ -164,7 +164,7 @@ class Allowance:
         self.requests = SendBucket(limits.request_rate, limits.request_burst)
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     user_id: int
     limits: Limits
@@ -228,6 +228,16 @@ class Session:
         if isinstance(request, TypingRequest) and not self._typing_allowed(request.conv, now):
             return []
         return [Execute(request)]
+
+    def heartbeat(self, now: float) -> bytes | None:
+        """A plain ``{"cmd":0}`` arrived (the reader recognised it): the reply, or None
+        when nothing is to be sent. The same as :meth:`receive` would do, without the
+        lists and actions."""
+        if self.closed:
+            return None
+        self.last_seen = now
+        self._error_streak = 0
+        return heartbeat_reply()
 
     def activity(self, now: float) -> None:
         """Anything arrived (including a pong): the peer is alive."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from imhub import metrics
 from imhub.domain.model import Cmd
@@ -42,31 +43,43 @@ from imhub.protocol.frames import (
 )
 from imhub.protocol.session import Allowance, Close, Execute, Limits, Ping, Reply, Session
 from imhub.protocol.wsframe import text_frame
+from imhub.protocol.wsreader import (
+    CLOSE_NORMAL,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    FrameReader,
+    WsError,
+    close_payload,
+    parse_close,
+)
 from imhub.store.handshake import Opening
 from imhub.store.users import token_hash
 from imhub.web import origin as web_origin
 from imhub.web.auth import client_address, request_token
 from imhub.web.context import SERVICES, Services, services
-from imhub.web.ops import CLOSE_SERVICE_RESTART, DRAIN, drain, frame_label
+from imhub.web.handoff import HandoffResponse, take_transport
+from imhub.web.ops import CLOSE_SERVICE_RESTART, DRAIN, DrainState, drain, frame_label
 from imhub.web.people import matching_contacts
-from imhub.web.wsmask import StrictWebSocketResponse
 
 log = structlog.get_logger("imhub.gateway")
 
-# aiohttp drops (1009) anything beyond this outright; up to it, the session answers an
-# oversize frame with an error frame and keeps the connection.
+# The frame reader drops (1009) anything beyond this outright; up to it, the session
+# answers an oversize frame with an error frame and keeps the connection.
 HARD_FRAME_FACTOR = 4
 # ``/chat?v=2``: a client that speaks docs/protocol.md (acks, receipts, events, sync).
 # Without it the connection is a seed client's (imhub.protocol.seed).
 PROTOCOL_VERSION = "2"
 PING_FRAME = bytes((0x89, 0))
 SESSIONS = web.AppKey("sessions", dict[Connection, Session])
-# After a server-side close, how long the handler waits for the client's close reply
-# (returning earlier drops the transport and the client sees 1006, not our code).
+# After a server-side close, how long the socket waits for the client's close reply
+# (closing earlier could drop the transport and the client would see 1006, not our code).
 CLOSE_REPLY_SECONDS = 5.0
 CONNECTIONS_PER_IP = web.AppKey("connections_per_ip", dict[str, int])
 # Held by the sessions that use them: a user's bucket goes when their last socket does.
 ALLOWANCES = web.AppKey("allowances", weakref.WeakValueDictionary[int, Allowance])
+_FRAMES_IN = metrics.HOT.frames_in
 
 
 def origin_allowed(request: web.Request, svc: Services) -> bool:
@@ -124,103 +137,307 @@ async def admit(request: web.Request, svc: Services) -> tuple[Opening, str]:
     return opening, address
 
 
+def release_address(per_ip: dict[str, int], address: str) -> None:
+    left = per_ip.get(address, 1) - 1
+    if left > 0:
+        per_ip[address] = left
+    else:
+        per_ip.pop(address, None)
+
+
 async def chat(request: web.Request) -> web.StreamResponse:
     svc = services(request)
-    drain_state = request.app[DRAIN]
     opening, address = await admit(request, svc)
     user_id = opening.user_id
-    per_ip = request.app[CONNECTIONS_PER_IP]
+    state = request.app[CHAT_STATE]
+    if state.svc is None:
+        state.svc, state.drain, state.loop = svc, request.app[DRAIN], asyncio.get_running_loop()
+        state.limits = session_limits(svc)
 
-    ws = StrictWebSocketResponse(
-        autoping=False, compress=False, max_msg_size=svc.settings.max_frame_bytes * HARD_FRAME_FACTOR
-    )
+    ws = HandoffResponse(compress=False)
     await ws.prepare(request)
     transport = request.transport
     if transport is None:
         return ws
+    per_ip = state.per_ip
     per_ip[address] = per_ip.get(address, 0) + 1
     loop = asyncio.get_running_loop()
-
-    closing: set[asyncio.Task[bool]] = set()
-
-    sent_close: list[int] = []  # the code we closed with (ws.close_code is the peer's reply)
-
-    def close_soon(code: int, reason: str) -> None:
-        sent_close.append(code)
-        task = loop.create_task(ws.close(code=code, message=reason.encode()))
-        closing.add(task)
-        task.add_done_callback(closing.discard)
-
-    conn = Connection(
-        user_id, transport, close_soon, svc.settings.send_buffer_bytes, loop,
+    sock = ChatSocket(state, transport, address, svc.settings.max_frame_bytes * HARD_FRAME_FACTOR)
+    conn = sock.conn = Connection(
+        user_id, transport, sock.close_cb, svc.settings.send_buffer_bytes, loop,
         token_hash=token_hash(request_token(request, allow_query=True)),
         seed=request.query.get("v", "") != PROTOCOL_VERSION,
     )
     # One allowance per user in this process, however many tabs are open.
-    limits = session_limits(svc)
+    limits = state.limits
     allowances = request.app[ALLOWANCES]
     allowance = allowances.get(user_id)
     if allowance is None:
         allowance = allowances[user_id] = Allowance(limits)
-    session = Session(user_id, limits, loop.time(), allowance=allowance)
-    node = svc.node
+    session = sock.session = Session(user_id, limits, loop.time(), allowance=allowance)
     conn.catching_up = request.query.get("autosync", "1") != "0"
-    await node.connect(conn, opening)
-    sessions = request.app[SESSIONS]
-    sessions[conn] = session
+    try:
+        await svc.node.connect(conn, opening)
+    except BaseException:
+        sock.lost = True
+        release_address(per_ip, address)
+        raise
+    state.sessions[conn] = session
     log.info("connection open", user=user_id, conn=conn.id)
     metrics.connections_opened.inc()
     metrics.connections_open.inc()
-    if drain_state.draining:  # the drain began while this handshake was in flight
+    # From here on the socket is read by ChatSocket, not by aiohttp (imhub.web.handoff);
+    # this handler returns and keeps nothing of the request alive.
+    taken = take_transport(request)
+    if taken is None:  # the client left during the handshake
+        sock.connection_lost(None)
+        return ws
+    transport.set_protocol(sock)
+    if state.drain.draining:  # the drain began while this handshake was in flight
         conn.close(CLOSE_SERVICE_RESTART, "service restart: reconnect")
-    reason = "client closed"
-    frames_counted = metrics.HOT.frames_in
-    try:
-        if conn.catching_up:
-            await node.push_backlog(conn)
-        async for msg in ws:
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                for action in session.receive(msg.data, loop.time()):
-                    label = frame_label(action)
-                    frames_counted[label] = frames_counted.get(label, 0) + 1
-                    if isinstance(action, Reply):
-                        conn.push_reply(text_frame(action.data), action.answers_request)
-                    elif isinstance(action, Execute):
-                        if drain_state.draining:
-                            continue  # not acked: the client resends it after reconnecting
-                        if conn.closed or transport.is_closing():
-                            break  # the client is gone: its queued requests are dropped
-                        drain_state.inflight += 1
-                        try:
-                            await execute(svc, conn, action.request)
-                        finally:
-                            drain_state.inflight -= 1
-                    elif isinstance(action, Close):
-                        reason = action.reason
-                        conn.close(action.code, action.reason)
-            elif msg.type == WSMsgType.PING:
-                session.activity(loop.time())
-                await ws.pong(msg.data)
-            elif msg.type == WSMsgType.PONG:
-                session.activity(loop.time())
-            elif msg.type == WSMsgType.ERROR:
-                reason = f"error: {ws.exception()!r}"
-    finally:
-        sessions.pop(conn, None)
-        left = per_ip.get(address, 1) - 1
-        if left > 0:
-            per_ip[address] = left
-        else:
-            per_ip.pop(address, None)
-        conn.closed = True
-        node.disconnect(conn)
-        metrics.connections_open.dec()
-        code = sent_close[0] if sent_close else ws.close_code
-        metrics.connections_closed.labels(metrics.close_reason(code)).inc()
-        log.info("connection closed", user=user_id, conn=conn.id, reason=reason, code=code)
-    if closing:  # we sent a close frame: keep the transport until the client answers it
-        await asyncio.wait(set(closing), timeout=CLOSE_REPLY_SECONDS)
+    if conn.catching_up:
+        sock.start_work(None)  # frames wait behind the backlog
+    if taken[1]:
+        sock.data_received(taken[1])
     return ws
+
+
+class ChatState:
+    """What every socket of the app shares (one object, so a socket holds one reference);
+    the services, drain state and loop are filled in by the first handshake."""
+
+    __slots__ = ("drain", "limits", "loop", "per_ip", "sessions", "svc")
+
+    def __init__(self, sessions: dict[Connection, Session], per_ip: dict[str, int]) -> None:
+        self.sessions = sessions
+        self.per_ip = per_ip
+        self.svc: Services | None = None
+        self.drain = DrainState()
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.limits = Limits()
+
+
+CHAT_STATE = web.AppKey("chat_state", ChatState)
+
+
+# Frames read while a request runs wait in the socket's queue; past this many the socket
+# is not read until the queue is down to a quarter (aiohttp's reader paused the same way).
+QUEUE_PAUSE = 64
+_PONG_HEAD = bytes((0x80 | OP_PONG,))
+
+
+class ChatSocket(asyncio.Protocol):
+    """One authenticated WebSocket after the upgrade: reads frames straight from the
+    transport (imhub.protocol.wsreader), feeds the session, answers what can be
+    answered at once (heartbeats, pings) in ``data_received`` and runs requests one at a
+    time, in order, in a task that exists only while there is work."""
+
+    __slots__ = (
+        "address",
+        "close_timer",
+        "conn",
+        "lost",
+        "paused",
+        "peer_closed",
+        "peer_code",
+        "queue",
+        "reader",
+        "reason",
+        "sent_code",
+        "session",
+        "state",
+        "task",
+        "transport",
+    )
+
+    def __init__(self, state: ChatState, transport: asyncio.Transport, address: str, max_size: int) -> None:
+        self.state = state
+        self.transport = transport
+        self.address = address
+        self.reader = FrameReader(max_size)
+        self.conn: Connection
+        self.session: Session
+        self.queue: deque[tuple[int, str | bytes]] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.paused = False
+        self.lost = False
+        self.peer_closed = False
+        self.peer_code: int | None = None
+        self.sent_code: int | None = None  # the code we closed with
+        self.close_timer: asyncio.TimerHandle | None = None
+        self.reason = "client closed"
+
+    # --- input ---------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.lost or self.peer_closed:
+            return
+        reader = self.reader
+        if self.queue is None and reader.is_heartbeat(data):
+            # The commonest read by far (every client, every 20-25 s): answered here,
+            # with no frame list, actions or task; counted like any frame.
+            reply = self.session.heartbeat(self.state.loop.time())
+            _FRAMES_IN["0"] = _FRAMES_IN.get("0", 0) + 1
+            if reply is not None:
+                self.conn.push_reply(text_frame(reply))
+            return
+        for op, payload in reader.feed(data):
+            queue = self.queue
+            if queue is not None:
+                queue.append((op, payload))
+                if len(queue) >= QUEUE_PAUSE and not self.paused:
+                    self.paused = True
+                    self.transport.pause_reading()
+                continue
+            request = self.frame(op, payload)
+            if request is not None:
+                self.start_work(request)
+            elif self.peer_closed or self.lost:
+                return
+        if reader.error is not None and self.queue is None:
+            self.protocol_error(reader.error)
+
+    def protocol_error(self, err: WsError) -> None:
+        """Close with the violation's code (1002, 1007, 1009); nothing more is read."""
+        self.reason = f"error: {err.reason}"
+        self.peer_closed = True
+        self.conn.close(err.code, err.reason)
+
+    def frame(self, op: int, payload: str | bytes) -> Request | None:
+        """Act on one message; returns the request to execute, if it is one."""
+        conn, session = self.conn, self.session
+        now = self.state.loop.time()
+        if op <= OP_BINARY:
+            frames_counted = _FRAMES_IN
+            for action in session.receive(payload, now):
+                if isinstance(action, Reply):
+                    label = "0" if action.data.startswith(b'{"cmd":0,') else "invalid"
+                    frames_counted[label] = frames_counted.get(label, 0) + 1
+                    conn.push_reply(text_frame(action.data), action.answers_request)
+                    continue
+                label = frame_label(action)
+                frames_counted[label] = frames_counted.get(label, 0) + 1
+                if isinstance(action, Execute):
+                    if self.state.drain.draining:
+                        continue  # not acked: the client resends it after reconnecting
+                    if conn.closed or self.transport.is_closing():
+                        return None  # the socket is closing: its requests are dropped
+                    return action.request
+                if isinstance(action, Close):
+                    self.reason = action.reason
+                    conn.close(action.code, action.reason)
+            return None
+        if op == OP_PING:
+            session.activity(now)
+            if not self.transport.is_closing():
+                self.transport.write(_PONG_HEAD + bytes((len(payload),)) + payload)  # type: ignore[operator]
+        elif op == OP_PONG:
+            session.activity(now)
+        else:  # close
+            try:
+                code, _ = parse_close(payload)  # type: ignore[arg-type]
+            except WsError as err:
+                self.protocol_error(err)
+                return None
+            self.peer_code = 0 if code is None else code
+            self.peer_closed = True
+            if conn.closed:  # the answer to our close
+                self._close_transport()
+            else:
+                conn.close(CLOSE_NORMAL, "")
+        return None
+
+    # --- requests, one at a time ---------------------------------------------------
+
+    def start_work(self, request: Request | None) -> None:
+        """Run ``request`` (None: the catch-up) in a task; frames read meanwhile wait."""
+        self.queue = deque()
+        self.task = self.state.loop.create_task(self._work(request))
+
+    async def _work(self, request: Request | None) -> None:
+        queue = self.queue
+        assert queue is not None
+        svc = self.state.svc
+        assert svc is not None
+        try:
+            if request is None:
+                await svc.node.push_backlog(self.conn)
+            else:
+                await self._execute(svc, request)
+            while queue and not self.lost:
+                op, payload = queue.popleft()
+                if self.paused and len(queue) <= QUEUE_PAUSE // 4 and not self.transport.is_closing():
+                    self.paused = False
+                    self.transport.resume_reading()
+                request = self.frame(op, payload)
+                if request is not None:
+                    await self._execute(svc, request)
+                elif self.peer_closed:
+                    break
+            if self.reader.error is not None and not self.lost and not self.peer_closed:
+                self.protocol_error(self.reader.error)
+        except Exception:
+            log.exception("gateway socket failed", user=self.conn.user_id, conn=self.conn.id)
+            self.reason = "server error"
+            self.transport.abort()
+        finally:
+            self.queue = None
+            self.task = None
+            if self.paused:
+                self.paused = False
+                if not self.transport.is_closing():
+                    self.transport.resume_reading()
+
+    async def _execute(self, svc: Services, request: Request) -> None:
+        drain = self.state.drain
+        drain.inflight += 1
+        try:
+            await execute(svc, self.conn, request)
+        finally:
+            drain.inflight -= 1
+
+    # --- closing -------------------------------------------------------------------
+
+    def close_cb(self, code: int, reason: str) -> None:
+        """The connection's close: send the close frame; the transport closes when the
+        client answers it (or at once if it closed first, or after CLOSE_REPLY_SECONDS)."""
+        transport = self.transport
+        if self.lost or transport.is_closing():
+            return
+        if self.peer_code is None:  # not the answer to the client's close
+            self.sent_code = code
+        payload = close_payload(code, reason)
+        transport.write(bytes((0x80 | OP_CLOSE, len(payload))) + payload)
+        if self.peer_closed:
+            self._close_transport()
+        else:
+            self.close_timer = self.state.loop.call_later(CLOSE_REPLY_SECONDS, self._close_transport)
+
+    def _close_transport(self) -> None:
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+            self.close_timer = None
+        self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+            self.close_timer = None
+        if self.queue is not None:
+            self.queue.clear()
+        state, conn = self.state, self.conn
+        if state.sessions.pop(conn, None) is None:
+            return  # never registered (the handshake failed), or already cleaned up
+        release_address(state.per_ip, self.address)
+        conn.closed = True
+        svc = state.svc
+        assert svc is not None
+        svc.node.disconnect(conn)
+        metrics.connections_open.dec()
+        code = self.sent_code if self.sent_code is not None else self.peer_code
+        metrics.connections_closed.labels(metrics.close_reason(code)).inc()
+        log.info("connection closed", user=conn.user_id, conn=conn.id, reason=self.reason, code=code)
 
 
 async def execute(svc: Services, conn: Connection, request: Request) -> None:
@@ -323,11 +540,28 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def close_sockets(app: web.Application) -> None:
+    """Shutdown, after the drain told every socket to reconnect: the sockets are not
+    aiohttp's (imhub.web.handoff), so aiohttp's shutdown does not wait for them; give
+    the clients the time to answer the close, then drop what is left."""
+    sessions = app[SESSIONS]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CLOSE_REPLY_SECONDS
+    while sessions and loop.time() < deadline:  # noqa: ASYNC110 (no event to wait on)
+        await asyncio.sleep(0.05)
+    for conn in list(sessions):
+        transport = conn.transport
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
+
+
 def setup(app: web.Application) -> None:
     app[SESSIONS] = {}
     app[CONNECTIONS_PER_IP] = {}
+    app[CHAT_STATE] = ChatState(app[SESSIONS], app[CONNECTIONS_PER_IP])
     app[ALLOWANCES] = weakref.WeakValueDictionary()
     app.router.add_get("/chat", chat)
     app.cleanup_ctx.append(_sweeper)
     # Shutdown (SIGTERM): finish in-flight requests, then close every socket with 1012.
     app.on_shutdown.append(drain)
+    app.on_shutdown.append(close_sockets)

@@ -210,3 +210,14 @@ def test_forwarding_pays_for_each_message_it_makes_from_the_sends() -> None:
     # That took 2 of the 3 sends.
     assert isinstance(s.receive(json.dumps({"cmd": 10, "dstid": 1, "content": "x"}), 0.0)[0], Execute)
     assert error_of(s.receive(json.dumps({"cmd": 10, "dstid": 1, "content": "y"}), 0.0))["error"] == "rate_limited"
+
+
+def test_recognised_heartbeat_is_answered_like_a_received_one() -> None:
+    s = new_session()
+    reply = s.heartbeat(5.0)
+    assert reply is not None and s.last_seen == 5.0
+    assert json.loads(reply).keys() == {"cmd", "ts"}
+    (action,) = s.receive('{"cmd":0}', 6.0)
+    assert isinstance(action, Reply) and json.loads(action.data).keys() == {"cmd", "ts"}
+    s.tick(100.0)  # idle: closed
+    assert s.heartbeat(101.0) is None
