@@ -76,8 +76,18 @@ async def main(n: int) -> None:
     hub = Hub("n")
     for i, t in enumerate(transports):
         hub.add(Connection(i + 2, t, lambda code, why: None, 1 << 20, loop), [GROUP])
-    m = Message(id=1, conv=f"g{GROUP}", seq=1, ts=1_764_000_000_000, userid=1, cmd=Cmd.GROUP, dstid=GROUP,
-                media=1, content="meeting at 10, room 4", cid="c1")
+    m = Message(
+        id=1,
+        conv=f"g{GROUP}",
+        seq=1,
+        ts=1_764_000_000_000,
+        userid=1,
+        cmd=Cmd.GROUP,
+        dstid=GROUP,
+        media=1,
+        content="meeting at 10, room 4",
+        cid="c1",
+    )
     frame = text_frame(encode_message(m))
     fds = [t.get_extra_info("socket").fileno() for t in transports]
     us: dict[str, list[float]] = {}

@@ -27,13 +27,12 @@ def db(run: LoopRunner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Da
     database = Database(url)
 
     def seed(conn: Connection) -> None:
-        conn.execute(insert(users), [
-            {"id": i, "mobile": f"139{i:08d}", "passwd": "x", "createat": 0} for i in range(1, MEMBERS + 1)
-        ])
+        conn.execute(
+            insert(users),
+            [{"id": i, "mobile": f"139{i:08d}", "passwd": "x", "createat": 0} for i in range(1, MEMBERS + 1)],
+        )
         conn.execute(insert(communities), [{"id": GROUP, "name": "big", "ownerid": 1, "createat": 0}])
-        conn.execute(insert(members), [
-            {"group_id": GROUP, "user_id": i, "joined": i} for i in range(1, MEMBERS + 1)
-        ])
+        conn.execute(insert(members), [{"group_id": GROUP, "user_id": i, "joined": i} for i in range(1, MEMBERS + 1)])
 
     run(database.write(seed))
     store = PushStore(database)
