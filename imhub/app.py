@@ -88,7 +88,7 @@ def build_services(settings: Settings) -> Services:
         page_size=settings.sync_page_size, seed_group_events=settings.seed_group_events,
     )
 
-    push = PushService(settings, PushStore(db), messages, presence, social)
+    push = PushService(settings, PushStore(db), messages, presence)
     messaging.stored_listeners.append(push.on_stored)
 
     accounts.revocation_listeners.append(messaging.revoke_sessions)

@@ -44,7 +44,6 @@ from imhub.clock import now_ms
 from imhub.config import Settings
 from imhub.domain.model import CLIENT_MEDIA, Cmd, Message
 from imhub.errors import ErrorCode, Refused
-from imhub.services.social import SocialService
 from imhub.store.messages import MessageStore
 from imhub.store.push import PushStore, Subscription
 
@@ -126,14 +125,11 @@ def public_key_of(vapid: Vapid02) -> str:
 
 
 class PushService:
-    def __init__(
-        self, settings: Settings, store: PushStore, messages: MessageStore, presence: Presence, social: SocialService
-    ) -> None:
+    def __init__(self, settings: Settings, store: PushStore, messages: MessageStore, presence: Presence) -> None:
         self._settings = settings
         self._store = store
         self._messages = messages
         self._presence = presence
-        self._social = social
         self._vapid: Vapid02 | None = None
         self.public_key = ""
         self._queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE_MAX)
@@ -204,14 +200,17 @@ class PushService:
     async def push_for(self, m: Message) -> int:
         """Push ``m`` to its offline recipients' browsers; returns how many pushes went out."""
         if m.cmd == Cmd.GROUP:
-            recipients = [u for u in await self._social.member_ids(m.dstid) if u != m.userid]
+            # The members' subscriptions first (usually few), then who of them is online:
+            # never every member of a large group (a 10k group cost ~55 µs per member).
+            subs = await self._store.of_group_members(m.dstid, but=m.userid)
+            if subs:
+                online = await self._presence.online_among(sorted({s.user_id for s in subs}))
+                subs = [s for s in subs if s.user_id not in online]
         else:
-            recipients = [m.dstid] if m.dstid != m.userid else []
-        if not recipients:
-            return 0
-        online = await self._presence.online_among(recipients)
-        offline = [u for u in recipients if u not in online]
-        subs = await self._store.of_users(offline) if offline else []
+            # 1:1: the recipient is usually online, which presence answers without a query.
+            if m.dstid == m.userid or await self._presence.online_among([m.dstid]):
+                return 0
+            subs = await self._store.of_users([m.dstid])
         if subs:
             muted = await self._store.muted_among(m.conv, {s.user_id for s in subs})
             subs = [s for s in subs if s.user_id not in muted]

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, delete, select
 
 from imhub.store.db import Database
 from imhub.store.engine import dialect_insert
-from imhub.store.tables import conv_prefs
+from imhub.store.tables import conv_prefs, members
 from imhub.store.tables import push_subscriptions as ps
 
 
@@ -63,6 +63,17 @@ class PushStore:
         if not users:
             return []
         rows = await self._db.fetch(select(ps).where(ps.c.user_id.in_(users)))
+        return [Subscription(int(r.user_id), str(r.endpoint), str(r.p256dh), str(r.auth)) for r in rows]
+
+    async def of_group_members(self, group_id: int, but: int = 0) -> list[Subscription]:
+        """The subscriptions of the members of ``group_id`` other than ``but``: one join
+        that returns only the members who subscribed (a group message used to read all
+        of a 10k group's member ids into Python to find the few with a subscription)."""
+        rows = await self._db.fetch(
+            select(ps)
+            .join(members, members.c.user_id == ps.c.user_id)
+            .where(members.c.group_id == group_id, ps.c.user_id != but)
+        )
         return [Subscription(int(r.user_id), str(r.endpoint), str(r.p256dh), str(r.auth)) for r in rows]
 
     async def muted_among(self, conv: str, user_ids: Iterable[int]) -> set[int]:

@@ -6,6 +6,7 @@ import pytest
 
 from imhub.store.db import Database
 from imhub.store.push import PushStore, Subscription
+from imhub.store.social import SocialStore
 from imhub.store.users import UserStore
 
 
@@ -40,3 +41,20 @@ async def test_subscribe_move_cap_and_remove(db: Database) -> None:
     await store.remove("https://push.example/1")
     assert await store.of_users([a, b]) == []
     assert await store.of_users([]) == []
+
+
+async def test_subscriptions_of_group_members(db: Database) -> None:
+    users, store, social = UserStore(db), PushStore(db), SocialStore(db)
+    a, b, c, d = [(await users.create(mobile=f"1380000001{i}", passwd_hash="h")).id for i in range(4)]
+    g = await social.create_group(ownerid=a, name="g")
+    await social.add_member(g.id, b)
+    await social.add_member(g.id, c)
+    for uid, n in ((a, 1), (b, 2), (b, 3), (d, 4)):  # c has none; d is not a member
+        await store.subscribe(Subscription(uid, f"https://push.example/{n}", "k", "s"), n, keep=5)
+    subs = await store.of_group_members(g.id, but=a)
+    assert sorted((s.user_id, s.endpoint) for s in subs) == [
+        (b, "https://push.example/2"),
+        (b, "https://push.example/3"),
+    ]
+    assert sorted(s.user_id for s in await store.of_group_members(g.id)) == [a, b, b]
+    assert await store.of_group_members(g.id + 1000) == []
