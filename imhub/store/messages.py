@@ -26,9 +26,9 @@ from imhub.domain.model import SILENT_MEDIA, Draft, Media, Message
 from imhub.domain.ngrams import Phrase
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import mention_ids
-from imhub.store.append_ops import AppendOps, CoreAppendOps, SqliteAppendOps, greatest
+from imhub.store.append_ops import AppendOps, CoreAppendOps, FusedAppend, PgAppendOps, SqliteAppendOps, greatest
 from imhub.store.append_ops import Row as MessageRow
-from imhub.store.db import Database
+from imhub.store.db import Database, PgStatements
 from imhub.store.engine import dialect_insert
 from imhub.store.search import SEARCHABLE, SearchIndex, searchable_text
 from imhub.store.tables import (
@@ -79,6 +79,8 @@ class MessageStore:
         in order. Drafts repeating a stored (or earlier-in-batch) cid are duplicates."""
         if self._db.is_sqlite:
             return await self._db.write_raw(self._append_sqlite, list(drafts))
+        if self._db.dialect == "postgresql" and not any(d.mentions for d in drafts):
+            return await self._db.write_pg(self._append_pg, list(drafts))
         return await self._db.write(self._append_core, list(drafts))
 
     def _append_sqlite(self, cur: sqlite3.Cursor, drafts: list[Draft]) -> list[tuple[Message, bool]]:
@@ -87,7 +89,10 @@ class MessageStore:
     def _append_core(self, conn: Connection, drafts: list[Draft]) -> list[tuple[Message, bool]]:
         return self._append_batch(CoreAppendOps(conn, self._insert, self._search), drafts)
 
-    def _append_batch(self, ops: AppendOps, drafts: list[Draft]) -> list[tuple[Message, bool]]:
+    def _append_pg(self, pg: PgStatements, drafts: list[Draft]) -> list[tuple[Message, bool]]:
+        return self._append_batch(PgAppendOps(pg), drafts)
+
+    def _append_batch(self, ops: AppendOps | FusedAppend, drafts: list[Draft]) -> list[tuple[Message, bool]]:
         keys = {(d.userid, d.cid) for d in drafts if d.cid}
         existing = ops.existing(keys) if keys else {}
         if not existing and len(keys) == len(drafts):
@@ -117,9 +122,11 @@ class MessageStore:
         return results
 
     @staticmethod
-    def _insert_fresh(ops: AppendOps, drafts: list[Draft]) -> list[Message]:
+    def _insert_fresh(ops: AppendOps | FusedAppend, drafts: list[Draft]) -> list[Message]:
         if not drafts:
             return []
+        if isinstance(ops, FusedAppend):
+            return ops.append(drafts, now_ms())
         convs = [d.conv for d in drafts]
         per_conv: dict[str, int] = {}
         for conv in convs:
