@@ -265,10 +265,13 @@ class PgAppendOps:
     the last conversation is locked). Batches with mentions go the Core way
     (``MessageStore.append_batch``)."""
 
+    # LATERAL ... LIMIT 1: one index lookup per key, whatever the table's statistics say
+    # (a plain join was planned as a hash join over a sequential scan of messages while
+    # the table grew faster than autovacuum analysed it: 1 ms for 24 keys on 2,000 rows).
     _EXISTING = (
         f"SELECT {', '.join('m.' + c for c in _COLUMNS)} "  # noqa: S608 - fixed names
-        "FROM unnest($1::bigint[], $2::text[]) AS k(userid, cid) "
-        "JOIN messages AS m ON m.userid = k.userid AND m.cid = k.cid"
+        "FROM unnest($1::bigint[], $2::text[]) AS k(userid, cid) CROSS JOIN LATERAL "
+        "(SELECT * FROM messages WHERE userid = k.userid AND cid = k.cid LIMIT 1) AS m"
     )
     # back: how many later messages of the same conversation the batch holds, so a
     # message's seq is its conversation's new last seq minus back.
