@@ -512,15 +512,11 @@ class MessageStore:
             if params:
                 await self._db.write_raw(_advance_delivered_sqlite, params)
             return
-        rows = [{"user_id": u, "conv": c, "delivered_seq": s, "read_seq": 0} for u, c, s in marks]
-        if not rows:
-            return
-        stmt = self._insert(cursors)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[cursors.c.user_id, cursors.c.conv],
-            set_={"delivered_seq": greatest(cursors.c.delivered_seq, stmt.excluded.delivered_seq)},
-        )
-        await self._db.write(lambda conn: conn.execute(stmt, rows))
+        if marks:
+            # PostgreSQL: one statement on the append's own connection, so it never
+            # waits for an append holding these rows (they take turns), nor an append
+            # for it; it used to hold them for a whole SQLAlchemy transaction.
+            await self._db.write_pg(_advance_delivered_pg, marks)
 
     async def advance_read(self, user_id: int, conv: str, seq: int) -> tuple[int, int]:
         """Raise the read cursor (and delivered with it) to ``seq``; never lowers.
@@ -579,6 +575,18 @@ _ADVANCE_DELIVERED_SQLITE = (
 
 def _advance_delivered_sqlite(cur: sqlite3.Cursor, marks: list[tuple[int, str, int]]) -> None:
     cur.executemany(_ADVANCE_DELIVERED_SQLITE, marks)
+
+
+_ADVANCE_DELIVERED_PG = """
+INSERT INTO cursors AS k (user_id, conv, delivered_seq, read_seq)
+SELECT u, c, max(s), 0 FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS t(u, c, s)
+GROUP BY u, c ORDER BY u, c
+ON CONFLICT (user_id, conv) DO UPDATE SET delivered_seq = greatest(k.delivered_seq, excluded.delivered_seq)
+"""
+
+
+def _advance_delivered_pg(pg: PgStatements, marks: list[tuple[int, str, int]]) -> None:
+    pg.fetch(_ADVANCE_DELIVERED_PG, [u for u, _, _ in marks], [c for _, c, _ in marks], [s for _, _, s in marks])
 
 
 def _pins(conn: Connection, convs: list[str]) -> dict[str, list[int]]:

@@ -67,6 +67,8 @@ async def test_delivered_cursor_only_rises(env) -> None:
     await store.advance_delivered([(a, conv, 3), (b, conv, 2)])
     assert (await store.cursors_of(a))[conv] == (5, 0)
     assert (await store.cursors_of(b))[conv] == (2, 0)
+    await store.advance_delivered([(b, conv, 4), (b, conv, 3)])  # one row twice: the highest wins
+    assert (await store.cursors_of(b))[conv] == (4, 0)
 
 
 async def test_start_cursor_at_conversation_end(env) -> None:
