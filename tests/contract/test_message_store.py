@@ -9,7 +9,7 @@ import pytest
 from imhub.domain.model import Draft
 from imhub.domain.ngrams import query_phrases
 from imhub.store.db import Database
-from imhub.store.messages import MessageStore
+from imhub.store.messages import FLUSH_CHUNK, MessageStore
 from imhub.store.users import UserStore
 
 
@@ -69,6 +69,13 @@ async def test_delivered_cursor_only_rises(env) -> None:
     assert (await store.cursors_of(b))[conv] == (2, 0)
     await store.advance_delivered([(b, conv, 4), (b, conv, 3)])  # one row twice: the highest wins
     assert (await store.cursors_of(b))[conv] == (4, 0)
+
+
+async def test_a_large_cursor_flush_is_applied_whole(env) -> None:
+    store, (a, _, _) = env
+    marks = [(a, f"g{i}", i + 1) for i in range(2 * FLUSH_CHUNK + 3)]
+    await store.advance_delivered(reversed(marks))
+    assert await store.cursors_of(a) == {c: (s, 0) for _, c, s in marks}
 
 
 async def test_start_cursor_at_conversation_end(env) -> None:
