@@ -253,11 +253,17 @@ class SqliteAppendOps:
 
 
 
+class StoredBefore(Exception):
+    """The one-statement append found a cid of its batch already stored: it wrote
+    nothing; run the batch with the dedup read first."""
+
+
 class PgAppendOps:
-    """The append on PostgreSQL in two statements, whatever the batch's size, on
-    :meth:`imhub.store.db.Database.write_pg`'s connection: the dedup read, then one
-    statement over arrays (``unnest``) that allocates the seqs, inserts the messages and
-    their search rows and raises the senders' cursors. One statement is one transaction,
+    """The append on PostgreSQL in one statement, whatever the batch's size, on
+    :meth:`imhub.store.db.Database.write_pg`'s connection: over arrays (``unnest``) it
+    checks that no cid of the batch is stored yet, allocates the seqs, inserts the
+    messages and their search rows and raises the senders' cursors (a batch with a
+    stored cid is run again with the dedup read first: a resend is rare). One statement is one transaction,
     so the batch is stored whole or not at all, and it commits (and is durable) before
     it returns; no BEGIN or COMMIT round trips. Row locks are taken as the Core path
     takes them: conversations sorted by id, then cursors sorted by (user, conversation)
@@ -282,9 +288,13 @@ WITH d AS (
                        $14::bool[], $15::text[])
     WITH ORDINALITY AS d(conv, back, userid, cmd, dstid, media, content, pic, url, memo, amount, cid,
                          reply_to, forwarded, terms, ord)
+), dup AS (
+  SELECT 1 FROM d CROSS JOIN LATERAL (SELECT 1 FROM messages WHERE userid = d.userid AND cid = d.cid LIMIT 1) AS m
+  WHERE $19 LIMIT 1
 ), bump AS (
   INSERT INTO conversations AS c (conv, last_seq)
-  SELECT conv, n FROM unnest($16::text[], $17::bigint[]) AS t(conv, n) ORDER BY conv
+  SELECT conv, n FROM unnest($16::text[], $17::bigint[]) AS t(conv, n) WHERE NOT EXISTS (SELECT 1 FROM dup)
+  ORDER BY conv
   ON CONFLICT (conv) DO UPDATE SET last_seq = c.last_seq + excluded.last_seq
   RETURNING c.conv, c.last_seq
 ), r AS (
@@ -305,13 +315,20 @@ WITH d AS (
   ON CONFLICT (user_id, conv) DO UPDATE SET read_seq = greatest(k.read_seq, excluded.read_seq),
     delivered_seq = greatest(k.delivered_seq, excluded.delivered_seq)
 )
-SELECT id, conv, seq FROM ins
+SELECT id, conv, seq FROM ins UNION ALL SELECT 0, NULL, 0 FROM dup
 """
 
-    def __init__(self, pg: PgStatements) -> None:
+    def __init__(self, pg: PgStatements, check_in_append: bool = True) -> None:
         self._pg = pg
+        # True: existing() answers "none" without asking, and the append statement
+        # itself checks the cids (one round trip per batch instead of two); if one is
+        # stored already, it writes nothing and raises StoredBefore, and the caller
+        # runs the batch again with check_in_append=False (the dedup read first).
+        self._check = check_in_append
 
     def existing(self, keys: set[Key]) -> dict[Key, Message]:
+        if self._check:
+            return {}
         ordered = sorted(keys)
         rows = self._pg.fetch(self._EXISTING, [u for u, _ in ordered], [c for _, c in ordered])
         return {(r["userid"], r["cid"]): Message(**dict(r)) for r in rows}
@@ -334,8 +351,10 @@ SELECT id, conv, seq FROM ins
             [d.dstid for d in drafts], [d.media for d in drafts], [d.content for d in drafts],
             [d.pic for d in drafts], [d.url for d in drafts], [d.memo for d in drafts], [d.amount for d in drafts],
             [d.cid for d in drafts], [d.reply_to for d in drafts], [d.forwarded for d in drafts], terms,
-            [c for c, _ in per_conv], [n for _, n in per_conv], ts,
+            [c for c, _ in per_conv], [n for _, n in per_conv], ts, self._check,
         )
+        if returned and returned[-1][0] == 0:
+            raise StoredBefore
         ids: dict[tuple[str, int], int] = {}
         last: dict[str, int] = {}
         for ident, conv, seq in returned:

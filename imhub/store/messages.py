@@ -26,7 +26,15 @@ from imhub.domain.model import SILENT_MEDIA, Draft, Media, Message
 from imhub.domain.ngrams import Phrase
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import mention_ids
-from imhub.store.append_ops import AppendOps, CoreAppendOps, FusedAppend, PgAppendOps, SqliteAppendOps, greatest
+from imhub.store.append_ops import (
+    AppendOps,
+    CoreAppendOps,
+    FusedAppend,
+    PgAppendOps,
+    SqliteAppendOps,
+    StoredBefore,
+    greatest,
+)
 from imhub.store.append_ops import Row as MessageRow
 from imhub.store.db import Database, PgStatements
 from imhub.store.engine import dialect_insert
@@ -90,7 +98,12 @@ class MessageStore:
         return self._append_batch(CoreAppendOps(conn, self._insert, self._search), drafts)
 
     def _append_pg(self, pg: PgStatements, drafts: list[Draft]) -> list[tuple[Message, bool]]:
-        return self._append_batch(PgAppendOps(pg), drafts)
+        if len({(d.userid, d.cid) for d in drafts if d.cid}) == sum(1 for d in drafts if d.cid):
+            try:  # no cid twice in the batch: one statement checks and stores
+                return self._append_batch(PgAppendOps(pg), drafts)
+            except StoredBefore:
+                pass
+        return self._append_batch(PgAppendOps(pg, check_in_append=False), drafts)
 
     def _append_batch(self, ops: AppendOps | FusedAppend, drafts: list[Draft]) -> list[tuple[Message, bool]]:
         keys = {(d.userid, d.cid) for d in drafts if d.cid}
