@@ -23,6 +23,13 @@ is most of a small batch's cost). The hottest read, the token check of every Web
 HTTP request, does the same on the reader threads (:meth:`Database.read_rows`: a
 handshake's reads went from ~270 µs of CPU to 50–90 µs).
 
+On PostgreSQL the message append has its own path too (:meth:`Database.write_pg`): a
+connection of the writer's own, opened with asyncpg directly, whose statements each
+commit on their own. SQLAlchemy's asyncpg adapter spends three round trips on the
+pool's pre-ping (BEGIN, ``;``, ROLLBACK) and two more on BEGIN and COMMIT around every
+transaction, and compiles, binds and wraps each statement in Python; the append is one
+statement over arrays (append_ops.PgAppendOps), so it needs none of that.
+
 ``async_engine`` stays available for migrations, health checks and bulk tools.
 """
 
@@ -37,11 +44,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+import asyncpg
 from sqlalchemy import Connection, Engine, Executable, Row, Select, event
 from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from imhub.store.checkpoint import Checkpointer, no_auto_checkpoint
 from imhub.store.engine import _sqlite_on_connect, create_engine, is_sqlite
@@ -67,6 +77,8 @@ class Database:
         self._raw_reader = threading.local()  # .conn: each reader thread's own connection
         self._raw_readers: list[sqlite3.Connection] = []
         self._checkpointer: Checkpointer | None = None  # WAL checkpoints off the commit path
+        self._pg: asyncpg.Connection | None = None  # write_pg's own connection (PostgreSQL)
+        self._pg_lock = asyncio.Lock()
         if self.is_sqlite:
             sync_url = make_url(url).set(drivername="sqlite+pysqlite")
             self._raw_path = sync_url.database or ":memory:"
@@ -102,6 +114,40 @@ class Database:
         if self._writer is None:
             raise RuntimeError("write_raw is for SQLite")
         return await _on_thread(self._writer, self._raw_transaction, fn, args)
+
+    async def write_pg(self, fn: Callable[..., T], *args: Any) -> T:
+        """PostgreSQL only: run ``fn(pg, *args)``, where ``pg`` is a :class:`PgStatements`
+        on a connection kept for these calls (opened on first use and again after it was
+        lost), one call at a time. There is no transaction around ``fn``: each statement
+        commits on its own (with the server's ``synchronous_commit``: when it returns it
+        is durable), so whatever must be atomic goes in one statement. Errors come as
+        SQLAlchemy's (``IntegrityError``, ``OperationalError``, ``DBAPIError`` with the
+        asyncpg error, and its ``sqlstate``, as ``orig``), like the other paths'."""
+        if self.dialect != "postgresql":
+            raise RuntimeError("write_pg is for PostgreSQL")
+        async with self._pg_lock:
+            conn = self._pg
+            if conn is None or conn.is_closed():
+                conn = self._pg = await self._connect_pg()
+            try:
+                return await greenlet_spawn(fn, PgStatements(conn), *args)
+            except BaseException as exc:
+                if not isinstance(exc, (sa_exc.IntegrityError, sa_exc.DBAPIError)) or isinstance(
+                    exc, (sa_exc.OperationalError, sa_exc.InterfaceError)
+                ):
+                    # Lost, cancelled mid-statement, or a bug: start afresh next time.
+                    self._pg = None
+                    conn.terminate()
+                raise
+
+    async def _connect_pg(self) -> asyncpg.Connection:
+        _, params = self.async_engine.dialect.create_connect_args(self.async_engine.url)
+        for sa_only in ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn"):
+            params.pop(sa_only, None)
+        try:
+            return await asyncpg.connect(**params)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise sa_exc.OperationalError("connect", None, exc, connection_invalidated=True) from exc
 
     async def read_rows(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(rows, *args)`` in one read transaction, where ``rows(stmt, params)``
@@ -170,6 +216,12 @@ class Database:
         return await self.write(_execute, stmt, params)
 
     async def dispose(self) -> None:
+        if self._pg is not None:
+            async with self._pg_lock:
+                if self._pg is not None:
+                    with contextlib.suppress(Exception):
+                        await self._pg.close(timeout=5)
+                    self._pg = None
         if self._writer is not None and self._raw is not None:
             with contextlib.suppress(Exception):
                 await _on_thread(self._writer, self._close_raw)
@@ -185,6 +237,30 @@ class Database:
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
         await self.async_engine.dispose()
+
+
+class PgStatements:
+    """Statements on :meth:`Database.write_pg`'s connection, for a synchronous function
+    run in a greenlet (each call waits for its statement, as a DBAPI cursor would). The
+    SQL is PostgreSQL's own (``$1``, ``$2``, … parameters); asyncpg prepares each text
+    once per connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        try:
+            return await_only(self._conn.fetch(sql, *args))
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise sa_exc.IntegrityError(sql, None, exc) from exc
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError) as exc:
+            # InternalClientError: a message the server sent before closing (a terminated
+            # backend) met the next statement.
+            raise sa_exc.OperationalError(sql, None, exc, connection_invalidated=True) from exc
+        except asyncpg.PostgresError as exc:
+            raise sa_exc.DBAPIError(sql, None, exc) from exc
 
 
 def _fetch_all(conn: Connection, stmt: Executable, params: dict[str, Any] | None) -> list[Row[Any]]:

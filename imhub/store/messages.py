@@ -26,9 +26,17 @@ from imhub.domain.model import SILENT_MEDIA, Draft, Media, Message
 from imhub.domain.ngrams import Phrase
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import mention_ids
-from imhub.store.append_ops import AppendOps, CoreAppendOps, SqliteAppendOps, greatest
+from imhub.store.append_ops import (
+    AppendOps,
+    CoreAppendOps,
+    FusedAppend,
+    PgAppendOps,
+    SqliteAppendOps,
+    StoredBefore,
+    greatest,
+)
 from imhub.store.append_ops import Row as MessageRow
-from imhub.store.db import Database
+from imhub.store.db import Database, PgStatements
 from imhub.store.engine import dialect_insert
 from imhub.store.search import SEARCHABLE, SearchIndex, searchable_text
 from imhub.store.tables import (
@@ -79,6 +87,8 @@ class MessageStore:
         in order. Drafts repeating a stored (or earlier-in-batch) cid are duplicates."""
         if self._db.is_sqlite:
             return await self._db.write_raw(self._append_sqlite, list(drafts))
+        if self._db.dialect == "postgresql" and not any(d.mentions for d in drafts):
+            return await self._db.write_pg(self._append_pg, list(drafts))
         return await self._db.write(self._append_core, list(drafts))
 
     def _append_sqlite(self, cur: sqlite3.Cursor, drafts: list[Draft]) -> list[tuple[Message, bool]]:
@@ -87,7 +97,15 @@ class MessageStore:
     def _append_core(self, conn: Connection, drafts: list[Draft]) -> list[tuple[Message, bool]]:
         return self._append_batch(CoreAppendOps(conn, self._insert, self._search), drafts)
 
-    def _append_batch(self, ops: AppendOps, drafts: list[Draft]) -> list[tuple[Message, bool]]:
+    def _append_pg(self, pg: PgStatements, drafts: list[Draft]) -> list[tuple[Message, bool]]:
+        if len({(d.userid, d.cid) for d in drafts if d.cid}) == sum(1 for d in drafts if d.cid):
+            try:  # no cid twice in the batch: one statement checks and stores
+                return self._append_batch(PgAppendOps(pg), drafts)
+            except StoredBefore:
+                pass
+        return self._append_batch(PgAppendOps(pg, check_in_append=False), drafts)
+
+    def _append_batch(self, ops: AppendOps | FusedAppend, drafts: list[Draft]) -> list[tuple[Message, bool]]:
         keys = {(d.userid, d.cid) for d in drafts if d.cid}
         existing = ops.existing(keys) if keys else {}
         if not existing and len(keys) == len(drafts):
@@ -117,9 +135,11 @@ class MessageStore:
         return results
 
     @staticmethod
-    def _insert_fresh(ops: AppendOps, drafts: list[Draft]) -> list[Message]:
+    def _insert_fresh(ops: AppendOps | FusedAppend, drafts: list[Draft]) -> list[Message]:
         if not drafts:
             return []
+        if isinstance(ops, FusedAppend):
+            return ops.append(drafts, now_ms())
         convs = [d.conv for d in drafts]
         per_conv: dict[str, int] = {}
         for conv in convs:
@@ -505,15 +525,12 @@ class MessageStore:
             if params:
                 await self._db.write_raw(_advance_delivered_sqlite, params)
             return
-        rows = [{"user_id": u, "conv": c, "delivered_seq": s, "read_seq": 0} for u, c, s in marks]
-        if not rows:
-            return
-        stmt = self._insert(cursors)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[cursors.c.user_id, cursors.c.conv],
-            set_={"delivered_seq": greatest(cursors.c.delivered_seq, stmt.excluded.delivered_seq)},
-        )
-        await self._db.write(lambda conn: conn.execute(stmt, rows))
+        # PostgreSQL: statements on the append's own connection, so it never waits for
+        # an append holding these rows (they take turns), nor an append for it; it used
+        # to hold them all for a whole SQLAlchemy transaction. In chunks, so an append
+        # waits for one chunk at most, not for every active user's cursor.
+        for at in range(0, len(marks), FLUSH_CHUNK):
+            await self._db.write_pg(_advance_delivered_pg, marks[at : at + FLUSH_CHUNK])
 
     async def advance_read(self, user_id: int, conv: str, seq: int) -> tuple[int, int]:
         """Raise the read cursor (and delivered with it) to ``seq``; never lowers.
@@ -572,6 +589,21 @@ _ADVANCE_DELIVERED_SQLITE = (
 
 def _advance_delivered_sqlite(cur: sqlite3.Cursor, marks: list[tuple[int, str, int]]) -> None:
     cur.executemany(_ADVANCE_DELIVERED_SQLITE, marks)
+
+
+# Delivered marks per statement on PostgreSQL (~2-4 ms each on a busy 2-core box).
+FLUSH_CHUNK = 256
+
+_ADVANCE_DELIVERED_PG = """
+INSERT INTO cursors AS k (user_id, conv, delivered_seq, read_seq)
+SELECT u, c, max(s), 0 FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS t(u, c, s)
+GROUP BY u, c ORDER BY u, c
+ON CONFLICT (user_id, conv) DO UPDATE SET delivered_seq = greatest(k.delivered_seq, excluded.delivered_seq)
+"""
+
+
+def _advance_delivered_pg(pg: PgStatements, marks: list[tuple[int, str, int]]) -> None:
+    pg.fetch(_ADVANCE_DELIVERED_PG, [u for u, _, _ in marks], [c for _, c, _ in marks], [s for _, _, s in marks])
 
 
 def _pins(conn: Connection, convs: list[str]) -> dict[str, list[int]]:

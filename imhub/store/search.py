@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from imhub.domain.model import Media, Message
+from imhub.domain.model import Draft, Media, Message
 from imhub.domain.ngrams import Phrase, index_terms
 
 # Which fields of which media kinds are searchable text.
@@ -21,7 +21,7 @@ SEARCHABLE: dict[int, tuple[str, ...]] = {
 }
 
 
-def searchable_text(m: Message) -> str:
+def searchable_text(m: Message | Draft) -> str:
     """What the index holds of ``m`` (its searchable fields, space-separated)."""
     return " ".join(getattr(m, f) for f in SEARCHABLE.get(m.media, ()))
 

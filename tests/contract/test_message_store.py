@@ -9,7 +9,7 @@ import pytest
 from imhub.domain.model import Draft
 from imhub.domain.ngrams import query_phrases
 from imhub.store.db import Database
-from imhub.store.messages import MessageStore
+from imhub.store.messages import FLUSH_CHUNK, MessageStore
 from imhub.store.users import UserStore
 
 
@@ -67,6 +67,15 @@ async def test_delivered_cursor_only_rises(env) -> None:
     await store.advance_delivered([(a, conv, 3), (b, conv, 2)])
     assert (await store.cursors_of(a))[conv] == (5, 0)
     assert (await store.cursors_of(b))[conv] == (2, 0)
+    await store.advance_delivered([(b, conv, 4), (b, conv, 3)])  # one row twice: the highest wins
+    assert (await store.cursors_of(b))[conv] == (4, 0)
+
+
+async def test_a_large_cursor_flush_is_applied_whole(env) -> None:
+    store, (a, _, _) = env
+    marks = [(a, f"g{i}", i + 1) for i in range(2 * FLUSH_CHUNK + 3)]
+    await store.advance_delivered(reversed(marks))
+    assert await store.cursors_of(a) == {c: (s, 0) for _, c, s in marks}
 
 
 async def test_start_cursor_at_conversation_end(env) -> None:
@@ -129,3 +138,27 @@ async def test_search_finds_chinese_substrings_in_given_conversations(env) -> No
     assert await find("天气", [ab]) == []
     recalled = await store.get(ids["今天天气很好"])
     assert recalled is not None and recalled.recalled and recalled.content == ""
+
+
+async def test_an_append_returns_what_it_stored(env) -> None:
+    """Several conversations interleaved in one batch, every field given: the messages
+    the append returns are the stored rows, ids in batch order; the senders' cursors and
+    the search index moved with them."""
+    store, (a, b, c) = env
+    ab, ac = f"p{a}_{b}", f"p{a}_{c}"
+    drafts = [
+        text(a, b, "first light"),
+        Draft(userid=b, cmd=10, dstid=a, media=1, content="a reply", cid="k2", reply_to=7, forwarded=True),
+        Draft(userid=a, cmd=10, dstid=c, media=2, content="news", memo="evening tide", amount=3, url="u", pic="p"),
+        Draft(userid=a, cmd=10, dstid=b, media=4, pic="https://x/p.png", cid="k4"),
+    ]
+    res = await store.append_batch(drafts)
+    returned = [m for m, dup in res if not dup]
+    assert [(m.conv, m.seq) for m in returned] == [(ab, 1), (ab, 2), (ac, 1), (ab, 3)]
+    assert [m.id for m in returned] == sorted(m.id for m in returned)
+    assert await store.get_many([m.id for m in returned]) == returned
+    assert (await store.cursors_of(a))[ab] == (3, 3) and (await store.cursors_of(a))[ac] == (1, 1)
+    assert (await store.cursors_of(b))[ab] == (2, 2)
+    found = await store.search([ab, ac], query_phrases("tide"), 2**62, 20)
+    assert [m.id for m in found] == [returned[2].id]
+    assert await store.search([ab], query_phrases("https"), 2**62, 20) == []  # an image is not text
