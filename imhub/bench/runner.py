@@ -547,9 +547,11 @@ class Coordinator:
                 kind, data = p.recv()
             except (EOFError, OSError) as exc:
                 self.procs[i].join(timeout=2)
-                if i in self.closed_workers and self.procs[i].exitcode == 0:
-                    # It reported "closed" and exited: the end of its pipe, not a death
-                    # (others may still be closing).
+                if i in self.closed_workers and self.procs[i].exitcode in (0, None):
+                    # It reported "closed" and is exiting: the end of its pipe, not a
+                    # death (others may still be closing). A worker that held ~15k
+                    # sockets can take longer than the join above to exit on a busy
+                    # box (seen at load 12); stop_workers() waits for it.
                     self.exited.add(i)
                     continue
                 raise BenchError(f"worker {i} died (exit code {self.procs[i].exitcode}, {exc!r})") from None
