@@ -119,6 +119,9 @@ def _run(scenario: str, **kw: Any) -> None:
         env[key] = value
     kw["server_pids"] = list(kw["server_pids"])
     kw["heartbeat"] = tuple(kw["heartbeat"])
+    if "storm_backoff" in kw:
+        kw["storm"] = kw["storm"] or ""
+        kw["storm_base"], kw["storm_cap"] = kw.pop("storm_backoff")
     report_out: Path | None = kw.pop("report_out", None)
     o = Options(scenario=scenario, server_env=env, **kw)
     if o.spawn and o.url:
@@ -173,9 +176,19 @@ def _scenario(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]
 @_common
 @click.option("--count", "users", type=click.IntRange(1, 200_000), default=1000, show_default=True,
               help="Users online at once.")
+@click.option("--storm", type=click.Choice(["drop", "kill"]), default=None,
+              help="After the hold, a reconnect storm: every client aborts its socket at once (drop), or the "
+                   "server's workers are SIGKILLed (kill); all come back with backoff and jitter.")
+@click.option("--storm-backoff", type=float, nargs=2, default=(0.5, 30.0), show_default=True,
+              help="Reconnect backoff base and cap in seconds (equal jitter, as docs/protocol.md's clients).")
+@click.option("--storm-concurrency", type=click.IntRange(1), default=1000, show_default=True,
+              help="Reconnect handshakes in flight at most (all workers).")
+@click.option("--storm-timeout", type=float, default=300.0, show_default=True,
+              help="Seconds to wait for every client to be back.")
 @_scenario("connect")
 def connect(**kw: Any) -> None:
-    """N users online (ramp, heartbeats, hold); server memory and handshake cost."""
+    """N users online (ramp, heartbeats, hold); server memory and handshake cost;
+    with --storm, how fast all of them come back after losing their sockets at once."""
 
 
 @bench.command("fanout")

@@ -9,6 +9,7 @@ The coordinator is plain synchronous code; only the workers run event loops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -90,6 +91,16 @@ class Options:
     password: str = DEFAULT_PASSWORD
     json_out: Path | None = None
     quiet: bool = False
+    # connect: a reconnect storm after the hold. "drop": every client aborts its socket
+    # at once; "kill": the server's workers are SIGKILLed (the supervisor forks new
+    # ones; a single spawned server is started again). Clients come back with the
+    # protocol's backoff (storm_base, storm_cap: equal jitter), at most
+    # storm_concurrency handshakes in flight over all client workers.
+    storm: str = ""
+    storm_base: float = 0.5
+    storm_cap: float = 30.0
+    storm_concurrency: int = 1000
+    storm_timeout: float = 300.0
 
 
 @dataclass
@@ -536,9 +547,11 @@ class Coordinator:
                 kind, data = p.recv()
             except (EOFError, OSError) as exc:
                 self.procs[i].join(timeout=2)
-                if i in self.closed_workers and self.procs[i].exitcode == 0:
-                    # It reported "closed" and exited: the end of its pipe, not a death
-                    # (others may still be closing).
+                if i in self.closed_workers and self.procs[i].exitcode in (0, None):
+                    # It reported "closed" and is exiting: the end of its pipe, not a
+                    # death (others may still be closing). A worker that held ~15k
+                    # sockets can take longer than the join above to exit on a busy
+                    # box (seen at load 12); stop_workers() waits for it.
                     self.exited.add(i)
                     continue
                 raise BenchError(f"worker {i} died (exit code {self.procs[i].exitcode}, {exc!r})") from None
@@ -745,6 +758,10 @@ class Coordinator:
                     "heartbeats_answered": tot.get("hb_replies", 0),
                 }
 
+            # --- reconnect storm
+            if o.storm:
+                failed = self.run_storm(result) or failed
+
             # --- send + verify
             if p.send is not None:
                 self.send_and_verify(p, result)
@@ -800,6 +817,73 @@ class Coordinator:
         if o.json_out:
             o.json_out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
         return result, code
+
+    def run_storm(self, result: dict[str, Any]) -> bool:
+        """Every client loses its socket at once (``--storm drop``: the clients abort
+        them; ``kill``: the server's workers are killed) and comes back with backoff;
+        measures how long until all are back, failed attempts and the server CPU per
+        reconnect (its disconnect included). True if some never came back."""
+        o = self.o
+        self.phase = f"storm {o.storm}"
+        s0, c0 = self.server_sample(), self.client_sample()
+        t = time.monotonic()
+        w = len(self.pipes)
+        spec = {"drop": o.storm == "drop", "base": o.storm_base, "cap": o.storm_cap,
+                "concurrency": max(1, o.storm_concurrency // w), "timeout": o.storm_timeout}
+        self.broadcast("storm", spec)
+        if o.storm == "kill":
+            self.wait_while(lambda: True, 0.3)  # the workers are in storm mode
+            t = time.monotonic()
+            self.kill_server_workers()
+        stormed = self.collect("stormed", timeout=o.storm_timeout + 30)
+        wall = max(r["elapsed"] for r in stormed)
+        s1, c1 = self.server_sample(), self.client_sample()
+        lost = sum(r["lost"] for r in stormed)
+        back = lost - sum(r["not_back"] for r in stormed)
+        failures: dict[str, int] = {}
+        for r in stormed:
+            for k, v in r["failures"].items():
+                failures[k] = failures.get(k, 0) + v
+        cpu = s1.cpu - s0.cpu
+        result["storm"] = {
+            "mode": o.storm,
+            "lost": lost,
+            "back": back,
+            "not_back": lost - back,
+            "all_back_seconds": round(wall, 3),
+            "rate_per_s": round(back / wall, 1) if wall else None,
+            "attempts": sum(r["attempts"] for r in stormed),
+            "failed_attempts": sum(failures.values()),
+            "failures": failures,
+            "back_seconds": [r["back_s"] for r in stormed],
+            "server_cpu_s": round(cpu, 3),
+            "server_cpu_per_reconnect_us": round(cpu / back * 1e6, 1) if back else None,
+            "server_rss_after": s1.rss,
+            "server_pss_after": s1.pss,
+            "client_cpu_s": round(c1.cpu - c0.cpu, 3),
+            "t_start": round(t - self.t0, 2),
+            "options": spec,
+        }
+        self.phase = "back"
+        return bool(back < lost)
+
+    def kill_server_workers(self) -> None:
+        """SIGKILL every server worker (the supervisors fork new ones), or a single
+        spawned server, which is then started again on its port."""
+        workers = [pid for pid in procstat.descendants(self.server_pids) if pid not in self.server_pids]
+        if workers:
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            return
+        if not self.nodes:
+            raise BenchError("--storm kill on a single-process server needs --spawn (to start it again)")
+        self.server_pids = []
+        for node in self.nodes:
+            node.kill()
+            node.start()
+            assert node.proc is not None
+            self.server_pids.append(node.proc.pid)
 
     def send_and_verify(self, p: Plan, result: dict[str, Any]) -> None:
         o = self.o
@@ -901,7 +985,11 @@ def report_line(result: dict[str, Any]) -> str:
     if "connect" in result:
         c = result["connect"]
         dropped = result.get("close", {}).get("dropped", 0)
-        return f"connected {c['connected']} of {c['users']}, failed {c['failed']}, dropped {dropped}"
+        line = f"connected {c['connected']} of {c['users']}, failed {c['failed']}, dropped {dropped}"
+        if "storm" in result:
+            st = result["storm"]
+            line += f", storm: {st['back']} of {st['lost']} back, {st['not_back']} not back"
+        return line
     return f"bench failed: {result.get('error', 'unknown error')}"
 
 

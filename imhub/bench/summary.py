@@ -25,6 +25,16 @@ def summary_lines(r: dict[str, Any]) -> list[str]:
         out.append(f"hold: {h['seconds']}s, server CPU {h['server_cpu_percent']}%, "
                    f"RSS {h['server_rss_end'] / 2**20:.0f} MiB, PSS {h.get('server_pss_end', 0) / 2**20:.0f} MiB, "
                    f"heartbeats {h['heartbeats_sent']} sent / {h['heartbeats_answered']} answered")
+    if "storm" in r:
+        st = r["storm"]
+        slowest = max((b.get("max", 0) for b in st["back_seconds"] if b), default=0)
+        out.append(
+            f"storm ({st['mode']}): {st['back']}/{st['lost']} back in {st['all_back_seconds']}s "
+            f"({st['rate_per_s']}/s; last one at {slowest}s), {st['attempts']} attempts, "
+            f"{st['failed_attempts']} failed {st['failures'] or ''}, "
+            f"server CPU {st['server_cpu_per_reconnect_us']} us/reconnect (disconnect included), "
+            f"client CPU {st['client_cpu_s']}s"
+        )
     if r.get("scenario") == "mixed" and "options" in r and "send" in r:
         op = r["options"]
         kinds = r.get("send", {}).get("by_kind", {})

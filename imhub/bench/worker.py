@@ -6,6 +6,10 @@ The coordinator talks to it over a multiprocessing pipe, one command at a time:
 - ``("connect", {})``  ramp up every assigned user -> ``("connected", stats)``
 - ``("send", plan)``   fanout burst or paced chat, wait for acks -> ``("sent", acks)``
 - ``("verify", acked)`` compare what arrived with what was acked -> ``("verified", result)``
+- ``("storm", spec)``  reconnect storm: from now on every lost socket reconnects
+  with backoff and jitter; ``spec["drop"]`` aborts them all at once first (otherwise
+  the coordinator kills the server's workers) -> ``("stormed", stats)`` once every
+  user is back (or ``spec["timeout"]`` passed)
 - ``("close", {})``    close every socket and exit -> ``("closed", stats)``
 
 and it reports ``("progress", counters)`` twice a second. Everything is bounded: each
@@ -57,6 +61,14 @@ class WorkerConfig:
     ports: list[int] = field(default_factory=list)  # several nodes: user k (global index) uses ports[k % n]
 
 
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds before reconnect attempt ``attempt`` (0 = the first): "equal jitter",
+    as the web client and imhub.client (docs/protocol.md): half the capped exponential
+    step fixed, half random."""
+    step = min(cap, base * 2.0 ** max(0, min(30, attempt)))
+    return step / 2 + random.random() * step / 2
+
+
 def _percentiles(values: array[Any] | list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -97,6 +109,7 @@ class Worker:
         self.cfg = cfg
         self.pipe = pipe
         self.hs = Handshake()
+        self._index = {uid: i for i, (uid, _) in enumerate(cfg.users)}
         self.conns: dict[int, WSClient] = {}
         self.ever_open: set[int] = set()
         self.failures: Counter[str] = Counter()
@@ -125,6 +138,15 @@ class Worker:
         self.acked_by_conv: dict[str, list[tuple[int, int]]] = {}  # conv -> [(seq, sender)]
         self.errors: Counter[str] = Counter()
         self.closing = False
+        # reconnect storm: users lost and not back yet, attempts that failed, when
+        # each user came back (seconds after the storm began)
+        self.storm: dict[str, Any] | None = None
+        self.storm_t0 = 0.0
+        self.storm_missing: set[int] = set()
+        self.storm_failures: Counter[str] = Counter()
+        self.storm_attempts = 0
+        self.storm_back_s: array[float] = array("f")
+        self.storm_sem: asyncio.Semaphore | None = None
         self.done = asyncio.Event()
         self.phase = "idle"
 
@@ -180,7 +202,11 @@ class Worker:
     def on_closed(self, client: WSClient, reason: str) -> None:
         if self.conns.get(client.uid) is client:
             del self.conns[client.uid]
-        if not self.closing:
+        if self.closing:
+            return
+        if self.storm is not None:
+            self._lost(client.uid)
+        else:
             self.drops[reason[:80]] += 1
 
     # --- plumbing ------------------------------------------------------------------
@@ -203,6 +229,8 @@ class Worker:
             "received": self.received,
             "hb_sent": self.hb_sent,
             "hb_replies": self.hb_replies,
+            "storm_back": len(self.ever_open) - len(self.storm_missing) if self.storm is not None else 0,
+            "storm_failed_attempts": sum(self.storm_failures.values()),
         }
 
     def _on_pipe(self) -> None:
@@ -211,7 +239,8 @@ class Worker:
         except (EOFError, OSError):
             self.done.set()
             return
-        handler = {"connect": self.connect_all, "send": self.run_send, "verify": self.verify, "close": self.close}
+        handler = {"connect": self.connect_all, "send": self.run_send, "verify": self.verify, "close": self.close,
+                   "storm": self.run_storm}
         task = asyncio.get_running_loop().create_task(handler[kind](data))
         task.add_done_callback(self._task_done)
 
@@ -272,17 +301,15 @@ class Worker:
         loop = asyncio.get_running_loop()
         sem = asyncio.Semaphore(cfg.concurrency)
         interval = 1.0 / cfg.connect_rate if cfg.connect_rate > 0 else 0.0
-        query = {"v": "2", "autosync": "1" if cfg.autosync else "0"}
         t0 = loop.time()
         tasks: list[asyncio.Task[None]] = []
-        for i, (uid, token) in enumerate(cfg.users):
+        for i, (uid, _) in enumerate(cfg.users):
             delay = t0 + i * interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             await sem.acquire()
-            target = "/chat?" + urlencode({"id": uid, "token": token, **query})
-            port = cfg.ports[(cfg.offset + i) % len(cfg.ports)] if cfg.ports else cfg.port
-            tasks.append(loop.create_task(self._connect_one(uid, target, self._source_ip(i), port, sem)))
+            target, local_ip, port = self._where(i)
+            tasks.append(loop.create_task(self._connect_one(uid, target, local_ip, port, sem)))
         await asyncio.gather(*tasks)
         elapsed = loop.time() - t0
         self.phase = "connected"
@@ -296,9 +323,17 @@ class Worker:
             },
         )
 
-    async def _connect_one(
-        self, uid: int, target: str, local_ip: str | None, port: int, sem: asyncio.Semaphore
-    ) -> None:
+    def _where(self, i: int) -> tuple[str, str | None, int]:
+        """User ``i`` of this worker: its /chat target, source address and port."""
+        cfg = self.cfg
+        uid, token = cfg.users[i]
+        query = {"v": "2", "autosync": "1" if cfg.autosync else "0"}
+        target = "/chat?" + urlencode({"id": uid, "token": token, **query})
+        port = cfg.ports[(cfg.offset + i) % len(cfg.ports)] if cfg.ports else cfg.port
+        return target, self._source_ip(i), port
+
+    async def _open(self, uid: int, target: str, local_ip: str | None, port: int) -> str:
+        """One handshake; "" when open, else why it failed."""
         lo, hi = self.cfg.heartbeat
         t = time.monotonic()
         try:
@@ -307,18 +342,87 @@ class Worker:
                 timeout=self.cfg.handshake_timeout,
             )
         except HandshakeError as exc:
-            self.failures[exc.reason[:80]] += 1
+            return exc.reason[:80]
         except TimeoutError:
-            self.failures["timeout"] += 1
+            return "timeout"
         except OSError as exc:
-            self.failures[f"{type(exc).__name__}: {exc.strerror or exc}"[:80]] += 1
-        else:
-            self.handshake_ms.append((time.monotonic() - t) * 1000)
-            client.next_hb = asyncio.get_running_loop().time() + random.uniform(lo, hi) if hi > 0 else float("inf")
-            self.conns[uid] = client
-            self.ever_open.add(uid)
+            return f"{type(exc).__name__}: {exc.strerror or exc}"[:80]
+        self.handshake_ms.append((time.monotonic() - t) * 1000)
+        client.next_hb = asyncio.get_running_loop().time() + random.uniform(lo, hi) if hi > 0 else float("inf")
+        self.conns[uid] = client
+        self.ever_open.add(uid)
+        return ""
+
+    async def _connect_one(
+        self, uid: int, target: str, local_ip: str | None, port: int, sem: asyncio.Semaphore
+    ) -> None:
+        try:
+            failure = await self._open(uid, target, local_ip, port)
+            if failure:
+                self.failures[failure] += 1
         finally:
             sem.release()
+
+    # --- reconnect storm -------------------------------------------------------------
+
+    async def run_storm(self, spec: dict[str, Any]) -> None:
+        """Every socket lost from now on comes back as a real client would: after
+        ``backoff_delay(attempt)`` (jitter included), again and again until it is open.
+        With ``drop``, all of this worker's sockets are aborted at once first (a network
+        blip, a load balancer restart); otherwise the coordinator kills the server's
+        workers. Reports when every user that was connected is back."""
+        self.phase = "storm"
+        loop = asyncio.get_running_loop()
+        self.storm = spec
+        self.storm_t0 = loop.time()
+        self.storm_sem = asyncio.Semaphore(max(1, int(spec["concurrency"])))
+        if spec.get("drop"):
+            for c in list(self.conns.values()):
+                c.abort()  # on_closed -> _lost -> a reconnect task
+        deadline = self.storm_t0 + float(spec["timeout"])
+        # Done when something was lost and every user that was ever open is open again.
+        while loop.time() < deadline and not self._all_back():  # noqa: ASYNC110 - bounded poll
+            await asyncio.sleep(0.05)
+        elapsed = max(self.storm_back_s, default=loop.time() - self.storm_t0)
+        self.phase = "stormed"
+        self.send("stormed", {
+            **self.counters(),
+            "elapsed": elapsed,
+            "lost": len(self.ever_open),
+            "not_back": len(self.storm_missing),
+            "attempts": self.storm_attempts,
+            "failures": dict(self.storm_failures),
+            "back_s": _percentiles(self.storm_back_s),
+            "handshake_ms": _percentiles(self.handshake_ms),
+        })
+
+    def _all_back(self) -> bool:
+        return bool(self.storm_back_s) and not self.storm_missing and len(self.conns) >= len(self.ever_open)
+
+    def _lost(self, uid: int) -> None:
+        if uid in self.storm_missing:
+            return
+        self.storm_missing.add(uid)
+        asyncio.get_running_loop().create_task(self._come_back(uid))
+
+    async def _come_back(self, uid: int) -> None:
+        spec = self.storm
+        assert spec is not None and self.storm_sem is not None
+        loop = asyncio.get_running_loop()
+        i = self._index[uid]
+        target, local_ip, port = self._where(i)
+        attempt = 0
+        while not self.closing:
+            await asyncio.sleep(backoff_delay(attempt, float(spec["base"]), float(spec["cap"])))
+            async with self.storm_sem:
+                self.storm_attempts += 1
+                failure = await self._open(uid, target, local_ip, port)
+            if not failure:
+                break
+            self.storm_failures[failure] += 1
+            attempt += 1
+        self.storm_back_s.append(loop.time() - self.storm_t0)
+        self.storm_missing.discard(uid)
 
     def _send_message(self, client: WSClient, cmd: int, dst: int) -> None:
         self._n += 1

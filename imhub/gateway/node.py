@@ -40,8 +40,9 @@ from imhub.store.users import UserStore
 
 log = structlog.get_logger("imhub.gateway")
 
-# How often delivered cursors are saved. A crash loses at most this much of them,
-# which only means an old client may be shown a few messages twice.
+# How often delivered cursors (and last-seen times) are saved. A crash loses at most
+# this much of them, which only means an old client may be shown a few messages twice
+# (and a user's "last seen" may be a second early).
 CURSOR_FLUSH_SECONDS = 1.0
 # Membership changes remembered (by time) to recognise late copies from Redis shards.
 MEMBERSHIP_TS_MAX = 100_000
@@ -84,6 +85,10 @@ class GatewayNode:
         self._tasks: set[asyncio.Task[None]] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._cursor_lock = asyncio.Lock()
+        # user -> when they went offline (ms), saved with the cursors: one UPDATE for
+        # all of them, not one write transaction per disconnect (a reconnect storm
+        # disconnects every user at once).
+        self._last_seen: dict[int, int] = {}
         # Told when a user comes online (first connection anywhere) or goes offline
         # (last one): (user id, online, when in ms). Must not block (webhooks queue it).
         self.presence_listeners: list[Callable[[int, bool, int], None]] = []
@@ -108,6 +113,7 @@ class GatewayNode:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
         await self.flush_cursors()
+        await self.flush_last_seen()
         await self._bus.close()
 
     def users_here(self) -> list[int]:
@@ -134,6 +140,22 @@ class GatewayNode:
                 await self.flush_cursors()
             except Exception:
                 log.exception("saving delivered cursors failed; will retry")
+            try:
+                await self.flush_last_seen()
+            except Exception:
+                log.exception("saving last-seen times failed; will retry")
+
+    async def flush_last_seen(self) -> None:
+        """Save the last-seen times of the users who went offline since the last save."""
+        seen, self._last_seen = self._last_seen, {}
+        if not seen:
+            return
+        try:
+            await self._users.touch_last_seen(seen)
+        except BaseException:
+            for uid, when in seen.items():  # retried with the next save
+                self._last_seen.setdefault(uid, when)
+            raise
 
     async def flush_cursors(self) -> None:
         """Save the delivered marks. One save at a time: a catch-up that starts while
@@ -179,7 +201,7 @@ class GatewayNode:
             # Announced first: waiting for the write let a reconnect's 'online' overtake
             # it. Clients drop a presence event older (by last_seen) than one applied.
             await self._announce_presence(user_id, online=False, last_seen=when)
-            await self._users.touch_last_seen(user_id, when)
+            self._last_seen[user_id] = when  # saved by the next flush
         except Exception:
             log.exception("presence update failed", user=user_id)
 

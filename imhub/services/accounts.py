@@ -27,7 +27,7 @@ from imhub.domain.urls import media_ref_problem
 from imhub.errors import ApiError, RateLimited
 from imhub.ratelimit import SlidingWindowLimiter
 from imhub.services.login_guard import LoginGuard
-from imhub.store.handshake import Opening, open_session
+from imhub.store.handshake import HandshakeReader, Opening
 from imhub.store.users import DuplicateMobile, UserRow, UserStore, token_hash
 
 log = structlog.get_logger("imhub.accounts")
@@ -123,6 +123,7 @@ class AccountService:
     def __init__(self, settings: Settings, users: UserStore) -> None:
         self._settings = settings
         self._users = users
+        self._handshakes = HandshakeReader(users.db)
         self.guard = LoginGuard(settings)
         self.password_change_limiter = SlidingWindowLimiter(settings.login_max_attempts, settings.login_window_seconds)
         self.register_limiter = SlidingWindowLimiter(settings.register_max_per_ip, settings.register_window_seconds)
@@ -227,7 +228,7 @@ class AccountService:
         in one database trip; None for a token that does not authenticate."""
         if not token or len(token) > 256:
             return None
-        return await open_session(self._users.db, token)
+        return await self._handshakes.open(token)
 
     async def logout(self, token: str) -> None:
         """Revoke this one token (other devices stay logged in)."""

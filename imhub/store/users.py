@@ -17,6 +17,8 @@ from imhub.clock import now_ms
 from imhub.store.db import Database, Rows
 from imhub.store.tables import tokens, users
 
+_TOUCH_LAST_SEEN = update(users).where(users.c.id == bindparam("uid")).values(last_seen=bindparam("when"))
+
 
 @dataclass(frozen=True, slots=True)
 class UserRow:
@@ -109,8 +111,10 @@ class UserStore:
     async def set_banned(self, user_id: int, banned: bool) -> None:
         await self._db.execute(update(users).where(users.c.id == user_id).values(banned=banned))
 
-    async def touch_last_seen(self, user_id: int, when_ms: int) -> None:
-        await self._db.execute(update(users).where(users.c.id == user_id).values(last_seen=when_ms))
+    async def touch_last_seen(self, seen: dict[int, int]) -> None:
+        """Set ``last_seen`` (ms) of several users in one statement (user id -> when)."""
+        if seen:
+            await self._db.execute(_TOUCH_LAST_SEEN, [{"uid": u, "when": t} for u, t in seen.items()])
 
     # --- tokens --------------------------------------------------------------------
 

@@ -163,6 +163,23 @@ def test_connect_and_hold_on_a_spawned_server(tmp_path: Path) -> None:
     assert html.count(PNG) == 4 and "<figcaption>Latency</figcaption>" not in html
 
 
+def test_reconnect_storm_after_the_workers_are_killed(tmp_path: Path) -> None:
+    """--storm kill: both server workers die at once, the supervisor forks new ones and
+    every client comes back (with backoff) before the run ends."""
+    if not port_open("127.0.0.1", 6379):
+        service_unavailable("Redis", "nothing listens on 127.0.0.1:6379")
+    out = tmp_path / "storm.json"
+    r = imhub("bench", "connect", "--spawn", "--data-dir", str(tmp_path / "data"), "--count", "100", "--hold", "0.5",
+              "--server-workers", "2", "--server-env", "IMHUB_BUS=redis", "--storm", "kill",
+              "--storm-backoff", "0.2", "2", "--json", str(out), "--quiet", "--max-seconds", "90")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[-1].endswith("storm: 100 of 100 back, 0 not back")
+    storm = json.loads(out.read_text())["storm"]
+    assert storm["lost"] == storm["back"] == 100
+    assert storm["attempts"] == 100 + storm["failed_attempts"]
+    assert storm["all_back_seconds"] > 0
+
+
 def test_mixed_on_two_workers_with_redis(tmp_path: Path) -> None:
     """The issue's smoke run: 200 users, 2 workers, messages crossing workers through
     Redis; every 1:1 and group message acked and delivered exactly once, in order."""

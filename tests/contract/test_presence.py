@@ -128,6 +128,39 @@ async def test_refresh_cost_does_not_grow_with_users(nodes: Nodes) -> None:
     assert after - before < 100
 
 
+async def test_concurrent_claims_go_in_one_transaction_per_shard(nodes: Nodes) -> None:
+    """The connects of one loop turn are one MULTI per shard, not one each (a reconnect
+    storm's handshakes would otherwise each wait for their own Redis round trip)."""
+    a = nodes("a")
+    await a.start()
+
+    async def transactions() -> int:
+        stats = [await a.client(i).info("commandstats") for i in range(len(a.urls))]
+        return sum(int(s.get("cmdstat_multi", {}).get("calls", 0)) for s in stats)
+
+    before = await transactions()
+    answers = await asyncio.gather(*(a.connected(uid) for uid in range(1000, 1300)))
+    after = await transactions()
+    assert answers == [True] * 300
+    # One per shard, plus whatever else this shared Redis ran meanwhile; per connect: 300.
+    assert after - before < 100
+    assert await nodes("b").online_among(list(range(1000, 1300))) == set(range(1000, 1300))
+
+
+async def test_claims_in_one_batch_keep_their_order(nodes: Nodes) -> None:
+    """A connect and a disconnect queued together end as a withdrawn claim, and of two
+    nodes claiming one user at once exactly one finds the user newly online."""
+    a, b = nodes("a"), nodes("b")
+    await a.start()
+    await b.start()
+    came, went = await asyncio.gather(a.connected(42), a.disconnected(42))
+    assert (came, went) == (True, True)
+    assert not await b.is_online(42)
+    assert await a.client_for(42).smembers(f"{a.prefix}:n:{a.node_id}") == set()
+    first = await asyncio.gather(a.connected(43), b.connected(43))
+    assert sorted(first) == [False, True]
+
+
 async def test_everyone_online_walks_every_shard(nodes: Nodes) -> None:
     a, b = nodes("a", ttl=0.6), nodes("b")
     await a.start()

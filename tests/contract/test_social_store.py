@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from imhub.store.db import Database
-from imhub.store.handshake import open_session
+from imhub.store.handshake import HandshakeReader, open_session
 from imhub.store.social import AlreadyFriends, AlreadyMember, GroupRow, SocialStore, TooManyGroups, circles_of
 from imhub.store.users import UserStore
 
@@ -144,3 +144,28 @@ async def test_open_session_reads_token_groups_and_friends_at_once(env) -> None:
     assert await open_session(store._db, "no-such-token") is None
     await users.revoke_token("tok-a")
     assert await open_session(store._db, "tok-a") is None
+
+
+async def test_handshakes_arriving_together_are_read_in_one_transaction(env) -> None:
+    """HandshakeReader: concurrent handshakes get each their own answer from one read."""
+    store, (a, b, c, _) = env
+    users = UserStore(store._db)
+    await users.add_token(a, "tok-a", ttl_seconds=60)
+    await users.add_token(c, "tok-c", ttl_seconds=60)
+    await users.add_token(b, "tok-b-expired", ttl_seconds=-1)
+    await store.add_friendship(a, c)
+    reads = 0
+    read_rows = store._db.read_rows
+
+    async def counting(*args: object) -> object:
+        nonlocal reads
+        reads += 1
+        return await read_rows(*args)
+
+    store._db.read_rows = counting  # type: ignore[method-assign]
+    reader = HandshakeReader(store._db)
+    found = await asyncio.gather(*(reader.open(t) for t in ("tok-a", "nope", "tok-b-expired", "tok-c")))
+    assert reads == 1
+    assert [o.user_id if o else None for o in found] == [a, None, None, c]
+    assert found[0] is not None and found[0].friend_ids == [c]
+    assert await reader.open("tok-c") is not None and reads == 2

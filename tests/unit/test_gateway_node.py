@@ -330,3 +330,21 @@ async def test_a_bus_outage_forgets_cached_authorizations(svc: Services) -> None
     with pytest.raises(Refused) as not_member:
         await svc.messaging.send(conn_a, text(a, group.id, "no longer", "c3", Cmd.GROUP))
     assert not_member.value.code is ErrorCode.NOT_MEMBER
+
+
+async def test_last_seen_of_many_disconnects_is_saved_in_one_flush(svc: Services) -> None:
+    """Disconnects queue the users' last-seen times; the periodic flush (and the node's
+    stop) saves them all in one statement instead of a write per disconnect."""
+    uids = [await user(svc, 700 + i) for i in range(5)]
+    conns = [(await connect(svc, uid))[0] for uid in uids]
+    for conn in conns:
+        conn.closed = True
+        svc.node.disconnect(conn)
+    for _ in range(100):  # the offline tasks: a few loop turns
+        if not svc.node.pending_work():
+            break
+        await asyncio.sleep(0)
+    assert {(await svc.users.get(uid)).last_seen for uid in uids} == {0}  # not yet saved
+    await svc.node.flush_last_seen()
+    seen = [(await svc.users.get(uid)).last_seen for uid in uids]
+    assert all(t > 0 for t in seen)
