@@ -245,7 +245,10 @@ async def test_frames_and_ids_survive_the_wire(cluster: Fabric) -> None:
     for message in (sent, revoke, joined, unfriended):
         await a.bus.publish(message)
     await until(lambda: len(b.got) >= 4)
-    assert b.got == [sent, revoke, joined, unfriended]
+    # An unfriending goes to every process on the `<prefix>:all` channel of every
+    # shard; with several shards it may overtake the user's channel on another one.
+    assert [m for m in b.got if not isinstance(m, Unfriended)] == [sent, revoke, joined]
+    assert [m for m in b.got if isinstance(m, Unfriended)] == [unfriended]
 
 
 async def test_a_leave_follows_the_groups_earlier_messages(cluster: Fabric) -> None:
