@@ -174,7 +174,7 @@ def _scenario(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]
 
 @bench.command("connect")
 @_common
-@click.option("--count", "users", type=click.IntRange(1, 200_000), default=1000, show_default=True,
+@click.option("--count", "users", type=click.IntRange(1, 500_000), default=1000, show_default=True,
               help="Users online at once.")
 @click.option("--storm", type=click.Choice(["drop", "kill"]), default=None,
               help="After the hold, a reconnect storm: every client aborts its socket at once (drop), or the "
