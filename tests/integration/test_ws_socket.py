@@ -6,14 +6,17 @@ the HTTP request kept alive by an idle socket."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
 import json
+import os
 
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from imhub.web.chat import SESSIONS
+from imhub.web.context import SERVICES
 from tests.integration.chatkit import make_user
 from tests.security.test_unmasked_frames import frame, frames_until_close, open_raw
 
@@ -119,3 +122,44 @@ async def test_frames_read_while_a_request_runs_are_answered_in_order(client: Te
         assert rids == ["convs"] + [str(i) for i in range(200)]
     finally:
         writer.close()
+
+
+async def test_a_client_gone_during_the_token_read_is_not_connected(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """In a reconnect storm clients give up on slow handshakes and retry; the server must
+    not then claim presence and upgrade for the abandoned ones (the 250k run spent its
+    CPU on ~16k of them, perf-big.md)."""
+    svc = client.app[SERVICES]
+    user = await make_user(client)
+    entered, release = asyncio.Event(), asyncio.Event()
+    read_token = svc.accounts.open_session
+
+    async def slow_open_session(token: str):  # type: ignore[no-untyped-def]
+        entered.set()
+        await release.wait()
+        return await read_token(token)
+
+    connected: list[object] = []
+    node_connect = svc.node.connect
+
+    async def recording_connect(conn, opening):  # type: ignore[no-untyped-def]
+        connected.append(conn)
+        return await node_connect(conn, opening)
+
+    monkeypatch.setattr(svc.accounts, "open_session", slow_open_session)
+    monkeypatch.setattr(svc.node, "connect", recording_connect)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET /chat?id={user.id}&token={user.token}&autosync=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await asyncio.wait_for(entered.wait(), 5)
+    writer.close()  # the client gives up while its token is being read
+    await writer.wait_closed()
+    await asyncio.sleep(0.2)  # the server reads the FIN
+    release.set()
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+    assert connected == []
+    assert not client.app[SESSIONS]
