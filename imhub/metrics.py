@@ -65,6 +65,10 @@ push_sent = Counter(
     ["outcome"],
 )
 push_dropped = Counter("imhub_push_dropped_total", "Messages not pushed because the push queue was full.")
+push_skipped_online = Counter(
+    "imhub_push_skipped_online_total",
+    "Chat messages not pushed because their 1:1 recipient was online when the push worker got to them.",
+)
 send_ack_seconds = Histogram(
     "imhub_send_ack_seconds", "From a send frame's arrival to its ack (store + publish).", buckets=_LATENCY
 )

@@ -208,7 +208,10 @@ class PushService:
                 subs = [s for s in subs if s.user_id not in online]
         else:
             # 1:1: the recipient is usually online, which presence answers without a query.
-            if m.dstid == m.userid or await self._presence.online_among([m.dstid]):
+            if m.dstid == m.userid:
+                return 0
+            if await self._presence.online_among([m.dstid]):
+                metrics.push_skipped_online.inc()
                 return 0
             subs = await self._store.of_users([m.dstid])
         if subs:

@@ -19,6 +19,20 @@ from tests.integration.test_web_push import Browser, b64url
 from tests.serverproc import ServerProcess
 
 
+async def until_skipped_online(url: str, count: int) -> None:
+    """Wait until the workers' /metrics count ``count`` pushes skipped for an online user."""
+    got = 0.0
+    for _ in range(500):
+        async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as r:
+            text = await r.text()
+        got = sum(float(line.split()[-1]) for line in text.splitlines()
+                  if line.startswith("imhub_push_skipped_online_total"))
+        if got >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"push workers skipped {got} of {count} messages to an online user")
+
+
 async def test_each_message_is_pushed_once_with_two_workers(tmp_path: Path) -> None:
     pushes: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
 
@@ -67,6 +81,10 @@ async def test_each_message_is_pushed_once_with_two_workers(tmp_path: Path) -> N
                     await asyncio.gather(*(senders[i % 4].send(rcpt["id"], f"online {i}") for i in range(4)))
                     for _ in range(n + 4):
                         await online.next_message(10)
+                    # The push workers decide when they get to a message, not when it is
+                    # stored: stay online until they have passed all four (a slow worker
+                    # would otherwise find the user gone and push one).
+                    await until_skipped_online(server.url, 4)
                 await until_online(senders[0], rcpt["id"], False)
                 await senders[0].send(rcpt["id"], "offline again")
                 _, body = await asyncio.wait_for(pushes.get(), 15)
