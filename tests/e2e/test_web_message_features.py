@@ -252,7 +252,10 @@ def test_menu_reply_edit_react_delete(server: str, browser: Any, viewport: dict[
               const ws = new WebSocket(`ws://${location.host}/chat?id=${me}&autosync=0&v=2`)
               await new Promise((ok) => { ws.onopen = ok })
               const ask = (f) => new Promise((ok) => {
-                ws.onmessage = (e) => { const r = JSON.parse(e.data); if ((f.rid && r.rid === f.rid) || (f.cid && r.cid === f.cid)) ok(r) }
+                ws.onmessage = (e) => {
+                  const r = JSON.parse(e.data)
+                  if ((f.rid && r.rid === f.rid) || (f.cid && r.cid === f.cid)) ok(r)
+                }
                 ws.send(JSON.stringify(f))
               })
               const conv = dstid < me ? `p${dstid}_${me}` : `p${me}_${dstid}`
