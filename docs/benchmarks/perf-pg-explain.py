@@ -13,11 +13,10 @@ import sys
 
 sys.path.insert(0, sys.argv[1])
 
-import asyncpg
+from perf_pg_db import scratch_database
 
 from imhub.domain.ngrams import index_terms
 from imhub.store.append_ops import PgAppendOps
-from imhub.store.migrate import migrate
 
 
 def walk(node, out):
@@ -31,17 +30,8 @@ def walk(node, out):
 
 async def main():
     batch, n = int(sys.argv[2]), int(sys.argv[3])
-    name = f"imhub_es_{os.getpid()}"
-    admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
-    await admin.execute(f"CREATE DATABASE {name}")
-    try:
-        await migrate(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
-        c = await asyncpg.connect(host="127.0.0.1", user="postgres", database=name)
-        await c.execute(
-            "INSERT INTO users (mobile, passwd, createat) SELECT 'm'||g, 'x', 0 FROM generate_series(1,1000) g"
-        )
-        ids = [r[0] for r in await c.fetch("SELECT id FROM users ORDER BY id")]
-        pairs = [(ids[2 * i], ids[2 * i + 1]) for i in range(500)]
+    async with scratch_database("imhub_es", os.getpid()) as scratch:
+        c, pairs = scratch.conn, scratch.pairs
         if os.environ.get("GENERIC"):
             await c.execute("SET plan_cache_mode = force_generic_plan")
         k = 0
@@ -112,9 +102,6 @@ async def main():
             tot += med
             print(f"  {key:32s} {med:6.1f} us/msg")
         print(f"  {'total (medians)':32s} {tot:6.1f} us/msg")
-        await c.close()
-    finally:
-        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 asyncio.run(main())

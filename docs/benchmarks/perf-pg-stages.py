@@ -17,13 +17,12 @@ import time
 
 sys.path.insert(0, sys.argv[1])
 
-import asyncpg
 import uvloop
+from perf_pg_db import scratch_database
 
 from imhub.domain.model import Draft
 from imhub.store.db import Database
 from imhub.store.messages import MessageStore
-from imhub.store.migrate import migrate
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -35,18 +34,8 @@ def cpu_of(pid: int) -> float:
 
 async def main() -> None:
     batch, batches = int(sys.argv[2]), int(sys.argv[3])
-    name = f"imhub_stage_{os.getpid()}"
-    admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
-    await admin.execute(f"CREATE DATABASE {name}")
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    try:
-        await migrate(url)
-        c = await asyncpg.connect(host="127.0.0.1", user="postgres", database=name)
-        await c.execute(
-            "INSERT INTO users (mobile, passwd, createat) SELECT 'm'||g, 'x', 0 FROM generate_series(1,1000) g"
-        )
-        ids = [r[0] for r in await c.fetch("SELECT id FROM users ORDER BY id")]
-        pairs = [(ids[2 * i], ids[2 * i + 1]) for i in range(500)]
+    async with scratch_database("imhub_stage", os.getpid()) as scratch:
+        name, url, c, pairs = scratch.name, scratch.url, scratch.conn, scratch.pairs
         n = 0
 
         def drafts() -> list[Draft]:
@@ -81,9 +70,6 @@ async def main() -> None:
             f"Python CPU {python:6.1f} us/msg, wall {wall:7.1f} us/msg"
         )
         await db.dispose()
-        await c.close()
-    finally:
-        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 uvloop.install()

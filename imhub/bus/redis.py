@@ -554,10 +554,15 @@ class _Shard:
         await self._sync_subscriptions(conn, everything=True)
         # Redis answers in order: the PING's reply means every SUBSCRIBE above is live.
         await conn.send_command("PING", _READY, check_health=False)
-        writer = asyncio.create_task(self._writer(conn), name="imhub-redis-bus-writer")
+        over = asyncio.Event()
+        writer = asyncio.create_task(self._writer(conn, over), name="imhub-redis-bus-writer")
         try:
             await self._reader(conn, writer)
         finally:
+            # ``over`` stops the writer should it swallow the cancel: redis-py runs each
+            # write in asyncio.wait_for, which on Python 3.11 drops a cancel arriving as
+            # the write completes (gh-86296); the session then waited for it forever.
+            over.set()
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
                 await writer
@@ -587,13 +592,13 @@ class _Shard:
         for batch in _chunks(sorted(drop), SUBSCRIBE_CHUNK):
             await conn.send_command("UNSUBSCRIBE", *batch, check_health=False)
 
-    async def _writer(self, conn: AbstractConnection) -> None:
+    async def _writer(self, conn: AbstractConnection, over: asyncio.Event) -> None:
         """The only task writing on the subscriber connection after the handshake:
         subscription changes as they come, and a keepalive PING every ``keepalive``
         seconds (busy or not: the reader judges liveness by its answer)."""
         loop = asyncio.get_running_loop()
         next_ping = loop.time() + self._keepalive
-        while True:
+        while not over.is_set():
             wait = next_ping - loop.time()
             if wait > 0:
                 with contextlib.suppress(TimeoutError):

@@ -68,7 +68,10 @@ def check_push_endpoint(url: str, allow_local: bool) -> str:
     ``push_allow_http`` setting, for tests with a local receiver) also takes http and
     private or loopback hosts. Names are checked again when connecting
     (:class:`PublicOnlyResolver`): a public-looking name may resolve to 10.0.0.1."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unmatched "[" or a bracketed host that is no IP address
+        parts = urlsplit("")
     host = parts.hostname or ""
     schemes = ("https", "http") if allow_local else ("https",)
     if len(url) > 1024 or parts.scheme not in schemes or not host:

@@ -72,7 +72,10 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def check_url(url: str, allow_loopback_http: bool) -> str:
     """An https:// URL (http:// only to this machine, when the setting allows it)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unmatched "[" or a bracketed host that is no IP address
+        parts = urlsplit("")
     if len(url) > 512 or not parts.hostname:
         raise Refused(ErrorCode.BAD_URL, "the URL must be an absolute https:// URL of at most 512 characters",
                       status=400)

@@ -1,13 +1,19 @@
 """Redis shards for the bus and presence contract suites: the shared Redis plus two
 private ``redis-server`` processes (started once per test session), so every Redis
-test runs on one shard and on three."""
+test runs on one shard and on three. And two users on a fresh PostgreSQL database,
+for the tests of its locking and connections."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import pytest
 
+from imhub.store.db import Database
+from imhub.store.messages import MessageStore
+from imhub.store.migrate import migrate
+from imhub.store.users import UserStore
 from tests.conftest import REDIS_URL, port_open, service_unavailable
 from tests.redisproc import RedisServer
 
@@ -37,3 +43,26 @@ def redis_urls(request: pytest.FixtureRequest) -> list[str]:
     if request.param == 1:
         return [REDIS_URL]
     return [REDIS_URL, *request.getfixturevalue("extra_redis")]
+
+
+@dataclass
+class PgUsers:
+    db: Database
+    store: MessageStore
+    a: int
+    b: int
+
+
+@pytest.fixture
+async def pg_users(postgres_url: str) -> AsyncIterator[PgUsers]:
+    """A fresh, migrated PostgreSQL database with users ``a`` and ``b`` and its
+    message store; disposed of after the test."""
+    await migrate(postgres_url)
+    db = Database(postgres_url)
+    try:
+        users = UserStore(db)
+        a = (await users.create(mobile="13800000001", passwd_hash="h")).id
+        b = (await users.create(mobile="13800000002", passwd_hash="h")).id
+        yield PgUsers(db, MessageStore(db), a, b)
+    finally:
+        await db.dispose()

@@ -10,9 +10,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+from redis.asyncio.connection import ConnectionPool
 
 from imhub.bus.base import Missed
 from imhub.bus.redis import RedisBus, safe_url
@@ -91,3 +93,51 @@ async def test_a_hung_redis_is_an_outage_detected_in_seconds(shards: list[RedisS
     finally:
         await a.bus.close()
         await b.bus.close()
+
+
+async def test_a_connection_lost_while_a_command_is_written_ends_the_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The subscriber connection fails (here: the reader sees it reset) while the
+    writer task sends a command on it (a SUBSCRIBE; a keepalive PING alike). Python
+    3.11's ``asyncio.wait_for``, which redis-py wraps every write in, swallows a cancel
+    that arrives once the write is done but before it returns (gh-86296): the writer,
+    cancelled by the failed session, carried on, and the session waited for it until
+    its next write failed, or forever if the connection still took writes (a hung
+    Redis). test_a_hung_redis_is_an_outage_detected_in_seconds failed so now and then
+    under load, when the liveness check and a PING fell in the same loop turn. The
+    session must end at once and the shard reconnect: the keepalive here is 60 s, so
+    nothing else would end it within the test's 10 s."""
+    if not RedisServer.available():
+        service_unavailable("redis-server", "not installed")
+    server = RedisServer(tmp_path / "redis").start()
+    made: list[tuple[ConnectionPool, Any]] = []
+    make_connection = ConnectionPool.make_connection
+
+    def recording(pool: ConnectionPool) -> Any:
+        conn = make_connection(pool)
+        made.append((pool, conn))
+        return conn
+
+    monkeypatch.setattr(ConnectionPool, "make_connection", recording)
+    bus = RedisBus([server.url], prefix=f"t{uuid.uuid4().hex[:10]}", keepalive=60, liveness=60)
+    node = Node(bus)
+    await bus.start(node.got.append, node.got.append, node.resynced)
+    try:
+        shard = bus.shards[0]
+        (conn,) = [c for pool, c in made if pool is shard._sub_pool]
+        send = conn._send_packed_command
+
+        async def send_then_lose_the_connection(command: Any) -> None:
+            await send(command)
+            if b"SUBSCRIBE" in b"".join(command):
+                # The reader task wakes (and ends the session) before the writer returns.
+                conn._reader.set_exception(ConnectionResetError("reset while a SUBSCRIBE was written"))
+
+        conn._send_packed_command = send_then_lose_the_connection
+        bus.watch_user(5)
+        await until(lambda: shard.connects == 2, timeout=10)  # lost, then subscribed again
+        assert node.resyncs == 1
+    finally:
+        await bus.close()
+        server.stop()

@@ -13,10 +13,7 @@ import asyncio
 
 from sqlalchemy import text as sql
 
-from imhub.store.db import Database
-from imhub.store.messages import MessageStore
-from imhub.store.migrate import migrate
-from imhub.store.users import UserStore
+from tests.contract.conftest import PgUsers
 from tests.pglocks import until_blocked_by
 
 _MARK_READ = sql(
@@ -25,27 +22,19 @@ _MARK_READ = sql(
 )
 
 
-async def test_cursor_flush_and_append_take_rows_in_one_order(postgres_url: str) -> None:
-    await migrate(postgres_url)
-    db = Database(postgres_url)
-    try:
-        users = UserStore(db)
-        a = (await users.create(mobile="13800000001", passwd_hash="h")).id
-        b = (await users.create(mobile="13800000002", passwd_hash="h")).id
-        conv = f"p{a}_{b}"
-        store = MessageStore(db)
-        await store.advance_delivered([(a, conv, 1), (b, conv, 1)])
-        # The append, half way through its sorted cursor upserts: a's row is locked.
-        append = await db.async_engine.connect()
-        await append.begin()
-        await append.execute(_MARK_READ, {"u": a, "c": conv, "s": 2})
-        # The flush, with b's delivery seen first (delivery order).
-        flush = asyncio.create_task(store.advance_delivered([(b, conv, 3), (a, conv, 3)]))
-        await until_blocked_by(db, append, "the flush")
-        await append.execute(_MARK_READ, {"u": b, "c": conv, "s": 2})  # the deadlock, if the flush holds b
-        await append.commit()
-        await append.close()
-        await flush
-        assert await store.cursors_in(conv) == {a: (3, 2), b: (3, 2)}
-    finally:
-        await db.dispose()
+async def test_cursor_flush_and_append_take_rows_in_one_order(pg_users: PgUsers) -> None:
+    db, store, a, b = pg_users.db, pg_users.store, pg_users.a, pg_users.b
+    conv = f"p{a}_{b}"
+    await store.advance_delivered([(a, conv, 1), (b, conv, 1)])
+    # The append, half way through its sorted cursor upserts: a's row is locked.
+    append = await db.async_engine.connect()
+    await append.begin()
+    await append.execute(_MARK_READ, {"u": a, "c": conv, "s": 2})
+    # The flush, with b's delivery seen first (delivery order).
+    flush = asyncio.create_task(store.advance_delivered([(b, conv, 3), (a, conv, 3)]))
+    await until_blocked_by(db, append, "the flush")
+    await append.execute(_MARK_READ, {"u": b, "c": conv, "s": 2})  # the deadlock, if the flush holds b
+    await append.commit()
+    await append.close()
+    await flush
+    assert await store.cursors_in(conv) == {a: (3, 2), b: (3, 2)}

@@ -11,14 +11,12 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import logged_in
 from tests.e2e.test_web_client import (
     TIMEOUT,
     Person,
-    add_friend,
     conv_p,
-    new_person,
     open_chat,
-    register_and_login,
     shot,
 )
 from tests.media.media_samples import PDF, colour_video
@@ -33,22 +31,12 @@ FILE_NAME = "季度报告 Q3.pdf"
 @pytest.mark.parametrize("width", list(WIDTHS))
 def test_send_a_file_and_a_video(server: str, browser: Any, width: str) -> None:
     errors: list[str] = []
-    alice = new_person(browser, server, "Alice", errors)
-    bob = new_person(browser, server, "Bob", errors)
-    for p in (alice, bob):
-        p.page.set_viewport_size(WIDTHS[width])
-    try:
+    with logged_in(browser, server, ["Alice", "Bob"], errors, viewport=WIDTHS[width], befriend=True) as (alice, bob):
         _scenario(alice, bob, width)
-    finally:
-        for p in (alice, bob):
-            p.context.close()
     assert not errors, errors
 
 
 def _scenario(alice: Person, bob: Person, width: str) -> None:
-    register_and_login(alice)
-    register_and_login(bob)
-    add_friend(alice, bob)
     conv = conv_p(alice, bob)
     a, b = alice.page, bob.page
     open_chat(a, conv)

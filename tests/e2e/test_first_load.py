@@ -20,13 +20,11 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS, ROOT
+from tests.e2e.helpers import logged_in
 from tests.e2e.test_web_client import (
     VIEWPORT,
-    add_friend,
     conv_p,
-    new_person,
     open_chat,
-    register_and_login,
     send_text,
 )
 
@@ -100,18 +98,10 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_first_load(server: str, browser: Any) -> None:
     errors: list[str] = []
-    user = new_person(browser, server, "Lena", errors)
-    friend = new_person(browser, server, "Mo", errors)
-    try:
-        register_and_login(user)
-        register_and_login(friend)
-        add_friend(user, friend)
+    with logged_in(browser, server, ["Lena", "Mo"], errors, befriend=True) as (user, friend):
         open_chat(user.page, conv_p(user, friend))
         send_text(user.page, "hello")
         storage = user.context.storage_state()
-    finally:
-        user.context.close()
-        friend.context.close()
     assert not errors, errors
 
     login = [cold_load(browser, server, "/login", '[data-testid="login-submit"]') for _ in range(RUNS)]

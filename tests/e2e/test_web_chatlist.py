@@ -12,13 +12,11 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import logged_in
 from tests.e2e.test_web_client import (
     Person,
-    add_friend,
     conv_p,
-    new_person,
     open_chat,
-    register_and_login,
     send_text,
     shot,
     wait_online,
@@ -56,15 +54,7 @@ def row(page: Any, conv: str) -> Any:
 @pytest.mark.parametrize("viewport", [None, DESKTOP], ids=["phone", "desktop"])
 def test_contacts_index_and_chat_list_actions(server: str, browser: Any, viewport: dict[str, int] | None) -> None:
     errors: list[str] = []
-    me = new_person(browser, server, "Hu", errors)
-    bo = new_person(browser, server, "Bo", errors)
-    if viewport:
-        for p in (me, bo):
-            p.page.set_viewport_size(viewport)
-    try:
-        register_and_login(me)
-        register_and_login(bo)
-        add_friend(me, bo)
+    with logged_in(browser, server, ["Hu", "Bo"], errors, viewport=viewport, befriend=True) as (me, bo):
         ids = {name: register_friend(me, name) for name in NAMES}
 
         # --- contacts: pinyin order under letters, index bar at the side -------------
@@ -129,7 +119,4 @@ def test_contacts_index_and_chat_list_actions(server: str, browser: Any, viewpor
         page.reload()
         wait_online(page)
         row(page, with_bo).wait_for()
-    finally:
-        me.context.close()
-        bo.context.close()
     assert not errors, errors

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import logged_in
 from tests.e2e.test_web_client import (
     add_friend,
     conv_p,
-    new_person,
     open_chat,
-    register_and_login,
     send_text,
     wait_online,
 )
@@ -60,11 +59,7 @@ def loaded_texts(page: Any) -> list[str]:
 
 def test_history_survives_arrival_order_and_short_lists_fill(server: str, browser: Any) -> None:
     errors: list[str] = []
-    jack = new_person(browser, server, "Jack", errors)
-    kate = new_person(browser, server, "Kate", errors)
-    try:
-        register_and_login(jack)
-        register_and_login(kate)
+    with logged_in(browser, server, ["Jack", "Kate"], errors) as (jack, kate):
         add_friend(kate, jack)
         conv = conv_p(jack, kate)
         open_chat(kate.page, conv)
@@ -96,7 +91,4 @@ def test_history_survives_arrival_order_and_short_lists_fill(server: str, browse
         jack.page.get_by_test_id("older").filter(has_text="Beginning of the conversation").wait_for()
         assert loaded_texts(jack.page) == [f"h{i}" for i in range(1, HISTORY + 1)] + ["live"]
         wait_online(jack.page)
-    finally:
-        jack.context.close()
-        kate.context.close()
     assert not errors, errors

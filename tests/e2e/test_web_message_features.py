@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import logged_in, new_group
 from tests.e2e.test_web_client import (
     Person,
-    add_friend,
     conv_p,
     new_person,
     open_chat,
-    register_and_login,
     send_text,
     shot,
 )
@@ -86,12 +85,7 @@ def check_changed(page: Any, new_text: str, mine_reacted: bool) -> None:
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_edit_and_reaction_from_another_client(server: str, browser: Any, viewport: dict[str, int]) -> None:
     errors: list[str] = []
-    al = new_person(browser, server, "Al", errors, viewport=viewport)
-    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
-    try:
-        register_and_login(al)
-        register_and_login(bo)
-        add_friend(al, bo)
+    with logged_in(browser, server, ["Al", "Bo"], errors, viewport=viewport, befriend=True) as (al, bo):
         conv = conv_p(al, bo)
         open_chat(al.page, conv)
         send_text(al.page, "hello wrld")
@@ -151,9 +145,6 @@ def test_edit_and_reaction_from_another_client(server: str, browser: Any, viewpo
         bubble(bo.page, "hello world").wait_for()
         assert bubble(bo.page, "delete me").count() == 0
         assert errors == []
-    finally:
-        al.context.close()
-        bo.context.close()
 
 
 # Sends `n` texts from the page's user over its own WebSocket (history to scroll through).
@@ -217,12 +208,7 @@ def menu_item(page: Any, action: str) -> Any:
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_menu_reply_edit_react_delete(server: str, browser: Any, viewport: dict[str, int]) -> None:
     errors: list[str] = []
-    al = new_person(browser, server, "Al", errors, viewport=viewport)
-    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
-    try:
-        register_and_login(al)
-        register_and_login(bo)
-        add_friend(al, bo)
+    with logged_in(browser, server, ["Al", "Bo"], errors, viewport=viewport, befriend=True) as (al, bo):
         conv = conv_p(al, bo)
         open_chat(al.page, conv)
         send_text(al.page, "the original question")
@@ -314,9 +300,6 @@ def test_menu_reply_edit_react_delete(server: str, browser: Any, viewport: dict[
         assert bubble(al.page, "an answer").count() == 1
         assert_no_empty_bubbles(bo.page)
         assert errors == []
-    finally:
-        al.context.close()
-        bo.context.close()
 
 
 def login_again(browser: Any, base: str, p: Person, errors: list[str], viewport: dict[str, int]) -> Person:
@@ -335,15 +318,8 @@ def login_again(browser: Any, base: str, p: Person, errors: list[str], viewport:
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_chat_list_pin_and_mute_on_every_device(server: str, browser: Any, viewport: dict[str, int]) -> None:
     errors: list[str] = []
-    al = new_person(browser, server, "Al", errors, viewport=viewport)
-    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
-    cy = new_person(browser, server, "Cy", errors, viewport=viewport)
-    people = [al, bo, cy]
-    try:
-        for p in people:
-            register_and_login(p)
-        add_friend(al, bo)
-        add_friend(al, cy)
+    with logged_in(browser, server, ["Al", "Bo", "Cy"], errors, viewport=viewport, befriend=True) as people:
+        al, bo, cy = people
         for p, text in ((bo, "from bo"), (cy, "from cy")):
             open_chat(p.page, conv_p(al, p))
             send_text(p.page, text)
@@ -392,35 +368,13 @@ def test_chat_list_pin_and_mute_on_every_device(server: str, browser: Any, viewp
         al.page.locator(".van-action-sheet__item:visible", has_text="Unpin from top").click()
         al2.page.locator(f'[data-testid="conv-item"][data-conv="{with_bo}"]:not([data-pinned])').wait_for()
         assert errors == []
-    finally:
-        for p in people:
-            p.context.close()
-
-
-GROUP_API = """async ([me, gid]) => {
-  const post = async (path, body) => (await fetch(path, { method: 'POST', credentials: 'same-origin',
-    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })).json()
-  if (!gid) return (await post('/contact/createcommunity', { name: 'team' })).data.id
-  await post('/contact/joincommunity', { userid: me, dstid: gid })
-  return gid
-}"""
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_mention_picker_and_forward(server: str, browser: Any, viewport: dict[str, int]) -> None:
     errors: list[str] = []
-    al = new_person(browser, server, "Al", errors, viewport=viewport)
-    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
-    cy = new_person(browser, server, "Cy", errors, viewport=viewport)
-    people = [al, bo, cy]
-    try:
-        for p in people:
-            register_and_login(p)
-        add_friend(al, bo)
-        add_friend(al, cy)
-        gid = al.page.evaluate(GROUP_API, [al.id, 0])
-        for p in (bo, cy):
-            p.page.evaluate(GROUP_API, [p.id, gid])
+    with logged_in(browser, server, ["Al", "Bo", "Cy"], errors, viewport=viewport, befriend=True) as (al, bo, cy):
+        gid = new_group(al, bo, cy)
         for p, text in ((bo, "hello bo"), (cy, "hello cy")):
             open_chat(al.page, conv_p(al, p))
             send_text(al.page, text)
@@ -470,6 +424,3 @@ def test_mention_picker_and_forward(server: str, browser: Any, viewport: dict[st
         open_chat(al.page, conv_p(al, cy))
         bubble(al.page, "forward me").get_by_test_id("msg-forwarded").wait_for()
         assert errors == []
-    finally:
-        for p in people:
-            p.context.close()

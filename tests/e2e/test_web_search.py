@@ -9,14 +9,12 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import logged_in
 from tests.e2e.test_group_admin import create_group
 from tests.e2e.test_web_client import (
-    add_friend,
     conv_p,
     field,
-    new_person,
     open_chat,
-    register_and_login,
     send_text,
     shot,
     wait_online,
@@ -42,15 +40,7 @@ def search(page: Any, q: str) -> None:
 @pytest.mark.parametrize("viewport", [None, DESKTOP], ids=["phone", "desktop"])
 def test_snippet_prefix_friends_and_groups(server: str, browser: Any, viewport: dict[str, int] | None) -> None:
     errors: list[str] = []
-    meg = new_person(browser, server, "Meg", errors)
-    ted = new_person(browser, server, "Meera", errors)
-    if viewport:
-        for p in (meg, ted):
-            p.page.set_viewport_size(viewport)
-    try:
-        register_and_login(meg)
-        register_and_login(ted)
-        add_friend(meg, ted)
+    with logged_in(browser, server, ["Meg", "Meera"], errors, viewport=viewport, befriend=True) as (meg, ted):
         gid = create_group(meg, "Meetup crew")
         conv = conv_p(meg, ted)
         open_chat(meg.page, conv)
@@ -83,7 +73,4 @@ def test_snippet_prefix_friends_and_groups(server: str, browser: Any, viewport: 
         page.goto("/chat/search")
         search(page, "meetingsx")
         page.get_by_test_id("search-empty").wait_for()
-    finally:
-        meg.context.close()
-        ted.context.close()
     assert not errors, errors

@@ -19,21 +19,17 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import logged_in, new_group
 from tests.e2e.test_web_a11y import AXE, axe_violations
 from tests.e2e.test_web_client import (
-    Person,
-    add_friend,
     conv_p,
-    new_person,
     open_chat,
-    register_and_login,
     send_text,
     shot,
     texts,
 )
 from tests.e2e.test_web_message_features import (
     DESKTOP,
-    GROUP_API,
     PHONE,
     RAW_SEND,
     bubble,
@@ -81,17 +77,8 @@ def in_view(page: Any, text: str) -> None:
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_forward_several_messages_at_once(server: str, browser: Any, viewport: dict[str, int]) -> None:
     errors: list[str] = []
-    al = new_person(browser, server, "Al", errors, viewport=viewport)
-    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
-    cy = new_person(browser, server, "Cy", errors, viewport=viewport)
-    people = [al, bo, cy]
-    try:
-        for p in people:
-            register_and_login(p)
-        add_friend(al, bo)
-        add_friend(al, cy)
-        gid = al.page.evaluate(GROUP_API, [al.id, 0])
-        cy.page.evaluate(GROUP_API, [cy.id, gid])
+    with logged_in(browser, server, ["Al", "Bo", "Cy"], errors, viewport=viewport, befriend=True) as (al, bo, cy):
+        gid = new_group(al, cy)
         with_bo, with_cy, group = conv_p(al, bo), conv_p(al, cy), f"g{gid}"
         open_chat(al.page, with_cy)
         send_text(al.page, "hi cy")
@@ -174,24 +161,13 @@ def test_forward_several_messages_at_once(server: str, browser: Any, viewport: d
             for text in want:
                 assert bubble(p.page, text).get_by_test_id("msg-forwarded").count() == 1
         assert errors == []
-    finally:
-        for p in people:
-            p.context.close()
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_who_reacted(server: str, browser: Any, viewport: dict[str, int]) -> None:
     errors: list[str] = []
-    al = new_person(browser, server, "Al", errors, viewport=viewport)
-    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
-    cy = new_person(browser, server, "Cy", errors, viewport=viewport)
-    people = [al, bo, cy]
-    try:
-        for p in people:
-            register_and_login(p)
-        gid = al.page.evaluate(GROUP_API, [al.id, 0])
-        for p in (bo, cy):
-            p.page.evaluate(GROUP_API, [p.id, gid])
+    with logged_in(browser, server, ["Al", "Bo", "Cy"], errors, viewport=viewport) as (al, bo, cy):
+        gid = new_group(al, bo, cy)
         group = f"g{gid}"
         open_chat(al.page, group)
         send_text(al.page, "react to me")
@@ -248,21 +224,12 @@ def test_who_reacted(server: str, browser: Any, viewport: dict[str, int]) -> Non
         bo.page.get_by_test_id("react-picker").locator('[data-emoji="❤️"]').wait_for()
         no_axe_violation(bo.page)
         assert errors == []
-    finally:
-        for p in people:
-            p.context.close()
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_all_pinned_messages(server: str, browser: Any, viewport: dict[str, int]) -> None:
     errors: list[str] = []
-    al = new_person(browser, server, "Al", errors, viewport=viewport)
-    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
-    people: list[Person] = [al, bo]
-    try:
-        for p in people:
-            register_and_login(p)
-        add_friend(al, bo)
+    with logged_in(browser, server, ["Al", "Bo"], errors, viewport=viewport, befriend=True) as (al, bo):
         conv = conv_p(al, bo)
         open_chat(al.page, conv)
         send_text(al.page, "pin me first")
@@ -321,22 +288,13 @@ def test_all_pinned_messages(server: str, browser: Any, viewport: dict[str, int]
         in_view(al.page, "pin me first")
         al.page.locator('[data-testid="pinned-bar"]', has_text="pin me first").wait_for()
         assert errors == []
-    finally:
-        for p in people:
-            p.context.close()
 
 
 @pytest.mark.parametrize("viewport", [PHONE], ids=["phone"])
 def test_group_member_sees_pins_without_unpin(server: str, browser: Any, viewport: dict[str, int]) -> None:
     errors: list[str] = []
-    al = new_person(browser, server, "Al", errors, viewport=viewport)
-    bo = new_person(browser, server, "Bo", errors, viewport=viewport)
-    people = [al, bo]
-    try:
-        for p in people:
-            register_and_login(p)
-        gid = al.page.evaluate(GROUP_API, [al.id, 0])
-        bo.page.evaluate(GROUP_API, [bo.id, gid])
+    with logged_in(browser, server, ["Al", "Bo"], errors, viewport=viewport) as (al, bo):
+        gid = new_group(al, bo)
         group = f"g{gid}"
         open_chat(al.page, group)
         send_text(al.page, "house rules")
@@ -349,6 +307,3 @@ def test_group_member_sees_pins_without_unpin(server: str, browser: Any, viewpor
         al.page.get_by_test_id("pinned-all").click()
         al.page.get_by_test_id("pins-sheet").get_by_test_id("pin-unpin").wait_for()
         assert errors == []
-    finally:
-        for p in people:
-            p.context.close()

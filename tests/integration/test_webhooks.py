@@ -53,6 +53,13 @@ async def running(settings: Settings) -> AsyncIterator[TestClient]:
         yield c
 
 
+async def receiving(svc: Any, receiver: Receiver, events: str) -> None:
+    """Subscribe ``receiver`` to ``events`` (its secret from the answer), then start it."""
+    _, receiver.secret = await svc.webhooks.add(receiver.url, events)
+    await svc.webhooks.refresh()
+    await receiver.start()
+
+
 def in_order(events: list[dict[str, Any]]) -> list[int]:
     return [e["data"]["seq"] for e in events]
 
@@ -262,9 +269,7 @@ async def test_friend_request_recall_and_membership_events(tmp_path: Path) -> No
     receiver = Receiver("", free_port())
     async with running(hook_settings(tmp_path, url)) as client:
         svc = client.server.app[SERVICES]
-        _, receiver.secret = await svc.webhooks.add(receiver.url, "friend.request,message.recalled,group.member")
-        await svc.webhooks.refresh()
-        await receiver.start()
+        await receiving(svc, receiver, "friend.request,message.recalled,group.member")
         try:
             a, b = await make_user(client), await make_user(client)
             await befriend(client, a, b)
@@ -313,9 +318,7 @@ async def test_retries_are_bounded_then_the_conversation_moves_on(tmp_path: Path
     receiver.handler = refuse_poison
     async with running(hook_settings(tmp_path, url, webhook_retry_seconds=1)) as client:
         svc = client.server.app[SERVICES]
-        _, receiver.secret = await svc.webhooks.add(receiver.url, "message.stored")
-        await svc.webhooks.refresh()
-        await receiver.start()
+        await receiving(svc, receiver, "message.stored")
         try:
             key = await make_key(client)
             await provisioned(client, key, "ann")
@@ -373,9 +376,7 @@ async def test_message_events_lost_before_the_outbox_are_caught_up(
         _, g = await call(client, key, "POST", "/groups", {"owner": "ann", "name": "g"})
         gid = g["data"]["id"]
         await call(client, key, "POST", "/messages", {"from": "ann", "to_group": gid, "content": "before", "cid": "b"})
-        _, receiver.secret = await svc.webhooks.add(receiver.url, "message.stored")
-        await svc.webhooks.refresh()
-        await receiver.start()
+        await receiving(svc, receiver, "message.stored")
         try:
             await asyncio.sleep(0.5)  # the catch-up cursor starts after the newest message: no past is sent
             live = list(svc.messaging.stored_listeners)
@@ -404,9 +405,7 @@ async def test_edits_are_message_edited_and_private_updates_stay_private(tmp_pat
     receiver = Receiver("", free_port())
     async with running(hook_settings(tmp_path, url)) as client:
         svc = client.server.app[SERVICES]
-        _, receiver.secret = await svc.webhooks.add(receiver.url, "*")
-        await svc.webhooks.refresh()
-        await receiver.start()
+        await receiving(svc, receiver, "*")
         try:
             a, b = await make_user(client), await make_user(client)
             await befriend(client, a, b)

@@ -31,6 +31,15 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return b0 & 0x0F, await reader.readexactly(n)
 
 
+async def sessions_closed(client: TestClient) -> None:
+    """Wait (up to 2 s) until the server has dropped every chat session."""
+    for _ in range(100):
+        if not client.app[SESSIONS]:
+            break
+        await asyncio.sleep(0.02)
+    assert not client.app[SESSIONS]
+
+
 async def test_idle_socket_keeps_no_request_or_response_alive(client: TestClient) -> None:
     user = await make_user(client)
     ws = await client.ws_connect("/chat", params={"id": str(user.id), "token": user.token, "autosync": "0", "v": "2"})
@@ -43,11 +52,7 @@ async def test_idle_socket_keeps_no_request_or_response_alive(client: TestClient
     assert alive == []
     assert len(client.app[SESSIONS]) == 1
     await ws.close()
-    for _ in range(100):
-        if not client.app[SESSIONS]:
-            break
-        await asyncio.sleep(0.02)
-    assert not client.app[SESSIONS]
+    await sessions_closed(client)
 
 
 async def test_ping_is_answered_with_its_payload_and_close_is_answered(client: TestClient) -> None:
@@ -99,11 +104,7 @@ async def test_server_close_waits_for_the_reply(client: TestClient) -> None:
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4001 and msg.extra == "token revoked"
     assert client.app[SESSIONS]  # the server waits for our answer
     await ws.close()
-    for _ in range(100):
-        if not client.app[SESSIONS]:
-            break
-        await asyncio.sleep(0.02)
-    assert not client.app[SESSIONS]
+    await sessions_closed(client)
 
 
 async def test_frames_read_while_a_request_runs_are_answered_in_order(client: TestClient) -> None:
