@@ -72,7 +72,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
 from imhub import metrics
@@ -87,6 +87,7 @@ from imhub.bus.base import (
     Unfriended,
     audience,
 )
+from imhub.bus.resp import Replies, ReplyError
 from imhub.bus.ring import HashRing
 from imhub.bus.wire import BUS_ID_LEN, CURRENT_VERSION, also_to_all, decode, encode, narrowed
 
@@ -100,6 +101,8 @@ SUBSCRIBE_CHUNK = 1000
 # Bus messages waiting for Redis at most (~a few hundred bytes each), and per pipeline.
 OUTBOX_MAX = 100_000
 OUTBOX_BATCH = 512
+# Bytes the subscriber reads from its socket at a time (every complete reply in them is handled).
+READ_SIZE = 1 << 16
 _READY = b"imhub-ready"
 _KEEPALIVE = b"imhub-keepalive"
 
@@ -618,19 +621,35 @@ class _Shard:
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
         tick = min(self._keepalive, self._liveness) / 2
+        # Everything up to here was written, nothing read since the handshake: the
+        # stream holds only this session's replies. Read what has arrived in one go
+        # and cut the replies out of it (imhub.bus.resp), not reply by reply.
+        stream = conn._reader
+        if stream is None:
+            raise ConnectionError("subscriber connection not open")
+        replies = Replies()
+        on_reply = self._on_reply
         while True:
             if writer.done():
                 writer.result()  # re-raise the writer's connection error
                 raise ConnectionError("subscriber writer stopped")
-            reply = await conn.read_response(timeout=tick, disconnect_on_error=False)
+            data: bytes | None = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(tick):
+                    data = await stream.read(READ_SIZE)
             now = loop.time()
-            if reply is None:
+            if data is None:
                 asked = self._ping_at
                 if asked is not None and now - max(asked, last_heard) > self._liveness:
                     raise _NoReply(f"redis bus: no reply to PING in {now - asked:.1f} s")
                 continue
+            if not data:
+                raise ConnectionError("redis closed the subscriber connection")
             last_heard = now
-            self._on_reply(reply)
+            for reply in replies.feed(data):
+                if isinstance(reply, ReplyError):
+                    raise ResponseError(reply)
+                on_reply(reply)
 
     def _on_reply(self, reply: Any) -> None:
         if isinstance(reply, list) and reply:
