@@ -89,7 +89,7 @@ from imhub.bus.base import (
 )
 from imhub.bus.resp import Replies, ReplyError
 from imhub.bus.ring import HashRing
-from imhub.bus.wire import BUS_ID_LEN, CURRENT_VERSION, also_to_all, decode, encode, narrowed
+from imhub.bus.wire import BUS_ID_LEN, CURRENT_VERSION, also_to_all, decode, encode
 
 log = structlog.get_logger("imhub.bus.redis")
 _published = metrics.bus_published.labels("redis")
@@ -250,7 +250,7 @@ class RedisBus:
         whole = self._encode(message, everyone) if len(users) == 1 or isinstance(message, Unfriended) else b""
         for uid in users:
             channel = user_channel(self.prefix, uid)
-            (only or self.shard_of(channel)).enqueue(channel, whole or self._encode(narrowed(message, uid)))
+            (only or self.shard_of(channel)).enqueue(channel, whole or self._encode(message, to=uid))
         if everyone:
             # After the user-channel copies, in the same outbox (one shard): a process
             # listening on both drops those and applies this one.
@@ -275,8 +275,8 @@ class RedisBus:
             # Every process, on the group's shard: after the group's earlier messages.
             self.shard_of(channels[-1]).enqueue(self._all, self._encode(m))
 
-    def _encode(self, message: BusMessage, also_to_all: bool = False) -> bytes:
-        return encode(message, self.bus_id, self.wire_version, also_to_all=also_to_all)
+    def _encode(self, message: BusMessage, also_to_all: bool = False, to: int | None = None) -> bytes:
+        return encode(message, self.bus_id, self.wire_version, also_to_all=also_to_all, to=to)
 
     def _hand_over(self, message: BusMessage) -> None:
         """Give ``message`` to this process's handlers."""

@@ -587,6 +587,13 @@ controls = st.one_of(
 )
 
 
+@given(message=st.one_of(deliveries, controls), to=_ids, version=st.sampled_from([2, 3]))
+def test_encoding_for_one_user_is_the_narrowed_copy(message: BusMessage, to: int, version: int) -> None:
+    """The publisher encodes each user channel's copy without building it first."""
+    bus_id = b"12345678"
+    assert encode(message, bus_id, version, to=to) == encode(narrowed(message, to), bus_id, version)
+
+
 @given(message=st.one_of(deliveries, controls))
 def test_wire_round_trip(message: BusMessage) -> None:
     bus_id, back = decode(encode(message, b"12345678"))
