@@ -72,7 +72,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
 from imhub import metrics
@@ -87,8 +87,9 @@ from imhub.bus.base import (
     Unfriended,
     audience,
 )
+from imhub.bus.resp import Replies, ReplyError
 from imhub.bus.ring import HashRing
-from imhub.bus.wire import BUS_ID_LEN, CURRENT_VERSION, also_to_all, decode, encode, narrowed
+from imhub.bus.wire import BUS_ID_LEN, CURRENT_VERSION, also_to_all, decode, encode
 
 log = structlog.get_logger("imhub.bus.redis")
 _published = metrics.bus_published.labels("redis")
@@ -100,7 +101,10 @@ SUBSCRIBE_CHUNK = 1000
 # Bus messages waiting for Redis at most (~a few hundred bytes each), and per pipeline.
 OUTBOX_MAX = 100_000
 OUTBOX_BATCH = 512
+# Bytes the subscriber reads from its socket at a time (every complete reply in them is handled).
+READ_SIZE = 1 << 16
 _READY = b"imhub-ready"
+_PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"  # RESP2: channel, payload
 _KEEPALIVE = b"imhub-keepalive"
 
 
@@ -246,7 +250,7 @@ class RedisBus:
         whole = self._encode(message, everyone) if len(users) == 1 or isinstance(message, Unfriended) else b""
         for uid in users:
             channel = user_channel(self.prefix, uid)
-            (only or self.shard_of(channel)).enqueue(channel, whole or self._encode(narrowed(message, uid)))
+            (only or self.shard_of(channel)).enqueue(channel, whole or self._encode(message, to=uid))
         if everyone:
             # After the user-channel copies, in the same outbox (one shard): a process
             # listening on both drops those and applies this one.
@@ -271,8 +275,8 @@ class RedisBus:
             # Every process, on the group's shard: after the group's earlier messages.
             self.shard_of(channels[-1]).enqueue(self._all, self._encode(m))
 
-    def _encode(self, message: BusMessage, also_to_all: bool = False) -> bytes:
-        return encode(message, self.bus_id, self.wire_version, also_to_all=also_to_all)
+    def _encode(self, message: BusMessage, also_to_all: bool = False, to: int | None = None) -> bytes:
+        return encode(message, self.bus_id, self.wire_version, also_to_all=also_to_all, to=to)
 
     def _hand_over(self, message: BusMessage) -> None:
         """Give ``message`` to this process's handlers."""
@@ -369,6 +373,8 @@ class _Shard:
         self._closing = False
         self._publisher: Redis | None = None
         self._sub_pool: ConnectionPool | None = None
+        self._pub_pool: ConnectionPool | None = None
+        self._pub_conn: AbstractConnection | None = None  # the outbox's connection, while it works
         self._outbox: deque[tuple[bytes, bytes]] = deque()  # (channel, payload), in publish order
         self._outbox_wakeup = asyncio.Event()
         self._outbox_sent = asyncio.Event()  # set while nothing waits to be sent
@@ -399,6 +405,12 @@ class _Shard:
         # RESP2 on the subscriber: messages are plain replies (RESP3 turns them into
         # push frames handled elsewhere). No retries: this class owns reconnection.
         self._sub_pool = ConnectionPool.from_url(
+            self.url, socket_connect_timeout=self._timeout, socket_timeout=self._timeout, retry=Retry(NoBackoff(), 0),
+            protocol=2,
+        )
+        # The outbox's own connection: PUBLISH commands written as one buffer, their
+        # replies read in bulk (imhub.bus.resp), not through redis-py's pipeline.
+        self._pub_pool = ConnectionPool.from_url(
             self.url, socket_connect_timeout=self._timeout, socket_timeout=self._timeout, retry=Retry(NoBackoff(), 0),
             protocol=2,
         )
@@ -436,6 +448,10 @@ class _Shard:
         if self._sub_pool is not None:
             await self._sub_pool.disconnect()
             self._sub_pool = None
+        await self._drop_pub_conn()
+        if self._pub_pool is not None:
+            await self._pub_pool.disconnect()
+            self._pub_pool = None
 
     @property
     def ready(self) -> bool:
@@ -474,16 +490,12 @@ class _Shard:
                 self._outbox_wakeup.clear()
                 await self._outbox_wakeup.wait()
                 continue
-            publisher = self._publisher
-            if publisher is None:
+            if self._pub_pool is None:
                 return
             batch = [out.popleft() for _ in range(min(len(out), OUTBOX_BATCH))]
             try:
-                async with publisher.pipeline(transaction=False) as pipe:
-                    for channel, payload in batch:
-                        pipe.publish(channel, payload)
-                    await pipe.execute()
-            except (RedisError, OSError, TimeoutError) as exc:
+                await self._publish_batch(batch)
+            except (RedisError, OSError, TimeoutError, ValueError) as exc:
                 out.extendleft(reversed(batch))
                 failures += 1
                 if failures == 1:
@@ -497,6 +509,56 @@ class _Shard:
                 log.warning("redis bus publishing again", failed_attempts=failures, queued=len(out),
                             url=safe_url(self.url))
                 failures = 0
+
+    async def _publish_batch(self, batch: list[tuple[bytes, bytes]]) -> None:
+        """PUBLISH every ``(channel, payload)`` of ``batch``, in order, in one write;
+        returns once Redis has answered them all. A kept connection that fails is
+        replaced and the batch sent once more at once (it may have died with a Redis
+        restart), as redis-py's one retry did; any other failure raises."""
+        packed = b"".join([_PUBLISH % (len(channel), channel, len(payload), payload) for channel, payload in batch])
+        for attempt in (0, 1):
+            conn = self._pub_conn
+            kept = conn is not None
+            if conn is None:
+                assert self._pub_pool is not None
+                conn = self._pub_pool.make_connection()  # type: ignore[no-untyped-call]
+                self._pub_conn = conn
+            try:
+                if not kept:
+                    await conn.connect()
+                await self._exchange(conn, packed, len(batch))
+                return
+            except (RedisError, OSError, TimeoutError, ValueError) as exc:
+                await self._drop_pub_conn()
+                if not kept or attempt or isinstance(exc, ResponseError):
+                    raise
+
+    async def _exchange(self, conn: AbstractConnection, packed: bytes, n: int) -> None:
+        """Write ``packed`` (``n`` commands) and read their ``n`` replies, within ``timeout``."""
+        reader, writer = conn._reader, conn._writer
+        if reader is None or writer is None:
+            raise ConnectionError("publisher connection not open")
+        replies = Replies()
+        error: str | None = None
+        async with asyncio.timeout(self._timeout):
+            writer.write(packed)
+            await writer.drain()
+            while n > 0:
+                data = await reader.read(READ_SIZE)
+                if not data:
+                    raise ConnectionError("redis closed the publisher connection")
+                for reply in replies.feed(data):
+                    n -= 1
+                    if error is None and isinstance(reply, ReplyError):
+                        error = reply
+        if error is not None:
+            raise ResponseError(error)
+
+    async def _drop_pub_conn(self) -> None:
+        conn, self._pub_conn = self._pub_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.disconnect(nowait=True)
 
     # --- interest ----------------------------------------------------------------------
 
@@ -618,19 +680,35 @@ class _Shard:
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
         tick = min(self._keepalive, self._liveness) / 2
+        # Everything up to here was written, nothing read since the handshake: the
+        # stream holds only this session's replies. Read what has arrived in one go
+        # and cut the replies out of it (imhub.bus.resp), not reply by reply.
+        stream = conn._reader
+        if stream is None:
+            raise ConnectionError("subscriber connection not open")
+        replies = Replies()
+        on_reply = self._on_reply
         while True:
             if writer.done():
                 writer.result()  # re-raise the writer's connection error
                 raise ConnectionError("subscriber writer stopped")
-            reply = await conn.read_response(timeout=tick, disconnect_on_error=False)
+            data: bytes | None = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(tick):
+                    data = await stream.read(READ_SIZE)
             now = loop.time()
-            if reply is None:
+            if data is None:
                 asked = self._ping_at
                 if asked is not None and now - max(asked, last_heard) > self._liveness:
                     raise _NoReply(f"redis bus: no reply to PING in {now - asked:.1f} s")
                 continue
+            if not data:
+                raise ConnectionError("redis closed the subscriber connection")
             last_heard = now
-            self._on_reply(reply)
+            for reply in replies.feed(data):
+                if isinstance(reply, ReplyError):
+                    raise ResponseError(reply)
+                on_reply(reply)
 
     def _on_reply(self, reply: Any) -> None:
         if isinstance(reply, list) and reply:

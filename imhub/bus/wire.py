@@ -59,11 +59,16 @@ def narrowed(message: BusMessage, user_id: int) -> BusMessage:
     return message
 
 
-def encode(message: BusMessage, bus_id: bytes, version: int = CURRENT_VERSION, *, also_to_all: bool = False) -> bytes:
+def encode(
+    message: BusMessage, bus_id: bytes, version: int = CURRENT_VERSION, *, also_to_all: bool = False,
+    to: int | None = None,
+) -> bytes:
     """``also_to_all``: mark a control copy as also sent on the ``all`` channel
-    (version 3 only; version 2 has no room for it, and receivers then get it twice)."""
+    (version 3 only; version 2 has no room for it, and receivers then get it twice).
+    ``to``: the bytes of ``narrowed(message, to)``, without building that copy (the
+    publisher does this for every user channel of every message)."""
     if version == 2:
-        return _encode_v2(message, bus_id)
+        return _encode_v2(message if to is None else narrowed(message, to), bus_id)
     node = conv = which = b""
     frame = b""
     origin = seq = sender = group = ts = flags = 0
@@ -72,8 +77,12 @@ def encode(message: BusMessage, bus_id: bytes, version: int = CURRENT_VERSION, *
         kind, users, frame, group = KIND_DELIVERY, message.users, message.frame, message.group
         node, conv = message.node.encode(), message.conv.encode()
         origin, seq, sender, ts = message.origin, message.seq, message.sender, message.ts
+        if to is not None:
+            users = (to,)
     elif isinstance(message, Revoke):
         kind, users, which, frame = KIND_REVOKE, message.users, message.which.encode(), message.frame
+        if to is not None:
+            users = (to,)
     elif isinstance(message, Membership):
         kind, users, group, ts = KIND_MEMBERSHIP, (message.user,), message.group, message.ts
         flags = _FLAG_JOINED if message.joined else 0

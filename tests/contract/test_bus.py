@@ -251,6 +251,46 @@ async def test_frames_and_ids_survive_the_wire(cluster: Fabric) -> None:
     assert [m for m in b.got if isinstance(m, Unfriended)] == [unfriended]
 
 
+async def test_a_burst_of_big_frames_arrives_whole_and_in_order(cluster: Fabric) -> None:
+    """More messages than one outbox batch (OUTBOX_BATCH), frames larger than one read
+    of the subscriber (READ_SIZE): every reply cut out of the byte stream whole."""
+    a, b = await cluster.node(), await cluster.node()
+    users = (7, 8, 9)
+    for u in users:
+        b.bus.watch_user(u)
+    await cluster.settle()
+    sizes = [5, 70_000, 1, 200_000, 300] + [40 + i % 900 for i in range(1500)]
+    sent = [env((users[i % 3],), frame=bytes([i % 251]) * n, seq=i + 1) for i, n in enumerate(sizes)]
+    for message in sent:
+        await a.bus.publish(message)
+    await until(lambda: len(b.got) >= len(sent), timeout=20)
+    for u in users:  # order is per topic
+        assert [m for m in b.got if audience(m)[0] == (u,)] == [m for m in sent if m.users == (u,)]
+
+
+async def test_a_killed_publisher_connection_is_replaced_without_loss(cluster: Fabric) -> None:
+    a, b = await cluster.node(), await cluster.node()
+    b.bus.watch_user(5)
+    await cluster.settle()
+    await a.bus.publish(env((5,), seq=1))
+    await until(lambda: len(b.got) == 1)
+    from redis.asyncio import Redis
+
+    assert isinstance(a.bus, RedisBus)
+    for shard in a.bus.shards:  # only a's publisher connections: Redis may be shared
+        conn = shard._pub_conn
+        if conn is None or conn._writer is None:
+            continue
+        host, port = conn._writer.get_extra_info("sockname")[:2]
+        admin = Redis.from_url(shard.url)
+        assert await admin.execute_command("CLIENT", "KILL", "ADDR", f"{host}:{port}")
+        await admin.aclose()
+    await a.bus.publish(env((5,), seq=2))
+    await until(lambda: len(b.got) == 2)
+    assert [m.seq for m in b.got if isinstance(m, Delivery)] == [1, 2]
+    assert a.resyncs == b.resyncs == 0
+
+
 async def test_a_leave_follows_the_groups_earlier_messages(cluster: Fabric) -> None:
     """A member's leave reaches a process after every message of the group published
     before it, so the leaver sees their own "removed" event, then stops getting the
@@ -545,6 +585,13 @@ controls = st.one_of(
               ts=st.integers(0, 2**63 - 1)),
     st.builds(Unfriended, a=st.integers(1, 2**40), b=st.integers(1, 2**40)),
 )
+
+
+@given(message=st.one_of(deliveries, controls), to=_ids, version=st.sampled_from([2, 3]))
+def test_encoding_for_one_user_is_the_narrowed_copy(message: BusMessage, to: int, version: int) -> None:
+    """The publisher encodes each user channel's copy without building it first."""
+    bus_id = b"12345678"
+    assert encode(message, bus_id, version, to=to) == encode(narrowed(message, to), bus_id, version)
 
 
 @given(message=st.one_of(deliveries, controls))
