@@ -40,9 +40,9 @@ import contextlib
 import functools
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import asyncpg
 from sqlalchemy import Connection, Engine, Executable, Row, Select, event
@@ -58,6 +58,8 @@ from imhub.store.engine import _sqlite_on_connect, create_engine, is_sqlite
 
 P = ParamSpec("P")
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 SQLITE_READERS = 2
 
@@ -265,6 +267,54 @@ class PgStatements:
 
 def _fetch_all(conn: Connection, stmt: Executable, params: dict[str, Any] | None) -> list[Row[Any]]:
     return list(conn.execute(stmt, params) if params else conn.execute(stmt))
+
+
+class ReadBatcher(Generic[K, V]):
+    """One read for many callers: the keys asked for while a read is in flight (or in
+    the same loop turn) are read together in the next one, ``read(keys)`` returning
+    one answer per key, up to ``batch`` keys a call. With one caller at a time nothing
+    waits longer than before; when many come at once (a reconnect storm: every
+    handshake's token read, every disconnect's friends read) the reader-thread hop
+    (queue, thread wake-up, GIL hand-over) is paid once per batch, not per key. A
+    batch starts after every key in it was asked for, so it sees every write
+    committed before the ask."""
+
+    def __init__(
+        self, read: Callable[[list[K]], Awaitable[list[V]]], batch: int = 256, name: str = "imhub-reads"
+    ) -> None:
+        self._read = read
+        self._batch = batch
+        self._name = name
+        self._queued: list[tuple[K, asyncio.Future[V]]] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def get(self, key: K) -> V:
+        answer: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._queued.append((key, answer))
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_queued(), name=self._name)
+        return await answer
+
+    async def _read_queued(self) -> None:
+        queued = self._queued
+        try:
+            while queued:
+                batch = queued[: self._batch]
+                del queued[: self._batch]
+                try:
+                    found = await self._read([key for key, _ in batch])
+                except BaseException as exc:
+                    for _, answer in batch:
+                        if not answer.done():
+                            answer.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, answer), value in zip(batch, found, strict=True):
+                    if not answer.done():
+                        answer.set_result(value)
+        finally:
+            self._reader = None
 
 
 def _execute(conn: Connection, stmt: Executable, params: Any) -> int:

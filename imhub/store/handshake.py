@@ -6,11 +6,10 @@ together in one transaction."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from imhub.clock import now_ms
-from imhub.store.db import Database, Rows
+from imhub.store.db import Database, ReadBatcher, Rows
 from imhub.store.social import circles_of
 from imhub.store.users import token_hash, token_owner
 
@@ -42,42 +41,19 @@ async def open_session(db: Database, token: str) -> Opening | None:
 
 
 class HandshakeReader:
-    """:func:`open_session` for many handshakes at once: the tokens that arrive while
-    a read is in flight (or in the same loop turn) are read together in the next one,
-    one transaction and one reader-thread hop for up to :data:`READ_BATCH` of them.
-    With one handshake at a time nothing waits longer than before; in a reconnect
-    storm the per-handshake hop (queue, thread wake-up, GIL hand-over: ~10 % of a
-    worker with 6 workers on 2 cores) is paid once per batch."""
+    """:func:`open_session` for many handshakes at once (:class:`ReadBatcher`): the
+    tokens that arrive while a read is in flight (or in the same loop turn) are read
+    together in the next one, one transaction and one reader-thread hop for up to
+    :data:`READ_BATCH` of them. With one handshake at a time nothing waits longer than
+    before; in a reconnect storm the per-handshake hop (queue, thread wake-up, GIL
+    hand-over: ~10 % of a worker with 6 workers on 2 cores) is paid once per batch."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._queued: list[tuple[str, asyncio.Future[Opening | None]]] = []
-        self._reader: asyncio.Task[None] | None = None
+        self._batcher: ReadBatcher[str, Opening | None] = ReadBatcher(self._read, READ_BATCH, "imhub-handshake-reads")
+
+    async def _read(self, digests: list[str]) -> list[Opening | None]:
+        return await self._db.read_rows(_openings, digests, now_ms())
 
     async def open(self, token: str) -> Opening | None:
-        answer: asyncio.Future[Opening | None] = asyncio.get_running_loop().create_future()
-        self._queued.append((token_hash(token), answer))
-        if self._reader is None:
-            self._reader = asyncio.create_task(self._read_queued(), name="imhub-handshake-reads")
-        return await answer
-
-    async def _read_queued(self) -> None:
-        queued = self._queued
-        try:
-            while queued:
-                batch = queued[:READ_BATCH]
-                del queued[:READ_BATCH]
-                try:
-                    found = await self._db.read_rows(_openings, [digest for digest, _ in batch], now_ms())
-                except BaseException as exc:
-                    for _, answer in batch:
-                        if not answer.done():
-                            answer.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for (_, answer), opening in zip(batch, found, strict=True):
-                    if not answer.done():
-                        answer.set_result(opening)
-        finally:
-            self._reader = None
+        return await self._batcher.get(token_hash(token))

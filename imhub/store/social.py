@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from imhub.clock import now_ms
 from imhub.domain.model import group_conv
-from imhub.store.db import Database, Rows
+from imhub.store.db import Database, ReadBatcher, Rows
 from imhub.store.tables import communities, contacts, conversations, join_requests, members, past_members
 
 
@@ -84,15 +84,26 @@ def _friends_of(rows: Rows, user_id: int) -> list[int]:
     return [int(r[0]) for r in rows(_FRIEND_IDS, {"u": user_id})]
 
 
+def _friends_of_each(rows: Rows, user_ids: list[int]) -> list[list[int]]:
+    return [_friends_of(rows, uid) for uid in user_ids]
+
+
 def circles_of(rows: Rows, user_id: int) -> tuple[list[int], list[int]]:
     """In a :meth:`Database.read_rows` transaction: (group ids, friend ids) of ``user_id``."""
     groups = [int(r[0]) for r in rows(_GROUP_IDS_OF, {"u": user_id})]
     return groups, _friends_of(rows, user_id)
 
 
+# Friends reads in one transaction at most (see SocialStore.friend_ids).
+FRIENDS_BATCH = 256
+
+
 class SocialStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._friends: ReadBatcher[int, list[int]] = ReadBatcher(
+            self._read_friends, FRIENDS_BATCH, "imhub-friends-reads"
+        )
 
     @property
     def db(self) -> Database:
@@ -129,8 +140,14 @@ class SocialStore:
     async def friend_ids(self, user_id: int) -> list[int]:
         """Ids of ``user_id``'s friends, oldest friendship first. On the plain read
         path (every last disconnect asks it, for the offline announcement: a pooled
-        SQLAlchemy transaction cost ~10 % of a worker in a reconnect storm)."""
-        return await self._db.read_rows(_friends_of, user_id)
+        SQLAlchemy transaction cost ~10 % of a worker in a reconnect storm), and the
+        reads asked for together share one transaction (:class:`ReadBatcher`): a
+        reconnect storm takes every user offline at once, and a reader-thread hop per
+        user queued the reconnects' handshake reads behind thousands of them."""
+        return await self._friends.get(user_id)
+
+    async def _read_friends(self, user_ids: list[int]) -> list[list[int]]:
+        return await self._db.read_rows(_friends_of_each, user_ids)
 
     # --- groups --------------------------------------------------------------------
 

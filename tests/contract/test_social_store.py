@@ -169,3 +169,26 @@ async def test_handshakes_arriving_together_are_read_in_one_transaction(env) -> 
     assert [o.user_id if o else None for o in found] == [a, None, None, c]
     assert found[0] is not None and found[0].friend_ids == [c]
     assert await reader.open("tok-c") is not None and reads == 2
+
+
+async def test_friends_reads_asked_together_share_one_transaction(env) -> None:
+    """friend_ids (every last disconnect asks it): concurrent asks get each their own
+    answer from one read; an ask after a write sees the write."""
+    store, (a, b, c, d) = env
+    await store.add_friendship(a, b)
+    await store.add_friendship(a, c)
+    await store.add_friendship(c, d)
+    reads = 0
+    read_rows = store._db.read_rows
+
+    async def counting(*args: object) -> object:
+        nonlocal reads
+        reads += 1
+        return await read_rows(*args)
+
+    store._db.read_rows = counting  # type: ignore[method-assign]
+    found = await asyncio.gather(*(store.friend_ids(u) for u in (a, b, c, d, a)))
+    assert reads == 1
+    assert [sorted(f) for f in found] == [sorted([b, c]), [a], sorted([a, d]), [c], sorted([b, c])]
+    await store.add_friendship(b, d)
+    assert sorted(await store.friend_ids(d)) == sorted([b, c]) and reads == 2

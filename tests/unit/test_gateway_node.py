@@ -348,3 +348,64 @@ async def test_last_seen_of_many_disconnects_is_saved_in_one_flush(svc: Services
     await svc.node.flush_last_seen()
     seen = [(await svc.users.get(uid)).last_seen for uid in uids]
     assert all(t > 0 for t in seen)
+
+
+def presence_frames(t: FakeTransport) -> list[tuple[int, bool]]:
+    return [(int(f["userid"]), bool(f["online"])) for f in t.frames() if f.get("cmd") == Cmd.PRESENCE]
+
+
+async def wait_offline_work(svc: Services) -> None:
+    for _ in range(200):  # the offline tasks: a few loop turns and a read
+        if not svc.node.pending_work():
+            break
+        await asyncio.sleep(0.005)
+    await settle()
+
+
+async def test_users_going_offline_together_reach_every_friend_once_with_one_read(svc: Services) -> None:
+    """A reconnect storm disconnects everyone at once: the friends of all the users
+    going offline are read together (one read, not a reader-thread hop per user), and
+    every friend still online gets each offline notice exactly once."""
+    leaving = [await user(svc, 800 + i) for i in range(6)]
+    staying = [await user(svc, 900 + i) for i in range(3)]
+    for i, uid in enumerate(leaving):  # each leaver has one or two of the stayers as friends
+        await svc.social_store.add_friendship(uid, staying[i % 3])
+        if i % 2:
+            await svc.social_store.add_friendship(uid, staying[(i + 1) % 3])
+    conns = [(await connect(svc, uid))[0] for uid in leaving]
+    watchers = [(await connect(svc, uid))[1] for uid in staying]
+    await settle()
+    for t in watchers:
+        t.writes.clear()
+    reads = 0
+    db = svc.social_store.db
+    read_rows = db.read_rows
+
+    async def counting(*args: object) -> object:
+        nonlocal reads
+        reads += 1
+        return await read_rows(*args)
+
+    db.read_rows = counting  # type: ignore[method-assign]
+    for conn in conns:
+        conn.closed = True
+        svc.node.disconnect(conn)
+    await wait_offline_work(svc)
+    assert reads == 1
+    for k, t in enumerate(watchers):
+        friends = [uid for i, uid in enumerate(leaving) if i % 3 == k or (i % 2 and (i + 1) % 3 == k)]
+        assert sorted(presence_frames(t)) == sorted((uid, False) for uid in friends)
+
+
+async def test_a_friend_added_after_connect_gets_the_offline_notice(svc: Services) -> None:
+    """The offline announcement reads the friends when the user leaves, not the list
+    the handshake read: a friendship made meanwhile is told too."""
+    a, b = await user(svc, 1), await user(svc, 2)
+    conn_a, _ = await connect(svc, a)
+    _, tb = await connect(svc, b)
+    await svc.social_store.add_friendship(a, b)
+    await settle()
+    conn_a.closed = True
+    svc.node.disconnect(conn_a)
+    await wait_offline_work(svc)
+    assert presence_frames(tb) == [(a, False)]
