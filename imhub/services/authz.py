@@ -99,6 +99,15 @@ class Authorizer:
 
     # --- questions -----------------------------------------------------------------
 
+    def may_send_cached(self, d: Draft) -> bool:
+        """True when a cached answer lets ``d``'s sender send to its target now (no
+        await, no query); False means "ask :meth:`may_send`", not "refused". Endings
+        (unfriending, block, leave, bus outage) evict the cached answers first."""
+        now = time.monotonic()
+        if d.cmd == Cmd.PRIVATE:
+            return self._friends.get(pair(d.userid, d.dstid), 0.0) > now
+        return self._members.get((d.dstid, d.userid), 0.0) > now
+
     async def may_send(self, d: Draft) -> None:
         """Raises :class:`Refused` unless ``d``'s sender may send to its target."""
         if d.cmd == Cmd.PRIVATE:

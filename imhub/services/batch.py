@@ -34,8 +34,11 @@ log = structlog.get_logger("imhub.batch")
 # Under load (the last commit had more than one draft), commits start at most this
 # often: a transaction costs ~0.2 ms of CPU whatever its size and ~20 µs per message,
 # so gathering for a few ms makes each message several times cheaper. A lone
-# message (nothing else was in flight) is written at once.
-COMMIT_INTERVAL_SECONDS = 0.004
+# message (nothing else was in flight) is written at once. On SQLite a batch of 40
+# 1:1 messages costs the writer ~70 µs per message, one of 20 ~90-120 µs (commit,
+# index pages and statements shared by more rows; tests/microbench/append_stages.py):
+# 8 ms makes the batches of 5,000 msg/s ~40 messages, for at most 4 ms more latency.
+COMMIT_INTERVAL_SECONDS = 0.008
 
 # After an IntegrityError (another process stored one of the batch's cids between our
 # dedup check and our insert) each draft is written alone, re-reading its dedup key

@@ -142,6 +142,18 @@ class MessagingService:
             draft = await self._before_send.check(draft)
         self._writer.enqueue_to(draft, (sink, time.perf_counter()))
 
+    def send_now(self, sink: AckSink, draft: Draft) -> bool:
+        """:meth:`send` without a task or an await, for the common message: no reply,
+        no mentions, no before-send hook, and a cached answer that its sender may send
+        there. Returns False (nothing queued) for anything else: then call :meth:`send`."""
+        if (
+            draft.reply_to or draft.mentions or self._before_send is not None
+            or not self._authz.may_send_cached(draft)
+        ):
+            return False
+        self._writer.enqueue_to(draft, (sink, time.perf_counter()))
+        return True
+
     async def _check_mentions(self, draft: Draft) -> Draft:
         """``@all`` is for the group's owner and admins; mentions of users who are not
         members are dropped."""

@@ -350,7 +350,14 @@ class ChatSocket(asyncio.Protocol):
     # --- requests, one at a time ---------------------------------------------------
 
     def start_work(self, request: Request | None) -> None:
-        """Run ``request`` (None: the catch-up) in a task; frames read meanwhile wait."""
+        """Run ``request`` (None: the catch-up) in a task; frames read meanwhile wait.
+        The common chat message is queued for its commit right here instead (nothing
+        else of this socket is in flight, so the order holds): no task per message."""
+        if type(request) is SendMessage:
+            svc = self.state.svc
+            assert svc is not None
+            if svc.messaging.send_now(self.conn, request.draft):
+                return
         self.queue = deque()
         self.task = self.state.loop.create_task(self._work(request))
 

@@ -195,6 +195,25 @@ async def test_block_is_invisible_and_stops_everything(client) -> None:
     assert await friends_of(client, a) == []
 
 
+async def test_a_block_stops_a_pair_already_messaging(client) -> None:
+    """The chat path queues a message at once when the friendship is cached (no task):
+    the block must evict that answer, so the next message is refused."""
+    a, b = await make_user(client), await make_user(client)
+    req = await ask(client, a, b)
+    await api(client, "/contact/acceptfriend", b, id=req["id"])
+    sa, sb = await connect(client, a), await connect(client, b)
+    for i in range(3):
+        await sb.send(cmd=10, dstid=a.id, media=1, content=f"m{i}", cid=f"before{i}")
+        assert (await sb.reply())["cid"] == f"before{i}"
+    assert [f["content"] for f in await drain(sa) if f["cmd"] == 10] == ["m0", "m1", "m2"]
+    assert (await api(client, "/contact/block", a, dstid=b.id))["code"] == 0
+    await sb.send(cmd=10, dstid=a.id, media=1, content="after", cid="after")
+    assert (await sb.reply())["error"] == "not_friend"
+    await sa.send(cmd=10, dstid=b.id, media=1, content="mine", cid="mine")
+    assert (await sa.reply())["error"] == "not_friend"
+    assert [f for f in await drain(sa) if f["cmd"] == 10] == []
+
+
 async def test_friend_requests_are_rate_limited_per_user(client) -> None:
     svc = client.app[SERVICES]
     a = await make_user(client)

@@ -161,3 +161,28 @@ async def test_the_membership_cache_is_bounded(clock: Clock, monkeypatch: pytest
     assert len(a._members) == 3
     a.member_joined(4, 1)  # full: starts over
     assert len(a._members) == 1
+
+
+async def test_the_cached_answer_without_an_await_follows_the_endings(clock: Clock) -> None:
+    """may_send_cached (the chat path's answer with no task) says yes only while the
+    cache does: never before a check, never after an unfriending, a leave, an outage
+    or the expiry."""
+    a, social = make()
+    social.friends.add((1, 2))
+    social.members.add((9, 1))
+    assert not a.may_send_cached(to_user(1, 2)) and not a.may_send_cached(to_group(1, 9))
+    await a.may_send(to_user(1, 2))
+    await a.may_send(to_group(1, 9))
+    assert a.may_send_cached(to_user(1, 2)) and a.may_send_cached(to_user(2, 1))
+    assert a.may_send_cached(to_group(1, 9))
+    assert not a.may_send_cached(to_user(1, 3)) and not a.may_send_cached(to_group(2, 9))
+    a.forget_friendship(2, 1)  # the Unfriended control (unfriend or block)
+    a.member_left(9, 1)
+    assert not a.may_send_cached(to_user(1, 2)) and not a.may_send_cached(to_group(1, 9))
+    a.trust_friends(1, [2])
+    a.member_joined(9, 1)
+    a.forget_all()
+    assert not a.may_send_cached(to_user(1, 2)) and not a.may_send_cached(to_group(1, 9))
+    a.trust_friends(1, [2])
+    clock.now += authz.FRIEND_CACHE_SECONDS + 1
+    assert not a.may_send_cached(to_user(1, 2))
