@@ -539,7 +539,7 @@ class _Shard:
         if reader is None or writer is None:
             raise ConnectionError("publisher connection not open")
         replies = Replies()
-        error: str | None = None
+        error: ReplyError | None = None
         async with asyncio.timeout(self._timeout):
             writer.write(packed)
             await writer.drain()
@@ -552,7 +552,7 @@ class _Shard:
                     if error is None and isinstance(reply, ReplyError):
                         error = reply
         if error is not None:
-            raise ResponseError(error)
+            raise ResponseError(str(error))
 
     async def _drop_pub_conn(self) -> None:
         conn, self._pub_conn = self._pub_conn, None
@@ -707,7 +707,7 @@ class _Shard:
             last_heard = now
             for reply in replies.feed(data):
                 if isinstance(reply, ReplyError):
-                    raise ResponseError(reply)
+                    raise ResponseError(str(reply))
                 on_reply(reply)
 
     def _on_reply(self, reply: Any) -> None:
