@@ -46,6 +46,9 @@ FIRST_SIGHT_SECONDS = 0.25
 # Conversations remembered at most; past that the memory is dropped (harmless: each
 # conversation's next message becomes its new starting point).
 MAX_TRACKED = 200_000
+# A failed baseline read is retried after this long, doubling up to the cap.
+BASELINE_RETRY_SECONDS = 0.1
+BASELINE_RETRY_CAP_SECONDS = 2.0
 
 
 # (conv) -> the highest seq stored more than FIRST_SIGHT_SECONDS ago.
@@ -59,6 +62,8 @@ class Sequencer:
         self._last: dict[str, int] = {}  # conv -> the seq let through last
         self._held: dict[str, dict[int, Delivery]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # baseline lookups
+        # conv -> whether its first-sight wait ran out while the baseline was being read
+        self._reading: dict[str, bool] = {}
         self.released_on_timeout = 0  # messages let through with a gap still open
 
     def submit(self, env: Delivery) -> None:
@@ -68,9 +73,10 @@ class Sequencer:
             return
         last = self._last.get(conv)
         if last is None and self._settled is not None:
-            first = conv not in self._held
+            first = conv not in self._reading
             self._hold(conv, env, FIRST_SIGHT_SECONDS)
             if first:
+                self._reading[conv] = False
                 task = asyncio.get_running_loop().create_task(self._find_baseline(conv))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -91,15 +97,10 @@ class Sequencer:
         metrics.messages_held.inc()
 
     async def _find_baseline(self, conv: str) -> None:
-        assert self._settled is not None
         try:
-            baseline = await self._settled(conv)
-        except Exception:
-            log.exception("reading a conversation's baseline failed; using its first message", conv=conv)
-            held = self._held.get(conv)
-            baseline = min(held) - 1 if held else 0
-        if conv in self._last:
-            return  # the wait ran out first
+            baseline = await self._read_baseline(conv)
+        finally:
+            expired = self._reading.pop(conv, False)
         held = self._held.get(conv, {})
         for seq in sorted(s for s in held if s <= baseline):  # older than the baseline: late
             self._deliver(held.pop(seq))
@@ -107,6 +108,30 @@ class Sequencer:
             self._held.pop(conv, None)
         self._last[conv] = baseline
         self._release_consecutive(conv)
+        rest = self._held.get(conv)
+        if expired and rest:  # the wait is over: what is still missing never comes
+            self._give_up(conv, rest)
+
+    async def _read_baseline(self, conv: str) -> int:
+        assert self._settled is not None
+        delay = BASELINE_RETRY_SECONDS
+        failures = 0
+        while True:
+            try:
+                baseline = await self._settled(conv)
+            except Exception as e:
+                # Never guess: the messages wait (held) until the store answers.
+                failures += 1
+                if failures == 1:
+                    log.warning("reading a conversation's baseline failed; retrying", conv=conv,
+                                error=f"{type(e).__name__}: {e}")
+                metrics.baseline_read_failures.inc()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BASELINE_RETRY_CAP_SECONDS)
+                continue
+            if failures:
+                log.info("conversation baseline read after retries", conv=conv, failures=failures)
+            return baseline
 
     def forget(self, conv: str) -> None:
         """This process stops receiving ``conv`` (e.g. a group's last member here left)."""
@@ -133,6 +158,9 @@ class Sequencer:
     def _give_up(self, conv: str, held: dict[int, Delivery]) -> None:
         if self._held.get(conv) is not held:
             return  # released in order meanwhile (a newer wait may be running)
+        if conv in self._reading:
+            self._reading[conv] = True  # released once the baseline is known
+            return
         del self._held[conv]
         for seq in sorted(held):
             self.released_on_timeout += 1
