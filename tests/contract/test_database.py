@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
 from imhub.store.db import Database, Rows
 from imhub.store.tables import contacts
@@ -38,5 +38,36 @@ async def test_read_rows_binds_by_name_and_returns_tuples(db_url: str) -> None:
         # again: the SQLite path reuses its compiled statement and its thread's connection
         assert await db.read_rows(_two_queries, 1) == (first, second)
         assert await db.read_rows(_two_queries, 7) == ([], [])
+    finally:
+        await db.dispose()
+
+
+# A setting made for the rest of the transaction (set_config's is_local): the second
+# statement still sees it only if both ran in one transaction block.
+_SET_LOCAL = select(func.set_config("imhub.probe", "held", True))
+_PROBE = select(func.coalesce(func.current_setting("imhub.probe", True), ""))
+
+
+def _one_transaction(conn: Any) -> bool:
+    conn.execute(_SET_LOCAL)
+    return bool(conn.execute(_PROBE).scalar() == "held")
+
+
+def _rows_one_transaction(rows: Rows) -> bool:
+    rows(_SET_LOCAL, {})
+    return bool(rows(_PROBE, {})[0][0] == "held")
+
+
+async def test_postgres_reads_open_no_transaction_block(postgres_url: str) -> None:
+    """A read is one round trip per statement: no BEGIN first and no ROLLBACK after,
+    so its connection never sits "idle in transaction" while the worker's loop is busy
+    with other work (perf7-loss.md: 25 of them, and the read pool starved). Under READ
+    COMMITTED each statement took its own snapshot anyway."""
+    db = Database(postgres_url)
+    try:
+        assert await db.read(_one_transaction) is False
+        assert await db.read_rows(_rows_one_transaction) is False
+        assert await db.write(_one_transaction) is True  # writes keep their transactions
+        assert await db.read(_one_transaction) is False  # the pooled connection again
     finally:
         await db.dispose()
