@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
 
+from imhub.services.batch import retryable
 from imhub.store.db import Database, Rows
 from imhub.store.tables import contacts
 from imhub.store.users import UserStore
+from tests.conftest import _pg_admin
 
 # Two bind parameters, listed in the opposite order of their use in the SQL: the SQLite
 # path binds them by the compiled statement's order, not the dict's.
@@ -69,5 +71,35 @@ async def test_postgres_reads_open_no_transaction_block(postgres_url: str) -> No
         assert await db.read_rows(_rows_one_transaction) is False
         assert await db.write(_one_transaction) is True  # writes keep their transactions
         assert await db.read(_one_transaction) is False  # the pooled connection again
+    finally:
+        await db.dispose()
+
+
+async def test_postgres_reads_are_not_pinged_first_and_a_lost_connection_fails_once(
+    postgres_url: str, monkeypatch: Any
+) -> None:
+    """pool_pre_ping cost every checkout BEGIN, ';' and ROLLBACK (three more loop turns
+    with the connection idle in transaction). Without it a connection the server lost
+    fails the one read that found it, as a retryable error (the gateway answers 5030,
+    the sequencer retries), and SQLAlchemy then replaces the pool's connections."""
+    db = Database(postgres_url)
+    pings: list[object] = []
+    ping = db.async_engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return bool(ping(dbapi_connection))
+
+    monkeypatch.setattr(db.async_engine.dialect, "do_ping", counted_ping)
+    try:
+        pid = await db.read(lambda conn: conn.execute(select(func.pg_backend_pid())).scalar())
+        assert await db.read(_one_transaction) is False
+        assert pings == []
+        await _pg_admin(f"select pg_terminate_backend({int(pid)})")
+        try:
+            await db.read(_one_transaction)
+        except Exception as exc:
+            assert retryable(exc)
+        assert await db.read(_one_transaction) is False
     finally:
         await db.dispose()
