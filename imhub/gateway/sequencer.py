@@ -51,8 +51,11 @@ BASELINE_RETRY_SECONDS = 0.1
 BASELINE_RETRY_CAP_SECONDS = 2.0
 
 
-# (conv) -> the highest seq stored more than FIRST_SIGHT_SECONDS ago.
-Settled = Callable[[str], Awaitable[int]]
+# Baselines read in one statement at most.
+BASELINE_BATCH = 200
+
+# (convs) -> each one's highest seq stored more than FIRST_SIGHT_SECONDS ago.
+Settled = Callable[[list[str]], Awaitable[dict[str, int]]]
 
 
 class Sequencer:
@@ -61,9 +64,13 @@ class Sequencer:
         self._settled = settled
         self._last: dict[str, int] = {}  # conv -> the seq let through last
         self._held: dict[str, dict[int, Delivery]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()  # baseline lookups
         # conv -> whether its first-sight wait ran out while the baseline was being read
         self._reading: dict[str, bool] = {}
+        # Conversations whose baselines are wanted: read together by one task, those
+        # that come while a read is in flight in the next (when the sending starts,
+        # every conversation is new to every process at once: perf7-loss.md).
+        self._wanted: list[str] = []
+        self._reader: asyncio.Task[None] | None = None
         self.released_on_timeout = 0  # messages let through with a gap still open
 
     def submit(self, env: Delivery) -> None:
@@ -77,9 +84,9 @@ class Sequencer:
             self._hold(conv, env, FIRST_SIGHT_SECONDS)
             if first:
                 self._reading[conv] = False
-                task = asyncio.get_running_loop().create_task(self._find_baseline(conv))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._wanted.append(conv)
+                if self._reader is None:
+                    self._reader = asyncio.get_running_loop().create_task(self._read_wanted())
         elif last is None or seq == last + 1:
             self._pass(conv, env)
             self._release_consecutive(conv)
@@ -96,11 +103,35 @@ class Sequencer:
         held[env.seq] = env
         metrics.messages_held.inc()
 
-    async def _find_baseline(self, conv: str) -> None:
+    async def _read_wanted(self) -> None:
+        wanted = self._wanted
+        delay = BASELINE_RETRY_SECONDS
         try:
-            baseline = await self._read_baseline(conv)
+            while wanted:
+                batch = wanted[:BASELINE_BATCH]
+                try:
+                    assert self._settled is not None
+                    baselines = await self._settled(batch)
+                except Exception as e:
+                    # Never guess: the messages stay held until the store answers.
+                    log.warning("reading conversations' baselines failed; retrying", convs=len(batch),
+                                retry_in=delay, error=f"{type(e).__name__}: {e}")
+                    metrics.baseline_read_failures.inc()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, BASELINE_RETRY_CAP_SECONDS)
+                    continue
+                delay = BASELINE_RETRY_SECONDS
+                del wanted[:len(batch)]
+                for conv in batch:
+                    try:
+                        self._settle(conv, baselines.get(conv, 0))
+                    except Exception:
+                        log.exception("delivering held messages failed", conv=conv)
         finally:
-            expired = self._reading.pop(conv, False)
+            self._reader = None
+
+    def _settle(self, conv: str, baseline: int) -> None:
+        expired = self._reading.pop(conv, False)
         held = self._held.get(conv, {})
         for seq in sorted(s for s in held if s <= baseline):  # older than the baseline: late
             self._deliver(held.pop(seq))
@@ -111,27 +142,6 @@ class Sequencer:
         rest = self._held.get(conv)
         if expired and rest:  # the wait is over: what is still missing never comes
             self._give_up(conv, rest)
-
-    async def _read_baseline(self, conv: str) -> int:
-        assert self._settled is not None
-        delay = BASELINE_RETRY_SECONDS
-        failures = 0
-        while True:
-            try:
-                baseline = await self._settled(conv)
-            except Exception as e:
-                # Never guess: the messages wait (held) until the store answers.
-                failures += 1
-                if failures == 1:
-                    log.warning("reading a conversation's baseline failed; retrying", conv=conv,
-                                error=f"{type(e).__name__}: {e}")
-                metrics.baseline_read_failures.inc()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BASELINE_RETRY_CAP_SECONDS)
-                continue
-            if failures:
-                log.info("conversation baseline read after retries", conv=conv, failures=failures)
-            return baseline
 
     def forget(self, conv: str) -> None:
         """This process stops receiving ``conv`` (e.g. a group's last member here left)."""

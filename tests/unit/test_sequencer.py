@@ -103,10 +103,10 @@ def with_store(settled: dict[str, int]) -> tuple[Sequencer, list[tuple[str, int]
     out: list[tuple[str, int]] = []
     asked: list[str] = []
 
-    async def lookup(conv: str) -> int:
-        asked.append(conv)
+    async def lookup(convs: list[str]) -> dict[str, int]:
+        asked.extend(convs)
         await asyncio.sleep(0.01)  # a store read takes a moment: more may arrive meanwhile
-        return settled[conv]
+        return {conv: settled[conv] for conv in convs}
 
     return Sequencer(lambda e: out.append((e.conv, e.seq)), lookup), out, asked
 
@@ -158,12 +158,12 @@ def flaky_store(settled: dict[str, int], failures: int, delay: float = 0.01):  #
     out: list[tuple[str, int]] = []
     asked: list[str] = []
 
-    async def lookup(conv: str) -> int:
-        asked.append(conv)
+    async def lookup(convs: list[str]) -> dict[str, int]:
+        asked.extend(convs)
         await asyncio.sleep(delay)
         if len(asked) <= failures:
             raise TimeoutError("QueuePool limit of size 10 overflow 10 reached")
-        return settled[conv]
+        return {conv: settled[conv] for conv in convs}
 
     return Sequencer(lambda e: out.append((e.conv, e.seq)), lookup), out, asked
 
@@ -206,3 +206,26 @@ async def test_after_a_slow_read_what_never_comes_is_not_waited_for_again(monkey
     s.submit(msg("g2", 467))
     await asyncio.sleep(0.07)  # the read is back, long after the wait: 401-465 never come
     assert out == [("g2", 466), ("g2", 467)]
+
+
+async def test_baselines_wanted_together_are_read_together() -> None:
+    """When the sending starts every conversation is new to every process: one read for
+    all of them, not one per conversation (perf7-loss.md: 500 at once starved the pool)."""
+    settled = {"p1_2": 9, "p3_4": 0, "g7": 40}
+    out: list[tuple[str, int]] = []
+    reads: list[list[str]] = []
+
+    async def lookup(convs: list[str]) -> dict[str, int]:
+        reads.append(list(convs))
+        await asyncio.sleep(0.01)
+        return {conv: settled[conv] for conv in convs}
+
+    s = Sequencer(lambda e: out.append((e.conv, e.seq)), lookup)
+    s.submit(msg("p1_2", 10))
+    s.submit(msg("p3_4", 1))
+    await asyncio.sleep(0)  # the read is in flight: the next ones wait for the one after
+    s.submit(msg("g7", 41))
+    s.submit(msg("p1_2", 11))
+    await asyncio.sleep(0.05)
+    assert reads == [["p1_2", "p3_4"], ["g7"]]
+    assert sorted(out) == [("g7", 41), ("p1_2", 10), ("p1_2", 11), ("p3_4", 1)]
