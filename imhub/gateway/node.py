@@ -26,7 +26,7 @@ from imhub.clock import now_ms
 from imhub.domain.model import Cmd, group_conv
 from imhub.gateway.connection import Connection
 from imhub.gateway.hub import Hub
-from imhub.gateway.sequencer import FIRST_SIGHT_SECONDS, Sequencer
+from imhub.gateway.sequencer import Sequencer
 from imhub.protocol.frames import encode, encode_message
 from imhub.protocol.seed import seed_message_frame
 from imhub.protocol.wsframe import text_frame
@@ -273,9 +273,9 @@ class GatewayNode:
 
     # --- from the bus --------------------------------------------------------------
 
-    async def _settled_seqs(self, convs: list[str]) -> dict[str, int]:
+    async def _settled_seqs(self, wanted: list[tuple[str, int]]) -> dict[str, int]:
         """The sequencer's baselines for conversations it sees first."""
-        return await self._store.settled_seqs(convs, now_ms() - int(FIRST_SIGHT_SECONDS * 1000))
+        return await self._store.settled_seqs(wanted)
 
     def _fan_out(self, d: Delivery) -> None:
         """Sequencer output: to the sockets; 1:1 messages that reached their recipient

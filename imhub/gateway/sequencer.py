@@ -34,6 +34,7 @@ import structlog
 
 from imhub import metrics
 from imhub.bus.base import Delivery
+from imhub.clock import now_ms
 
 log = structlog.get_logger("imhub.gateway")
 
@@ -54,8 +55,9 @@ BASELINE_RETRY_CAP_SECONDS = 2.0
 # Baselines read in one statement at most.
 BASELINE_BATCH = 200
 
-# (convs) -> each one's highest seq stored more than FIRST_SIGHT_SECONDS ago.
-Settled = Callable[[list[str]], Awaitable[dict[str, int]]]
+# [(conv, before_ts)] -> each conv's highest seq stored before its before_ts (ms): when
+# this process first saw it, less FIRST_SIGHT_SECONDS.
+Settled = Callable[[list[tuple[str, int]]], Awaitable[dict[str, int]]]
 
 
 class Sequencer:
@@ -69,7 +71,7 @@ class Sequencer:
         # Conversations whose baselines are wanted: read together by one task, those
         # that come while a read is in flight in the next (when the sending starts,
         # every conversation is new to every process at once: perf7-loss.md).
-        self._wanted: list[str] = []
+        self._wanted: list[tuple[str, int]] = []  # (conv, before_ts)
         self._reader: asyncio.Task[None] | None = None
         self.released_on_timeout = 0  # messages let through with a gap still open
 
@@ -84,7 +86,10 @@ class Sequencer:
             self._hold(conv, env, FIRST_SIGHT_SECONDS)
             if first:
                 self._reading[conv] = False
-                self._wanted.append(conv)
+                # The cut-off is from when it was first seen, not from when the read
+                # runs: a read queued behind others would otherwise count messages
+                # still on their way here as delivered (out of order when they come).
+                self._wanted.append((conv, now_ms() - int(FIRST_SIGHT_SECONDS * 1000)))
                 if self._reader is None:
                     self._reader = asyncio.get_running_loop().create_task(self._read_wanted())
         elif last is None or seq == last + 1:
@@ -122,7 +127,7 @@ class Sequencer:
                     continue
                 delay = BASELINE_RETRY_SECONDS
                 del wanted[:len(batch)]
-                for conv in batch:
+                for conv, _ in batch:
                     try:
                         self._settle(conv, baselines.get(conv, 0))
                     except Exception:

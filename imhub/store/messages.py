@@ -442,19 +442,20 @@ class MessageStore:
         )
         return await self._db.read(_messages_of, stmt)
 
-    async def settled_seqs(self, convs: Sequence[str], before_ts: int) -> dict[str, int]:
-        """For each of ``convs``: the highest seq stored before ``before_ts`` (ms), 0 if
-        none: what a process starting to receive it takes as already delivered. One
-        statement (one round trip) for all, one index lookup per conversation."""
-        if not convs:
+    async def settled_seqs(self, wanted: Sequence[tuple[str, int]]) -> dict[str, int]:
+        """For each ``(conv, before_ts)``: the highest seq of ``conv`` stored before
+        ``before_ts`` (ms), 0 if none: what a process starting to receive ``conv`` takes
+        as already delivered. One statement (one round trip) for all, one index lookup
+        per conversation."""
+        if not wanted:
             return {}
         cols = [
             select(messages.c.seq).where(messages.c.conv == conv, messages.c.ts < before_ts)
             .order_by(messages.c.seq.desc()).limit(1).scalar_subquery().label(f"s{i}")
-            for i, conv in enumerate(convs)
+            for i, (conv, before_ts) in enumerate(wanted)
         ]
         row = await self._db.read(_first_row, select(*cols))
-        return {conv: int(v) if v is not None else 0 for conv, v in zip(convs, row, strict=True)}
+        return {conv: int(v) if v is not None else 0 for (conv, _), v in zip(wanted, row, strict=True)}
 
     async def before(self, conv: str, seq: int, limit: int) -> list[Message]:
         """History: up to ``limit`` messages of ``conv`` with seq < ``seq``, ascending."""

@@ -172,6 +172,7 @@ async def test_settled_seqs_of_several_conversations_in_one_read(env) -> None:
     ab, ac = f"p{a}_{b}", f"p{a}_{c}"
     await store.append_batch([text(a, b, "3")])
     later = max(m.ts for m, _ in res) + 10**9
-    assert await store.settled_seqs([ab, ac, "p98_99"], later) == {ab: 3, ac: 1, "p98_99": 0}
-    assert await store.settled_seqs([ab, ac], min(m.ts for m, _ in res)) == {ab: 0, ac: 0}
-    assert await store.settled_seqs([], later) == {}
+    first = min(m.ts for m, _ in res)
+    assert await store.settled_seqs([(ab, later), (ac, later), ("p98_99", later)]) == {ab: 3, ac: 1, "p98_99": 0}
+    assert await store.settled_seqs([(ab, first), (ac, later)]) == {ab: 0, ac: 1}  # each its own cut-off
+    assert await store.settled_seqs([]) == {}

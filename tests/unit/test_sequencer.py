@@ -8,6 +8,7 @@ import asyncio
 from prometheus_client import REGISTRY
 
 from imhub.bus.base import Delivery
+from imhub.clock import now_ms
 from imhub.gateway import sequencer as seqmod
 from imhub.gateway.sequencer import Sequencer
 
@@ -103,7 +104,8 @@ def with_store(settled: dict[str, int]) -> tuple[Sequencer, list[tuple[str, int]
     out: list[tuple[str, int]] = []
     asked: list[str] = []
 
-    async def lookup(convs: list[str]) -> dict[str, int]:
+    async def lookup(wanted: list[tuple[str, int]]) -> dict[str, int]:
+        convs = [conv for conv, _ in wanted]
         asked.extend(convs)
         await asyncio.sleep(0.01)  # a store read takes a moment: more may arrive meanwhile
         return {conv: settled[conv] for conv in convs}
@@ -158,7 +160,8 @@ def flaky_store(settled: dict[str, int], failures: int, delay: float = 0.01):  #
     out: list[tuple[str, int]] = []
     asked: list[str] = []
 
-    async def lookup(convs: list[str]) -> dict[str, int]:
+    async def lookup(wanted: list[tuple[str, int]]) -> dict[str, int]:
+        convs = [conv for conv, _ in wanted]
         asked.extend(convs)
         await asyncio.sleep(delay)
         if len(asked) <= failures:
@@ -215,8 +218,12 @@ async def test_baselines_wanted_together_are_read_together() -> None:
     out: list[tuple[str, int]] = []
     reads: list[list[str]] = []
 
-    async def lookup(convs: list[str]) -> dict[str, int]:
-        reads.append(list(convs))
+    cutoffs: dict[str, int] = {}
+
+    async def lookup(wanted: list[tuple[str, int]]) -> dict[str, int]:
+        convs = [conv for conv, _ in wanted]
+        reads.append(convs)
+        cutoffs.update(wanted)
         await asyncio.sleep(0.01)
         return {conv: settled[conv] for conv in convs}
 
@@ -224,8 +231,12 @@ async def test_baselines_wanted_together_are_read_together() -> None:
     s.submit(msg("p1_2", 10))
     s.submit(msg("p3_4", 1))
     await asyncio.sleep(0)  # the read is in flight: the next ones wait for the one after
+    seen = now_ms()
     s.submit(msg("g7", 41))
     s.submit(msg("p1_2", 11))
     await asyncio.sleep(0.05)
     assert reads == [["p1_2", "p3_4"], ["g7"]]
     assert sorted(out) == [("g7", 41), ("p1_2", 10), ("p1_2", 11), ("p3_4", 1)]
+    # g7's cut-off is from when it was first seen, not from when its read ran (later,
+    # after the first read): messages stored after it may still be on their way here.
+    assert cutoffs["g7"] <= seen - int(seqmod.FIRST_SIGHT_SECONDS * 1000)
