@@ -106,6 +106,14 @@ messages_held = Counter(
 messages_gap_released = Counter(
     "imhub_messages_gap_released_total", "Held messages let through after the gap wait with the gap still open."
 )
+requests_overloaded = Counter(
+    "imhub_requests_overloaded_total",
+    "WebSocket frames answered 5030 overloaded because a database read or write timed out or failed transiently.",
+)
+baseline_read_failures = Counter(
+    "imhub_baseline_read_failures_total",
+    "Sequencer baseline reads that failed and were retried (the conversation's messages held meanwhile).",
+)
 bus_lag_seconds = Histogram(
     "imhub_bus_lag_seconds",
     "Message store time to its arrival from the bus in another process (wall clocks).",

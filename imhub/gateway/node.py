@@ -26,7 +26,7 @@ from imhub.clock import now_ms
 from imhub.domain.model import Cmd, group_conv
 from imhub.gateway.connection import Connection
 from imhub.gateway.hub import Hub
-from imhub.gateway.sequencer import FIRST_SIGHT_SECONDS, Sequencer
+from imhub.gateway.sequencer import Sequencer
 from imhub.protocol.frames import encode, encode_message
 from imhub.protocol.seed import seed_message_frame
 from imhub.protocol.wsframe import text_frame
@@ -72,7 +72,7 @@ class GatewayNode:
         # One process: deliveries come in commit order, no baseline lookups needed (they
         # cost every conversation's first message a store read: chat p99 at 5,000/s went
         # from 15 to 135 ms, all of it in the first second).
-        self.sequencer = Sequencer(self._fan_out, None if bus.in_process else self._settled_seq)
+        self.sequencer = Sequencer(self._fan_out, None if bus.in_process else self._settled_seqs)
         self._bus = bus
         self._presence = presence
         self._authz = authz
@@ -273,9 +273,9 @@ class GatewayNode:
 
     # --- from the bus --------------------------------------------------------------
 
-    async def _settled_seq(self, conv: str) -> int:
-        """The sequencer's baseline for a conversation it sees first."""
-        return await self._store.settled_seq(conv, now_ms() - int(FIRST_SIGHT_SECONDS * 1000))
+    async def _settled_seqs(self, wanted: list[tuple[str, int]]) -> dict[str, int]:
+        """The sequencer's baselines for conversations it sees first."""
+        return await self._store.settled_seqs(wanted)
 
     def _fan_out(self, d: Delivery) -> None:
         """Sequencer output: to the sockets; 1:1 messages that reached their recipient

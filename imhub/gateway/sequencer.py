@@ -34,6 +34,7 @@ import structlog
 
 from imhub import metrics
 from imhub.bus.base import Delivery
+from imhub.clock import now_ms
 
 log = structlog.get_logger("imhub.gateway")
 
@@ -46,10 +47,17 @@ FIRST_SIGHT_SECONDS = 0.25
 # Conversations remembered at most; past that the memory is dropped (harmless: each
 # conversation's next message becomes its new starting point).
 MAX_TRACKED = 200_000
+# A failed baseline read is retried after this long, doubling up to the cap.
+BASELINE_RETRY_SECONDS = 0.1
+BASELINE_RETRY_CAP_SECONDS = 2.0
 
 
-# (conv) -> the highest seq stored more than FIRST_SIGHT_SECONDS ago.
-Settled = Callable[[str], Awaitable[int]]
+# Baselines read in one statement at most.
+BASELINE_BATCH = 200
+
+# [(conv, before_ts)] -> each conv's highest seq stored before its before_ts (ms): when
+# this process first saw it, less FIRST_SIGHT_SECONDS.
+Settled = Callable[[list[tuple[str, int]]], Awaitable[dict[str, int]]]
 
 
 class Sequencer:
@@ -58,7 +66,13 @@ class Sequencer:
         self._settled = settled
         self._last: dict[str, int] = {}  # conv -> the seq let through last
         self._held: dict[str, dict[int, Delivery]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()  # baseline lookups
+        # conv -> whether its first-sight wait ran out while the baseline was being read
+        self._reading: dict[str, bool] = {}
+        # Conversations whose baselines are wanted: read together by one task, those
+        # that come while a read is in flight in the next (when the sending starts,
+        # every conversation is new to every process at once: perf7-loss.md).
+        self._wanted: list[tuple[str, int]] = []  # (conv, before_ts)
+        self._reader: asyncio.Task[None] | None = None
         self.released_on_timeout = 0  # messages let through with a gap still open
 
     def submit(self, env: Delivery) -> None:
@@ -68,12 +82,16 @@ class Sequencer:
             return
         last = self._last.get(conv)
         if last is None and self._settled is not None:
-            first = conv not in self._held
+            first = conv not in self._reading
             self._hold(conv, env, FIRST_SIGHT_SECONDS)
             if first:
-                task = asyncio.get_running_loop().create_task(self._find_baseline(conv))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._reading[conv] = False
+                # The cut-off is from when it was first seen, not from when the read
+                # runs: a read queued behind others would otherwise count messages
+                # still on their way here as delivered (out of order when they come).
+                self._wanted.append((conv, now_ms() - int(FIRST_SIGHT_SECONDS * 1000)))
+                if self._reader is None:
+                    self._reader = asyncio.get_running_loop().create_task(self._read_wanted())
         elif last is None or seq == last + 1:
             self._pass(conv, env)
             self._release_consecutive(conv)
@@ -90,16 +108,35 @@ class Sequencer:
         held[env.seq] = env
         metrics.messages_held.inc()
 
-    async def _find_baseline(self, conv: str) -> None:
-        assert self._settled is not None
+    async def _read_wanted(self) -> None:
+        wanted = self._wanted
+        delay = BASELINE_RETRY_SECONDS
         try:
-            baseline = await self._settled(conv)
-        except Exception:
-            log.exception("reading a conversation's baseline failed; using its first message", conv=conv)
-            held = self._held.get(conv)
-            baseline = min(held) - 1 if held else 0
-        if conv in self._last:
-            return  # the wait ran out first
+            while wanted:
+                batch = wanted[:BASELINE_BATCH]
+                try:
+                    assert self._settled is not None
+                    baselines = await self._settled(batch)
+                except Exception as e:
+                    # Never guess: the messages stay held until the store answers.
+                    log.warning("reading conversations' baselines failed; retrying", convs=len(batch),
+                                retry_in=delay, error=f"{type(e).__name__}: {e}")
+                    metrics.baseline_read_failures.inc()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, BASELINE_RETRY_CAP_SECONDS)
+                    continue
+                delay = BASELINE_RETRY_SECONDS
+                del wanted[:len(batch)]
+                for conv, _ in batch:
+                    try:
+                        self._settle(conv, baselines.get(conv, 0))
+                    except Exception:
+                        log.exception("delivering held messages failed", conv=conv)
+        finally:
+            self._reader = None
+
+    def _settle(self, conv: str, baseline: int) -> None:
+        expired = self._reading.pop(conv, False)
         held = self._held.get(conv, {})
         for seq in sorted(s for s in held if s <= baseline):  # older than the baseline: late
             self._deliver(held.pop(seq))
@@ -107,6 +144,9 @@ class Sequencer:
             self._held.pop(conv, None)
         self._last[conv] = baseline
         self._release_consecutive(conv)
+        rest = self._held.get(conv)
+        if expired and rest:  # the wait is over: what is still missing never comes
+            self._give_up(conv, rest)
 
     def forget(self, conv: str) -> None:
         """This process stops receiving ``conv`` (e.g. a group's last member here left)."""
@@ -133,6 +173,9 @@ class Sequencer:
     def _give_up(self, conv: str, held: dict[int, Delivery]) -> None:
         if self._held.get(conv) is not held:
             return  # released in order meanwhile (a newer wait may be running)
+        if conv in self._reading:
+            self._reading[conv] = True  # released once the baseline is known
+            return
         del self._held[conv]
         for seq in sorted(held):
             self.released_on_timeout += 1

@@ -69,6 +69,14 @@ class Database:
         self.url = url
         self.async_engine: AsyncEngine = create_engine(url, pool_size)
         self.is_sqlite = is_sqlite(url)
+        # Reads (PostgreSQL): the same pool, but no transaction block around them. Under
+        # READ COMMITTED each statement takes its own snapshot anyway, so BEGIN and the
+        # ROLLBACK at check-in bought nothing but two round trips, each waiting for a
+        # turn of this worker's busy loop while the connection sat "idle in transaction"
+        # (perf7-loss.md: the read pool starved and requests timed out at 30 s).
+        self._read_engine: AsyncEngine = (
+            self.async_engine if self.is_sqlite else self.async_engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self.dialect = self.async_engine.dialect.name
         self._writer: ThreadPoolExecutor | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -94,10 +102,11 @@ class Database:
                 self._checkpointer.start()
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` in a read-only transaction and return its result."""
+        """Run ``fn(conn, *args)`` and return its result: in a read transaction on
+        SQLite, one statement at a time (autocommit, no transaction block) on PostgreSQL."""
         if self._sync_read is not None and self._readers is not None:
             return await _on_thread(self._readers, _in_transaction, self._sync_read, fn, args)
-        async with self.async_engine.connect() as conn:
+        async with self._read_engine.connect() as conn:
             return await conn.run_sync(fn, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
@@ -157,10 +166,11 @@ class Database:
         compiled once, on a plain ``sqlite3`` cursor of the reader thread's own
         connection (no pool checkout, no SQLAlchemy result or transaction objects),
         between ``BEGIN`` and ``ROLLBACK``, so every statement sees one snapshot.
-        Elsewhere they run on the async engine (PostgreSQL: READ COMMITTED)."""
+        Elsewhere they run on the async engine, each statement on its own (PostgreSQL:
+        autocommit, as with READ COMMITTED every statement has its own snapshot)."""
         if self._readers is not None:
             return await _on_thread(self._readers, self._raw_read, fn, args)
-        async with self.async_engine.connect() as conn:
+        async with self._read_engine.connect() as conn:
             return await conn.run_sync(_core_rows_transaction, fn, args)
 
     def _raw_read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:

@@ -44,7 +44,12 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, poolclass=NullPool if db_path == ":memory:" else None)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pool_pre_ping: it cost every checkout BEGIN, ';' and ROLLBACK, three round trips
+    # each waiting for a turn of a busy worker's loop with the connection idle in
+    # transaction (perf7-loss.md). A connection the server dropped fails the one
+    # operation that finds it (retryable: the gateway answers 5030, the sequencer and
+    # the batch writer retry) and SQLAlchemy then replaces every older connection.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
 
 def dialect_insert(engine: AsyncEngine) -> Any:

@@ -442,14 +442,20 @@ class MessageStore:
         )
         return await self._db.read(_messages_of, stmt)
 
-    async def settled_seq(self, conv: str, before_ts: int) -> int:
-        """The highest seq of ``conv`` stored before ``before_ts`` (ms), 0 if none: what
-        a process starting to receive ``conv`` takes as already delivered."""
-        stmt = (
+    async def settled_seqs(self, wanted: Sequence[tuple[str, int]]) -> dict[str, int]:
+        """For each ``(conv, before_ts)``: the highest seq of ``conv`` stored before
+        ``before_ts`` (ms), 0 if none: what a process starting to receive ``conv`` takes
+        as already delivered. One statement (one round trip) for all, one index lookup
+        per conversation."""
+        if not wanted:
+            return {}
+        cols = [
             select(messages.c.seq).where(messages.c.conv == conv, messages.c.ts < before_ts)
-            .order_by(messages.c.seq.desc()).limit(1)
-        )
-        return int(await self._db.read(_scalar_or_zero, stmt))
+            .order_by(messages.c.seq.desc()).limit(1).scalar_subquery().label(f"s{i}")
+            for i, (conv, before_ts) in enumerate(wanted)
+        ]
+        row = await self._db.read(_first_row, select(*cols))
+        return {conv: int(v) if v is not None else 0 for (conv, _), v in zip(wanted, row, strict=True)}
 
     async def before(self, conv: str, seq: int, limit: int) -> list[Message]:
         """History: up to ``limit`` messages of ``conv`` with seq < ``seq``, ascending."""
@@ -640,6 +646,10 @@ def _summaries(conn: Connection, ids: list[int]) -> dict[int, list[dict[str, Any
 
 def _messages_of(conn: Connection, stmt: Select[Any]) -> list[Message]:
     return [_message(r) for r in conn.execute(stmt)]
+
+
+def _first_row(conn: Connection, stmt: Select[Any]) -> tuple[Any, ...]:
+    return tuple(conn.execute(stmt).one())
 
 
 def _scalar_or_zero(conn: Connection, stmt: Select[Any]) -> int:

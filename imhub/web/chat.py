@@ -17,7 +17,7 @@ from aiohttp import web
 
 from imhub import metrics
 from imhub.domain.model import Cmd
-from imhub.errors import ApiError, Forbidden, RateLimited, Refused, Unauthorized
+from imhub.errors import ApiError, ErrorCode, Forbidden, RateLimited, Refused, Unauthorized
 from imhub.gateway.connection import Connection
 from imhub.protocol.frames import (
     ConversationsRequest,
@@ -54,6 +54,7 @@ from imhub.protocol.wsreader import (
     close_payload,
     parse_close,
 )
+from imhub.services.batch import RETRY_AFTER_SECONDS, retryable
 from imhub.store.handshake import Opening
 from imhub.store.users import token_hash
 from imhub.web import origin as web_origin
@@ -455,6 +456,25 @@ async def execute(svc: Services, conn: Connection, request: Request) -> None:
         if err.rid is None:
             err.rid = getattr(request, "rid", None)
         reply = encode_error(err)
+    except Exception as exc:
+        if not retryable(exc):
+            raise  # a bug: the socket closes ("gateway socket failed"), the client resyncs
+        # The database was busy (the read pool timed out, a lost connection): this
+        # frame failed, the socket did not. Its client resends or asks again after
+        # retry_after, as for a message not stored (docs/protocol.md, 5030); closing
+        # the socket instead made every client reconnect and resync everything, the
+        # opposite of what a busy database needs.
+        rid = getattr(request, "rid", None)
+        cid = request.draft.cid if isinstance(request, SendMessage) else None
+        log.warning("request failed: database busy; client told to retry", user=conn.user_id,
+                    request=type(request).__name__, error=f"{type(exc).__name__}: {exc}")
+        metrics.requests_overloaded.inc()
+        busy = Refused(
+            ErrorCode.OVERLOADED, "server busy; retry after retry_after seconds", status=503,
+            cid=cid, rid=rid, retry_after=RETRY_AFTER_SECONDS,
+        )
+        conn.push_reply(text_frame(encode_error(busy)), rid is not None or cid is not None)
+        return
     if reply is not None:
         conn.push_reply(text_frame(reply), getattr(request, "rid", None) is not None)
 

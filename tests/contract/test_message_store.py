@@ -162,3 +162,17 @@ async def test_an_append_returns_what_it_stored(env) -> None:
     found = await store.search([ab, ac], query_phrases("tide"), 2**62, 20)
     assert [m.id for m in found] == [returned[2].id]
     assert await store.search([ab], query_phrases("https"), 2**62, 20) == []  # an image is not text
+
+
+async def test_settled_seqs_of_several_conversations_in_one_read(env) -> None:
+    """The sequencer's baselines: per conversation the highest seq stored before the
+    cut-off, 0 for none; read together in one statement (perf7-loss.md)."""
+    store, (a, b, c) = env
+    res = await store.append_batch([text(a, b, "1"), text(a, b, "2"), text(a, c, "x")])
+    ab, ac = f"p{a}_{b}", f"p{a}_{c}"
+    await store.append_batch([text(a, b, "3")])
+    later = max(m.ts for m, _ in res) + 10**9
+    first = min(m.ts for m, _ in res)
+    assert await store.settled_seqs([(ab, later), (ac, later), ("p98_99", later)]) == {ab: 3, ac: 1, "p98_99": 0}
+    assert await store.settled_seqs([(ab, first), (ac, later)]) == {ab: 0, ac: 1}  # each its own cut-off
+    assert await store.settled_seqs([]) == {}

@@ -8,6 +8,7 @@ import asyncio
 from prometheus_client import REGISTRY
 
 from imhub.bus.base import Delivery
+from imhub.clock import now_ms
 from imhub.gateway import sequencer as seqmod
 from imhub.gateway.sequencer import Sequencer
 
@@ -103,10 +104,11 @@ def with_store(settled: dict[str, int]) -> tuple[Sequencer, list[tuple[str, int]
     out: list[tuple[str, int]] = []
     asked: list[str] = []
 
-    async def lookup(conv: str) -> int:
-        asked.append(conv)
+    async def lookup(wanted: list[tuple[str, int]]) -> dict[str, int]:
+        convs = [conv for conv, _ in wanted]
+        asked.extend(convs)
         await asyncio.sleep(0.01)  # a store read takes a moment: more may arrive meanwhile
-        return settled[conv]
+        return {conv: settled[conv] for conv in convs}
 
     return Sequencer(lambda e: out.append((e.conv, e.seq)), lookup), out, asked
 
@@ -148,3 +150,93 @@ async def test_a_baseline_is_not_forgotten_while_messages_are_held(monkeypatch) 
     s.forget("g1")  # the last local member left while 7 waits for 6
     s.submit(msg("g1", 6))
     assert out == [("g1", 5), ("g1", 6), ("g1", 7)]
+
+
+# --- a baseline read that fails or is slow (perf7-loss: the read pool starved) ----------
+
+
+def flaky_store(settled: dict[str, int], failures: int, delay: float = 0.01):  # type: ignore[no-untyped-def]
+    """A sequencer whose first ``failures`` baseline reads raise (a pool timeout)."""
+    out: list[tuple[str, int]] = []
+    asked: list[str] = []
+
+    async def lookup(wanted: list[tuple[str, int]]) -> dict[str, int]:
+        convs = [conv for conv, _ in wanted]
+        asked.extend(convs)
+        await asyncio.sleep(delay)
+        if len(asked) <= failures:
+            raise TimeoutError("QueuePool limit of size 10 overflow 10 reached")
+        return {conv: settled[conv] for conv in convs}
+
+    return Sequencer(lambda e: out.append((e.conv, e.seq)), lookup), out, asked
+
+
+async def test_a_failed_baseline_read_is_retried_not_guessed(monkeypatch) -> None:
+    """The read failing used to make the first message the baseline: 463-465, still in
+    flight, then went out after 466."""
+    monkeypatch.setattr(seqmod, "BASELINE_RETRY_SECONDS", 0.01, raising=False)
+    s, out, asked = flaky_store({"g2": 462}, failures=1)
+    s.submit(msg("g2", 466))
+    await asyncio.sleep(0.015)  # the first read has failed
+    s.submit(msg("g2", 464))
+    s.submit(msg("g2", 463))
+    s.submit(msg("g2", 465))
+    await asyncio.sleep(0.1)
+    assert out == [("g2", 463), ("g2", 464), ("g2", 465), ("g2", 466)] and asked == ["g2", "g2"]
+    s.submit(msg("g2", 467))
+    assert out[-1] == ("g2", 467)
+
+
+async def test_a_baseline_read_slower_than_the_first_sight_wait_is_awaited(monkeypatch) -> None:
+    """A read queued behind a busy pool outlasts FIRST_SIGHT_SECONDS: the wait must not
+    make the first message the baseline meanwhile."""
+    monkeypatch.setattr(seqmod, "FIRST_SIGHT_SECONDS", 0.02)
+    s, out, _ = flaky_store({"g2": 462}, failures=0, delay=0.1)
+    s.submit(msg("g2", 466))
+    await asyncio.sleep(0.05)  # the first-sight wait is over, the read still running
+    assert out == []
+    s.submit(msg("g2", 463))
+    s.submit(msg("g2", 465))
+    s.submit(msg("g2", 464))
+    await asyncio.sleep(0.1)
+    assert out == [("g2", 463), ("g2", 464), ("g2", 465), ("g2", 466)]
+
+
+async def test_after_a_slow_read_what_never_comes_is_not_waited_for_again(monkeypatch) -> None:
+    monkeypatch.setattr(seqmod, "FIRST_SIGHT_SECONDS", 0.02)
+    s, out, _ = flaky_store({"g2": 400}, failures=0, delay=0.05)
+    s.submit(msg("g2", 466))
+    s.submit(msg("g2", 467))
+    await asyncio.sleep(0.07)  # the read is back, long after the wait: 401-465 never come
+    assert out == [("g2", 466), ("g2", 467)]
+
+
+async def test_baselines_wanted_together_are_read_together() -> None:
+    """When the sending starts every conversation is new to every process: one read for
+    all of them, not one per conversation (perf7-loss.md: 500 at once starved the pool)."""
+    settled = {"p1_2": 9, "p3_4": 0, "g7": 40}
+    out: list[tuple[str, int]] = []
+    reads: list[list[str]] = []
+
+    cutoffs: dict[str, int] = {}
+
+    async def lookup(wanted: list[tuple[str, int]]) -> dict[str, int]:
+        convs = [conv for conv, _ in wanted]
+        reads.append(convs)
+        cutoffs.update(wanted)
+        await asyncio.sleep(0.01)
+        return {conv: settled[conv] for conv in convs}
+
+    s = Sequencer(lambda e: out.append((e.conv, e.seq)), lookup)
+    s.submit(msg("p1_2", 10))
+    s.submit(msg("p3_4", 1))
+    await asyncio.sleep(0)  # the read is in flight: the next ones wait for the one after
+    seen = now_ms()
+    s.submit(msg("g7", 41))
+    s.submit(msg("p1_2", 11))
+    await asyncio.sleep(0.05)
+    assert reads == [["p1_2", "p3_4"], ["g7"]]
+    assert sorted(out) == [("g7", 41), ("p1_2", 10), ("p1_2", 11), ("p3_4", 1)]
+    # g7's cut-off is from when it was first seen, not from when its read ran (later,
+    # after the first read): messages stored after it may still be on their way here.
+    assert cutoffs["g7"] <= seen - int(seqmod.FIRST_SIGHT_SECONDS * 1000)
