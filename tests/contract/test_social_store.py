@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -146,6 +147,19 @@ async def test_open_session_reads_token_groups_and_friends_at_once(env) -> None:
     assert await open_session(store._db, "tok-a") is None
 
 
+class ReadCounter:
+    """Counts the database's ``read_rows`` calls (one per read transaction)."""
+
+    def __init__(self, db: Any) -> None:
+        self.n = 0
+        self._read_rows = db.read_rows
+        db.read_rows = self._counting
+
+    async def _counting(self, *args: object) -> object:
+        self.n += 1
+        return await self._read_rows(*args)
+
+
 async def test_handshakes_arriving_together_are_read_in_one_transaction(env) -> None:
     """HandshakeReader: concurrent handshakes get each their own answer from one read."""
     store, (a, b, c, _) = env
@@ -154,21 +168,13 @@ async def test_handshakes_arriving_together_are_read_in_one_transaction(env) -> 
     await users.add_token(c, "tok-c", ttl_seconds=60)
     await users.add_token(b, "tok-b-expired", ttl_seconds=-1)
     await store.add_friendship(a, c)
-    reads = 0
-    read_rows = store._db.read_rows
-
-    async def counting(*args: object) -> object:
-        nonlocal reads
-        reads += 1
-        return await read_rows(*args)
-
-    store._db.read_rows = counting  # type: ignore[method-assign]
+    reads = ReadCounter(store._db)
     reader = HandshakeReader(store._db)
     found = await asyncio.gather(*(reader.open(t) for t in ("tok-a", "nope", "tok-b-expired", "tok-c")))
-    assert reads == 1
+    assert reads.n == 1
     assert [o.user_id if o else None for o in found] == [a, None, None, c]
     assert found[0] is not None and found[0].friend_ids == [c]
-    assert await reader.open("tok-c") is not None and reads == 2
+    assert await reader.open("tok-c") is not None and reads.n == 2
 
 
 async def test_friends_reads_asked_together_share_one_transaction(env) -> None:
@@ -178,17 +184,9 @@ async def test_friends_reads_asked_together_share_one_transaction(env) -> None:
     await store.add_friendship(a, b)
     await store.add_friendship(a, c)
     await store.add_friendship(c, d)
-    reads = 0
-    read_rows = store._db.read_rows
-
-    async def counting(*args: object) -> object:
-        nonlocal reads
-        reads += 1
-        return await read_rows(*args)
-
-    store._db.read_rows = counting  # type: ignore[method-assign]
+    reads = ReadCounter(store._db)
     found = await asyncio.gather(*(store.friend_ids(u) for u in (a, b, c, d, a)))
-    assert reads == 1
+    assert reads.n == 1
     assert [sorted(f) for f in found] == [sorted([b, c]), [a], sorted([a, d]), [c], sorted([b, c])]
     await store.add_friendship(b, d)
-    assert sorted(await store.friend_ids(d)) == sorted([b, c]) and reads == 2
+    assert sorted(await store.friend_ids(d)) == sorted([b, c]) and reads.n == 2
