@@ -393,8 +393,8 @@ class _Shard:
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        # One retry: a pooled connection may have died with a Redis restart. A publish
-        # is at most once by contract, so no retry loop beyond that.
+        # For /readyz's PING only (publishes go through the outbox's own connection
+        # below). One retry: a pooled connection may have died with a Redis restart.
         self._publisher = Redis.from_url(
             self.url,
             socket_connect_timeout=self._timeout,

@@ -650,8 +650,3 @@ def _messages_of(conn: Connection, stmt: Select[Any]) -> list[Message]:
 
 def _first_row(conn: Connection, stmt: Select[Any]) -> tuple[Any, ...]:
     return tuple(conn.execute(stmt).one())
-
-
-def _scalar_or_zero(conn: Connection, stmt: Select[Any]) -> int:
-    value = conn.execute(stmt).scalar()
-    return int(value) if value is not None else 0
