@@ -106,6 +106,10 @@ messages_held = Counter(
 messages_gap_released = Counter(
     "imhub_messages_gap_released_total", "Held messages let through after the gap wait with the gap still open."
 )
+messages_late = Counter(
+    "imhub_messages_late_total",
+    "Messages that arrived after their gap was given up on: delivered after newer ones (out of order).",
+)
 requests_overloaded = Counter(
     "imhub_requests_overloaded_total",
     "WebSocket frames answered 5030 overloaded because a database read or write timed out or failed transiently.",

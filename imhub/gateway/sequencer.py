@@ -23,6 +23,13 @@ store, the first message is the baseline: the old behaviour, kept for tests.) A
 conversation's baseline is forgotten when this process stops receiving it, but never
 while some of its messages are held. Events (receipts, typing, presence, recalls) are
 never held; controls never come here.
+
+Both waits assume the bus delivers within them. A loaded box can lag seconds behind
+(perf7-loss.md: 60-380 messages out of order at load 8-10), so each wait also grows by
+twice the most a message took from its store time to reach this process lately
+(:class:`BusLag`), up to :data:`MAX_WAIT_SECONDS`; a wait already running follows the
+lag when it ends. Store time and arrival are both wall clocks: a skew between nodes
+counts as lag (longer waits), never as less.
 """
 
 from __future__ import annotations
@@ -44,6 +51,12 @@ GAP_WAIT_SECONDS = 1.0
 # waits at most this long for newer ones still in flight (a publish takes milliseconds;
 # those committed before this process subscribed never come).
 FIRST_SIGHT_SECONDS = 0.25
+# Every wait grows by LAG_FACTOR times the bus's recent lag, up to MAX_WAIT_SECONDS (a
+# real gap, a publish lost while the bus was down, is resynced by the clients anyway).
+LAG_FACTOR = 2
+MAX_WAIT_SECONDS = 30.0
+# The lag is the most seen over the last LAG_MEMORY_SECONDS to twice that.
+LAG_MEMORY_SECONDS = 5.0
 # Conversations remembered at most; past that the memory is dropped (harmless: each
 # conversation's next message becomes its new starting point).
 MAX_TRACKED = 200_000
@@ -60,6 +73,35 @@ BASELINE_BATCH = 200
 Settled = Callable[[list[tuple[str, int]]], Awaitable[dict[str, int]]]
 
 
+class BusLag:
+    """The most a message took lately from its store time to reaching this process (ms),
+    kept in two spans of :data:`LAG_MEMORY_SECONDS`: the current one and the last."""
+
+    __slots__ = ("_current", "_previous", "_span_end")
+
+    def __init__(self) -> None:
+        self._current = self._previous = 0
+        self._span_end = 0
+
+    def _roll(self, now: int) -> None:
+        span = int(LAG_MEMORY_SECONDS * 1000)
+        # The span just ended becomes the last one; after a longer quiet both are empty.
+        self._previous = self._current if now < self._span_end + span else 0
+        self._current = 0
+        self._span_end = now + span
+
+    def observe(self, ts: int, now: int) -> None:
+        if now >= self._span_end:
+            self._roll(now)
+        if now - ts > self._current:
+            self._current = now - ts
+
+    def recent(self, now: int) -> int:
+        if now >= self._span_end:
+            self._roll(now)
+        return max(self._current, self._previous)
+
+
 class Sequencer:
     def __init__(self, deliver: Callable[[Delivery], None], settled: Settled | None = None) -> None:
         self._deliver = deliver
@@ -73,6 +115,7 @@ class Sequencer:
         # every conversation is new to every process at once: perf7-loss.md).
         self._wanted: list[tuple[str, int]] = []  # (conv, before_ts)
         self._reader: asyncio.Task[None] | None = None
+        self.lag = BusLag()
         self.released_on_timeout = 0  # messages let through with a gap still open
 
     def submit(self, env: Delivery) -> None:
@@ -80,6 +123,8 @@ class Sequencer:
         if not seq or not conv:
             self._deliver(env)
             return
+        if env.ts:
+            self.lag.observe(env.ts, now_ms())
         last = self._last.get(conv)
         if last is None and self._settled is not None:
             first = conv not in self._reading
@@ -89,22 +134,29 @@ class Sequencer:
                 # The cut-off is from when it was first seen, not from when the read
                 # runs: a read queued behind others would otherwise count messages
                 # still on their way here as delivered (out of order when they come).
-                self._wanted.append((conv, now_ms() - int(FIRST_SIGHT_SECONDS * 1000)))
+                now = now_ms()
+                self._wanted.append((conv, now - int(self._wait(FIRST_SIGHT_SECONDS, now) * 1000)))
                 if self._reader is None:
                     self._reader = asyncio.get_running_loop().create_task(self._read_wanted())
         elif last is None or seq == last + 1:
             self._pass(conv, env)
             self._release_consecutive(conv)
         elif seq <= last:
+            metrics.messages_late.inc()
             self._deliver(env)  # late, after its gap was given up on: still deliver it
         else:
             self._hold(conv, env, GAP_WAIT_SECONDS)
 
-    def _hold(self, conv: str, env: Delivery, wait: float) -> None:
+    def _wait(self, floor: float, now: int) -> float:
+        """Seconds to wait for what is in flight: ``floor`` plus the bus's lag."""
+        return min(MAX_WAIT_SECONDS, floor + LAG_FACTOR * self.lag.recent(now) / 1000)
+
+    def _hold(self, conv: str, env: Delivery, floor: float) -> None:
         held = self._held.get(conv)
         if held is None:
             held = self._held[conv] = {}
-            asyncio.get_running_loop().call_later(wait, self._give_up, conv, held)
+            loop = asyncio.get_running_loop()
+            loop.call_later(self._wait(floor, now_ms()), self._give_up, conv, held, floor, loop.time())
         held[env.seq] = env
         metrics.messages_held.inc()
 
@@ -146,7 +198,7 @@ class Sequencer:
         self._release_consecutive(conv)
         rest = self._held.get(conv)
         if expired and rest:  # the wait is over: what is still missing never comes
-            self._give_up(conv, rest)
+            self._release(conv, rest)
 
     def forget(self, conv: str) -> None:
         """This process stops receiving ``conv`` (e.g. a group's last member here left)."""
@@ -170,12 +222,20 @@ class Sequencer:
         if not held:
             del self._held[conv]
 
-    def _give_up(self, conv: str, held: dict[int, Delivery]) -> None:
+    def _give_up(self, conv: str, held: dict[int, Delivery], floor: float, since: float) -> None:
         if self._held.get(conv) is not held:
             return  # released in order meanwhile (a newer wait may be running)
+        loop = asyncio.get_running_loop()
+        left = self._wait(floor, now_ms()) - (loop.time() - since)
+        if left > 0.001:  # the bus fell further behind since the wait began
+            loop.call_later(left, self._give_up, conv, held, floor, since)
+            return
         if conv in self._reading:
             self._reading[conv] = True  # released once the baseline is known
             return
+        self._release(conv, held)
+
+    def _release(self, conv: str, held: dict[int, Delivery]) -> None:
         del self._held[conv]
         for seq in sorted(held):
             self.released_on_timeout += 1

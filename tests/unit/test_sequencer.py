@@ -240,3 +240,68 @@ async def test_baselines_wanted_together_are_read_together() -> None:
     # g7's cut-off is from when it was first seen, not from when its read ran (later,
     # after the first read): messages stored after it may still be on their way here.
     assert cutoffs["g7"] <= seen - int(seqmod.FIRST_SIGHT_SECONDS * 1000)
+
+
+# --- a bus lagging seconds behind (perf7-loss "Open": out of order at load 8-10) ---------
+
+
+def lagged(conv: str, seq: int, lag_ms: int) -> Delivery:
+    """A message stored ``lag_ms`` ago that only arrives now."""
+    return Delivery(b"", (1,), conv=conv, seq=seq, ts=now_ms() - lag_ms)
+
+
+async def test_a_lagging_bus_lengthens_the_gap_wait(monkeypatch) -> None:
+    """With the bus 0.3 s behind, 6 can come well after 7: a 0.05 s wait would let 7
+    out first."""
+    monkeypatch.setattr(seqmod, "GAP_WAIT_SECONDS", 0.05)
+    s, out = run([lagged("g1", 5, 300), lagged("g1", 7, 300)])
+    await asyncio.sleep(0.2)
+    assert out == [("g1", 5)]
+    s.submit(lagged("g1", 6, 300))
+    assert out == [("g1", 5), ("g1", 6), ("g1", 7)] and s.released_on_timeout == 0
+
+
+async def test_a_wait_already_running_follows_a_lag_that_grows(monkeypatch) -> None:
+    monkeypatch.setattr(seqmod, "GAP_WAIT_SECONDS", 0.05)
+    s, out = run([msg("g1", 5), msg("g1", 7)])  # no lag known: a 0.05 s wait
+    s.submit(lagged("p1_2", 1, 300))  # then the bus falls 0.3 s behind
+    await asyncio.sleep(0.2)
+    assert out == [("g1", 5), ("p1_2", 1)]
+    s.submit(msg("g1", 6))
+    assert out[2:] == [("g1", 6), ("g1", 7)]
+
+
+async def test_the_lag_is_forgotten_once_the_bus_catches_up(monkeypatch) -> None:
+    monkeypatch.setattr(seqmod, "GAP_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(seqmod, "LAG_MEMORY_SECONDS", 0.1)
+    s, out = run([lagged("g1", 5, 2000)])
+    await asyncio.sleep(0.25)  # two memory spans with no lagging message
+    s.submit(msg("g1", 7))
+    await asyncio.sleep(0.2)
+    assert out == [("g1", 5), ("g1", 7)] and s.released_on_timeout == 1
+
+
+async def test_a_lagging_bus_moves_the_first_sight_cutoff_back() -> None:
+    """Messages stored up to the lag before the first sight may still be on the bus:
+    counting them as delivered sends them out of order when they come."""
+    cutoffs: dict[str, int] = {}
+
+    async def lookup(wanted: list[tuple[str, int]]) -> dict[str, int]:
+        cutoffs.update(wanted)
+        return {conv: 0 for conv, _ in wanted}
+
+    s = Sequencer(lambda e: None, lookup)
+    seen = now_ms()
+    s.submit(lagged("g7", 41, 2000))
+    await asyncio.sleep(0.01)
+    assert cutoffs["g7"] <= seen - 2 * 2000
+
+
+async def test_a_message_after_its_gap_was_given_up_is_counted_late(monkeypatch) -> None:
+    monkeypatch.setattr(seqmod, "GAP_WAIT_SECONDS", 0.02)
+    late = counted("imhub_messages_late_total")
+    s, out = run([msg("g1", 5), msg("g1", 7)])
+    await asyncio.sleep(0.05)
+    s.submit(msg("g1", 6))
+    assert out == [("g1", 5), ("g1", 7), ("g1", 6)]
+    assert counted("imhub_messages_late_total") == late + 1
