@@ -305,7 +305,9 @@ class WebhookService:
         if not wanting:
             return
         while True:
-            found = await self._store.messages_after(MESSAGE_CURSOR, now_ms() - RECONCILE_SETTLE_MS, RECONCILE_BATCH)
+            found = await self._store.messages_after(
+                MESSAGE_CURSOR, now_ms() - RECONCILE_SETTLE_MS, RECONCILE_BATCH, min(ep.created for ep in wanting)
+            )
             if not found:
                 return
             items = [

@@ -378,7 +378,8 @@ async def test_message_events_lost_before_the_outbox_are_caught_up(
         await call(client, key, "POST", "/messages", {"from": "ann", "to_group": gid, "content": "before", "cid": "b"})
         await receiving(svc, receiver, "message.stored")
         try:
-            await asyncio.sleep(0.5)  # the catch-up cursor starts after the newest message: no past is sent
+            # Whether the drainer's first catch-up round comes before or after these, it
+            # starts after "before" (stored before the endpoint existed: not sent).
             live = list(svc.messaging.stored_listeners)
             svc.messaging.stored_listeners.clear()  # as if the process died after each commit
             for i in range(3):
@@ -395,6 +396,39 @@ async def test_message_events_lost_before_the_outbox_are_caught_up(
     assert contents == ["live", "lost0", "lost1", "lost2"]
     ids = [e["id"] for e in receiver.events]
     assert len(ids) == len(set(ids)) == 4
+
+
+async def test_messages_stored_before_the_drainer_saw_the_first_endpoint_are_caught_up(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first endpoint, added by another process (`imhub webhook add`): messages
+    stored before this one reads the endpoint list are not emitted live, and the
+    catch-up's first round must not skip them (only what was stored before the
+    endpoint existed is the past)."""
+    monkeypatch.setattr("imhub.services.webhooks.ENDPOINT_REFRESH_SECONDS", 3600.0)  # looks once, at start
+    monkeypatch.setattr("imhub.services.webhooks.RECONCILE_SECONDS", 0.1)
+    monkeypatch.setattr("imhub.services.webhooks.RECONCILE_SETTLE_MS", 0)
+    receiver = Receiver("", free_port())
+    async with running(hook_settings(tmp_path, db_url)) as client:
+        svc = client.server.app[SERVICES]
+        key = await make_key(client)
+        await provisioned(client, key, "ann")
+        _, g = await call(client, key, "POST", "/groups", {"owner": "ann", "name": "g"})
+        gid = g["data"]["id"]
+        await call(client, key, "POST", "/messages", {"from": "ann", "to_group": gid, "content": "past", "cid": "p"})
+        await asyncio.sleep(0.01)  # the endpoint is created after "past" (ms timestamps)
+        _, receiver.secret = await svc.webhooks.add(receiver.url, "message.stored")  # not refreshed: as the CLI
+        await receiver.start()
+        try:
+            for i in range(2):
+                await call(client, key, "POST", "/messages",
+                           {"from": "ann", "to_group": gid, "content": f"unseen{i}", "cid": f"u{i}"})
+            await svc.webhooks.refresh()  # the drainer looks at last
+            await receiver.wait_for(lambda: len(receiver.of("message.stored")) >= 2)
+            await asyncio.sleep(0.3)  # nothing more (not "past", no duplicate)
+        finally:
+            await receiver.stop()
+    assert sorted(e["data"]["content"] for e in receiver.of("message.stored")) == ["unseen0", "unseen1"]
 
 
 async def test_edits_are_message_edited_and_private_updates_stay_private(tmp_path: Path) -> None:
