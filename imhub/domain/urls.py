@@ -8,11 +8,15 @@ make every viewer's browser fetch a third party's URL (tracking who read what, w
 from where). Links a user must click (link, news and red-packet cards) may be any
 ``http(s)`` URL. ``javascript:``, ``data:`` and every other scheme are refused
 everywhere, with a message that says so.
+
+Also :func:`split_url`, the parse of a URL the server itself will call (a push
+endpoint, a webhook).
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import SplitResult, urlsplit
 
 DEFAULT_MEDIA_BASE = "/mnt/"
 LOCAL_PREFIXES = ("/mnt/", "/asset/")
@@ -64,3 +68,13 @@ def link_problem(value: str, field: str, media_base: str = DEFAULT_MEDIA_BASE) -
     if _HTTP.match(value) or media_ref_problem(value, field, media_base) is None:
         return None
     return f"{field}: a link must be an http(s) URL"
+
+
+def split_url(url: str) -> SplitResult:
+    """``urlsplit(url)``, or for a URL it cannot parse (an unmatched "[" or a bracketed
+    host that is no IP address raise ValueError) an empty one: no scheme, no host, which
+    the caller refuses with its own message (400), never a 500."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return urlsplit("")

@@ -29,7 +29,6 @@ import os
 import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -43,6 +42,7 @@ from imhub.bus.presence import Presence
 from imhub.clock import now_ms
 from imhub.config import Settings
 from imhub.domain.model import CLIENT_MEDIA, Cmd, Message
+from imhub.domain.urls import split_url
 from imhub.errors import ErrorCode, Refused
 from imhub.store.messages import MessageStore
 from imhub.store.push import PushStore, Subscription
@@ -68,10 +68,7 @@ def check_push_endpoint(url: str, allow_local: bool) -> str:
     ``push_allow_http`` setting, for tests with a local receiver) also takes http and
     private or loopback hosts. Names are checked again when connecting
     (:class:`PublicOnlyResolver`): a public-looking name may resolve to 10.0.0.1."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # an unmatched "[" or a bracketed host that is no IP address
-        parts = urlsplit("")
+    parts = split_url(url)
     host = parts.hostname or ""
     schemes = ("https", "http") if allow_local else ("https",)
     if len(url) > 1024 or parts.scheme not in schemes or not host:

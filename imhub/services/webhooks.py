@@ -30,7 +30,6 @@ import time
 import uuid
 from collections.abc import Coroutine
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -39,6 +38,7 @@ import structlog
 from imhub.clock import now_ms
 from imhub.config import Settings
 from imhub.domain.model import MAX_CONTENT_CHARS, Cmd, Draft, Media, Message
+from imhub.domain.urls import split_url
 from imhub.errors import ErrorCode, Refused
 from imhub.protocol.frames import message_dict
 from imhub.services.social import GroupChange
@@ -72,10 +72,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def check_url(url: str, allow_loopback_http: bool) -> str:
     """An https:// URL (http:// only to this machine, when the setting allows it)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # an unmatched "[" or a bracketed host that is no IP address
-        parts = urlsplit("")
+    parts = split_url(url)
     if len(url) > 512 or not parts.hostname:
         raise Refused(ErrorCode.BAD_URL, "the URL must be an absolute https:// URL of at most 512 characters",
                       status=400)
@@ -305,7 +302,9 @@ class WebhookService:
         if not wanting:
             return
         while True:
-            found = await self._store.messages_after(MESSAGE_CURSOR, now_ms() - RECONCILE_SETTLE_MS, RECONCILE_BATCH)
+            found = await self._store.messages_after(
+                MESSAGE_CURSOR, now_ms() - RECONCILE_SETTLE_MS, RECONCILE_BATCH, min(ep.created for ep in wanting)
+            )
             if not found:
                 return
             items = [

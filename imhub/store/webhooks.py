@@ -167,17 +167,21 @@ class WebhookStore:
 
     # --- catching up with the messages table ----------------------------------------
 
-    async def messages_after(self, cursor_name: str, settled_before: int, limit: int) -> list[Message] | None:
+    async def messages_after(
+        self, cursor_name: str, settled_before: int, limit: int, since: int
+    ) -> list[Message] | None:
         """Messages after the cursor stored at ``cursor_name`` with ``ts`` before
-        ``settled_before``, in id order; None (and the cursor placed at the newest
-        message) the first time, so that the past is not sent."""
+        ``settled_before``, in id order; None the first time, with the cursor placed at
+        the newest message stored before ``since`` (ms), so that the past is not sent
+        but nothing stored since then is skipped."""
 
         def run(conn: Connection) -> list[Message] | None:
             c = webhook_cursor
             last = conn.execute(select(c.c.last_id).where(c.c.name == cursor_name)).scalar()
             if last is None:
-                newest = conn.execute(select(func.max(messages.c.id))).scalar() or 0
-                conn.execute(insert(c).values(name=cursor_name, last_id=newest))
+                # Newest first by primary key: stops at the first row older than ``since``.
+                past = select(messages.c.id).where(messages.c.ts < since).order_by(messages.c.id.desc()).limit(1)
+                conn.execute(insert(c).values(name=cursor_name, last_id=conn.execute(past).scalar() or 0))
                 return None
             rows = conn.execute(
                 select(messages).where(messages.c.id > last, messages.c.ts < settled_before)

@@ -450,11 +450,13 @@ class ChatSocket(asyncio.Protocol):
 
 async def execute(svc: Services, conn: Connection, request: Request) -> None:
     """Run one validated request and push its reply (or error) to ``conn``."""
+    rid = getattr(request, "rid", None)
+    answers_request = rid is not None
     try:
         reply = await answer(svc, conn, request)
     except Refused as err:
         if err.rid is None:
-            err.rid = getattr(request, "rid", None)
+            err.rid = rid
         reply = encode_error(err)
     except Exception as exc:
         if not retryable(exc):
@@ -464,19 +466,17 @@ async def execute(svc: Services, conn: Connection, request: Request) -> None:
         # retry_after, as for a message not stored (docs/protocol.md, 5030); closing
         # the socket instead made every client reconnect and resync everything, the
         # opposite of what a busy database needs.
-        rid = getattr(request, "rid", None)
         cid = request.draft.cid if isinstance(request, SendMessage) else None
         log.warning("request failed: database busy; client told to retry", user=conn.user_id,
                     request=type(request).__name__, error=f"{type(exc).__name__}: {exc}")
         metrics.requests_overloaded.inc()
-        busy = Refused(
+        reply = encode_error(Refused(
             ErrorCode.OVERLOADED, "server busy; retry after retry_after seconds", status=503,
             cid=cid, rid=rid, retry_after=RETRY_AFTER_SECONDS,
-        )
-        conn.push_reply(text_frame(encode_error(busy)), rid is not None or cid is not None)
-        return
+        ))
+        answers_request = answers_request or cid is not None  # a send's 5030 names its cid
     if reply is not None:
-        conn.push_reply(text_frame(reply), getattr(request, "rid", None) is not None)
+        conn.push_reply(text_frame(reply), answers_request)
 
 
 async def answer(svc: Services, conn: Connection, request: Request) -> bytes | None:

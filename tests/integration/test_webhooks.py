@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -360,33 +360,48 @@ async def test_an_endpoint_added_elsewhere_is_not_mistaken_for_a_removed_one(db_
         await receiver.stop()
 
 
+@contextlib.asynccontextmanager
+async def ann_in_a_group(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Any, Callable[[str], Awaitable[None]]]]:
+    """A running server whose catch-up looks every 0.1 s at messages of any age; yields
+    its services and ``say(text)``, which posts ``text`` as ann to a group of hers and
+    returns in a later millisecond (an endpoint added next is newer than the message:
+    the catch-up compares millisecond timestamps)."""
+    monkeypatch.setattr("imhub.services.webhooks.RECONCILE_SECONDS", 0.1)
+    monkeypatch.setattr("imhub.services.webhooks.RECONCILE_SETTLE_MS", 0)
+    async with running(hook_settings(tmp_path, db_url)) as client:
+        key = await make_key(client)
+        await provisioned(client, key, "ann")
+        _, g = await call(client, key, "POST", "/groups", {"owner": "ann", "name": "g"})
+
+        async def say(text: str) -> None:
+            await call(client, key, "POST", "/messages",
+                       {"from": "ann", "to_group": g["data"]["id"], "content": text, "cid": text})
+            await asyncio.sleep(0.002)
+
+        yield client.server.app[SERVICES], say
+
+
 async def test_message_events_lost_before_the_outbox_are_caught_up(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A crash between a message's commit and its outbox write loses the live event;
     the drainer finds the message in the messages table and enqueues it (same event
     id as the live path: never twice)."""
-    monkeypatch.setattr("imhub.services.webhooks.RECONCILE_SECONDS", 0.1)
-    monkeypatch.setattr("imhub.services.webhooks.RECONCILE_SETTLE_MS", 0)
     receiver = Receiver("", free_port())
-    async with running(hook_settings(tmp_path, db_url)) as client:
-        svc = client.server.app[SERVICES]
-        key = await make_key(client)
-        await provisioned(client, key, "ann")
-        _, g = await call(client, key, "POST", "/groups", {"owner": "ann", "name": "g"})
-        gid = g["data"]["id"]
-        await call(client, key, "POST", "/messages", {"from": "ann", "to_group": gid, "content": "before", "cid": "b"})
+    async with ann_in_a_group(db_url, tmp_path, monkeypatch) as (svc, say):
+        await say("before")
         await receiving(svc, receiver, "message.stored")
         try:
-            await asyncio.sleep(0.5)  # the catch-up cursor starts after the newest message: no past is sent
+            # Whether the drainer's first catch-up round comes before or after these, it
+            # starts after "before" (stored before the endpoint existed: not sent).
             live = list(svc.messaging.stored_listeners)
             svc.messaging.stored_listeners.clear()  # as if the process died after each commit
             for i in range(3):
-                await call(client, key, "POST", "/messages",
-                           {"from": "ann", "to_group": gid, "content": f"lost{i}", "cid": f"l{i}"})
+                await say(f"lost{i}")
             svc.messaging.stored_listeners.extend(live)
-            await call(client, key, "POST", "/messages",
-                       {"from": "ann", "to_group": gid, "content": "live", "cid": "v"})
+            await say("live")
             await receiver.wait_for(lambda: len(receiver.of("message.stored")) >= 4)
             await asyncio.sleep(0.5)
         finally:
@@ -395,6 +410,30 @@ async def test_message_events_lost_before_the_outbox_are_caught_up(
     assert contents == ["live", "lost0", "lost1", "lost2"]
     ids = [e["id"] for e in receiver.events]
     assert len(ids) == len(set(ids)) == 4
+
+
+async def test_messages_stored_before_the_drainer_saw_the_first_endpoint_are_caught_up(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first endpoint, added by another process (`imhub webhook add`): messages
+    stored before this one reads the endpoint list are not emitted live, and the
+    catch-up's first round must not skip them (only what was stored before the
+    endpoint existed is the past)."""
+    monkeypatch.setattr("imhub.services.webhooks.ENDPOINT_REFRESH_SECONDS", 3600.0)  # looks once, at start
+    receiver = Receiver("", free_port())
+    async with ann_in_a_group(db_url, tmp_path, monkeypatch) as (svc, say):
+        await say("past")
+        _, receiver.secret = await svc.webhooks.add(receiver.url, "message.stored")  # not refreshed: as the CLI
+        await receiver.start()
+        try:
+            for i in range(2):
+                await say(f"unseen{i}")
+            await svc.webhooks.refresh()  # the drainer looks at last
+            await receiver.wait_for(lambda: len(receiver.of("message.stored")) >= 2)
+            await asyncio.sleep(0.3)  # nothing more (not "past", no duplicate)
+        finally:
+            await receiver.stop()
+    assert sorted(e["data"]["content"] for e in receiver.of("message.stored")) == ["unseen0", "unseen1"]
 
 
 async def test_edits_are_message_edited_and_private_updates_stay_private(tmp_path: Path) -> None:
