@@ -80,7 +80,9 @@ CLOSE_REPLY_SECONDS = 5.0
 CONNECTIONS_PER_IP = web.AppKey("connections_per_ip", dict[str, int])
 # Held by the sessions that use them: a user's bucket goes when their last socket does.
 ALLOWANCES = web.AppKey("allowances", weakref.WeakValueDictionary[int, Allowance])
-_FRAMES_IN = metrics.HOT.frames_in
+_HOT = metrics.HOT
+_FRAMES_IN = _HOT.frames_in
+_CLOSED = _HOT.closed
 
 
 def origin_allowed(request: web.Request, svc: Services) -> bool:
@@ -185,8 +187,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         raise
     state.sessions[conn] = session
     log.info("connection open", user=user_id, conn=conn.id)
-    metrics.connections_opened.inc()
-    metrics.connections_open.inc()
+    _HOT.opened += 1
     # From here on the socket is read by ChatSocket, not by aiohttp (imhub.web.handoff);
     # this handler returns and keeps nothing of the request alive.
     taken = take_transport(request)
@@ -442,9 +443,9 @@ class ChatSocket(asyncio.Protocol):
         svc = state.svc
         assert svc is not None
         svc.node.disconnect(conn)
-        metrics.connections_open.dec()
         code = self.sent_code if self.sent_code is not None else self.peer_code
-        metrics.connections_closed.labels(metrics.close_reason(code)).inc()
+        reason = metrics.close_reason(code)
+        _CLOSED[reason] = _CLOSED.get(reason, 0) + 1
         log.info("connection closed", user=conn.user_id, conn=conn.id, reason=self.reason, code=code)
 
 
