@@ -168,7 +168,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     sock = ChatSocket(state, transport, address, svc.settings.max_frame_bytes * HARD_FRAME_FACTOR)
     conn = sock.conn = Connection(
         user_id, transport, sock.close_cb, svc.settings.send_buffer_bytes, loop,
-        token_hash=token_hash(request_token(request, allow_query=True)),
+        token_hash=opening.token_hash or token_hash(request_token(request, allow_query=True)),
         seed=request.query.get("v", "") != PROTOCOL_VERSION,
     )
     # One allowance per user in this process, however many tabs are open.
