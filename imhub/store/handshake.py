@@ -22,13 +22,14 @@ class Opening:
     user_id: int
     group_ids: list[int]
     friend_ids: list[int]
+    token_hash: str = ""  # the token's digest, as read (the connection keeps it)
 
 
 def _opening(rows: Rows, digest: str, now: int) -> Opening | None:
     uid = token_owner(rows, digest, now)
     if uid is None:
         return None
-    return Opening(uid, *circles_of(rows, uid))
+    return Opening(uid, *circles_of(rows, uid), digest)
 
 
 def _openings(rows: Rows, digests: list[str], now: int) -> list[Opening | None]:

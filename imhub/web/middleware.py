@@ -4,6 +4,7 @@ error envelope, body-size limits and security headers. Handlers raise
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from urllib.parse import urlsplit
@@ -100,15 +101,20 @@ def edge_middleware(max_body_bytes: int, csp: str = CSP) -> Middleware:
             _secure(response.headers, csp)
             return response
         finally:
-            emit = access_log.debug if request.path in QUIET_PATHS else access_log.info
-            emit(
-                "request",
-                method=request.method,
-                path=loggable_path(request.path, request.query.items()),
-                status=status,
-                ms=round((time.perf_counter() - started) * 1000, 1),
-                remote=request.remote,
-            )
+            # The line's fields (the redacted path is a urlencode of the parsed query)
+            # are built only when it is written: a server logging at warning, like the
+            # bench's, skipped the line but paid ~1.5 % of a worker's handshakes for it.
+            quiet = request.path in QUIET_PATHS
+            if access_log.is_enabled_for(logging.DEBUG if quiet else logging.INFO):
+                emit = access_log.debug if quiet else access_log.info
+                emit(
+                    "request",
+                    method=request.method,
+                    path=loggable_path(request.path, request.query.items()),
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 1),
+                    remote=request.remote,
+                )
 
     return edge
 

@@ -21,7 +21,10 @@ def conv_of(a: int, b: int) -> str:
 
 
 async def test_sigterm_drains_and_loses_no_acked_message(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", IMHUB_DRAIN_SECONDS="5", IMHUB_ADMIN_TOKEN=ADMIN_TOKEN).start()
+    # debug: the per-socket "connection closed" lines (with their code) are debug lines.
+    server = ServerProcess(
+        tmp_path / "data", IMHUB_DRAIN_SECONDS="5", IMHUB_ADMIN_TOKEN=ADMIN_TOKEN, IMHUB_LOG_LEVEL="debug"
+    ).start()
     try:
         async with aiohttp.ClientSession(base_url=server.url) as http:
             pairs = []

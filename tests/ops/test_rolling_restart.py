@@ -65,7 +65,7 @@ async def test_rolling_restart_loses_no_acked_message(tmp_path: Path) -> None:
     redis = RedisServer(tmp_path / "redis").start()
     server = ServerProcess(
         tmp_path / "data", IMHUB_WORKERS="2", IMHUB_BUS="redis", IMHUB_REDIS_URL=redis.url, IMHUB_DRAIN_SECONDS="3",
-        IMHUB_LOG_FORMAT="json",
+        IMHUB_LOG_FORMAT="json", IMHUB_LOG_LEVEL="debug",  # the "connection closed" lines are debug
     )
     try:
         server.start()
