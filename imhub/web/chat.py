@@ -56,7 +56,6 @@ from imhub.protocol.wsreader import (
 )
 from imhub.services.batch import RETRY_AFTER_SECONDS, retryable
 from imhub.store.handshake import Opening
-from imhub.store.users import token_hash
 from imhub.web import origin as web_origin
 from imhub.web.auth import client_address, request_token
 from imhub.web.context import SERVICES, Services, services
@@ -168,7 +167,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     sock = ChatSocket(state, transport, address, svc.settings.max_frame_bytes * HARD_FRAME_FACTOR)
     conn = sock.conn = Connection(
         user_id, transport, sock.close_cb, svc.settings.send_buffer_bytes, loop,
-        token_hash=opening.token_hash or token_hash(request_token(request, allow_query=True)),
+        token_hash=opening.token_hash,
         seed=request.query.get("v", "") != PROTOCOL_VERSION,
     )
     # One allowance per user in this process, however many tabs are open.
